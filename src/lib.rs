@@ -1,0 +1,6 @@
+//! airlock: a security-focused Python package index server.
+//!
+//! See `docs/ARCHITECTURE.md` for how the modules fit together.
+
+pub mod digest;
+pub mod names;

@@ -50,6 +50,10 @@ impl Sha256Hasher {
     pub fn finish(self) -> Sha256 {
         Sha256::from_ring(self.0.finish())
     }
+    /// The digest of what was fed so far, without consuming the hasher.
+    pub fn clone_finish(&self) -> Sha256 {
+        Sha256::from_ring(self.0.clone().finish())
+    }
 }
 
 impl FromStr for Sha256 {

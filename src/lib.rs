@@ -4,3 +4,10 @@
 
 pub mod digest;
 pub mod names;
+pub mod index;
+pub mod store;
+pub mod auth;
+pub mod registry;
+pub mod simple;
+pub mod cli;
+pub mod server;

@@ -1,0 +1,244 @@
+//! Who is asking: credentials from HTTP headers, checked against the user
+//! table (passwords), the token signer (login tokens), and later client
+//! certificates.
+
+pub mod password;
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::store::{users, Db, StoreError};
+pub use token::{Claims, TokenError, TokenSigner};
+
+/// How the requester proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Password,
+    Token,
+    ClientCert,
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub user: String,
+    pub method: AuthMethod,
+}
+
+impl Identity {
+    pub fn is_root(&self) -> bool {
+        self.user == "root"
+    }
+}
+
+/// Credentials as sent by a client, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `Authorization: Basic` (the secret may be a password or a token).
+    Basic { user: String, secret: String },
+    /// `X-Devpi-Auth: base64(user:token)` as devpi-client sends it.
+    DevpiToken { user: String, token: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("malformed {0} header")]
+    MalformedHeader(&'static str),
+    #[error("invalid user name or password")]
+    BadCredentials,
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("the login token was issued for a password that has since changed; log in again")]
+    TokenRevoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Credentials {
+    /// Parse the `Authorization` and `X-Devpi-Auth` header values.
+    /// `X-Devpi-Auth` wins when both are present (devpi-client sends both
+    /// when a proxy needs basic auth).
+    pub fn from_headers(
+        authorization: Option<&str>,
+        devpi_auth: Option<&str>,
+    ) -> Result<Option<Self>, AuthError> {
+        if let Some(v) = devpi_auth {
+            let (user, token) =
+                decode_pair(v.trim()).ok_or(AuthError::MalformedHeader("X-Devpi-Auth"))?;
+            return Ok(Some(Self::DevpiToken { user, token }));
+        }
+        if let Some(v) = authorization {
+            let Some(b64) = v
+                .trim()
+                .strip_prefix("Basic ")
+                .or_else(|| v.trim().strip_prefix("basic "))
+            else {
+                return Err(AuthError::MalformedHeader("Authorization"));
+            };
+            let (user, secret) =
+                decode_pair(b64.trim()).ok_or(AuthError::MalformedHeader("Authorization"))?;
+            return Ok(Some(Self::Basic { user, secret }));
+        }
+        Ok(None)
+    }
+}
+
+fn decode_pair(b64: &str) -> Option<(String, String)> {
+    if b64.len() > 8192 {
+        return None;
+    }
+    let raw = String::from_utf8(B64.decode(b64).ok()?).ok()?;
+    let (u, s) = raw.split_once(':')?;
+    Some((u.to_string(), s.to_string()))
+}
+
+/// Checks credentials. Successful password checks are remembered for a few
+/// minutes under a keyed digest of (user, password, stored hash), so that
+/// twine's basic auth on every upload does not pay the slow hash each time;
+/// a password change makes the old entries unreachable.
+pub struct Authenticator {
+    pub signer: TokenSigner,
+    pub token_ttl: Duration,
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+const CACHE_TTL: Duration = Duration::from_secs(300);
+const CACHE_MAX: usize = 10_000;
+
+impl Authenticator {
+    pub fn new(signer: TokenSigner, token_ttl: Duration) -> Self {
+        Self {
+            signer,
+            token_ttl,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Check `creds`, returning the identity they prove.
+    pub async fn authenticate(
+        self: &Arc<Self>,
+        db: &Arc<Db>,
+        creds: Credentials,
+    ) -> Result<Identity, AuthError> {
+        let (user, secret, token_only) = match creds {
+            Credentials::Basic { user, secret } => (user, secret, false),
+            Credentials::DevpiToken { user, token } => (user, token, true),
+        };
+        let lookup = user.clone();
+        let row = db
+            .read(move |c| users::get(c, &lookup))
+            .await?
+            .ok_or(AuthError::BadCredentials)?;
+
+        if token_only || token::looks_like_token(&secret) {
+            let claims = self.signer.verify(&secret, crate::store::now())?;
+            if claims.u != row.name {
+                return Err(AuthError::BadCredentials);
+            }
+            if claims.pw != token::password_fingerprint(row.pwhash.as_deref()) {
+                return Err(AuthError::TokenRevoked);
+            }
+            return Ok(Identity {
+                user: row.name,
+                method: AuthMethod::Token,
+            });
+        }
+
+        let Some(stored) = row.pwhash.clone() else {
+            return Err(AuthError::BadCredentials);
+        };
+        let key = self.cache_key(&row.name, &secret, &stored);
+        if self.cached(&key) {
+            return Ok(Identity {
+                user: row.name,
+                method: AuthMethod::Password,
+            });
+        }
+        let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &stored))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(AuthError::BadCredentials);
+        }
+        self.remember(key);
+        Ok(Identity {
+            user: row.name,
+            method: AuthMethod::Password,
+        })
+    }
+
+    /// Issue a login token for `user` whose stored hash is `pwhash`.
+    pub fn issue_token(&self, user: &str, pwhash: Option<&str>) -> (String, i64) {
+        let now = crate::store::now();
+        let exp = now + self.token_ttl.as_secs() as i64;
+        let t = self.signer.issue(&Claims {
+            u: user.to_string(),
+            exp,
+            iat: now,
+            pw: token::password_fingerprint(pwhash),
+        });
+        (t, exp)
+    }
+
+    fn cache_key(&self, user: &str, secret: &str, stored: &str) -> [u8; 32] {
+        let mut data = Vec::with_capacity(user.len() + secret.len() + stored.len() + 2);
+        data.extend_from_slice(user.as_bytes());
+        data.push(0);
+        data.extend_from_slice(secret.as_bytes());
+        data.push(0);
+        data.extend_from_slice(stored.as_bytes());
+        self.signer.mac(&data)
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> bool {
+        let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).is_some_and(|t| t.elapsed() < CACHE_TTL)
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_MAX {
+            map.retain(|_, t| t.elapsed() < CACHE_TTL);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_headers() {
+        let basic = format!("Basic {}", B64.encode("alice:pa:ss"));
+        assert_eq!(
+            Credentials::from_headers(Some(&basic), None).unwrap(),
+            Some(Credentials::Basic {
+                user: "alice".into(),
+                secret: "pa:ss".into()
+            })
+        );
+        let devpi = B64.encode("bob:tok");
+        assert_eq!(
+            Credentials::from_headers(Some(&basic), Some(&devpi)).unwrap(),
+            Some(Credentials::DevpiToken {
+                user: "bob".into(),
+                token: "tok".into()
+            })
+        );
+        assert_eq!(Credentials::from_headers(None, None).unwrap(), None);
+        for bad in ["Bearer x", "Basic !!!", &format!("Basic {}", B64.encode("nocolon"))] {
+            assert!(Credentials::from_headers(Some(bad), None).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Indexes: their configuration and how a stage index sees its bases.
+
+pub mod config;
+pub mod inheritance;
+
+pub use config::{acl_allows, ConfigError, IndexConfig, IndexKind};

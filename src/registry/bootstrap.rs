@@ -1,0 +1,74 @@
+//! First start: the root user and the default indexes.
+
+use std::sync::Arc;
+
+use super::{Registry, Result};
+use crate::auth::password;
+use crate::index::{IndexConfig, IndexKind};
+use crate::names::IndexPath;
+use crate::store::users as user_table;
+
+/// Where root's password comes from on first start.
+#[derive(Debug, Clone)]
+pub enum RootPassword {
+    /// From `AIRLOCK_ROOT_PASSWORD` (may be empty, for throwaway test servers).
+    Given(String),
+    /// Not given: generate one and print it once.
+    Generate,
+}
+
+/// Create `root`, `root/dev` (volatile stage) and `root/prod` (non-volatile
+/// stage, no bases) if they do not exist. Returns the generated root
+/// password when one was made.
+pub async fn bootstrap(reg: &Arc<Registry>, root_pw: RootPassword) -> Result<Option<String>> {
+    let exists = reg
+        .store
+        .db
+        .read(|c| user_table::get(c, "root"))
+        .await?
+        .is_some();
+    let mut generated = None;
+    if !exists {
+        let pw = match root_pw {
+            RootPassword::Given(p) => {
+                if p.is_empty() {
+                    tracing::warn!(
+                        "AIRLOCK_ROOT_PASSWORD is set and EMPTY: root can log in without a password. \
+                         Only do this for a throwaway test server."
+                    );
+                }
+                p
+            }
+            RootPassword::Generate => {
+                let p = random_password();
+                generated = Some(p.clone());
+                p
+            }
+        };
+        let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+            .await
+            .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+        reg.store
+            .db
+            .write(move |tx| user_table::create(tx, "root", Some(&hash), None))
+            .await?;
+    }
+    for (name, volatile) in [("root/dev", true), ("root/prod", false)] {
+        let path = IndexPath::parse(name).expect("valid default index name");
+        if reg.index(&path).is_err() {
+            let mut cfg = IndexConfig::new(IndexKind::Stage, "root");
+            cfg.volatile = volatile;
+            reg.insert_index(&path, cfg).await?;
+            tracing::info!(index = name, "created default index");
+        }
+    }
+    Ok(generated)
+}
+
+fn random_password() -> String {
+    let mut bytes = [0u8; 18];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system random number generator failed");
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

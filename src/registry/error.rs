@@ -1,0 +1,43 @@
+//! The error type of domain operations. Each variant says which kind of
+//! refusal it is; the HTTP layer maps kinds to status codes.
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The thing asked for does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request needs credentials it did not bring (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The requester is known but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with what is stored (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is malformed or violates a rule (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request body is over a size limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Something on the server side failed (500); details are logged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+macro_rules! invalid_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for RegistryError {
+            fn from(e: $t) -> Self {
+                RegistryError::Invalid(e.to_string())
+            }
+        }
+    )*};
+}
+
+invalid_from!(crate::index::ConfigError, crate::names::NameError);
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

@@ -1,0 +1,319 @@
+//! Index management: create, configure, delete; deleting releases and files.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::{Registry, RegistryError, Result};
+use crate::auth::Identity;
+use crate::index::{IndexConfig, IndexKind};
+use crate::names::{IndexPath, ProjectName};
+use crate::store::{indexes as index_table, releases, users as user_table};
+
+/// A configuration change: a JSON object of new values, or devpi's
+/// `key=value` / `key+=value` / `key-=value` list.
+pub enum ConfigChange {
+    Object(Map<String, Value>),
+    Operations(Vec<String>),
+}
+
+impl ConfigChange {
+    pub fn from_json(body: Value) -> Result<Self> {
+        match body {
+            Value::Object(m) => Ok(Self::Object(m)),
+            Value::Array(a) => Ok(Self::Operations(
+                a.into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s),
+                        _ => Err(RegistryError::Invalid(
+                            "configuration operations must be strings like \"key=value\"".into(),
+                        )),
+                    })
+                    .collect::<Result<_>>()?,
+            )),
+            _ => Err(RegistryError::Invalid("expected a JSON object or list".into())),
+        }
+    }
+}
+
+fn require_owner(actor: Option<&Identity>, path: &IndexPath, what: &str) -> Result<()> {
+    match actor {
+        None => Err(RegistryError::Unauthenticated(format!(
+            "log in to {what} index {path}"
+        ))),
+        Some(id) if id.user == path.user.as_str() || id.is_root() => Ok(()),
+        Some(id) => Err(RegistryError::Forbidden(format!(
+            "user {} may not {what} index {path}: only its owner {} or root may",
+            id.user, path.user
+        ))),
+    }
+}
+
+impl Registry {
+    pub async fn create_index(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        path: &IndexPath,
+        body: &Map<String, Value>,
+    ) -> Result<IndexConfig> {
+        require_owner(actor, path, "create")?;
+        let config = IndexConfig::from_create_request(path, body)?;
+        self.check_bases(path, &config)?;
+        self.insert_index(path, config.clone()).await?;
+        tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index created");
+        Ok(config)
+    }
+
+    /// Insert an index without permission checks (bootstrap, policies).
+    pub(crate) async fn insert_index(
+        self: &Arc<Self>,
+        path: &IndexPath,
+        config: IndexConfig,
+    ) -> Result<()> {
+        let p = path.clone();
+        let created = self
+            .store
+            .db
+            .write(move |tx| {
+                let Some(owner) = user_table::get(tx, p.user.as_str())? else {
+                    return Ok(Err(RegistryError::NotFound(format!(
+                        "user {} does not exist",
+                        p.user
+                    ))));
+                };
+                Ok(Ok(index_table::create(tx, owner.id, &p, &config)?))
+            })
+            .await??;
+        if created.is_none() {
+            return Err(RegistryError::Conflict(format!("index {path} already exists")));
+        }
+        self.reload_indexes().await
+    }
+
+    pub async fn modify_index(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        path: &IndexPath,
+        change: ConfigChange,
+    ) -> Result<IndexConfig> {
+        require_owner(actor, path, "modify")?;
+        let row = self.index(path)?;
+        let mut config = row.config.clone();
+        match &change {
+            ConfigChange::Object(m) => config.apply_object(path, m)?,
+            ConfigChange::Operations(ops) => config.apply_operations(path, ops)?,
+        }
+        self.check_bases(path, &config)?;
+        let c = config.clone();
+        self.store
+            .db
+            .write(move |tx| index_table::update_config(tx, row.id, &c))
+            .await?;
+        self.reload_indexes().await?;
+        tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index modified");
+        Ok(config)
+    }
+
+    /// Bases must exist. (Policy checks such as "production indexes never
+    /// inherit a mirror" hook in here.)
+    fn check_bases(&self, path: &IndexPath, config: &IndexConfig) -> Result<()> {
+        for b in &config.bases {
+            if b == path {
+                return Err(RegistryError::Invalid(
+                    "an index cannot have itself as a base".into(),
+                ));
+            }
+            self.index(b).map_err(|_| {
+                RegistryError::Invalid(format!("base index {b} does not exist"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Delete an index and everything in it. A non-volatile index that holds
+    /// files is only deleted with `force` (by its owner or root).
+    pub async fn delete_index(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        path: &IndexPath,
+        force: bool,
+    ) -> Result<()> {
+        require_owner(actor, path, "delete")?;
+        let row = self.index(path)?;
+        let id = row.id;
+        let has_projects = !self
+            .store
+            .db
+            .read(move |c| releases::projects(c, id))
+            .await?
+            .is_empty();
+        if !row.config.volatile && has_projects && !force {
+            return Err(RegistryError::Forbidden(format!(
+                "index {path} is not volatile and holds projects; deleting it needs force"
+            )));
+        }
+        let dependents: Vec<String> = self
+            .all_indexes()
+            .into_iter()
+            .filter(|i| i.config.bases.contains(path))
+            .map(|i| i.path.to_string())
+            .collect();
+        if !dependents.is_empty() {
+            return Err(RegistryError::Conflict(format!(
+                "index {path} is a base of {}; remove it from their bases first",
+                dependents.join(", ")
+            )));
+        }
+        let orphans = self
+            .store
+            .db
+            .write(move |tx| {
+                let out = releases::delete_all_of_index(tx, id)?;
+                index_table::delete(tx, id)?;
+                Ok(out)
+            })
+            .await?;
+        self.reload_indexes().await?;
+        self.collect_garbage(orphans).await;
+        tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index deleted");
+        Ok(())
+    }
+
+    /// devpi's `indexconfig` JSON with the list of the index's own projects.
+    pub async fn index_json(self: &Arc<Self>, path: &IndexPath) -> Result<Value> {
+        let row = self.index(path)?;
+        let id = row.id;
+        let projects = self.store.db.read(move |c| releases::projects(c, id)).await?;
+        let mut m = row.config.to_devpi_json();
+        m.insert(
+            "projects".into(),
+            Value::Array(
+                projects
+                    .into_iter()
+                    .map(|p| Value::String(p.display_name))
+                    .collect(),
+            ),
+        );
+        Ok(Value::Object(m))
+    }
+
+    /// Delete one release (all its files) or, with `version = None`, every
+    /// release of a project. Only on volatile indexes, unless `force`.
+    pub async fn delete_release(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        path: &IndexPath,
+        project: &ProjectName,
+        version: Option<&str>,
+        force: bool,
+    ) -> Result<()> {
+        let row = self.writable_stage(actor, path, "delete from")?;
+        if !row.config.volatile && !force {
+            return Err(RegistryError::Forbidden(format!(
+                "index {path} is not volatile: releases cannot be deleted from it \
+                 (use force as its owner or root if you must)"
+            )));
+        }
+        let id = row.id;
+        let name = project.as_str().to_string();
+        let versions: Vec<String> = match version {
+            Some(v) => vec![normalize_version(v)?],
+            None => self
+                .store
+                .db
+                .read({
+                    let name = name.clone();
+                    move |c| releases::releases(c, id, &name)
+                })
+                .await?
+                .into_iter()
+                .map(|r| r.version)
+                .collect(),
+        };
+        let label = version.map_or_else(|| project.to_string(), |v| format!("{project} {v}"));
+        let orphans = self
+            .store
+            .db
+            .write(move |tx| {
+                let mut out = Vec::new();
+                let mut any = false;
+                for v in &versions {
+                    let files = releases::files_of_release(tx, id, &name, v)?;
+                    any |= !files.is_empty();
+                    out.extend(releases::delete_release(tx, id, &name, v)?);
+                }
+                Ok((any, out))
+            })
+            .await?;
+        if !orphans.0 {
+            return Err(RegistryError::NotFound(format!("{label} is not on index {path}")));
+        }
+        self.collect_garbage(orphans.1).await;
+        tracing::info!(index = %path, release = %label, by = actor.map(|a| a.user.as_str()), "release deleted");
+        Ok(())
+    }
+
+    /// Delete one file by name.
+    pub async fn delete_file(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        path: &IndexPath,
+        filename: &str,
+        force: bool,
+    ) -> Result<()> {
+        let row = self.writable_stage(actor, path, "delete from")?;
+        if !row.config.volatile && !force {
+            return Err(RegistryError::Forbidden(format!(
+                "index {path} is not volatile: files cannot be deleted from it"
+            )));
+        }
+        let id = row.id;
+        let f = filename.to_string();
+        let orphans = self
+            .store
+            .db
+            .write(move |tx| match releases::find_file(tx, id, &f)? {
+                Some(file) => Ok(Some(releases::delete_file(tx, &file)?)),
+                None => Ok(None),
+            })
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("{filename} is not on index {path}")))?;
+        self.collect_garbage(orphans).await;
+        Ok(())
+    }
+
+    /// The stage index at `path`, if `actor` may upload to / change it.
+    pub fn writable_stage(
+        &self,
+        actor: Option<&Identity>,
+        path: &IndexPath,
+        what: &str,
+    ) -> Result<crate::store::indexes::IndexRow> {
+        let row = self.index(path)?;
+        if row.config.kind == IndexKind::Mirror {
+            return Err(RegistryError::Forbidden(format!(
+                "index {path} is a mirror: mirrors never accept uploads or changes to their files"
+            )));
+        }
+        let user = actor.map(|a| a.user.as_str());
+        if !crate::index::acl_allows(&row.config.acl_upload, user) {
+            return Err(match actor {
+                None => RegistryError::Unauthenticated(format!(
+                    "log in to {what} index {path} (anonymous access is not allowed)"
+                )),
+                Some(a) => RegistryError::Forbidden(format!(
+                    "user {} is not allowed to {what} index {path} (not in its acl_upload)",
+                    a.user
+                )),
+            });
+        }
+        Ok(row)
+    }
+}
+
+/// The canonical (PEP 440 normalised) spelling of a version.
+pub fn normalize_version(v: &str) -> Result<String> {
+    v.parse::<pep440_rs::Version>()
+        .map(|v| v.to_string())
+        .map_err(|e| RegistryError::Invalid(format!("{v:?} is not a valid PEP 440 version: {e}")))
+}

@@ -1,0 +1,140 @@
+//! Domain operations of the index server: users, indexes, uploads and
+//! reads across inherited indexes. No HTTP here: handlers call these
+//! functions and map [`RegistryError`] to responses.
+
+mod bootstrap;
+mod error;
+mod indexes;
+mod reads;
+mod upload;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub use bootstrap::{bootstrap, RootPassword};
+pub use error::{RegistryError, Result};
+pub use reads::{ResolvedFile, ResolvedProject};
+pub use indexes::{normalize_version, ConfigChange};
+pub use upload::{UploadForm, Uploaded};
+pub use users::UserChanges;
+
+use crate::auth::Authenticator;
+use crate::index::inheritance::resolution_order;
+use crate::names::IndexPath;
+use crate::store::indexes::IndexRow;
+use crate::store::{indexes as index_table, Store};
+
+/// Settings that shape domain behaviour.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// Largest accepted distribution file, bytes.
+    pub max_upload_bytes: u64,
+    /// Whether anyone may create a user account (devpi's default) or only root.
+    pub open_registration: bool,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            open_registration: false,
+        }
+    }
+}
+
+pub struct Registry {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub settings: RegistrySettings,
+    /// All index configurations, kept in memory: they are read on every
+    /// request (inheritance) and change rarely. Replaced whole on change.
+    indexes: RwLock<Arc<HashMap<IndexPath, IndexRow>>>,
+}
+
+impl Registry {
+    pub async fn new(
+        store: Store,
+        auth: Arc<Authenticator>,
+        settings: RegistrySettings,
+    ) -> Result<Arc<Self>> {
+        let reg = Arc::new(Self {
+            store,
+            auth,
+            settings,
+            indexes: RwLock::new(Arc::new(HashMap::new())),
+        });
+        reg.reload_indexes().await?;
+        Ok(reg)
+    }
+
+    /// Re-read every index configuration (after any index change).
+    pub(crate) async fn reload_indexes(&self) -> Result<()> {
+        let rows = self.store.db.read(index_table::list_all).await?;
+        let map = rows.into_iter().map(|r| (r.path.clone(), r)).collect();
+        *self.indexes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+        Ok(())
+    }
+
+    fn index_map(&self) -> Arc<HashMap<IndexPath, IndexRow>> {
+        Arc::clone(&self.indexes.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The index at `path`, or a 404 naming it.
+    pub fn index(&self, path: &IndexPath) -> Result<IndexRow> {
+        self.index_map()
+            .get(path)
+            .cloned()
+            .ok_or_else(|| RegistryError::NotFound(format!("index {path} does not exist")))
+    }
+
+    pub fn all_indexes(&self) -> Vec<IndexRow> {
+        let mut v: Vec<IndexRow> = self.index_map().values().cloned().collect();
+        v.sort_by(|a, b| a.path.cmp(&b.path));
+        v
+    }
+
+    /// `path` followed by its bases, in resolution order.
+    pub fn resolution_order(&self, path: &IndexPath) -> Result<Vec<IndexRow>> {
+        let map = self.index_map();
+        if !map.contains_key(path) {
+            return Err(RegistryError::NotFound(format!("index {path} does not exist")));
+        }
+        Ok(
+            resolution_order(path, |p| map.get(p).map(|r| r.config.bases.clone()))
+                .into_iter()
+                .filter_map(|p| map.get(&p).cloned())
+                .collect(),
+        )
+    }
+
+    /// Remove blobs no file refers to any more (after a delete or replace).
+    pub(crate) async fn collect_garbage(&self, candidates: Vec<crate::digest::Sha256>) {
+        if candidates.is_empty() {
+            return;
+        }
+        let db = Arc::clone(&self.store.db);
+        let check = candidates.clone();
+        let unreferenced = db
+            .read(move |c| {
+                let mut out = Vec::new();
+                for sha in check {
+                    if !crate::store::releases::blob_referenced(c, &sha)? {
+                        out.push(sha);
+                    }
+                }
+                Ok(out)
+            })
+            .await;
+        match unreferenced {
+            Ok(list) => {
+                for sha in list {
+                    if let Err(e) = self.store.blobs.remove(&sha) {
+                        tracing::warn!(error = %e, "could not remove unreferenced blob");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "garbage collection skipped"),
+        }
+    }
+}

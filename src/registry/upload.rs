@@ -1,0 +1,283 @@
+//! Uploads: validate a distribution file completely, then store it
+//! atomically (blob first, then one database transaction; a failure at any
+//! step removes what that step added).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::{Registry, RegistryError, Result};
+use crate::auth::Identity;
+use crate::digest::Sha256;
+use crate::dist::{self, CoreMetadata, DistKind, InspectedDist};
+use crate::names::{IndexPath, ProjectName};
+use crate::store::releases::{self, NewFile};
+use crate::store::{StoreError, TempBlob};
+
+/// The form fields of an upload that airlock checks against the file.
+#[derive(Debug, Default, Clone)]
+pub struct UploadForm {
+    pub action: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub sha256_digest: Option<String>,
+}
+
+impl UploadForm {
+    /// Record one form field (unknown fields are ignored: the metadata that
+    /// counts is read from the file itself).
+    pub fn set(&mut self, field: &str, value: String) {
+        match field {
+            ":action" => self.action = Some(value),
+            "name" => self.name = Some(value),
+            "version" => self.version = Some(value),
+            "sha256_digest" => self.sha256_digest = Some(value),
+            _ => {}
+        }
+    }
+}
+
+/// The result of a stored upload.
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub project: ProjectName,
+    pub version: String,
+    pub sha256: Sha256,
+    /// Identical bytes were already stored under this filename.
+    pub unchanged: bool,
+}
+
+fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
+    RegistryError::Store(StoreError::Internal(format!("background task failed: {e}")))
+}
+
+impl Registry {
+    pub async fn upload_file(
+        self: &Arc<Self>,
+        actor: &Identity,
+        path: &IndexPath,
+        form: UploadForm,
+        filename: &str,
+        temp: TempBlob,
+    ) -> Result<Uploaded> {
+        let index = self.writable_stage(Some(actor), path, "upload to")?;
+        let sha = temp.sha256();
+        if temp.size() == 0 {
+            return Err(RegistryError::Invalid(format!("{filename} is empty")));
+        }
+        if let Some(declared) = &form.sha256_digest {
+            let declared: Sha256 = declared.trim().parse().map_err(|_| {
+                RegistryError::Invalid(format!("sha256_digest {declared:?} is not a sha256 hex digest"))
+            })?;
+            if declared != sha {
+                return Err(RegistryError::Invalid(format!(
+                    "sha256 digest mismatch: the received file hashes to {sha}, the upload declared {declared}; \
+                     the file was corrupted in transit or the digest is wrong"
+                )));
+            }
+        }
+
+        // Parse and open the archive off the async runtime.
+        let fname = filename.to_string();
+        let (inspected, temp) = tokio::task::spawn_blocking(move || {
+            let r = dist::inspect(temp.path(), &fname);
+            (r, temp)
+        })
+        .await
+        .map_err(blocking_failed)?;
+        let inspected = inspected.map_err(|e| RegistryError::Invalid(format!("{filename}: {e}")))?;
+        check_form_against_file(&form, &inspected)?;
+
+        let project = inspected.filename.name.clone();
+        let version = inspected.filename.version.to_string();
+
+        // Same filename already on this index?
+        if let Some(existing) = self.own_file(path, filename).await? {
+            if existing.sha256 == sha {
+                return Ok(Uploaded {
+                    project,
+                    version,
+                    sha256: sha,
+                    unchanged: true,
+                });
+            }
+            if !index.config.volatile {
+                return Err(RegistryError::Conflict(format!(
+                    "{filename} already exists on the non-volatile index {path} with different content \
+                     (sha256 {}); release files there never change: upload a new version instead",
+                    existing.sha256
+                )));
+            }
+        }
+
+        // Store the blobs: metadata first, then the file itself.
+        let metadata_bytes = inspected.metadata_bytes.clone();
+        let store = Arc::clone(self);
+        let (meta_sha, meta_created, file_created) = tokio::task::spawn_blocking(move || {
+            let (meta_sha, meta_created) = store.store.blobs.put_bytes(&metadata_bytes)?;
+            match store.store.blobs.commit(temp) {
+                Ok(created) => Ok((meta_sha, meta_created, created)),
+                Err(e) => {
+                    if meta_created {
+                        let _ = store.store.blobs.remove(&meta_sha);
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(blocking_failed)??;
+
+        let release_metadata = release_metadata_json(&inspected.metadata).to_string();
+        let kind = match inspected.filename.kind {
+            DistKind::Wheel => "wheel",
+            DistKind::Sdist => "sdist",
+        };
+        let row = NewFileOwned {
+            index_id: index.id,
+            volatile: index.config.volatile,
+            project: project.as_str().to_string(),
+            display_name: inspected.metadata.name.clone(),
+            version: version.clone(),
+            release_metadata,
+            filename: filename.to_string(),
+            kind,
+            sha,
+            size: std::fs::metadata(self.store.blobs.path_of(&sha))
+                .map(|m| m.len())
+                .unwrap_or(0),
+            requires_python: inspected.metadata.requires_python.clone(),
+            meta_sha,
+            uploader: actor.user.clone(),
+        };
+        let result = self.store.db.write(move |tx| row.insert(tx)).await;
+        match result {
+            Ok(Ok(orphans)) => {
+                let orphans: Vec<Sha256> = orphans
+                    .into_iter()
+                    .filter(|o| *o != sha && *o != meta_sha)
+                    .collect();
+                self.collect_garbage(orphans).await;
+                Ok(Uploaded {
+                    project,
+                    version,
+                    sha256: sha,
+                    unchanged: false,
+                })
+            }
+            Ok(Err(e)) | Err(e) => {
+                // Undo the blobs this upload added (if nothing else uses them).
+                let mut undo = Vec::new();
+                if file_created {
+                    undo.push(sha);
+                }
+                if meta_created {
+                    undo.push(meta_sha);
+                }
+                self.collect_garbage(undo).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The owned form of [`NewFile`], movable into the database task.
+struct NewFileOwned {
+    index_id: i64,
+    volatile: bool,
+    project: String,
+    display_name: String,
+    version: String,
+    release_metadata: String,
+    filename: String,
+    kind: &'static str,
+    sha: Sha256,
+    size: u64,
+    requires_python: Option<String>,
+    meta_sha: Sha256,
+    uploader: String,
+}
+
+impl NewFileOwned {
+    fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+    ) -> std::result::Result<Result<Vec<Sha256>>, StoreError> {
+        // Re-check inside the transaction: another upload may have raced us.
+        if let Some(existing) = releases::find_file(tx, self.index_id, &self.filename)? {
+            if existing.sha256 != self.sha && !self.volatile {
+                return Ok(Err(RegistryError::Conflict(format!(
+                    "{} was uploaded concurrently with different content",
+                    self.filename
+                ))));
+            }
+        }
+        let orphans = releases::insert_file(
+            tx,
+            &NewFile {
+                index_id: self.index_id,
+                project: &self.project,
+                display_name: &self.display_name,
+                version: &self.version,
+                release_metadata: &self.release_metadata,
+                filename: &self.filename,
+                kind: self.kind,
+                sha256: &self.sha,
+                size: self.size,
+                requires_python: self.requires_python.as_deref(),
+                metadata_sha256: Some(&self.meta_sha),
+                uploader: &self.uploader,
+            },
+        )?;
+        Ok(Ok(orphans))
+    }
+}
+
+/// The form's `name`/`version`, when sent, must agree with the file.
+fn check_form_against_file(form: &UploadForm, d: &InspectedDist) -> Result<()> {
+    if let Some(n) = &form.name {
+        let n = ProjectName::new(n)?;
+        if n != d.filename.name {
+            return Err(RegistryError::Invalid(format!(
+                "the upload's name field says {n:?} but the file is for project {:?}",
+                d.filename.name.as_str()
+            )));
+        }
+    }
+    if let Some(v) = &form.version {
+        let parsed: pep440_rs::Version = v.parse().map_err(|e| {
+            RegistryError::Invalid(format!("version {v:?} is not a valid PEP 440 version: {e}"))
+        })?;
+        if parsed != d.filename.version {
+            return Err(RegistryError::Invalid(format!(
+                "the upload's version field says {v:?} but the file is version {}",
+                d.filename.version
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Release metadata in the shape devpi clients read.
+pub fn release_metadata_json(m: &CoreMetadata) -> Value {
+    json!({
+        "name": m.name,
+        "version": m.version,
+        "metadata_version": m.metadata_version,
+        "summary": m.summary,
+        "home_page": m.home_page,
+        "author": m.author,
+        "author_email": m.author_email,
+        "maintainer": m.maintainer,
+        "maintainer_email": m.maintainer_email,
+        "license": m.license,
+        "license_expression": m.license_expression,
+        "requires_python": m.requires_python,
+        "requires_dist": m.requires_dist,
+        "provides_extra": m.provides_extra,
+        "classifiers": m.classifiers,
+        "keywords": m.keywords,
+        "project_urls": m.project_urls,
+        "description_content_type": m.description_content_type,
+    })
+}

@@ -1,0 +1,273 @@
+//! User accounts: create, change, delete, log in.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::{Registry, RegistryError, Result};
+use crate::auth::{password, Identity};
+use crate::names::UserName;
+use crate::store::{indexes as index_table, users as user_table};
+
+/// Longest accepted password (bounds the hashing work per request).
+const MAX_PASSWORD: usize = 1024;
+
+/// Changes to a user account, from a devpi `PATCH /user` body.
+#[derive(Debug, Default, Clone)]
+pub struct UserChanges {
+    pub password: Option<String>,
+    pub email: Option<Option<String>>,
+}
+
+impl UserChanges {
+    /// Accepts a JSON object (`{"password": …, "email": …}`) or devpi's
+    /// operation list (`["email=x@y"]`).
+    pub fn from_json(body: &Value) -> Result<Self> {
+        let mut out = Self::default();
+        let mut set = |key: &str, value: &Value| -> Result<()> {
+            match key {
+                "password" => {
+                    out.password = Some(
+                        value
+                            .as_str()
+                            .ok_or_else(|| RegistryError::Invalid("password must be a string".into()))?
+                            .to_string(),
+                    )
+                }
+                "email" => {
+                    out.email = Some(value.as_str().map(str::to_string).filter(|s| !s.is_empty()))
+                }
+                // devpi-client sends these with some commands; they carry nothing to change.
+                "username" | "indexes" | "pwhash" | "pwsalt" | "created" | "modified" => {}
+                other => {
+                    return Err(RegistryError::Invalid(format!(
+                        "unknown user setting {other:?}; known settings are password and email"
+                    )))
+                }
+            }
+            Ok(())
+        };
+        match body {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    set(k, v)?;
+                }
+            }
+            Value::Array(ops) => {
+                for op in ops {
+                    let s = op.as_str().unwrap_or_default();
+                    let (k, v) = s.split_once('=').ok_or_else(|| {
+                        RegistryError::Invalid(format!("invalid operation {s:?}: expected KEY=VALUE"))
+                    })?;
+                    set(k, &Value::String(v.to_string()))?;
+                }
+            }
+            Value::Null => {}
+            _ => return Err(RegistryError::Invalid("expected a JSON object".into())),
+        }
+        if let Some(p) = &out.password {
+            check_password(p)?;
+        }
+        if let Some(Some(e)) = &out.email {
+            if e.len() > 256 || !e.contains('@') || e.chars().any(char::is_control) {
+                return Err(RegistryError::Invalid(format!("{e:?} is not an email address")));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_password(p: &str) -> Result<()> {
+    if p.len() > MAX_PASSWORD {
+        return Err(RegistryError::Invalid(format!(
+            "passwords are limited to {MAX_PASSWORD} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn require_self_or_root(actor: Option<&Identity>, user: &str, what: &str) -> Result<()> {
+    match actor {
+        None => Err(RegistryError::Unauthenticated(format!("log in to {what}"))),
+        Some(id) if id.user == user || id.is_root() => Ok(()),
+        Some(id) => Err(RegistryError::Forbidden(format!(
+            "user {} may not {what}; only {user} or root may",
+            id.user
+        ))),
+    }
+}
+
+impl Registry {
+    pub async fn create_user(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        name: &str,
+        changes: UserChanges,
+    ) -> Result<()> {
+        let name = UserName::new(name)?;
+        if !self.settings.open_registration {
+            match actor {
+                Some(id) if id.is_root() => {}
+                Some(id) => {
+                    return Err(RegistryError::Forbidden(format!(
+                        "user {} may not create users: on this server only root creates accounts",
+                        id.user
+                    )))
+                }
+                None => {
+                    return Err(RegistryError::Unauthenticated(
+                        "log in as root to create users (open registration is disabled)".into(),
+                    ))
+                }
+            }
+        }
+        let Some(pw) = changes.password else {
+            return Err(RegistryError::Invalid("a new user needs a password".into()));
+        };
+        let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+            .await
+            .map_err(|e| RegistryError::Store(crate::store::StoreError::Internal(e.to_string())))?;
+        let email = changes.email.flatten();
+        let n = name.as_str().to_string();
+        let created = self
+            .store
+            .db
+            .write(move |tx| user_table::create(tx, &n, Some(&hash), email.as_deref()))
+            .await?;
+        if !created {
+            return Err(RegistryError::Conflict(format!("user {name} already exists")));
+        }
+        tracing::info!(user = %name, by = actor.map(|a| a.user.as_str()), "user created");
+        Ok(())
+    }
+
+    pub async fn modify_user(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        name: &str,
+        changes: UserChanges,
+    ) -> Result<()> {
+        require_self_or_root(actor, name, "change this account")?;
+        self.user_json(name).await?; // 404 if missing
+        let hash = match changes.password {
+            Some(pw) => Some(
+                tokio::task::spawn_blocking(move || password::hash(&pw))
+                    .await
+                    .map_err(|e| {
+                        RegistryError::Store(crate::store::StoreError::Internal(e.to_string()))
+                    })?,
+            ),
+            None => None,
+        };
+        let n = name.to_string();
+        self.store
+            .db
+            .write(move |tx| {
+                if let Some(h) = &hash {
+                    user_table::set_password(tx, &n, h)?;
+                }
+                if let Some(e) = &changes.email {
+                    user_table::set_email(tx, &n, e.as_deref())?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Delete a user. Their indexes must be deleted first, except volatile
+    /// ones, which go with the user.
+    pub async fn delete_user(self: &Arc<Self>, actor: Option<&Identity>, name: &str) -> Result<()> {
+        require_self_or_root(actor, name, "delete this account")?;
+        if name == "root" {
+            return Err(RegistryError::Forbidden("the root user cannot be deleted".into()));
+        }
+        let owned: Vec<_> = self
+            .all_indexes()
+            .into_iter()
+            .filter(|i| i.path.user.as_str() == name)
+            .collect();
+        if let Some(keep) = owned.iter().find(|i| !i.config.volatile) {
+            return Err(RegistryError::Conflict(format!(
+                "user {name} owns the non-volatile index {}; delete it first",
+                keep.path
+            )));
+        }
+        for idx in &owned {
+            self.delete_index(actor, &idx.path, true).await?;
+        }
+        let n = name.to_string();
+        let found = self
+            .store
+            .db
+            .write(move |tx| {
+                let Some(row) = user_table::get(tx, &n)? else {
+                    return Ok(false);
+                };
+                user_table::delete(tx, row.id)?;
+                Ok(true)
+            })
+            .await?;
+        if !found {
+            return Err(RegistryError::NotFound(format!("user {name} does not exist")));
+        }
+        Ok(())
+    }
+
+    /// devpi's `userconfig` JSON: name, email and the user's indexes.
+    pub async fn user_json(self: &Arc<Self>, name: &str) -> Result<Value> {
+        let n = name.to_string();
+        let row = self
+            .store
+            .db
+            .read(move |c| user_table::get(c, &n))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("user {name} does not exist")))?;
+        let n = name.to_string();
+        let indexes = self.store.db.read(move |c| index_table::list_of_user(c, &n)).await?;
+        let mut ix = Map::new();
+        for i in indexes {
+            ix.insert(i.path.index.to_string(), Value::Object(i.config.to_devpi_json()));
+        }
+        let mut out = json!({"username": row.name, "indexes": ix, "created": row.created});
+        if let Some(e) = row.email {
+            out["email"] = Value::String(e);
+        }
+        Ok(out)
+    }
+
+    pub async fn list_users_json(self: &Arc<Self>) -> Result<Value> {
+        let rows = self.store.db.read(user_table::list).await?;
+        let mut out = Map::new();
+        for r in rows {
+            out.insert(r.name.clone(), self.user_json(&r.name).await?);
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Check a password and issue a login token: `(token, expiry)`.
+    pub async fn login(self: &Arc<Self>, user: &str, pw: &str) -> Result<(String, i64)> {
+        let creds = crate::auth::Credentials::Basic {
+            user: user.to_string(),
+            secret: pw.to_string(),
+        };
+        let id = self
+            .auth
+            .authenticate(&self.store.db, creds)
+            .await
+            .map_err(|_| RegistryError::Unauthenticated("invalid user name or password".into()))?;
+        if id.method != crate::auth::AuthMethod::Password {
+            return Err(RegistryError::Unauthenticated(
+                "log in with a password, not a token".into(),
+            ));
+        }
+        let n = id.user.clone();
+        let row = self
+            .store
+            .db
+            .read(move |c| user_table::get(c, &n))
+            .await?
+            .ok_or_else(|| RegistryError::Unauthenticated("invalid user name or password".into()))?;
+        Ok(self.auth.issue_token(&row.name, row.pwhash.as_deref()))
+    }
+}

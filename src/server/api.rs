@@ -1,0 +1,93 @@
+//! `/+api` (service discovery for devpi clients) and `/+login`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{index_path, ApiError, AppState, BaseUrl, Caller};
+use crate::auth::Credentials;
+
+fn authstatus(caller: &Result<Caller, ApiError>) -> Value {
+    match caller {
+        Ok(Caller(Some(id))) => json!(["ok", id.user, []]),
+        Ok(Caller(None)) => json!(["noauth", "", []]),
+        Err(e) if e.message.contains("expired") => json!(["expired", "", []]),
+        Err(_) => json!(["invalid", "", []]),
+    }
+}
+
+pub async fn root_api(
+    State(_st): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    caller: Result<Caller, ApiError>,
+) -> Json<Value> {
+    Json(json!({
+        "type": "apiconfig",
+        "result": {
+            "login": format!("{base}/+login"),
+            "authstatus": authstatus(&caller),
+            "features": ["server-keyvalue-parsing"],
+        }
+    }))
+}
+
+pub async fn index_api(
+    State(st): State<AppState>,
+    Path((user, index)): Path<(String, String)>,
+    BaseUrl(base): BaseUrl,
+    caller: Result<Caller, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let path = index_path(&user, &index)?;
+    st.registry.index(&path)?;
+    Ok(Json(json!({
+        "type": "apiconfig",
+        "result": {
+            "login": format!("{base}/+login"),
+            "authstatus": authstatus(&caller),
+            "features": ["server-keyvalue-parsing"],
+            "index": format!("{base}/{path}"),
+            "simpleindex": format!("{base}/{path}/+simple/"),
+            "pypisubmit": format!("{base}/{path}/"),
+        }
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    user: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /+login` with `{"user", "password"}` (or basic auth) → a token.
+pub async fn login(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<LoginRequest>>,
+) -> Result<Json<Value>, ApiError> {
+    let (user, password) = match body {
+        Some(Json(LoginRequest {
+            user: Some(u),
+            password: Some(p),
+        })) => (u, p),
+        _ => {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            match Credentials::from_headers(auth, None)? {
+                Some(Credentials::Basic { user, secret }) => (user, secret),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "send {\"user\": …, \"password\": …} as JSON to log in",
+                    ))
+                }
+            }
+        }
+    };
+    let (token, expires) = st.registry.login(&user, &password).await?;
+    let ttl = expires - crate::store::now();
+    tracing::info!(user = %user, "login");
+    Ok(Json(json!({
+        "type": "proxyauth",
+        "message": "login successful",
+        "result": {"password": token, "expiration": ttl},
+    })))
+}

@@ -1,0 +1,114 @@
+//! The one error type handlers return. Renders devpi-style JSON
+//! (`{"message": …}`, `Content-Type: application/json`) or plain text for
+//! clients that did not ask for JSON, and puts the message into the HTTP
+//! reason phrase too, because pip and twine print the reason phrase and
+//! nothing else.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::registry::RegistryError;
+use crate::simple::NotAcceptable;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+/// Marker put on error responses so the rendering middleware can turn the
+/// JSON body into plain text for non-JSON clients.
+#[derive(Clone)]
+pub struct ErrorMessage(pub String);
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, m)
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, m)
+    }
+    pub fn unauthorized(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, m)
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        let status = match &e {
+            RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
+            RegistryError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            RegistryError::Forbidden(_) => StatusCode::FORBIDDEN,
+            RegistryError::Conflict(_) => StatusCode::CONFLICT,
+            RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
+            RegistryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RegistryError::Store(inner) => {
+                tracing::error!(error = %inner, "internal error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal server error; the details are in the server log",
+                );
+            }
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(s) => RegistryError::Store(s).into(),
+            AuthError::MalformedHeader(_) => Self::bad_request(e.to_string()),
+            other => Self::unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl From<NotAcceptable> for ApiError {
+    fn from(e: NotAcceptable) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"type": "error", "message": self.message}).to_string();
+        let mut resp = (self.status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"airlock\""),
+            );
+        }
+        if let Some(reason) = reason_phrase(&self.message) {
+            resp.extensions_mut().insert(reason);
+        }
+        resp.extensions_mut().insert(ErrorMessage(self.message));
+        resp
+    }
+}
+
+/// The message as an HTTP/1.1 reason phrase: printable ASCII only, bounded.
+pub fn reason_phrase(message: &str) -> Option<hyper::ext::ReasonPhrase> {
+    let cleaned: String = message
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .take(300)
+        .collect();
+    hyper::ext::ReasonPhrase::try_from(cleaned.into_bytes()).ok()
+}

@@ -1,0 +1,185 @@
+//! `/{user}/{index}/+f/{h1}/{h2}/{filename}`: release files and their PEP 658
+//! metadata (`…/{filename}.metadata`), streamed from the blob store with
+//! ETag and Range support.
+
+use std::collections::HashMap;
+use std::io::SeekFrom;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{index_path, ApiError, AppState, Caller};
+use crate::digest::Sha256;
+use crate::names::IndexPath;
+use crate::store::releases::FileRow;
+
+/// The URL path of a stored file (devpi's layout: the first 3 and next 13
+/// hex digits of its sha256, then the filename).
+pub fn file_path(index: &IndexPath, file: &FileRow) -> String {
+    let hex = file.sha256.to_hex();
+    format!("/{index}/+f/{}/{}/{}", &hex[..3], &hex[3..16], file.filename)
+}
+
+pub async fn download(
+    State(st): State<AppState>,
+    Path((user, index, h1, h2, filename)): Path<(String, String, String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let path = index_path(&user, &index)?;
+    let (dist_name, want_metadata) = match filename.strip_suffix(".metadata") {
+        Some(base) => (base, true),
+        None => (filename.as_str(), false),
+    };
+    let missing = || ApiError::not_found(format!("file {filename} is not on index {path}"));
+    let file = st.registry.own_file(&path, dist_name).await?.ok_or_else(missing)?;
+    let hex = file.sha256.to_hex();
+    if hex[..3] != h1 || hex[3..16] != h2 {
+        return Err(missing());
+    }
+    let (sha, content_type) = if want_metadata {
+        (file.metadata_sha256.ok_or_else(missing)?, "text/plain; charset=utf-8")
+    } else {
+        (file.sha256, content_type_of(&file.filename))
+    };
+    serve_blob(&st, sha, content_type, &method, &headers).await
+}
+
+fn content_type_of(filename: &str) -> &'static str {
+    if filename.ends_with(".tar.gz") {
+        "application/x-tar"
+    } else if filename.ends_with(".zip") || filename.ends_with(".whl") {
+        "application/zip"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// Stream a blob with `ETag` (its sha256), `If-None-Match` and single
+/// `Range` support. Blobs never change, so they are cacheable forever.
+async fn serve_blob(
+    st: &AppState,
+    sha: Sha256,
+    content_type: &'static str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let etag = format!("\"{sha}\"");
+    let mut base = HeaderMap::new();
+    base.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    base.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex etag"));
+    base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    base.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, base).into_response());
+    }
+    let blob_path = st.registry.store.blobs.path_of(&sha);
+    let mut f = tokio::fs::File::open(&blob_path).await.map_err(|e| {
+        tracing::error!(path = %blob_path.display(), error = %e, "stored file missing");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "stored file is missing; see the server log")
+    })?;
+    let len = f
+        .metadata()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .len();
+
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, len));
+    let (status, start, count) = match range {
+        None => (StatusCode::OK, 0, len),
+        Some(Ok((s, e))) => {
+            base.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {s}-{e}/{len}")).expect("ascii"),
+            );
+            (StatusCode::PARTIAL_CONTENT, s, e - s + 1)
+        }
+        Some(Err(())) => {
+            base.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, base, "requested range not satisfiable\n").into_response());
+        }
+    };
+    base.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    if method == Method::HEAD {
+        return Ok((status, base).into_response());
+    }
+    if start > 0 {
+        f.seek(SeekFrom::Start(start))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    let stream = tokio_util::io::ReaderStream::with_capacity(f.take(count), 256 * 1024);
+    Ok((status, base, Body::from_stream(stream)).into_response())
+}
+
+/// Parse a single `bytes=` range against a length; `Err` = unsatisfiable.
+/// Multi-range requests (never sent by package clients) are refused.
+fn parse_range(spec: &str, len: u64) -> Result<(u64, u64), ()> {
+    let spec = spec.trim().strip_prefix("bytes=").ok_or(())?;
+    if spec.contains(',') || len == 0 {
+        return Err(());
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        return Ok((len.saturating_sub(n), len - 1));
+    }
+    let start: u64 = a.parse().map_err(|_| ())?;
+    let end: u64 = if b.is_empty() { len - 1 } else { b.parse::<u64>().map_err(|_| ())?.min(len - 1) };
+    if start > end || start >= len {
+        return Err(());
+    }
+    Ok((start, end))
+}
+
+pub async fn delete(
+    State(st): State<AppState>,
+    Path((user, index, _h1, _h2, filename)): Path<(String, String, String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let path = index_path(&user, &index)?;
+    let force = q.get("force").is_some_and(|v| v != "false" && v != "0");
+    st.registry
+        .delete_file(caller.identity(), &path, &filename, force)
+        .await?;
+    Ok(Json(json!({"message": format!("{filename} deleted from {path}")})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Ok((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Ok((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Ok((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100), Ok((50, 99)));
+        for bad in ["bytes=100-", "bytes=5-1", "items=0-1", "bytes=0-1,3-4", "bytes=-0", "bytes=x-1"] {
+            assert_eq!(parse_range(bad, 100), Err(()), "{bad}");
+        }
+    }
+}

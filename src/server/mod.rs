@@ -1,0 +1,169 @@
+//! HTTP: the axum router, middleware, and one module per route group.
+//! Handlers are thin: extract and authenticate, call one registry
+//! function, map the result to a response.
+
+mod api;
+mod caller;
+mod error;
+mod files;
+mod indexes;
+mod projects;
+mod simple;
+mod upload;
+mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use caller::{BaseUrl, Caller};
+pub use error::ApiError;
+
+use crate::names::IndexPath;
+use crate::registry::Registry;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// The address the server listens on (fallback for links).
+    pub listen: String,
+    /// The URL clients use to reach this server, if it is behind a proxy.
+    pub outside_url: Option<String>,
+    /// Whether this listener speaks TLS (for links).
+    pub tls: bool,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub settings: Arc<ServerSettings>,
+}
+
+/// Largest request body outside uploads (JSON API calls).
+const API_BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = DefaultBodyLimit::disable();
+    Router::new()
+        .route("/+api", get(api::root_api))
+        .route("/+login", post(api::login))
+        .route("/", get(users::list))
+        .route(
+            "/{user}",
+            get(users::get)
+                .put(users::create)
+                .patch(users::modify)
+                .delete(users::delete),
+        )
+        .route("/{user}/", get(users::get))
+        .route(
+            "/{user}/{index}",
+            get(indexes::get)
+                .put(indexes::create)
+                .patch(indexes::modify)
+                .delete(indexes::delete)
+                .post(upload::upload)
+                .layer(upload_limit),
+        )
+        .route(
+            "/{user}/{index}/",
+            get(indexes::get).post(upload::upload).layer(upload_limit),
+        )
+        .route("/{user}/{index}/+api", get(api::index_api))
+        .route("/{user}/{index}/+simple", get(simple::index_redirect))
+        .route("/{user}/{index}/+simple/", get(simple::index_page))
+        .route("/{user}/{index}/+simple/{project}", get(simple::project_redirect))
+        .route("/{user}/{index}/+simple/{project}/", get(simple::project_page))
+        .route(
+            "/{user}/{index}/+f/{h1}/{h2}/{filename}",
+            get(files::download).delete(files::delete),
+        )
+        .route(
+            "/{user}/{index}/{project}",
+            get(projects::project).delete(projects::delete_project),
+        )
+        .route(
+            "/{user}/{index}/{project}/",
+            get(projects::project).delete(projects::delete_project),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}",
+            get(projects::version).delete(projects::delete_version),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/",
+            get(projects::version).delete(projects::delete_version),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn(render_errors))
+        .layer(middleware::from_fn(common_headers))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no such page: {}", req.uri().path()))
+}
+
+/// Headers on every response.
+async fn common_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert("x-devpi-api-version", HeaderValue::from_static("2"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// Errors are rendered as devpi JSON by default; a client that did not ask
+/// for JSON (pip, a browser, curl) gets the message as plain text.
+async fn render_errors(req: Request, next: Next) -> Response {
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("json"))
+        || req.headers().contains_key("x-devpi-auth")
+        || req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"));
+    let resp = next.run(req).await;
+    if wants_json {
+        return resp;
+    }
+    let Some(msg) = resp.extensions().get::<error::ErrorMessage>().cloned() else {
+        return resp;
+    };
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(format!("{}\n", msg.0)))
+}
+
+/// Parse the `{user}/{index}` of a route, or answer 404 naming it.
+pub(crate) fn index_path(user: &str, index: &str) -> Result<IndexPath, ApiError> {
+    IndexPath::parse(&format!("{user}/{index}"))
+        .map_err(|_| ApiError::not_found(format!("index {user}/{index} does not exist")))
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves; in-flight
+/// requests are allowed to finish.
+pub async fn serve_plain(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,149 @@
+//! `POST /{user}/{index}/`: the legacy upload API twine and devpi use
+//! (multipart form, `:action=file_upload`, the file in `content`).
+//!
+//! Permission is checked before the body is read; the file is streamed to a
+//! temp file under the size limit, never held in memory; the registry then
+//! validates and stores it atomically.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::Json;
+use multer::{Constraints, Multipart, SizeLimit};
+use serde_json::{json, Value};
+
+use super::{index_path, ApiError, AppState, Caller};
+use crate::registry::{RegistryError, UploadForm};
+
+/// Budget for all non-file form fields together (descriptions can be long).
+const FIELD_BUDGET: u64 = 8 * 1024 * 1024;
+
+pub async fn upload(
+    State(st): State<AppState>,
+    Path((user, index)): Path<(String, String)>,
+    caller: Caller,
+    req: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let path = index_path(&user, &index)?;
+    let reg = &st.registry;
+    reg.writable_stage(caller.identity(), &path, "upload to")?;
+    let Some(actor) = caller.identity().cloned() else {
+        // :ANONYMOUS: in acl_upload; uploads are still attributed to someone.
+        return Err(ApiError::unauthorized(format!(
+            "log in to upload to {path}: anonymous uploads are not accepted"
+        )));
+    };
+
+    let max = reg.settings.max_upload_bytes;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > max + FIELD_BUDGET {
+            return Err(too_large(max));
+        }
+    }
+    if content_type.starts_with("application/json") {
+        return Err(ApiError::bad_request(
+            "JSON actions on an index (such as push) are not supported by this server yet",
+        ));
+    }
+    let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+        ApiError::bad_request("expected a multipart/form-data upload (as twine sends)")
+    })?;
+    let constraints = Constraints::new().size_limit(
+        SizeLimit::new()
+            .whole_stream(max + FIELD_BUDGET)
+            .per_field(max.max(FIELD_BUDGET)),
+    );
+    let mut mp = Multipart::with_constraints(req.into_body().into_data_stream(), boundary, constraints);
+
+    let mut form = UploadForm::default();
+    let mut file = None;
+    let mut field_bytes = 0u64;
+    while let Some(mut field) = mp.next_field().await.map_err(|e| multipart_error(e, max))? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "content" {
+            if file.is_some() {
+                return Err(ApiError::bad_request("the upload has more than one 'content' file"));
+            }
+            let filename = field
+                .file_name()
+                .map(str::to_string)
+                .ok_or_else(|| ApiError::bad_request("the 'content' field has no filename"))?;
+            let mut temp = reg.store.blobs.create_temp().map_err(RegistryError::from)?;
+            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max))? {
+                if temp.size() + chunk.len() as u64 > max {
+                    return Err(too_large(max));
+                }
+                temp.write_all(&chunk).map_err(RegistryError::from)?;
+            }
+            file = Some((filename, temp));
+        } else {
+            let text = field.text().await.map_err(|e| multipart_error(e, max))?;
+            field_bytes += text.len() as u64;
+            if field_bytes > FIELD_BUDGET {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the upload's form fields (metadata, description) are larger than 8 MiB",
+                ));
+            }
+            form.set(&name, text);
+        }
+    }
+
+    match form.action.as_deref() {
+        Some("file_upload") | None => {}
+        Some("register") | Some("submit") => {
+            // Legacy pre-registration: nothing to do, metadata comes with the file.
+            return Ok((StatusCode::OK, Json(json!({"message": "nothing to register; upload the file"}))));
+        }
+        Some("doc_upload") => {
+            return Err(ApiError::bad_request(
+                "documentation uploads are not supported by this server yet",
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown :action {other:?}; expected file_upload"
+            )))
+        }
+    }
+    let (filename, temp) = file.ok_or_else(|| {
+        ApiError::bad_request("the upload has no 'content' file field")
+    })?;
+    let done = reg.upload_file(&actor, &path, form, &filename, temp).await?;
+    let message = if done.unchanged {
+        format!("{filename} is already on {path} with identical content")
+    } else {
+        format!("{filename} stored on {path}")
+    };
+    tracing::info!(index = %path, file = %filename, sha256 = %done.sha256, user = %actor.user, unchanged = done.unchanged, "upload");
+    Ok((StatusCode::OK, Json(json!({"message": message, "result": {"sha256": done.sha256.to_hex()}}))))
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the file is larger than this server's upload limit of {} MiB",
+            max / (1024 * 1024)
+        ),
+    )
+}
+
+fn multipart_error(e: multer::Error, max: u64) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            too_large(max)
+        }
+        other => ApiError::bad_request(format!("malformed multipart upload: {other}")),
+    }
+}

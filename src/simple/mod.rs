@@ -1,0 +1,13 @@
+//! The PyPI simple repository API: content negotiation and page rendering
+//! (PEP 503 HTML, PEP 691 JSON, PEP 592 yanked, PEP 629 api-version,
+//! PEP 658/714 core metadata, PEP 700 versions/size/upload-time).
+//! Pure functions: the server hands in what to list and gets bytes back.
+
+mod negotiate;
+mod render;
+
+pub use negotiate::{negotiate, Format, NotAcceptable};
+pub use render::{render_index, render_project, IndexEntry, ProjectPage, SimpleFile};
+
+/// The API version airlock speaks (PEP 700 fields need 1.1).
+pub const API_VERSION: &str = "1.1";

@@ -1,0 +1,176 @@
+//! Content-addressed file storage: every release file and metadata file is
+//! kept once, under `blobs/<aa>/<bb>/<sha256>`, and never changes.
+//!
+//! New content is first written to `tmp/` (streamed, hashed on the way),
+//! fsynced, then renamed into place; a `TempBlob` that is dropped without
+//! being committed deletes itself, so a failed upload leaves nothing behind.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::digest::{Sha256, Sha256Hasher};
+
+use super::StoreError;
+
+pub struct BlobStore {
+    root: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+impl BlobStore {
+    /// Open the store below `data_dir`, creating `blobs/` and `tmp/`, and
+    /// removing temp files an earlier crash may have left.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let root = data_dir.join("blobs");
+        let tmp = data_dir.join("tmp");
+        fs::create_dir_all(&root).map_err(|e| StoreError::io("creating", &root, e))?;
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| StoreError::io("cleaning", &tmp, e))?;
+        }
+        fs::create_dir_all(&tmp).map_err(|e| StoreError::io("creating", &tmp, e))?;
+        Ok(Self {
+            root,
+            tmp,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// Where the blob with this digest lives (whether or not it exists).
+    pub fn path_of(&self, sha: &Sha256) -> PathBuf {
+        let hex = sha.to_hex();
+        self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    pub fn exists(&self, sha: &Sha256) -> bool {
+        self.path_of(sha).is_file()
+    }
+
+    /// A new, empty temp file to stream content into.
+    pub fn create_temp(&self) -> Result<TempBlob, StoreError> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut rnd = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd)
+            .map_err(|_| StoreError::Internal("no system randomness".into()))?;
+        let path = self
+            .tmp
+            .join(format!("{}-{n}-{}.part", std::process::id(), hex::encode(rnd)));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("creating", &path, e))?;
+        Ok(TempBlob {
+            path,
+            file: Some(file),
+            hasher: Sha256Hasher::default(),
+            size: 0,
+        })
+    }
+
+    /// Store `bytes` (small content such as core metadata) and return its digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<(Sha256, bool), StoreError> {
+        let mut t = self.create_temp()?;
+        t.write_all(bytes)?;
+        let sha = t.sha256();
+        let created = self.commit(t)?;
+        Ok((sha, created))
+    }
+
+    /// Move a finished temp file into place. Returns `true` if the blob is
+    /// new, `false` if identical content was already stored.
+    pub fn commit(&self, mut temp: TempBlob) -> Result<bool, StoreError> {
+        let sha = temp.hasher_snapshot();
+        let dest = self.path_of(&sha);
+        let file = temp.file.take().expect("temp blob committed twice");
+        file.sync_all()
+            .map_err(|e| StoreError::io("syncing", &temp.path, e))?;
+        drop(file);
+        if dest.is_file() {
+            return Ok(false); // temp is deleted by its Drop
+        }
+        let parent = dest.parent().expect("blob path has a parent");
+        fs::create_dir_all(parent).map_err(|e| StoreError::io("creating", parent, e))?;
+        fs::rename(&temp.path, &dest).map_err(|e| StoreError::io("storing", &dest, e))?;
+        temp.path = PathBuf::new(); // renamed: nothing left to delete
+        if let Ok(dir) = fs::File::open(parent) {
+            let _ = dir.sync_all();
+        }
+        Ok(true)
+    }
+
+    /// Delete a blob (used to undo a commit whose database write failed, and
+    /// when the last file referring to it is deleted).
+    pub fn remove(&self, sha: &Sha256) -> Result<(), StoreError> {
+        let p = self.path_of(sha);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("removing", &p, e)),
+        }
+    }
+
+    /// Re-hash a stored blob from disk (push verification, `audit`).
+    pub fn rehash(&self, sha: &Sha256) -> Result<Sha256, StoreError> {
+        let p = self.path_of(sha);
+        let mut f = fs::File::open(&p).map_err(|e| StoreError::io("opening", &p, e))?;
+        let mut h = Sha256Hasher::default();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf)
+                .map_err(|e| StoreError::io("reading", &p, e))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(h.finish())
+    }
+}
+
+/// A file being written into `tmp/`. Deleted on drop unless committed.
+pub struct TempBlob {
+    path: PathBuf,
+    file: Option<fs::File>,
+    hasher: Sha256Hasher,
+    size: u64,
+}
+
+impl TempBlob {
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let file = self.file.as_mut().expect("write after commit");
+        file.write_all(bytes)
+            .map_err(|e| StoreError::io("writing", &self.path, e))?;
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The digest of everything written so far.
+    pub fn sha256(&self) -> Sha256 {
+        self.hasher_snapshot()
+    }
+
+    fn hasher_snapshot(&self) -> Sha256 {
+        self.hasher.clone_finish()
+    }
+}
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        self.file.take();
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}

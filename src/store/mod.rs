@@ -1,0 +1,81 @@
+//! Persistent state: SQLite metadata ([`db`], repository modules) and the
+//! content-addressed blob store ([`blobs`]). Every SQL statement of airlock
+//! lives in this module.
+
+pub mod blobs;
+pub mod db;
+pub mod indexes;
+pub mod releases;
+mod schema;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use blobs::{BlobStore, TempBlob};
+pub use db::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The data folder: database plus blobs.
+pub struct Store {
+    pub db: Arc<Db>,
+    pub blobs: BlobStore,
+    pub data_dir: PathBuf,
+}
+
+impl Store {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("creating", data_dir, e))?;
+        restrict_permissions(data_dir);
+        let db = Db::open(&data_dir.join("airlock.sqlite3"))?;
+        let blobs = BlobStore::open(data_dir)?;
+        Ok(Self {
+            db,
+            blobs,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_dir: &Path) {}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,305 @@
+//! Projects, releases and their files (`projects`, `releases`, `files`).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+use crate::digest::Sha256;
+
+/// One stored distribution file, with the project and release it belongs to.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub id: i64,
+    pub index_id: i64,
+    pub project: String,
+    pub display_name: String,
+    pub version: String,
+    pub filename: String,
+    pub kind: String,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub requires_python: Option<String>,
+    pub metadata_sha256: Option<Sha256>,
+    pub yanked: Option<String>,
+    pub uploader: String,
+    pub created: i64,
+}
+
+const FILE_SELECT: &str = "SELECT f.id, f.index_id, p.name, p.display_name, r.version, f.filename, \
+    f.kind, f.sha256, f.size, f.requires_python, f.metadata_sha256, f.yanked, f.uploader, f.created \
+    FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id";
+
+fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+    let sha: String = r.get(7)?;
+    let meta: Option<String> = r.get(10)?;
+    let bad = |i, s: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("bad sha256 {s:?}").into(),
+        )
+    };
+    Ok(FileRow {
+        id: r.get(0)?,
+        index_id: r.get(1)?,
+        project: r.get(2)?,
+        display_name: r.get(3)?,
+        version: r.get(4)?,
+        filename: r.get(5)?,
+        kind: r.get(6)?,
+        sha256: sha.parse().map_err(|_| bad(7, &sha))?,
+        size: r.get::<_, i64>(8)? as u64,
+        requires_python: r.get(9)?,
+        metadata_sha256: match meta {
+            Some(m) => Some(m.parse().map_err(|_| bad(10, &m))?),
+            None => None,
+        },
+        yanked: r.get(11)?,
+        uploader: r.get(12)?,
+        created: r.get(13)?,
+    })
+}
+
+pub fn find_file(
+    conn: &Connection,
+    index_id: i64,
+    filename: &str,
+) -> Result<Option<FileRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "{FILE_SELECT} WHERE f.index_id = ?1 AND f.filename = ?2"
+        ))?
+        .query_row(params![index_id, filename], file_from_row)
+        .optional()?)
+}
+
+pub fn files_of_project(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+) -> Result<Vec<FileRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{FILE_SELECT} WHERE p.index_id = ?1 AND p.name = ?2 ORDER BY f.filename"
+    ))?;
+    let rows = stmt.query_map(params![index_id, project], file_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn files_of_release(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    version: &str,
+) -> Result<Vec<FileRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{FILE_SELECT} WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3 ORDER BY f.filename"
+    ))?;
+    let rows = stmt.query_map(params![index_id, project, version], file_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A project of an index: normalised and display name.
+#[derive(Debug, Clone)]
+pub struct ProjectRow {
+    pub name: String,
+    pub display_name: String,
+}
+
+pub fn projects(conn: &Connection, index_id: i64) -> Result<Vec<ProjectRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, display_name FROM projects WHERE index_id = ?1 ORDER BY name",
+    )?;
+    let rows = stmt.query_map([index_id], |r| {
+        Ok(ProjectRow {
+            name: r.get(0)?,
+            display_name: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn project(
+    conn: &Connection,
+    index_id: i64,
+    name: &str,
+) -> Result<Option<ProjectRow>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT name, display_name FROM projects WHERE index_id = ?1 AND name = ?2")?
+        .query_row(params![index_id, name], |r| {
+            Ok(ProjectRow {
+                name: r.get(0)?,
+                display_name: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// A release: its version and the JSON of its core metadata.
+#[derive(Debug, Clone)]
+pub struct ReleaseRow {
+    pub version: String,
+    pub metadata: String,
+    pub created: i64,
+}
+
+pub fn releases(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+) -> Result<Vec<ReleaseRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.version, r.metadata, r.created FROM releases r JOIN projects p ON p.id = r.project_id
+         WHERE p.index_id = ?1 AND p.name = ?2",
+    )?;
+    let rows = stmt.query_map(params![index_id, project], |r| {
+        Ok(ReleaseRow {
+            version: r.get(0)?,
+            metadata: r.get(1)?,
+            created: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What to insert for one uploaded (or pushed) file.
+pub struct NewFile<'a> {
+    pub index_id: i64,
+    pub project: &'a str,
+    pub display_name: &'a str,
+    pub version: &'a str,
+    pub release_metadata: &'a str,
+    pub filename: &'a str,
+    pub kind: &'a str,
+    pub sha256: &'a Sha256,
+    pub size: u64,
+    pub requires_python: Option<&'a str>,
+    pub metadata_sha256: Option<&'a Sha256>,
+    pub uploader: &'a str,
+}
+
+/// Insert a file, creating its project and release as needed; the release's
+/// metadata is replaced by the newest upload's. An existing file row with the
+/// same filename in the index is replaced (the caller has decided that this
+/// is allowed). Returns the digests of blobs that may now be unreferenced.
+pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, StoreError> {
+    let now = super::now();
+    conn.prepare_cached(
+        "INSERT INTO projects (index_id, name, display_name, created) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(index_id, name) DO NOTHING",
+    )?
+    .execute(params![f.index_id, f.project, f.display_name, now])?;
+    let project_id: i64 = conn
+        .prepare_cached("SELECT id FROM projects WHERE index_id = ?1 AND name = ?2")?
+        .query_row(params![f.index_id, f.project], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(project_id, version) DO UPDATE SET metadata = excluded.metadata",
+    )?
+    .execute(params![project_id, f.version, f.release_metadata, now])?;
+    let release_id: i64 = conn
+        .prepare_cached("SELECT id FROM releases WHERE project_id = ?1 AND version = ?2")?
+        .query_row(params![project_id, f.version], |r| r.get(0))?;
+
+    let mut orphans = Vec::new();
+    if let Some(old) = find_file(conn, f.index_id, f.filename)? {
+        orphans.push(old.sha256);
+        orphans.extend(old.metadata_sha256);
+        conn.execute("DELETE FROM files WHERE id = ?1", [old.id])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO files (index_id, release_id, filename, kind, sha256, size, requires_python,
+                            metadata_sha256, yanked, uploader, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10)",
+    )?
+    .execute(params![
+        f.index_id,
+        release_id,
+        f.filename,
+        f.kind,
+        f.sha256.to_hex(),
+        f.size as i64,
+        f.requires_python,
+        f.metadata_sha256.map(|s| s.to_hex()),
+        f.uploader,
+        now
+    ])?;
+    Ok(orphans)
+}
+
+/// Delete one file; its release and project go too when left empty.
+/// Returns the digests of blobs that may now be unreferenced.
+pub fn delete_file(conn: &Connection, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {
+    conn.execute("DELETE FROM files WHERE id = ?1", [file.id])?;
+    prune_empty(conn, file.index_id)?;
+    let mut out = vec![file.sha256];
+    out.extend(file.metadata_sha256);
+    Ok(out)
+}
+
+/// Delete a release with all its files. Returns possibly unreferenced blobs.
+pub fn delete_release(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    version: &str,
+) -> Result<Vec<Sha256>, StoreError> {
+    let files = files_of_release(conn, index_id, project, version)?;
+    let mut out = Vec::new();
+    for f in &files {
+        conn.execute("DELETE FROM files WHERE id = ?1", [f.id])?;
+        out.push(f.sha256);
+        out.extend(f.metadata_sha256);
+    }
+    conn.execute(
+        "DELETE FROM releases WHERE version = ?3 AND project_id =
+           (SELECT id FROM projects WHERE index_id = ?1 AND name = ?2)",
+        params![index_id, project, version],
+    )?;
+    prune_empty(conn, index_id)?;
+    Ok(out)
+}
+
+/// Delete everything an index holds (before deleting the index itself).
+pub fn delete_all_of_index(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT sha256, metadata_sha256 FROM files WHERE index_id = ?1")?;
+    let mut out = Vec::new();
+    let rows = stmt.query_map([index_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    for row in rows {
+        let (sha, meta) = row?;
+        out.extend(sha.parse::<Sha256>().ok());
+        out.extend(meta.and_then(|m| m.parse::<Sha256>().ok()));
+    }
+    conn.execute("DELETE FROM files WHERE index_id = ?1", [index_id])?;
+    conn.execute(
+        "DELETE FROM releases WHERE project_id IN (SELECT id FROM projects WHERE index_id = ?1)",
+        [index_id],
+    )?;
+    conn.execute("DELETE FROM projects WHERE index_id = ?1", [index_id])?;
+    Ok(out)
+}
+
+fn prune_empty(conn: &Connection, index_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM releases WHERE project_id IN (SELECT id FROM projects WHERE index_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM files f WHERE f.release_id = releases.id)",
+        [index_id],
+    )?;
+    conn.execute(
+        "DELETE FROM projects WHERE index_id = ?1
+           AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = projects.id)",
+        [index_id],
+    )?;
+    Ok(())
+}
+
+/// Is a blob still referenced by any file (as content or as metadata)?
+pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
+    let hex = sha.to_hex();
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM files WHERE sha256 = ?1)
+                 OR EXISTS(SELECT 1 FROM files WHERE metadata_sha256 = ?1)",
+        )?
+        .query_row([hex], |r| r.get(0))?)
+}

@@ -3,6 +3,7 @@
 //! See `docs/ARCHITECTURE.md` for how the modules fit together.
 
 pub mod digest;
+pub mod dist;
 pub mod names;
 pub mod index;
 pub mod store;

@@ -150,9 +150,12 @@ impl Registry {
             meta_sha,
             uploader: actor.user.clone(),
         };
-        let result = self.store.db.write(move |tx| row.insert(tx)).await;
+        let result = match self.store.db.write(move |tx| row.insert(tx)).await {
+            Ok(inner) => inner,
+            Err(e) => Err(RegistryError::from(e)),
+        };
         match result {
-            Ok(Ok(orphans)) => {
+            Ok(orphans) => {
                 let orphans: Vec<Sha256> = orphans
                     .into_iter()
                     .filter(|o| *o != sha && *o != meta_sha)
@@ -165,7 +168,7 @@ impl Registry {
                     unchanged: false,
                 })
             }
-            Ok(Err(e)) | Err(e) => {
+            Err(e) => {
                 // Undo the blobs this upload added (if nothing else uses them).
                 let mut undo = Vec::new();
                 if file_created {

@@ -43,7 +43,8 @@ pub async fn download(
         return Err(missing());
     }
     let (sha, content_type) = if want_metadata {
-        (file.metadata_sha256.ok_or_else(missing)?, "text/plain; charset=utf-8")
+        let meta = file.metadata_sha256.filter(|_| file.kind == "wheel");
+        (meta.ok_or_else(missing)?, "text/plain; charset=utf-8")
     } else {
         (file.sha256, content_type_of(&file.filename))
     };

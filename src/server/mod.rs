@@ -160,10 +160,34 @@ pub async fn serve_plain(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let app = tower::Layer::layer(&tower::util::MapRequestLayer::new(decode_plus), router);
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// pip percent-encodes `+` in URL paths (`/%2Bf/`, `/%2Bsimple/`); devpi's
+/// route names start with `+`, so decode `%2B` before routing. No other
+/// escape is touched (names and filenames cannot contain `%`).
+pub fn decode_plus(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if !(path.contains("%2B") || path.contains("%2b")) {
+        return req;
+    }
+    let fixed = path.replace("%2B", "+").replace("%2b", "+");
+    let pq = match req.uri().query() {
+        Some(q) => format!("{fixed}?{q}"),
+        None => fixed,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(p) = pq.parse() {
+        parts.path_and_query = Some(p);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }

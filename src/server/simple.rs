@@ -72,7 +72,9 @@ pub async fn project_page(
             yanked: rf.file.yanked.clone(),
             size: rf.file.size,
             upload_time: rf.file.created,
-            core_metadata: rf.file.metadata_sha256,
+            // PEP 658 metadata is only promised for wheels: an sdist's PKG-INFO
+            // may not match what building it produces.
+            core_metadata: rf.file.metadata_sha256.filter(|_| rf.file.kind == "wheel"),
         })
         .collect();
     let versions = super::projects::sorted_versions(proj.releases.keys().cloned());

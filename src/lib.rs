@@ -3,4 +3,5 @@
 //! See `docs/ARCHITECTURE.md` for how the modules fit together.
 
 pub mod digest;
+pub mod dist;
 pub mod names;

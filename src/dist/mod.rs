@@ -1,0 +1,20 @@
+//! Distribution files: validating what an uploader sends before anything is
+//! stored. Free of HTTP and database code.
+//!
+//! - [`filename`]: wheel and sdist filenames (PEP 427/491/625/527).
+//! - [`metadata`]: core metadata (`METADATA` / `PKG-INFO`) parsing.
+//! - [`inspect()`]: open an uploaded archive with bounded effort, read its
+//!   metadata and check it agrees with the filename.
+
+mod entry_path;
+mod error;
+pub mod filename;
+mod inspect;
+pub mod metadata;
+mod tar_archive;
+mod zip_archive;
+
+pub use error::DistError;
+pub use filename::{DistFilename, DistKind, FilenameError, SdistFormat};
+pub use inspect::{inspect, inspect_with_limits, InspectedDist, Limits, MAX_ENTRY_POINTS_BYTES};
+pub use metadata::{CoreMetadata, MetadataError, MAX_METADATA_BYTES};

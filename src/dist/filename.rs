@@ -354,6 +354,9 @@ fn parse_sdist(stem: &str, format: SdistFormat) -> Result<DistFilename, Filename
 mod tests {
     use super::*;
 
+    /// A predicate on the error a case must produce.
+    type Expect = fn(&FilenameError) -> bool;
+
     fn v(s: &str) -> Version {
         Version::from_str(s).unwrap()
     }
@@ -481,7 +484,7 @@ mod tests {
     #[test]
     fn rejects_unsafe_characters() {
         let long = format!("{}-1.0.tar.gz", "a".repeat(250));
-        let cases: Vec<(&str, fn(&FilenameError) -> bool)> = vec![
+        let cases: Vec<(&str, Expect)> = vec![
             ("", |e| matches!(e, FilenameError::Empty)),
             (&long, |e| matches!(e, FilenameError::TooLong(_))),
             ("../mypkg-1.0.tar.gz", |e| {
@@ -571,7 +574,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_wheels() {
-        let cases: Vec<(&str, fn(&FilenameError) -> bool)> = vec![
+        let cases: Vec<(&str, Expect)> = vec![
             ("mypkg-1.0-none-any.whl", |e| {
                 matches!(e, FilenameError::WheelShape(4))
             }),
@@ -623,7 +626,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_sdists() {
-        let cases: Vec<(&str, fn(&FilenameError) -> bool)> = vec![
+        let cases: Vec<(&str, Expect)> = vec![
             ("mypkg.tar.gz", |e| {
                 matches!(e, FilenameError::SdistShape { .. })
             }),

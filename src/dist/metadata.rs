@@ -300,6 +300,9 @@ fn strip_legacy_bars(value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A predicate on the error a case must produce.
+    type Expect = fn(&MetadataError) -> bool;
+
     const FULL: &str = "Metadata-Version: 2.1\n\
 Name: My.Pkg\n\
 Version: 1.0.post1\n\
@@ -390,7 +393,7 @@ Body text.\n";
             "Metadata-Version: 2.1\nName: a\nVersion: 1\n\n{}",
             "x".repeat(MAX_METADATA_BYTES)
         );
-        let cases: Vec<(Vec<u8>, fn(&MetadataError) -> bool)> = vec![
+        let cases: Vec<(Vec<u8>, Expect)> = vec![
             (b"".to_vec(), |e| {
                 matches!(e, MetadataError::MissingField("Metadata-Version"))
             }),

@@ -14,6 +14,9 @@ pub mod metadata;
 mod tar_archive;
 mod zip_archive;
 
+#[cfg(test)]
+mod inspect_tests;
+
 pub use error::DistError;
 pub use filename::{DistFilename, DistKind, FilenameError, SdistFormat};
 pub use inspect::{inspect, inspect_with_limits, InspectedDist, Limits, MAX_ENTRY_POINTS_BYTES};

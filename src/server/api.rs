@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, BaseUrl, Caller};
+use super::{JsonBody, index_path, ApiError, AppState, BaseUrl, Caller};
 use crate::auth::Credentials;
 
 fn authstatus(caller: &Result<Caller, ApiError>) -> Value {
@@ -63,10 +63,10 @@ pub struct LoginRequest {
 pub async fn login(
     State(st): State<AppState>,
     headers: axum::http::HeaderMap,
-    body: Option<Json<LoginRequest>>,
+    body: Option<JsonBody<LoginRequest>>,
 ) -> Result<Json<Value>, ApiError> {
     let (user, password) = match body {
-        Some(Json(LoginRequest {
+        Some(JsonBody(LoginRequest {
             user: Some(u),
             password: Some(p),
         })) => (u, p),

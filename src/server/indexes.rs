@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, Caller};
+use super::{JsonBody, index_path, ApiError, AppState, Caller};
 use crate::registry::ConfigChange;
 
 pub async fn get(
@@ -23,7 +23,7 @@ pub async fn create(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
     caller: Caller,
-    body: Option<Json<Value>>,
+    body: Option<JsonBody<Value>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = crate::names::IndexPath::parse(&format!("{user}/{index}"))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -46,7 +46,7 @@ pub async fn modify(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
     caller: Caller,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let change = ConfigChange::from_json(body)?;

@@ -7,6 +7,7 @@ mod caller;
 mod error;
 mod files;
 mod indexes;
+mod json;
 mod projects;
 mod simple;
 mod upload;
@@ -20,10 +21,12 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::handler::Handler;
 use axum::Router;
 
 pub use caller::{BaseUrl, Caller};
 pub use error::ApiError;
+pub use json::JsonBody;
 
 use crate::names::IndexPath;
 use crate::registry::Registry;
@@ -49,7 +52,9 @@ pub struct AppState {
 const API_BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    let upload_limit = DefaultBodyLimit::disable();
+    // Uploads stream under their own limit (see upload.rs); only their
+    // handler is exempt from the API body limit.
+    let upload = || upload::upload.layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/+api", get(api::root_api))
         .route("/+login", post(api::login))
@@ -68,12 +73,11 @@ pub fn router(state: AppState) -> Router {
                 .put(indexes::create)
                 .patch(indexes::modify)
                 .delete(indexes::delete)
-                .post(upload::upload)
-                .layer(upload_limit),
+                .post(upload()),
         )
         .route(
             "/{user}/{index}/",
-            get(indexes::get).post(upload::upload).layer(upload_limit),
+            get(indexes::get).post(upload()),
         )
         .route("/{user}/{index}/+api", get(api::index_api))
         .route("/{user}/{index}/+simple", get(simple::index_redirect))

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{ApiError, AppState, Caller};
+use super::{JsonBody, ApiError, AppState, Caller};
 use crate::registry::UserChanges;
 
 pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -25,7 +25,7 @@ pub async fn create(
     State(st): State<AppState>,
     Path(user): Path<String>,
     caller: Caller,
-    body: Option<Json<Value>>,
+    body: Option<JsonBody<Value>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let changes = UserChanges::from_json(&body.map(|b| b.0).unwrap_or(Value::Null))?;
     st.registry
@@ -42,7 +42,7 @@ pub async fn modify(
     State(st): State<AppState>,
     Path(user): Path<String>,
     caller: Caller,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let changes = UserChanges::from_json(&body)?;
     st.registry

@@ -1,0 +1,262 @@
+//! Test harness: starts the real `airlock` binary on 127.0.0.1:0 with a
+//! fresh data folder, and builds distribution files in memory.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ROOT_PW: &str = "root-secret";
+
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    args: Vec<String>,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let mut s = Server {
+            child: None,
+            base: String::new(),
+            data,
+            log: tmp.path().join("server.log"),
+            _tmp: Some(tmp),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(&self.data)
+            .args(["--log-format", "json"])
+            .args(&self.args)
+            .env("AIRLOCK_ROOT_PASSWORD", ROOT_PW)
+            .env("AIRLOCK_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start airlock");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut base = None;
+        while Instant::now() < deadline {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("airlock listening on ") {
+                        base = Some(url.trim().to_string());
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        // keep draining stdout so the server never blocks on a full pipe
+        std::thread::spawn(move || for _ in lines {});
+        self.base = base.unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("airlock did not start; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
+        });
+        self.child = Some(child);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// SIGTERM and wait: the graceful shutdown path.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(status.success(), "airlock exited with {status} on SIGTERM");
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("airlock did not stop within 15 s of SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Every file below the data folder except the SQLite files, with sizes:
+    /// what a failed request must leave unchanged.
+    pub fn data_files(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        walk(&self.data, &self.data, &mut out);
+        out.retain(|(p, _)| !p.starts_with("airlock.sqlite3"));
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            out.push((rel, e.metadata().map(|m| m.len()).unwrap_or(0)));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Core metadata text for `name`/`version`.
+pub fn metadata(name: &str, version: &str) -> String {
+    format!(
+        "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: test package\nRequires-Python: >=3.8\n\nA description.\n"
+    )
+}
+
+/// A minimal valid wheel: `filename_name` is the distribution part of the
+/// filename (`demo_pkg`), `meta_name` the Name in METADATA.
+pub fn wheel(filename_name: &str, version: &str, meta_name: &str) -> (String, Vec<u8>) {
+    let filename = format!("{filename_name}-{version}-py3-none-any.whl");
+    let dist_info = format!("{filename_name}-{version}.dist-info");
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts: zip::write::SimpleFileOptions =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        z.start_file(format!("{filename_name}/__init__.py"), opts).unwrap();
+        z.write_all(b"VALUE = 1\n").unwrap();
+        z.start_file(format!("{dist_info}/METADATA"), opts).unwrap();
+        z.write_all(metadata(meta_name, version).as_bytes()).unwrap();
+        z.start_file(format!("{dist_info}/WHEEL"), opts).unwrap();
+        z.write_all(b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+            .unwrap();
+        z.start_file(format!("{dist_info}/RECORD"), opts).unwrap();
+        z.finish().unwrap();
+    }
+    (filename, buf.into_inner())
+}
+
+/// A minimal valid sdist (`.tar.gz`).
+pub fn sdist(name: &str, version: &str) -> (String, Vec<u8>) {
+    let fname = name.replace('-', "_");
+    let filename = format!("{fname}-{version}.tar.gz");
+    let mut tar_bytes = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut tar_bytes, flate2::Compression::default());
+        let mut t = tar::Builder::new(gz);
+        let md = metadata(name, version);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(md.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, format!("{fname}-{version}/PKG-INFO"), md.as_bytes())
+            .unwrap();
+        t.into_inner().unwrap().finish().unwrap();
+    }
+    (filename, tar_bytes)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    airlock::digest::Sha256::of(bytes).to_hex()
+}
+
+/// POST a file the way twine does.
+pub fn upload(
+    server: &Server,
+    index: &str,
+    auth: Option<(&str, &str)>,
+    filename: &str,
+    bytes: Vec<u8>,
+    extra: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let mut form = reqwest::blocking::multipart::Form::new()
+        .text(":action", "file_upload")
+        .text("sha256_digest", sha256_hex(&bytes));
+    for (k, v) in extra {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    form = form.part(
+        "content",
+        reqwest::blocking::multipart::Part::bytes(bytes).file_name(filename.to_string()),
+    );
+    let mut req = client().post(server.url(&format!("/{index}/"))).multipart(form);
+    if let Some((u, p)) = auth {
+        req = req.basic_auth(u, Some(p));
+    }
+    req.send().unwrap()
+}
+
+pub fn root() -> Option<(&'static str, &'static str)> {
+    Some(("root", ROOT_PW))
+}
+
+/// Create a user as root.
+pub fn create_user(server: &Server, name: &str, password: &str) {
+    let r = client()
+        .put(server.url(&format!("/{name}")))
+        .basic_auth("root", Some(ROOT_PW))
+        .json(&serde_json::json!({"password": password, "email": format!("{name}@example.test")}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+}
+
+/// Create an index as `auth`.
+pub fn create_index(server: &Server, path: &str, auth: (&str, &str), config: serde_json::Value) {
+    let r = client()
+        .put(server.url(&format!("/{path}")))
+        .basic_auth(auth.0, Some(auth.1))
+        .json(&config)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+}

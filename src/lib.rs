@@ -2,5 +2,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for how the modules fit together.
 
+pub mod connection;
 pub mod digest;
 pub mod names;
+pub mod tls;

@@ -585,3 +585,255 @@ pub fn spawn_crl_watcher(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::pki::{client_name, Ca, Validity};
+
+    struct Pki {
+        dir: tempfile::TempDir,
+    }
+
+    impl Pki {
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join(name)
+        }
+        fn write(&self, name: &str, contents: &str) -> PathBuf {
+            let path = self.path(name);
+            fs::write(&path, contents).expect("write");
+            path
+        }
+    }
+
+    fn pki() -> Pki {
+        let dir = tempfile::tempdir().expect("tmp");
+        let v = Validity::days_from_now(5);
+        let ca = Ca::generate("config test CA", &v).expect("ca");
+        let other = Ca::generate("other CA", &v).expect("other ca");
+        let server = ca.issue_server(&["localhost".into()], &v).expect("server");
+        let alice = ca
+            .issue_client(&client_name("alice").expect("name"), &v)
+            .expect("alice");
+        let pki = Pki { dir };
+        pki.write("ca.pem", ca.cert_pem());
+        pki.write("other-ca.pem", other.cert_pem());
+        pki.write("server.pem", &server.cert_pem);
+        pki.write("server.key", &server.key_pem);
+        pki.write("alice.key", &alice.key_pem);
+        pki.write("crl.pem", &ca.revocation_list(&[], 5).expect("crl"));
+        pki.write(
+            "other-crl.pem",
+            &other.revocation_list(&[], 5).expect("crl"),
+        );
+        // A CRL whose issuer name matches our CA but which another key signed.
+        let impostor = Ca::from_pem(ca.cert_pem(), &other.key_pem()).expect("impostor");
+        pki.write(
+            "forged-crl.pem",
+            &impostor.revocation_list(&[], 5).expect("crl"),
+        );
+        pki.write("garbage.pem", "hello\n");
+        pki.write(
+            "bad-crl.pem",
+            "-----BEGIN X509 CRL-----\nMAMCAQA=\n-----END X509 CRL-----\n",
+        );
+        pki
+    }
+
+    fn settings(pki: &Pki, mode: ClientAuth) -> TlsSettings {
+        TlsSettings {
+            cert: pki.path("server.pem"),
+            key: pki.path("server.key"),
+            client_ca: if mode == ClientAuth::None {
+                vec![]
+            } else {
+                vec![pki.path("ca.pem")]
+            },
+            client_auth: mode,
+            crl: vec![],
+        }
+    }
+
+    #[test]
+    fn valid_configurations() {
+        let pki = pki();
+        for mode in [ClientAuth::None, ClientAuth::Optional, ClientAuth::Required] {
+            let mut s = settings(&pki, mode);
+            if mode != ClientAuth::None {
+                s.crl = vec![pki.path("crl.pem")];
+            }
+            let built = server_config(&s).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+            assert_eq!(
+                built.rustls.alpn_protocols,
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            );
+            assert_eq!(built.crl_reloader.is_some(), mode != ClientAuth::None);
+            // Resumption would skip client certificate (and CRL) checks.
+            assert_eq!(
+                built.rustls.send_tls13_tickets == 0,
+                mode != ClientAuth::None
+            );
+            if let Some(r) = built.crl_reloader {
+                r.reload().expect("reload of unchanged files");
+                assert!(!r.files_changed());
+            }
+        }
+    }
+
+    #[test]
+    fn provider_offers_only_modern_suites() {
+        let provider = crypto_provider();
+        assert!(!provider.cipher_suites.is_empty());
+        for suite in &provider.cipher_suites {
+            assert!(
+                ALLOWED_CIPHER_SUITES.contains(&suite.suite()),
+                "{:?}",
+                suite.suite()
+            );
+            let name = format!("{:?}", suite.suite());
+            assert!(name.contains("GCM") || name.contains("CHACHA20"), "{name}");
+        }
+    }
+
+    #[test]
+    fn configuration_errors_name_the_problem() {
+        let pki = pki();
+        type Edit = fn(&Pki, &mut TlsSettings);
+        let cases: &[(&str, ClientAuth, Edit, &str)] = &[
+            (
+                "missing cert",
+                ClientAuth::None,
+                |p, s| s.cert = p.path("nope.pem"),
+                "cannot read",
+            ),
+            (
+                "cert file without certificates",
+                ClientAuth::None,
+                |p, s| s.cert = p.path("garbage.pem"),
+                "no certificate found in",
+            ),
+            (
+                "key file holding a certificate",
+                ClientAuth::None,
+                |p, s| s.key = p.path("server.pem"),
+                "no private key found in",
+            ),
+            (
+                "key of another certificate",
+                ClientAuth::None,
+                |p, s| s.key = p.path("alice.key"),
+                "cannot be used",
+            ),
+            (
+                "empty client CA",
+                ClientAuth::Required,
+                |p, s| s.client_ca = vec![p.path("garbage.pem")],
+                "contains no certificates",
+            ),
+            (
+                "required without CA",
+                ClientAuth::Required,
+                |_, s| s.client_ca.clear(),
+                "no client CA file was given",
+            ),
+            (
+                "optional without CA",
+                ClientAuth::Optional,
+                |_, s| s.client_ca.clear(),
+                "no client CA file was given",
+            ),
+            (
+                "CA without client auth",
+                ClientAuth::None,
+                |p, s| s.client_ca = vec![p.path("ca.pem")],
+                "would be ignored",
+            ),
+            (
+                "CRL without client auth",
+                ClientAuth::None,
+                |p, s| s.crl = vec![p.path("crl.pem")],
+                "would be ignored",
+            ),
+            (
+                "missing CRL",
+                ClientAuth::Required,
+                |p, s| s.crl = vec![p.path("nope-crl.pem")],
+                "cannot read",
+            ),
+            (
+                "CRL file without CRL",
+                ClientAuth::Required,
+                |p, s| s.crl = vec![p.path("garbage.pem")],
+                "contains no certificate revocation list",
+            ),
+            (
+                "malformed CRL",
+                ClientAuth::Required,
+                |p, s| s.crl = vec![p.path("bad-crl.pem")],
+                "is malformed",
+            ),
+            (
+                "CRL of another CA",
+                ClientAuth::Required,
+                |p, s| s.crl = vec![p.path("other-crl.pem")],
+                "none of the client CAs",
+            ),
+            (
+                "forged CRL",
+                ClientAuth::Optional,
+                |p, s| s.crl = vec![p.path("forged-crl.pem")],
+                "signature does not verify",
+            ),
+        ];
+        for (what, mode, edit, expected) in cases {
+            let mut s = settings(&pki, *mode);
+            edit(&pki, &mut s);
+            let err = match server_config(&s) {
+                Ok(_) => panic!("{what}: accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(expected), "{what}: {err:?} lacks {expected:?}");
+            let dir = pki.dir.path().display().to_string();
+            let names_a_file = err.contains(&dir);
+            let about_settings = matches!(
+                *expected,
+                "no client CA file was given" | "would be ignored"
+            );
+            assert!(
+                names_a_file || about_settings,
+                "{what}: {err:?} names no file"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_files_are_refused() {
+        let pki = pki();
+        let big = pki.path("big.pem");
+        let file = fs::File::create(&big).expect("create");
+        file.set_len(MAX_FILE_BYTES + 1).expect("grow");
+        let err = load_certificates(&big).expect_err("accepted");
+        assert!(matches!(err, TlsError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn failed_reload_keeps_previous_crls() {
+        let pki = pki();
+        let crl = pki.path("live-crl.pem");
+        fs::copy(pki.path("crl.pem"), &crl).expect("copy");
+        let mut s = settings(&pki, ClientAuth::Required);
+        s.crl = vec![crl.clone()];
+        let built = server_config(&s).expect("config");
+        let reloader = built.crl_reloader.expect("reloader");
+        let before = reloader.verifier.current();
+        fs::copy(pki.path("other-crl.pem"), &crl).expect("copy");
+        assert!(reloader.files_changed());
+        assert!(reloader.reload().is_err());
+        assert!(Arc::ptr_eq(&before, &reloader.verifier.current()));
+        // The failed attempt is remembered, so the watcher does not retry it every tick.
+        assert!(!reloader.files_changed());
+        fs::copy(pki.path("crl.pem"), &crl).expect("copy");
+        reloader.reload().expect("reload");
+        assert!(!Arc::ptr_eq(&before, &reloader.verifier.current()));
+    }
+}

@@ -566,6 +566,34 @@ async fn curl_with_client_certificate_speaks_http2() {
     assert!(stdout.starts_with("cn=alice "), "{stdout}");
     assert!(stdout.contains("version=HTTP/2.0"), "{stdout}");
 
+    // TLS 1.2 with a client certificate works too.
+    let output = tokio::process::Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--tls-max",
+            "1.2",
+            "--max-time",
+            "10",
+        ])
+        .arg("--cacert")
+        .arg(pki.path("ca.pem"))
+        .arg("--cert")
+        .arg(pki.path("alice.pem"))
+        .arg("--key")
+        .arg(pki.path("alice.key"))
+        .arg(server.url("/whoami"))
+        .output()
+        .await
+        .expect("run curl");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "curl over TLS 1.2 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("cn=alice "), "{stdout}");
+
     let output = tokio::process::Command::new("curl")
         .args(["--silent", "--max-time", "10"])
         .arg("--cacert")

@@ -55,6 +55,16 @@ pub enum ClientAuth {
     Required,
 }
 
+impl std::fmt::Display for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientAuth::None => "none",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Required => "required",
+        })
+    }
+}
+
 /// Files and policy for the HTTPS listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsSettings {
@@ -94,7 +104,7 @@ pub enum TlsError {
     EmptyClientCa { path: PathBuf },
     #[error("client CA certificate in {} is unusable: {reason}", path.display())]
     BadClientCa { path: PathBuf, reason: String },
-    #[error("client authentication is `{mode:?}` but no client CA file was given; add the CA that issued your client certificates")]
+    #[error("client authentication is `{mode}` but no client CA file was given; add the CA that issued your client certificates")]
     MissingClientCa { mode: ClientAuth },
     #[error("client CA or CRL files were given but client authentication is `none`, so they would be ignored; set client authentication to `optional` or `required`, or remove them")]
     UnusedClientAuthFiles,
@@ -241,7 +251,7 @@ fn warn_if_expired(path: &Path, chain: &[CertificateDer<'_>]) {
     }
 }
 
-/// One client CA: its DER (for rustls) and where it came from (for messages).
+/// One trusted client CA certificate (kept to check CRL issuers and signatures).
 #[derive(Debug)]
 struct ClientCa {
     der: CertificateDer<'static>,

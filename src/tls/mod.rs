@@ -13,4 +13,5 @@ pub use config::{
     TlsSettings,
 };
 pub use identity::{IdentityRule, PeerCertificate};
+pub use pki::{CertsCommand, CertsInitArgs, CertsRevokeArgs};
 pub use serve::{serve_tls, serve_tls_with, ServeOptions};

@@ -325,10 +325,10 @@ pub struct CertsInitArgs {
     pub dir: PathBuf,
     /// DNS name or IP address clients use to reach the server (repeatable);
     /// `localhost` and `127.0.0.1` are always included.
-    #[arg(long = "server-name", value_name = "NAME")]
+    #[arg(long = "server-name", value_name = "NAME", num_args = 1..)]
     pub server_names: Vec<String>,
     /// Issue a client certificate for this airlock user (repeatable).
-    #[arg(long = "client", value_name = "NAME")]
+    #[arg(long = "client", value_name = "NAME", num_args = 1..)]
     pub clients: Vec<String>,
     /// Validity of every certificate, in days.
     #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
@@ -349,6 +349,22 @@ pub struct CertsRevokeArgs {
     /// Days until the CRL's nextUpdate.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
+}
+
+/// `airlock certs ...`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CertsCommand {
+    /// Create a private CA, a server certificate and client certificates.
+    Init(CertsInitArgs),
+    /// Revoke client certificates by adding them to DIR/crl.pem.
+    Revoke(CertsRevokeArgs),
+}
+
+pub fn run(command: &CertsCommand) -> anyhow::Result<()> {
+    match command {
+        CertsCommand::Init(args) => run_init(args),
+        CertsCommand::Revoke(args) => run_revoke(args),
+    }
 }
 
 const KEY_MODE: u32 = 0o600;
@@ -533,6 +549,63 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: CertsCommand,
+    }
+
+    #[test]
+    fn command_line() {
+        use clap::Parser;
+        let init = |argv: &[&str]| match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(CertsCommand::Init(a)) => Some((a.server_names, a.clients, a.days, a.force)),
+            _ => None,
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            init(&[
+                "x",
+                "init",
+                "pki",
+                "--server-name",
+                "a",
+                "b",
+                "--client",
+                "alice",
+                "--client",
+                "bob",
+                "--days",
+                "7",
+                "--force"
+            ]),
+            Some((strings(&["a", "b"]), strings(&["alice", "bob"]), 7, true))
+        );
+        assert_eq!(
+            init(&["x", "init", "pki"]),
+            Some((vec![], vec![], 365, false))
+        );
+        for bad in [
+            &["x", "init"][..],
+            &["x", "init", "pki", "--days", "0"],
+            &["x", "init", "pki", "--days", "99999"],
+            &["x", "init", "pki", "--days", "-1"],
+            &["x", "revoke", "pki"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
+        }
+        match Cli::try_parse_from(["x", "revoke", "pki", "a.pem", "b.pem"]).map(|c| c.command) {
+            Ok(CertsCommand::Revoke(a)) => {
+                assert_eq!(
+                    a.certs,
+                    vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+                );
+                assert_eq!(a.days, 30);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn client_names() {

@@ -2,13 +2,15 @@
 //!
 //! See `docs/ARCHITECTURE.md` for how the modules fit together.
 
+pub mod auth;
+pub mod cli;
+pub mod connection;
 pub mod digest;
 pub mod dist;
-pub mod names;
 pub mod index;
-pub mod store;
-pub mod auth;
+pub mod names;
 pub mod registry;
-pub mod simple;
-pub mod cli;
 pub mod server;
+pub mod simple;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,174 @@
+//! The HTTPS accept loop: TLS handshake (with a deadline), client identity extraction, and
+//! HTTP/1.1 or HTTP/2 service of an axum [`Router`] with graceful shutdown.
+//!
+//! Nothing a client does can end the loop: failed or slow handshakes are logged and dropped,
+//! accept errors (e.g. out of file descriptors) are logged and retried after a pause.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::connection::ConnectionInfo;
+use crate::tls::identity::PeerCertificate;
+
+/// Timeouts of the accept loop. [`Default`] is what production uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// A client must complete the TLS handshake within this time, so that connections that
+    /// never finish (slowloris) cannot pile up.
+    pub handshake_timeout: Duration,
+    /// An HTTP/1 client must send a complete request head within this time.
+    pub header_read_timeout: Duration,
+    /// On shutdown, in-flight requests get this long to finish before the loop returns
+    /// regardless (connections still open are then abandoned to the runtime).
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Pause after a failed `accept()` (typically EMFILE) before trying again, so the loop does
+/// not spin while the process is out of descriptors.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes, then lets in-flight
+/// requests finish (see [`ServeOptions::drain_timeout`]).
+///
+/// Every request carries a [`ConnectionInfo`] extension (with the verified client
+/// certificate, if any) and axum's `ConnectInfo<SocketAddr>`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_tls_with(listener, config, app, shutdown, ServeOptions::default()).await
+}
+
+/// [`serve_tls`] with explicit timeouts.
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    let acceptor = TlsAcceptor::from(config);
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    http.http2().timer(TokioTimer::new());
+    let http = Arc::new(http);
+    let graceful = GracefulShutdown::new();
+
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer_addr) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a TCP connection failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            peer_addr,
+            acceptor.clone(),
+            app.clone(),
+            http.clone(),
+            graceful.watcher(),
+            options.handshake_timeout,
+        ));
+    }
+
+    drop(listener);
+    tracing::info!(
+        connections = graceful.count(),
+        "HTTPS listener closed; waiting for in-flight requests"
+    );
+    if tokio::time::timeout(options.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?options.drain_timeout,
+            "connections still open after the drain timeout; abandoning them"
+        );
+    }
+    Ok(())
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer_addr: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    http: Arc<auto::Builder<TokioExecutor>>,
+    // Held from accept on, so that shutdown also waits for handshakes in progress.
+    watcher: Watcher,
+    handshake_timeout: Duration,
+) {
+    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+        Err(_) => {
+            tracing::debug!(peer = %peer_addr, timeout = ?handshake_timeout, "TLS handshake timed out");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::info!(peer = %peer_addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Ok(Ok(tls)) => tls,
+    };
+
+    let peer_cert = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        None => None,
+        Some(der) => match PeerCertificate::from_der(der) {
+            Ok(cert) => Some(Arc::new(cert)),
+            Err(e) => {
+                // rustls accepted it, so this is a parser disagreement: refuse rather than
+                // treat the client as anonymous.
+                tracing::warn!(peer = %peer_addr, error = %e, "verified client certificate could not be parsed; closing");
+                return;
+            }
+        },
+    };
+    let info = ConnectionInfo {
+        peer_addr,
+        peer_cert,
+    };
+
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(info.clone());
+        request.extensions_mut().insert(ConnectInfo(peer_addr));
+        app.clone().oneshot(request)
+    });
+    let connection = http.serve_connection_with_upgrades(TokioIo::new(tls), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(peer = %peer_addr, error = %e, "connection ended with an error");
+    }
+}

@@ -102,7 +102,9 @@ fn validate_project(raw: &str) -> Result<(), NameError> {
     }
     let bytes = raw.as_bytes();
     let alnum = |b: u8| b.is_ascii_alphanumeric();
-    let ok = bytes.iter().all(|&b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
+    let ok = bytes
+        .iter()
+        .all(|&b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
         && alnum(bytes[0])
         && alnum(bytes[bytes.len() - 1]);
     if ok {
@@ -231,8 +233,16 @@ mod tests {
     #[test]
     fn rejects_bad_project_names() {
         for raw in [
-            "", "-foo", "foo-", "../etc", "foo/bar", "fo o", "requеsts", /* Cyrillic e */
-            ".hidden", "a\0b", "foo%2f",
+            "",
+            "-foo",
+            "foo-",
+            "../etc",
+            "foo/bar",
+            "fo o",
+            "requеsts", /* Cyrillic e */
+            ".hidden",
+            "a\0b",
+            "foo%2f",
         ] {
             assert!(ProjectName::new(raw).is_err(), "{raw:?} should be rejected");
         }
@@ -245,7 +255,9 @@ mod tests {
     #[test]
     fn dist_filename_part_uses_underscores() {
         assert_eq!(
-            ProjectName::new("Foo.Bar-baz").unwrap().as_dist_filename_part(),
+            ProjectName::new("Foo.Bar-baz")
+                .unwrap()
+                .as_dist_filename_part(),
             "foo_bar_baz"
         );
     }
@@ -254,7 +266,15 @@ mod tests {
     fn index_paths() {
         let p = IndexPath::parse("/root/dev/").unwrap();
         assert_eq!(p.to_string(), "root/dev");
-        for bad in ["root", "root/dev/x", "root/+simple", "../dev", "root/..", "ro ot/dev", "root/"] {
+        for bad in [
+            "root",
+            "root/dev/x",
+            "root/+simple",
+            "../dev",
+            "root/..",
+            "ro ot/dev",
+            "root/",
+        ] {
             assert!(IndexPath::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -189,7 +189,7 @@ mod tests {
             ("rank\tname\n1\tfoo\nbar\n", "line 3"),
             ("rank\tname\n1\tfoo\n0\tbar\n", "line 3: rank"),
             ("rank\tname\nx\tfoo\n", "line 2: rank"),
-            ("rank\tname\n1\tfoo\n\n4\t../etc\n", "line 5"),
+            ("rank\tname\n1\tfoo\n\n4\t../etc\n", "line 4"),
             ("rank\tname\n1\tfoo\tbar\n", "line 2"),
             ("rank\tname\n", "empty"),
             ("", "line 1"),

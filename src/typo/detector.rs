@@ -79,7 +79,9 @@ pub struct Verdict {
 /// Names up to this long are only compared for homoglyphs and exact affixes:
 /// among two- and three-letter names almost everything is one edit from something.
 const MIN_FUZZY_LEN: usize = 4;
-/// Names at most this popular rank also match on unexplained substitutions (`pandar`).
+/// Single-word names at most this popular rank also match on unexplained
+/// substitutions (`pandar`); in multi-word names a changed letter usually makes
+/// another word (`pytest-cov`/`pytest-csv`).
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
 /// Two-edit look-alikes need a target at least this long.
 const MIN_LEN_FOR_TWO_EDITS: usize = 7;
@@ -444,7 +446,8 @@ impl Detector {
                     .then_some(Rule::Affix)
             }
             Edit::Substitution { pos } => {
-                (len >= 5 && pos > 0 && rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION))
+                let popular = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
+                (len >= 5 && pos > 0 && !target.contains('-') && popular)
                     .then_some(Rule::EditDistance)
             }
         }?;

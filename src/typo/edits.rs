@@ -236,7 +236,7 @@ mod tests {
                     doubled: true,
                 },
             ),
-            ("reqquests", "requests", Edit::Repetition { pos: 3 }),
+            ("reqquests", "requests", Edit::Repetition { pos: 2 }),
             ("reqeusts", "requests", Edit::Transposition { pos: 3 }),
             ("requesrs", "requests", Edit::AdjacentKey { pos: 6 }),
             ("reqwuests", "requests", Edit::AdjacentInsertion { pos: 3 }),

@@ -16,3 +16,5 @@ mod keyboard;
 
 pub use corpus::{load_corpus, parse_corpus, Corpus, CorpusEntry, CorpusError};
 pub use detector::{Detector, DetectorBuilder, Rule, Verdict};
+#[cfg(test)]
+mod detector_tests;

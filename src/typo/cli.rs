@@ -138,3 +138,43 @@ pub fn batch(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_writes_one_json_object_per_name() {
+        let corpus = Corpus::from_ranked_names(["requests", "numpy"]);
+        let detector = Detector::builder().popular(&corpus, 2).build();
+        let mut out = Vec::new();
+        batch(
+            &detector,
+            "reqeusts\n\n  numpy  \nzzzzzz\n".as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["name"], "reqeusts");
+        assert_eq!(lines[0]["suspicious"], true);
+        assert_eq!(lines[0]["target"], "requests");
+        assert_eq!(lines[1]["suspicious"], false);
+        assert!(lines[1]["target"].is_null());
+        assert_eq!(lines[2]["suspicious"], false);
+        for l in &lines {
+            let keys: Vec<_> = l.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(keys.len(), 4, "{keys:?}");
+            assert!(l["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        }
+    }
+
+    #[test]
+    fn builtin_corpus_parses() {
+        assert!(parse_corpus(BUILTIN_CORPUS).unwrap().len() > 10_000);
+    }
+}

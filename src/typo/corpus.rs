@@ -12,7 +12,7 @@ pub const MAX_CORPUS_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
-    #[error("cannot read corpus {path}: {source}")]
+    #[error("cannot read corpus {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

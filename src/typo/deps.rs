@@ -14,7 +14,7 @@ pub const MAX_INCLUDE_DEPTH: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepsError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

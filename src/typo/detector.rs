@@ -85,6 +85,9 @@ const MIN_FUZZY_LEN: usize = 4;
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
 /// Two-edit look-alikes need a target at least this long.
 const MIN_LEN_FOR_TWO_EDITS: usize = 7;
+/// Longer names are only searched one edit deep: the two-deletion
+/// neighbourhood grows with the square of the length, and it bounds latency.
+const MAX_LEN_FOR_TWO_EDITS: usize = 24;
 /// How many equally short edit scripts are considered per pair.
 const MAX_SCRIPTS: usize = 8;
 /// A first word shared by at least this many protected names is a plugin
@@ -357,7 +360,12 @@ impl Detector {
             return;
         }
         let mut ids = Vec::new();
-        self.index.near(&stripped, 2, &mut ids);
+        let depth = if stripped.len() <= MAX_LEN_FOR_TWO_EDITS {
+            2
+        } else {
+            1
+        };
+        self.index.near(&stripped, depth, &mut ids);
         for id in ids {
             let Some(target) = self.index.entry(id) else {
                 continue;

@@ -14,3 +14,4 @@ pub mod server;
 pub mod simple;
 pub mod store;
 pub mod tls;
+pub mod typo;

@@ -1,0 +1,589 @@
+//! The detector: is a candidate name a likely look-alike of a protected name?
+//!
+//! Protected names are the top of the popularity corpus plus the server's own
+//! projects. A candidate that *is* a protected name, or is allow-listed, is
+//! established and never flagged. Otherwise every protected name within reach
+//! (two edits, same visual skeleton, same words, an affix away) is examined, and
+//! the edit between them must be explained by a typing mistake that is rarely
+//! legitimate. Plain edit distance alone is not enough: `boto`/`boto3`,
+//! `mock`/`moto` and `pytest-cov`/`pytest-csv` are all one edit apart.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::confusables::{fold_to_ascii, skeleton};
+use super::corpus::Corpus;
+use super::edits::{edit_script, edit_scripts, Edit};
+use super::index::{strip_separators, NameIndex, Origin};
+use crate::names::normalize;
+
+/// The typo class that explains a look-alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// Visually confusable characters (`l`/`1`, `o`/`0`, `rn`/`m`, non-ASCII letters).
+    Homoglyph,
+    /// Separators added or removed (`moreitertools`, `par-se`).
+    Separator,
+    /// A character left out (`reqests`).
+    Omission,
+    /// A character typed twice (`reqquests`).
+    Repetition,
+    /// Two neighbouring characters swapped (`reqeusts`).
+    Transposition,
+    /// A neighbouring key hit instead of, or as well as, the right one.
+    AdjacentKey,
+    /// A meaningless affix added or dropped (`python3-pika`, `requests-lib`, plural `s`).
+    Affix,
+    /// The same words in another order (`kafka-confluent`).
+    WordSwap,
+    /// A version number appended (`requests-2`).
+    VersionSuffix,
+    /// Several small edits, or an unexplained one against a very popular name.
+    EditDistance,
+}
+
+impl Rule {
+    fn describe(self) -> &'static str {
+        match self {
+            Rule::Homoglyph => "look-alike characters",
+            Rule::Separator => "separators added or removed",
+            Rule::Omission => "a character left out",
+            Rule::Repetition => "a character repeated",
+            Rule::Transposition => "two characters swapped",
+            Rule::AdjacentKey => "a neighbouring key on the keyboard",
+            Rule::Affix => "an affix added or removed",
+            Rule::WordSwap => "words in a different order",
+            Rule::VersionSuffix => "a version number appended",
+            Rule::EditDistance => "small edits",
+        }
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// The name as given.
+    pub name: String,
+    pub suspicious: bool,
+    /// The protected name it imitates.
+    pub target: Option<String>,
+    pub rule: Option<Rule>,
+    /// Edit distance to the target (after PEP 503 normalisation).
+    pub distance: Option<usize>,
+    /// One sentence for a human.
+    pub reason: String,
+}
+
+/// Names up to this long are only compared for homoglyphs and exact affixes:
+/// among two- and three-letter names almost everything is one edit from something.
+const MIN_FUZZY_LEN: usize = 4;
+/// Single-word names at most this popular rank also match on unexplained
+/// substitutions (`pandar`); in multi-word names a changed letter usually makes
+/// another word (`pytest-cov`/`pytest-csv`).
+const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
+/// Two-edit look-alikes need a target at least this long.
+const MIN_LEN_FOR_TWO_EDITS: usize = 7;
+/// Longer names are only searched one edit deep: the two-deletion
+/// neighbourhood grows with the square of the length, and it bounds latency.
+const MAX_LEN_FOR_TWO_EDITS: usize = 24;
+/// How many equally short edit scripts are considered per pair.
+const MAX_SCRIPTS: usize = 8;
+/// A first word shared by at least this many protected names is a plugin
+/// family (`flask-`, `pytest-`, `types-`): `flask-bootstrap` is a plugin, not
+/// a swapped `bootstrap-flask`.
+const MIN_FAMILY_SIZE: usize = 3;
+
+/// Affixes that add nothing to a name. `py`, `py-`, `python-` and `-py` are
+/// deliberately absent: `pytorch`, `python-jwt` and `path-py` are real projects
+/// next to `torch`, `jwt` and `path`, so those affixes are too often legitimate.
+const PREFIX_AFFIXES: &[&str] = &["python3-", "py3-"];
+const SUFFIX_AFFIXES: &[&str] = &[
+    "-python3", "-python", "-py3", "-lib", "-dev", "-sdk", "-pkg",
+];
+/// Affixes whose removal from a protected multi-word name is suspicious (`aws-encryption`).
+const DROPPED_SUFFIXES: &[&str] = &["-sdk", "-python", "-py"];
+
+/// Builds a [`Detector`].
+#[derive(Debug, Default)]
+pub struct DetectorBuilder {
+    popular: Vec<(String, u32)>,
+    private: Vec<String>,
+    allow: Vec<String>,
+}
+
+impl DetectorBuilder {
+    /// Protect the `top_n` best-ranked names of `corpus`.
+    pub fn popular(mut self, corpus: &Corpus, top_n: usize) -> Self {
+        self.popular
+            .extend(corpus.top(top_n).iter().map(|e| (e.name.clone(), e.rank)));
+        self
+    }
+
+    /// Protect the server's own project names.
+    pub fn private<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.private
+            .extend(names.into_iter().map(|n| normalize(n.as_ref())));
+        self
+    }
+
+    /// Names that are never flagged (legitimate projects that resemble protected ones).
+    pub fn allow<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.allow
+            .extend(names.into_iter().map(|n| normalize(n.as_ref())));
+        self
+    }
+
+    pub fn build(self) -> Detector {
+        let mut index = NameIndex::default();
+        for (name, rank) in &self.popular {
+            index.insert(name, Origin::Popular { rank: *rank });
+        }
+        for name in &self.private {
+            index.insert(name, Origin::Private);
+        }
+        index.merge_overlay();
+        Detector {
+            index,
+            allow: self.allow.into_iter().collect(),
+        }
+    }
+}
+
+/// Decides whether names are look-alikes of protected names. Build once, check often.
+#[derive(Debug)]
+pub struct Detector {
+    index: NameIndex,
+    allow: HashSet<String>,
+}
+
+/// One explanation of a candidate as a look-alike of an indexed name.
+#[derive(Debug, Clone)]
+struct Finding {
+    target: u32,
+    rule: Rule,
+    distance: usize,
+}
+
+impl Detector {
+    pub fn builder() -> DetectorBuilder {
+        DetectorBuilder::default()
+    }
+
+    /// Protect one more private project (cheap; no rebuild).
+    pub fn add_private(&mut self, name: &str) {
+        self.index.insert(&normalize(name), Origin::Private);
+    }
+
+    /// Allow-list one more name.
+    pub fn add_allowed(&mut self, name: &str) {
+        self.allow.insert(normalize(name));
+    }
+
+    /// Number of protected names.
+    pub fn protected_len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when `name` is protected or allow-listed: such names are never flagged.
+    pub fn is_established(&self, name: &str) -> bool {
+        let n = normalize(name);
+        self.index.id_of(&n).is_some() || self.allow.contains(&n)
+    }
+
+    /// Check one candidate name.
+    pub fn check(&self, candidate: &str) -> Verdict {
+        let folded = fold_to_ascii(candidate);
+        let name = normalize(&folded.text);
+        let verdict = |suspicious, reason: String| Verdict {
+            name: candidate.to_string(),
+            suspicious,
+            target: None,
+            rule: None,
+            distance: None,
+            reason,
+        };
+        if name.is_empty() || name.len() > crate::names::MAX_PROJECT_NAME_LEN {
+            return verdict(false, "not a project name: empty or too long".to_string());
+        }
+        if folded.replaced > 0 {
+            // Non-ASCII look-alikes are never legitimate in a project name.
+            if let Some(id) = self.index.id_of(&name) {
+                return self.flag(
+                    candidate,
+                    Finding {
+                        target: id,
+                        rule: Rule::Homoglyph,
+                        distance: folded.replaced,
+                    },
+                );
+            }
+        } else if self.is_established(&name) {
+            return verdict(
+                false,
+                "established: a protected or allow-listed name".to_string(),
+            );
+        }
+        if folded.unmapped > 0 {
+            return verdict(
+                false,
+                "contains non-ASCII characters with no known look-alike; not a valid project name"
+                    .to_string(),
+            );
+        }
+        match self.best_finding(&name) {
+            Some(mut f) => {
+                if folded.replaced > 0 {
+                    f.rule = Rule::Homoglyph;
+                    f.distance += folded.replaced;
+                }
+                self.flag(candidate, f)
+            }
+            None if folded.replaced > 0 => verdict(
+                false,
+                "contains non-ASCII characters; not a valid project name, but it imitates no protected name".to_string(),
+            ),
+            None => verdict(false, "no protected name looks like it".to_string()),
+        }
+    }
+
+    fn flag(&self, candidate: &str, f: Finding) -> Verdict {
+        let Some(entry) = self.index.entry(f.target) else {
+            return Verdict {
+                name: candidate.to_string(),
+                suspicious: false,
+                target: None,
+                rule: None,
+                distance: None,
+                reason: "internal error: unknown target".to_string(),
+            };
+        };
+        let whose = match entry.origin {
+            Origin::Popular { rank } => format!("popular project #{rank}"),
+            Origin::Private => "project hosted here".to_string(),
+        };
+        Verdict {
+            name: candidate.to_string(),
+            suspicious: true,
+            target: Some(entry.name.clone()),
+            rule: Some(f.rule),
+            distance: Some(f.distance),
+            reason: format!(
+                "looks like {} ({whose}): {}, edit distance {}",
+                entry.name,
+                f.rule.describe(),
+                f.distance
+            ),
+        }
+    }
+
+    fn best_finding(&self, name: &str) -> Option<Finding> {
+        let mut findings = Vec::new();
+        self.skeleton_findings(name, &mut findings);
+        self.edit_findings(name, &mut findings);
+        self.affix_findings(name, &mut findings);
+        self.word_swap_findings(name, &mut findings);
+        // Closest first; then the more popular (private names rank first).
+        findings.into_iter().min_by_key(|f| {
+            let rank = match self.index.entry(f.target).map(|e| e.origin) {
+                Some(Origin::Popular { rank }) => rank,
+                _ => 0,
+            };
+            (f.distance, rank)
+        })
+    }
+
+    fn rank_of(&self, id: u32) -> Option<u32> {
+        match self.index.entry(id)?.origin {
+            Origin::Popular { rank } => Some(rank),
+            Origin::Private => Some(0),
+        }
+    }
+
+    /// Same visual skeleton: homoglyphs, and separator-only differences.
+    fn skeleton_findings(&self, name: &str, out: &mut Vec<Finding>) {
+        let stripped = strip_separators(name);
+        for &id in self.index.same_skeleton(&skeleton(name)) {
+            let Some(target) = self.index.entry(id) else {
+                continue;
+            };
+            if target.name == name {
+                continue;
+            }
+            let distance = strsim::osa_distance(name, &target.name);
+            if strip_separators(&target.name) != stripped {
+                out.push(Finding {
+                    target: id,
+                    rule: Rule::Homoglyph,
+                    distance,
+                });
+            } else if self.separator_change_is_suspicious(name, &target.name) {
+                out.push(Finding {
+                    target: id,
+                    rule: Rule::Separator,
+                    distance,
+                });
+            }
+        }
+    }
+
+    /// Dropping separators is suspicious; adding one is too, unless it splits
+    /// the name into words that protected names already use (`json-diff`).
+    fn separator_change_is_suspicious(&self, name: &str, target: &str) -> bool {
+        if strip_separators(target).len() < MIN_FUZZY_LEN {
+            return false;
+        }
+        let added = name.matches('-').count() > target.matches('-').count();
+        if !added {
+            return true;
+        }
+        let target_words: HashSet<&str> = target.split('-').collect();
+        !name
+            .split('-')
+            .filter(|w| !target_words.contains(w))
+            .all(|w| self.index.is_word(w))
+    }
+
+    /// Protected names within two edits whose edits are typing mistakes.
+    fn edit_findings(&self, name: &str, out: &mut Vec<Finding>) {
+        let stripped = strip_separators(name);
+        if stripped.len() < MIN_FUZZY_LEN {
+            return;
+        }
+        let mut ids = Vec::new();
+        let depth = if stripped.len() <= MAX_LEN_FOR_TWO_EDITS {
+            2
+        } else {
+            1
+        };
+        self.index.near(&stripped, depth, &mut ids);
+        for id in ids {
+            let Some(target) = self.index.entry(id) else {
+                continue;
+            };
+            let scripts = edit_scripts(name, &target.name, 2, MAX_SCRIPTS);
+            let explained = scripts.iter().find_map(|edits| {
+                let rule = match edits.as_slice() {
+                    [edit] => self.single_edit_rule(name, &target.name, *edit, self.rank_of(id)),
+                    [a, b] => two_edit_rule(&target.name, *a, *b),
+                    _ => None,
+                }?;
+                Some(Finding {
+                    target: id,
+                    rule,
+                    distance: edits.len(),
+                })
+            });
+            match explained {
+                Some(f) => out.push(f),
+                None => self.stripped_finding(name, id, out),
+            }
+        }
+    }
+
+    /// `awsencrytpionsdk`: separators dropped *and* a swap.
+    fn stripped_finding(&self, name: &str, id: u32, out: &mut Vec<Finding>) {
+        let Some(target) = self.index.entry(id) else {
+            return;
+        };
+        if name.contains('-') || !target.name.contains('-') {
+            return;
+        }
+        let stripped_target = strip_separators(&target.name);
+        if let Some([Edit::Transposition { .. }]) =
+            edit_script(name, &stripped_target, 1).as_deref()
+        {
+            let distance = strsim::osa_distance(name, &target.name);
+            out.push(Finding {
+                target: id,
+                rule: Rule::Separator,
+                distance,
+            });
+        }
+    }
+
+    fn single_edit_rule(
+        &self,
+        name: &str,
+        target: &str,
+        edit: Edit,
+        rank: Option<u32>,
+    ) -> Option<Rule> {
+        let len = target.len();
+        let c = name.as_bytes();
+        let at = |p: usize| c.get(p).copied().unwrap_or(0);
+        let last = name.len().saturating_sub(1);
+        let rule = match edit {
+            Edit::Homoglyph { .. } => return Some(Rule::Homoglyph),
+            Edit::Separator { .. } => {
+                return self
+                    .separator_change_is_suspicious(name, target)
+                    .then_some(Rule::Separator)
+            }
+            Edit::Transposition { pos } => (len >= 5
+                && !(at(pos).is_ascii_digit() && at(pos + 1).is_ascii_digit()))
+            .then_some(Rule::Transposition),
+            Edit::Repetition { pos } => {
+                (len >= 4 && !at(pos).is_ascii_digit()).then_some(Rule::Repetition)
+            }
+            Edit::Omission { pos, ch, doubled } => {
+                let trailing = pos >= name.len();
+                let ok = !ch.is_ascii_digit()
+                    && name.len() >= 5
+                    && (doubled
+                        || (name.len() >= 5
+                            && pos > 0
+                            && (!trailing || (len >= 13 && ch != b's'))));
+                ok.then_some(Rule::Omission)
+            }
+            Edit::AdjacentKey { pos } => {
+                (len >= 5 && (pos > 0 || len >= 7)).then_some(Rule::AdjacentKey)
+            }
+            Edit::AdjacentInsertion { pos } => (len >= 4 && pos > 0).then_some(Rule::AdjacentKey),
+            Edit::Insertion { pos, ch } => {
+                (pos == last && ch == b's' && len >= 5 && !target.ends_with('s'))
+                    .then_some(Rule::Affix)
+            }
+            Edit::Substitution { pos } => {
+                let popular = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
+                (len >= 5 && pos > 0 && !target.contains('-') && popular)
+                    .then_some(Rule::EditDistance)
+            }
+        }?;
+        // A changed word that protected names already use is a different word, not a typo
+        // (`pytest-csv` next to `pytest-cov`).
+        if self.changed_word_is_known(name, target) {
+            return None;
+        }
+        Some(rule)
+    }
+
+    fn changed_word_is_known(&self, name: &str, target: &str) -> bool {
+        let a: Vec<&str> = name.split('-').collect();
+        let b: Vec<&str> = target.split('-').collect();
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut changed = a.iter().zip(&b).filter(|(x, y)| x != y);
+        match (changed.next(), changed.next()) {
+            (Some((word, _)), None) => self.index.is_word(word),
+            _ => false,
+        }
+    }
+
+    fn affix_findings(&self, name: &str, out: &mut Vec<Finding>) {
+        let push = |base: &str, rule: Rule, out: &mut Vec<Finding>| {
+            if let Some(id) = self.index.id_of(base) {
+                let distance = strsim::osa_distance(name, base);
+                out.push(Finding {
+                    target: id,
+                    rule,
+                    distance,
+                });
+            }
+        };
+        for prefix in PREFIX_AFFIXES {
+            if let Some(base) = name.strip_prefix(prefix) {
+                push(base, Rule::Affix, out);
+            }
+        }
+        for suffix in SUFFIX_AFFIXES {
+            if let Some(base) = name.strip_suffix(suffix) {
+                push(base, Rule::Affix, out);
+            }
+        }
+        if name.contains('-') {
+            for suffix in DROPPED_SUFFIXES {
+                push(&format!("{name}{suffix}"), Rule::Affix, out);
+            }
+        }
+        if let Some((base, version)) = split_version_suffix(name) {
+            if version.len() >= 2 {
+                push(base, Rule::VersionSuffix, out);
+            }
+        }
+    }
+
+    fn word_swap_findings(&self, name: &str, out: &mut Vec<Finding>) {
+        if !name.contains('-') {
+            return;
+        }
+        for &id in self.index.same_words(name) {
+            let Some(target) = self.index.entry(id) else {
+                continue;
+            };
+            let family = name
+                .split('-')
+                .next()
+                .filter(|w| self.index.family_size(w) >= MIN_FAMILY_SIZE);
+            let same_first = family.is_some_and(|w| target.name.split('-').next() == Some(w));
+            if target.name != name && (family.is_none() || same_first) {
+                let distance = strsim::osa_distance(name, &target.name);
+                out.push(Finding {
+                    target: id,
+                    rule: Rule::WordSwap,
+                    distance,
+                });
+            }
+        }
+    }
+}
+
+/// Two typing mistakes in one name: only the visually subtle ones (swaps,
+/// doubled or undoubled letters, look-alikes), in long names, never at the first character.
+fn two_edit_rule(target: &str, a: Edit, b: Edit) -> Option<Rule> {
+    let subtle = |e: Edit| {
+        matches!(
+            e,
+            Edit::Transposition { .. }
+                | Edit::Repetition { .. }
+                | Edit::Omission { doubled: true, .. }
+                | Edit::Homoglyph { .. }
+        ) && e.pos() > 0
+    };
+    (target.len() >= MIN_LEN_FOR_TWO_EDITS && subtle(a) && subtle(b)).then_some(Rule::EditDistance)
+}
+
+/// `requests-2-31-0` → (`requests`, [`2`, `31`, `0`]): the trailing numeric
+/// words (a leading `v` allowed on the first) of a normalised name.
+fn split_version_suffix(name: &str) -> Option<(&str, Vec<&str>)> {
+    let mut words: Vec<&str> = name.split('-').collect();
+    let mut version = Vec::new();
+    while words.len() > 1 {
+        let last = words.last().copied().unwrap_or_default();
+        if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+            version.push(last);
+            words.pop();
+        } else {
+            break;
+        }
+    }
+    if let Some(last) = words.last().copied() {
+        let v = last
+            .strip_prefix('v')
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+        if let (Some(v), true) = (v, words.len() > 1) {
+            version.push(v);
+            words.pop();
+        }
+    }
+    if version.is_empty() {
+        return None;
+    }
+    version.reverse();
+    let base_len = words
+        .iter()
+        .map(|w| w.len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
+    Some((name.get(..base_len)?, version))
+}

@@ -2,6 +2,7 @@
 //! table (passwords), the token signer (login tokens), and later client
 //! certificates.
 
+pub mod cert;
 pub mod password;
 pub mod token;
 
@@ -29,12 +30,34 @@ pub enum AuthMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
     pub user: String,
+    /// The credential that established the identity.
     pub method: AuthMethod,
+    /// SHA-256 fingerprint of the verified client certificate that also
+    /// identifies this user, when one was presented.
+    pub cert_fingerprint: Option<String>,
 }
 
 impl Identity {
+    pub fn new(user: String, method: AuthMethod) -> Self {
+        Self {
+            user,
+            method,
+            cert_fingerprint: None,
+        }
+    }
+
     pub fn is_root(&self) -> bool {
         self.user == "root"
+    }
+
+    /// Did the request prove this identity with a password or login token?
+    pub fn has_password(&self) -> bool {
+        matches!(self.method, AuthMethod::Password | AuthMethod::Token)
+    }
+
+    /// Did the request prove this identity with a client certificate?
+    pub fn has_client_cert(&self) -> bool {
+        self.cert_fingerprint.is_some()
     }
 }
 
@@ -57,6 +80,11 @@ pub enum AuthError {
     Token(#[from] TokenError),
     #[error("the login token was issued for a password that has since changed; log in again")]
     TokenRevoked,
+    #[error(
+        "the client certificate identifies user {cert_user} but the credentials are for {cred_user}; \
+         send credentials of the certificate's user, or none"
+    )]
+    CertMismatch { cert_user: String, cred_user: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -145,10 +173,7 @@ impl Authenticator {
             if claims.pw != token::password_fingerprint(row.pwhash.as_deref()) {
                 return Err(AuthError::TokenRevoked);
             }
-            return Ok(Identity {
-                user: row.name,
-                method: AuthMethod::Token,
-            });
+            return Ok(Identity::new(row.name, AuthMethod::Token));
         }
 
         let Some(stored) = row.pwhash.clone() else {
@@ -156,10 +181,7 @@ impl Authenticator {
         };
         let key = self.cache_key(&row.name, &secret, &stored);
         if self.cached(&key) {
-            return Ok(Identity {
-                user: row.name,
-                method: AuthMethod::Password,
-            });
+            return Ok(Identity::new(row.name, AuthMethod::Password));
         }
         let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &stored))
             .await
@@ -168,10 +190,7 @@ impl Authenticator {
             return Err(AuthError::BadCredentials);
         }
         self.remember(key);
-        Ok(Identity {
-            user: row.name,
-            method: AuthMethod::Password,
-        })
+        Ok(Identity::new(row.name, AuthMethod::Password))
     }
 
     /// Issue a login token for `user` whose stored hash is `pwhash`.

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::auth::{Authenticator, TokenSigner};
+use crate::tls::{ClientAuth, IdentityRule, TlsSettings};
 use crate::registry::{self, Registry, RegistrySettings, RootPassword};
 use crate::server::{self, AppState, ServerSettings};
 use crate::store::Store;
@@ -42,6 +43,32 @@ pub struct ServeArgs {
     /// Let anyone create a user account (devpi's default). Off: only root can.
     #[arg(long, env = "AIRLOCK_OPEN_REGISTRATION")]
     pub open_registration: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// HTTPS and client certificates (all optional: without --tls-cert the
+/// server speaks plain HTTP, meant for loopback use).
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain of the server (enables HTTPS).
+    #[arg(long, env = "AIRLOCK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server certificate.
+    #[arg(long, env = "AIRLOCK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM file(s) of the CA(s) client certificates must chain to (repeatable).
+    #[arg(long = "client-ca", env = "AIRLOCK_CLIENT_CA", value_delimiter = ',')]
+    pub client_ca: Vec<PathBuf>,
+    /// Whether clients must present a certificate.
+    #[arg(long, value_enum, default_value = "none", env = "AIRLOCK_CLIENT_AUTH")]
+    pub client_auth: ClientAuth,
+    /// Certificate revocation list(s), re-read when the file changes or on SIGHUP.
+    #[arg(long = "crl", env = "AIRLOCK_CRL", value_delimiter = ',')]
+    pub crl: Vec<PathBuf>,
+    /// Which certificate field names the airlock user (pinned fingerprints always win).
+    #[arg(long, value_enum, default_value = "subject-cn", env = "AIRLOCK_CERT_IDENTITY")]
+    pub cert_identity: IdentityRule,
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -79,6 +106,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)");
     }
 
+    // Build the TLS configuration before binding, so a bad certificate is
+    // reported without ever listening.
+    let tls = match (&args.tls.tls_cert, &args.tls.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(&TlsSettings {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.tls.client_ca.clone(),
+            client_auth: args.tls.client_auth,
+            crl: args.tls.crl.clone(),
+        })?),
+        _ => {
+            if !args.tls.client_ca.is_empty() || args.tls.client_auth != ClientAuth::None {
+                anyhow::bail!("--client-ca and --client-auth need HTTPS: give --tls-cert and --tls-key too");
+            }
+            None
+        }
+    };
+
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -88,15 +133,52 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings: Arc::new(ServerSettings {
             listen: addr.to_string(),
             outside_url: args.outside_url.clone(),
-            tls: false,
+            tls: tls.is_some(),
+            cert_identity: args.tls.cert_identity,
         }),
     };
-    println!("airlock listening on http://{addr}");
+    let app = server::router(state);
     tracing::info!(%addr, data = %args.data.display(), "airlock serving");
-    server::serve_plain(listener, server::router(state), shutdown_signal()).await?;
+    match tls {
+        Some(tls) => {
+            if let Some(reloader) = &tls.crl_reloader {
+                crate::tls::spawn_crl_watcher(Arc::clone(reloader), Duration::from_secs(5));
+                spawn_sighup_reload(Arc::clone(reloader));
+            }
+            println!("airlock listening on https://{addr}");
+            crate::tls::serve_tls(listener, tls.rustls, app, shutdown_signal()).await?;
+        }
+        None => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: passwords and tokens \
+                    travel in clear text; use --tls-cert/--tls-key or a TLS-terminating proxy");
+            }
+            println!("airlock listening on http://{addr}");
+            server::serve_plain(listener, app, shutdown_signal()).await?;
+        }
+    }
     tracing::info!("shutting down: closing the database");
     reg.store.db.close()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-read CRLs on SIGHUP.
+fn spawn_sighup_reload(reloader: Arc<crate::tls::CrlReloader>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reloader.reload() {
+                Ok(()) => tracing::info!("SIGHUP: certificate revocation lists reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: CRL reload failed; keeping the previous lists"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = reloader;
 }
 
 /// Resolves on SIGTERM or ctrl-c.

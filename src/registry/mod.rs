@@ -3,6 +3,7 @@
 //! functions and map [`RegistryError`] to responses.
 
 mod bootstrap;
+mod certs;
 mod error;
 mod indexes;
 mod reads;
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub use bootstrap::{bootstrap, RootPassword};
+pub use certs::parse_pem_certificate;
 pub use error::{RegistryError, Result};
 pub use reads::{ResolvedFile, ResolvedProject};
 pub use indexes::{normalize_version, ConfigChange};

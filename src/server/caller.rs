@@ -7,7 +7,9 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::auth::{Credentials, Identity};
+use crate::auth::cert::user_for_cert;
+use crate::auth::{AuthError, AuthMethod, Credentials, Identity};
+use crate::connection::ConnectionInfo;
 
 /// The authenticated caller, if credentials were sent. Credentials that do
 /// not check out are an error (401), never silently anonymous.
@@ -23,16 +25,50 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let reg = &state.registry;
+        // A verified client certificate (HTTPS listener) and who it stands for.
+        let cert = parts
+            .extensions
+            .get::<ConnectionInfo>()
+            .and_then(|c| c.peer_cert.clone());
+        let cert_user = match &cert {
+            Some(c) => {
+                let user = user_for_cert(&reg.store.db, c, state.settings.cert_identity).await?;
+                if user.is_none() {
+                    tracing::info!(fingerprint = %c.fingerprint_sha256, subject = ?c.subject_cn,
+                        "client certificate verified but maps to no user");
+                }
+                user.map(|u| (u, c.fingerprint_sha256.clone()))
+            }
+            None => None,
+        };
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let creds = Credentials::from_headers(header("authorization"), header("x-devpi-auth"))?;
-        let Some(creds) = creds else {
-            return Ok(Caller(None));
+        let id = match (creds, cert_user) {
+            (None, None) => None,
+            (None, Some((user, fp))) => Some(Identity {
+                user,
+                method: AuthMethod::ClientCert,
+                cert_fingerprint: Some(fp),
+            }),
+            (Some(creds), cert_user) => {
+                let mut id = Arc::clone(&reg.auth)
+                    .authenticate(&reg.store.db, creds)
+                    .await?;
+                if let Some((user, fp)) = cert_user {
+                    if user != id.user {
+                        return Err(AuthError::CertMismatch {
+                            cert_user: user,
+                            cred_user: id.user,
+                        }
+                        .into());
+                    }
+                    id.cert_fingerprint = Some(fp);
+                }
+                Some(id)
+            }
         };
-        let reg = &state.registry;
-        let id = Arc::clone(&reg.auth)
-            .authenticate(&reg.store.db, creds)
-            .await?;
-        Ok(Caller(Some(id)))
+        Ok(Caller(id))
     }
 }
 

@@ -40,6 +40,8 @@ pub struct ServerSettings {
     pub outside_url: Option<String>,
     /// Whether this listener speaks TLS (for links).
     pub tls: bool,
+    /// How a verified client certificate maps to a user.
+    pub cert_identity: crate::tls::IdentityRule,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,8 @@ pub fn router(state: AppState) -> Router {
                 .delete(users::delete),
         )
         .route("/{user}/", get(users::get))
+        .route("/{user}/+certs", get(users::list_certs).post(users::add_cert))
+        .route("/{user}/+certs/{fingerprint}", axum::routing::delete(users::remove_cert))
         .route(
             "/{user}/{index}",
             get(indexes::get)

@@ -60,3 +60,39 @@ pub async fn delete(
     st.registry.delete_user(caller.identity(), &user).await?;
     Ok(Json(json!({"message": format!("user {user} deleted")})))
 }
+
+/// `GET /{user}/+certs`: the client certificates pinned to a user.
+pub async fn list_certs(
+    State(st): State<AppState>,
+    Path(user): Path<String>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let certs = st.registry.list_user_certs(caller.identity(), &user).await?;
+    Ok(Json(json!({"type": "list:usercert", "result": certs})))
+}
+
+/// `POST /{user}/+certs` with a PEM certificate as the body.
+pub async fn add_cert(
+    State(st): State<AppState>,
+    Path(user): Path<String>,
+    caller: Caller,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let cert = st.registry.add_user_cert(caller.identity(), &user, &body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"type": "usercert", "result": cert, "message": format!("certificate pinned to {user}")})),
+    ))
+}
+
+/// `DELETE /{user}/+certs/{fingerprint}`.
+pub async fn remove_cert(
+    State(st): State<AppState>,
+    Path((user, fingerprint)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    st.registry
+        .remove_user_cert(caller.identity(), &user, &fingerprint)
+        .await?;
+    Ok(Json(json!({"message": format!("certificate {fingerprint} removed from {user}")})))
+}

@@ -7,6 +7,7 @@ pub mod db;
 pub mod indexes;
 pub mod releases;
 mod schema;
+pub mod user_certs;
 pub mod users;
 
 use std::path::{Path, PathBuf};

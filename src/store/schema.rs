@@ -55,4 +55,15 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX files_by_sha ON files(sha256);
     CREATE INDEX files_by_metadata_sha ON files(metadata_sha256);
     "#,
+    // 2: client certificates pinned to users (mutual TLS identities).
+    r#"
+    CREATE TABLE user_certs (
+        fingerprint TEXT PRIMARY KEY,
+        user_id   INTEGER NOT NULL REFERENCES users(id),
+        subject   TEXT NOT NULL,
+        not_after INTEGER NOT NULL,
+        added     INTEGER NOT NULL
+    );
+    CREATE INDEX user_certs_by_user ON user_certs(user_id);
+    "#,
 ];

@@ -70,6 +70,7 @@ pub fn set_email(conn: &Connection, name: &str, email: Option<&str>) -> Result<(
 }
 
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    super::user_certs::remove_all_of_user(conn, id)?;
     conn.execute("DELETE FROM users WHERE id = ?1", [id])?;
     Ok(())
 }

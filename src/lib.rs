@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod connection;
 pub mod digest;
 pub mod dist;

@@ -15,8 +15,7 @@ use crate::names::UserName;
 use crate::store::{user_certs, users, Db};
 use crate::tls::{IdentityRule, PeerCertificate};
 
-/// URI SAN prefix that `airlock certs init` puts in client certificates.
-pub const URI_PREFIX: &str = "airlock:user:";
+use crate::tls::pki::CLIENT_URI_PREFIX as URI_PREFIX;
 
 /// The user `cert` identifies under `rule`, if any.
 pub async fn user_for_cert(

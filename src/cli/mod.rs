@@ -1,6 +1,8 @@
 //! The `airlock` command line: argument definitions and dispatch.
 
 pub mod serve;
+pub mod session;
+pub mod user;
 
 use clap::{Parser, Subcommand};
 
@@ -21,15 +23,37 @@ pub enum Command {
     /// Create and revoke certificates for mutual TLS (a throwaway private CA).
     #[command(subcommand)]
     Certs(crate::tls::CertsCommand),
+    /// Remember the server URL the client commands talk to.
+    Use(session::UseArgs),
+    /// Log in and remember a login token.
+    Login(session::LoginArgs),
+    /// Forget the remembered login token.
+    Logout,
+    /// User administration (client certificates).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Typo(cmd) => crate::typo::cli::run(cmd),
+        Command::Use(a) => session::run_use(a).await,
+        Command::Login(a) => session::run_login(a).await,
+        Command::Logout => session::run_logout().await,
+        Command::User(cmd) => user::run(cmd).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -7,7 +7,7 @@ mod negotiate;
 mod render;
 
 pub use negotiate::{negotiate, Format, NotAcceptable};
-pub use render::{render_index, render_project, IndexEntry, ProjectPage, SimpleFile};
+pub use render::{render_index, render_project, rfc3339, IndexEntry, ProjectPage, SimpleFile};
 
 /// The API version airlock speaks (PEP 700 fields need 1.1).
 pub const API_VERSION: &str = "1.1";

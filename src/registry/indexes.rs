@@ -208,12 +208,7 @@ impl Registry {
         force: bool,
     ) -> Result<()> {
         let row = self.writable_stage(actor, path, "delete from")?;
-        if !row.config.volatile && !force {
-            return Err(RegistryError::Forbidden(format!(
-                "index {path} is not volatile: releases cannot be deleted from it \
-                 (use force as its owner or root if you must)"
-            )));
-        }
+        check_non_volatile_delete(actor, path, row.config.volatile, force, "releases")?;
         let id = row.id;
         let name = project.as_str().to_string();
         let versions: Vec<String> = match version {
@@ -262,11 +257,7 @@ impl Registry {
         force: bool,
     ) -> Result<()> {
         let row = self.writable_stage(actor, path, "delete from")?;
-        if !row.config.volatile && !force {
-            return Err(RegistryError::Forbidden(format!(
-                "index {path} is not volatile: files cannot be deleted from it"
-            )));
-        }
+        check_non_volatile_delete(actor, path, row.config.volatile, force, "files")?;
         let id = row.id;
         let f = filename.to_string();
         let orphans = self
@@ -309,6 +300,27 @@ impl Registry {
         }
         Ok(row)
     }
+}
+
+/// On a non-volatile index nothing is deleted without `force`, and `force`
+/// is only honoured for the index owner or root.
+fn check_non_volatile_delete(
+    actor: Option<&Identity>,
+    path: &IndexPath,
+    volatile: bool,
+    force: bool,
+    what: &str,
+) -> Result<()> {
+    if volatile {
+        return Ok(());
+    }
+    if !force {
+        return Err(RegistryError::Forbidden(format!(
+            "index {path} is not volatile: {what} cannot be deleted from it \
+             (its owner or root can force it)"
+        )));
+    }
+    require_owner(actor, path, "force a deletion from")
 }
 
 /// The canonical (PEP 440 normalised) spelling of a version.

@@ -404,8 +404,21 @@ pub fn run_init(args: &CertsInitArgs) -> anyhow::Result<()> {
     files.push(("server.key".into(), server.key_pem, KEY_MODE));
     for client in &clients {
         let issued = ca.issue_client(client, &validity)?;
+        // pip and twine take one file holding certificate and key.
+        files.push((
+            format!("{client}-bundle.pem"),
+            format!("{}{}", issued.cert_pem, issued.key_pem),
+            KEY_MODE,
+        ));
         files.push((format!("{client}.pem"), issued.cert_pem, CERT_MODE));
         files.push((format!("{client}.key"), issued.key_pem, KEY_MODE));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (name, _, _) in &files {
+        anyhow::ensure!(
+            names.insert(name.clone()),
+            "two outputs would both be written to {name}; rename the client"
+        );
     }
 
     create_private_dir(&args.dir)?;

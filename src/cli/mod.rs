@@ -2,6 +2,7 @@
 
 pub mod serve;
 pub mod session;
+pub mod typo;
 pub mod user;
 
 use clap::{Parser, Subcommand};
@@ -19,7 +20,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Typosquat checks: is a project name a look-alike of a popular or private one?
     #[command(subcommand)]
-    Typo(crate::typo::cli::TypoCommand),
+    Typo(typo::TypoCommand),
     /// Create and revoke certificates for mutual TLS (a throwaway private CA).
     #[command(subcommand)]
     Certs(crate::tls::CertsCommand),
@@ -37,7 +38,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Typo(cmd) => crate::typo::cli::run(cmd),
+        Command::Typo(cmd) => typo::run(cmd).await,
         Command::Use(a) => session::run_use(a).await,
         Command::Login(a) => session::run_login(a).await,
         Command::Logout => session::run_logout().await,

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::auth::{Authenticator, TokenSigner};
 use crate::tls::{ClientAuth, IdentityRule, TlsSettings};
-use crate::registry::{self, Registry, RegistrySettings, RootPassword};
+use crate::registry::{self, Registry, RegistrySettings, RootPassword, TypoMode, TypoSettings};
 use crate::server::{self, AppState, ServerSettings};
 use crate::store::Store;
 
@@ -43,6 +43,12 @@ pub struct ServeArgs {
     /// Let anyone create a user account (devpi's default). Off: only root can.
     #[arg(long, env = "AIRLOCK_OPEN_REGISTRATION")]
     pub open_registration: bool,
+    /// What happens to project names that look like typos of popular or private ones.
+    #[arg(long, value_enum, default_value = "block", env = "AIRLOCK_TYPO_MODE")]
+    pub typo_mode: TypoMode,
+    /// How many of the most popular PyPI projects the typosquat check protects.
+    #[arg(long, default_value_t = 5000, env = "AIRLOCK_TYPO_PROTECT_TOP")]
+    pub typo_protect_top: usize,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -95,8 +101,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = RegistrySettings {
         max_upload_bytes: args.max_upload_mb * 1024 * 1024,
         open_registration: args.open_registration,
+        typo: TypoSettings {
+            mode: args.typo_mode,
+            protect_top: args.typo_protect_top,
+        },
     };
     let reg = Registry::new(store, auth, settings).await?;
+    reg.warm_typo_detector();
     let root_pw = match std::env::var("AIRLOCK_ROOT_PASSWORD") {
         Ok(p) => RootPassword::Given(p),
         Err(_) => RootPassword::Generate,

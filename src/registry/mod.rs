@@ -7,6 +7,7 @@ mod certs;
 mod error;
 mod indexes;
 mod reads;
+mod typo;
 mod upload;
 mod users;
 
@@ -18,6 +19,7 @@ pub use certs::parse_pem_certificate;
 pub use error::{RegistryError, Result};
 pub use reads::{ResolvedFile, ResolvedProject};
 pub use indexes::{normalize_version, ConfigChange};
+pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};
 pub use upload::{UploadForm, Uploaded};
 pub use users::UserChanges;
 
@@ -34,6 +36,8 @@ pub struct RegistrySettings {
     pub max_upload_bytes: u64,
     /// Whether anyone may create a user account (devpi's default) or only root.
     pub open_registration: bool,
+    /// Typosquat checks.
+    pub typo: TypoSettings,
 }
 
 impl Default for RegistrySettings {
@@ -41,6 +45,7 @@ impl Default for RegistrySettings {
         Self {
             max_upload_bytes: 100 * 1024 * 1024,
             open_registration: false,
+            typo: TypoSettings::default(),
         }
     }
 }
@@ -49,6 +54,7 @@ pub struct Registry {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub settings: RegistrySettings,
+    typo: TypoGuard,
     /// All index configurations, kept in memory: they are read on every
     /// request (inheritance) and change rarely. Replaced whole on change.
     indexes: RwLock<Arc<HashMap<IndexPath, IndexRow>>>,
@@ -64,6 +70,7 @@ impl Registry {
             store,
             auth,
             settings,
+            typo: TypoGuard::default(),
             indexes: RwLock::new(Arc::new(HashMap::new())),
         });
         reg.reload_indexes().await?;

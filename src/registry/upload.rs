@@ -91,6 +91,22 @@ impl Registry {
         let project = inspected.filename.name.clone();
         let version = inspected.filename.version.to_string();
 
+        // A project new to this index must not be a look-alike of a popular
+        // or private one.
+        let is_new = {
+            let (id, name) = (index.id, project.as_str().to_string());
+            self.store
+                .db
+                .read(move |c| releases::project(c, id, &name))
+                .await?
+                .is_none()
+        };
+        if is_new {
+            if let super::Gate::Warned(v) = self.typo_gate(path, &project, "upload").await? {
+                tracing::warn!(target: "security", index = %path, project = %project, reason = %v.reason, "upload of a suspicious name allowed by warn mode");
+            }
+        }
+
         // Same filename already on this index?
         if let Some(existing) = self.own_file(path, filename).await? {
             if existing.sha256 == sha {
@@ -161,6 +177,7 @@ impl Registry {
                     .filter(|o| *o != sha && *o != meta_sha)
                     .collect();
                 self.collect_garbage(orphans).await;
+                self.typo_note_private(&project).await;
                 Ok(Uploaded {
                     project,
                     version,

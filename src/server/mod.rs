@@ -10,6 +10,7 @@ mod indexes;
 mod json;
 mod projects;
 mod simple;
+mod typo;
 mod upload;
 mod users;
 
@@ -60,6 +61,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/+api", get(api::root_api))
         .route("/+login", post(api::login))
+        .route("/+typo/check", get(typo::check))
+        .route("/+typo/rules", get(typo::rules))
+        .route(
+            "/+typo/rules/{name}",
+            axum::routing::put(typo::set_global_rule).delete(typo::remove_global_rule),
+        )
         .route("/", get(users::list))
         .route(
             "/{user}",
@@ -84,6 +91,10 @@ pub fn router(state: AppState) -> Router {
             get(indexes::get).post(upload()),
         )
         .route("/{user}/{index}/+api", get(api::index_api))
+        .route(
+            "/{user}/{index}/+typo/{name}",
+            axum::routing::put(typo::set_index_rule).delete(typo::remove_index_rule),
+        )
         .route("/{user}/{index}/+simple", get(simple::index_redirect))
         .route("/{user}/{index}/+simple/", get(simple::index_page))
         .route("/{user}/{index}/+simple/{project}", get(simple::project_redirect))

@@ -7,6 +7,7 @@ pub mod db;
 pub mod indexes;
 pub mod releases;
 mod schema;
+pub mod typo_rules;
 pub mod user_certs;
 pub mod users;
 

@@ -66,4 +66,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX user_certs_by_user ON user_certs(user_id);
     "#,
+    // 3: typosquat allow/deny rules set by admins ("" scope = every index).
+    r#"
+    CREATE TABLE typo_rules (
+        scope     TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        verdict   TEXT NOT NULL CHECK (verdict IN ('allow', 'deny')),
+        set_by    TEXT NOT NULL,
+        created   INTEGER NOT NULL,
+        PRIMARY KEY (scope, name)
+    );
+    "#,
 ];

@@ -11,7 +11,6 @@ use serde::Serialize;
 use super::{deps, load_corpus, parse_corpus, Corpus, Detector, Verdict};
 
 /// The corpus shipped with airlock (`policies/popular-pypi.tsv`).
-const BUILTIN_CORPUS: &str = include_str!("../../policies/popular-pypi.tsv");
 
 /// Longest stdin line accepted in batch mode; longer lines are reported, not checked.
 const MAX_BATCH_LINE: usize = 4096;
@@ -67,7 +66,7 @@ struct BatchLine<'a> {
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let corpus: Corpus = match &args.corpus {
         Some(path) => load_corpus(path)?,
-        None => parse_corpus(BUILTIN_CORPUS).context("the built-in corpus is corrupt")?,
+        None => parse_corpus(super::BUILTIN_CORPUS).context("the built-in corpus is corrupt")?,
     };
     let detector = Detector::builder()
         .popular(&corpus, args.top)
@@ -175,6 +174,6 @@ mod tests {
 
     #[test]
     fn builtin_corpus_parses() {
-        assert!(parse_corpus(BUILTIN_CORPUS).unwrap().len() > 10_000);
+        assert!(parse_corpus(super::BUILTIN_CORPUS).unwrap().len() > 10_000);
     }
 }

@@ -16,5 +16,14 @@ mod keyboard;
 
 pub use corpus::{load_corpus, parse_corpus, Corpus, CorpusEntry, CorpusError};
 pub use detector::{Detector, DetectorBuilder, Rule, Verdict};
+
+/// The popularity corpus shipped with airlock (`policies/popular-pypi.tsv`),
+/// compiled into the binary so the server needs no file at run time.
+pub const BUILTIN_CORPUS: &str = include_str!("../../policies/popular-pypi.tsv");
+
+/// The built-in corpus, parsed.
+pub fn builtin_corpus() -> Corpus {
+    parse_corpus(BUILTIN_CORPUS).expect("the built-in corpus is valid (checked by a test)")
+}
 #[cfg(test)]
 mod detector_tests;

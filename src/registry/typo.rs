@@ -1,0 +1,249 @@
+//! Typosquat checks inside the server: the detector over the popular corpus
+//! plus every private project name, admin allow/deny rules, and the gate
+//! that uploads (and later installs and pushes) pass through.
+
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{Registry, RegistryError, Result};
+use crate::auth::Identity;
+use crate::names::{IndexPath, ProjectName};
+use crate::store::typo_rules::{self, TypoRuleRow};
+use crate::typo::{Detector, Verdict};
+
+/// What happens to a name the detector flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TypoMode {
+    /// Refuse it (the request fails with a message naming the likely target).
+    Block,
+    /// Let it through, but log and report it.
+    Warn,
+    /// Do not check.
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct TypoSettings {
+    pub mode: TypoMode,
+    /// How many of the most popular PyPI names are protected.
+    pub protect_top: usize,
+}
+
+impl Default for TypoSettings {
+    fn default() -> Self {
+        Self {
+            mode: TypoMode::Block,
+            protect_top: 5000,
+        }
+    }
+}
+
+/// The detector, built once in the background, and the admin rules.
+#[derive(Default)]
+pub struct TypoGuard {
+    detector: tokio::sync::OnceCell<RwLock<Detector>>,
+    rules: RwLock<Vec<TypoRuleRow>>,
+}
+
+/// The outcome of the gate for one name.
+#[derive(Debug, Clone)]
+pub enum Gate {
+    /// Nothing suspicious (or checks are off).
+    Pass,
+    /// Suspicious, let through because the mode is `warn`.
+    Warned(Verdict),
+}
+
+impl Registry {
+    /// Build the detector now (called at start, off the request path).
+    pub fn warm_typo_detector(self: &Arc<Self>) {
+        let reg = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = reg.typo_detector().await {
+                tracing::error!(error = %e, "building the typosquat detector failed");
+            }
+        });
+    }
+
+    async fn typo_detector(self: &Arc<Self>) -> Result<&RwLock<Detector>> {
+        self.typo
+            .detector
+            .get_or_try_init(|| async {
+                let private = self.store.db.read(typo_rules::private_project_names).await?;
+                let rules = self.store.db.read(typo_rules::all).await?;
+                *self.typo.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+                let top = self.settings.typo.protect_top;
+                let started = std::time::Instant::now();
+                let detector = tokio::task::spawn_blocking(move || {
+                    Detector::builder()
+                        .popular(&crate::typo::builtin_corpus(), top)
+                        .private(private)
+                        .build()
+                })
+                .await
+                .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+                tracing::info!(
+                    protected = detector.protected_len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "typosquat detector ready"
+                );
+                Ok::<_, RegistryError>(RwLock::new(detector))
+            })
+            .await
+    }
+
+    /// The verdict for `name` as seen from `index` (admin rules first).
+    pub async fn typo_verdict(self: &Arc<Self>, index: Option<&IndexPath>, name: &str) -> Result<Verdict> {
+        let det = self.typo_detector().await?;
+        let normalized = crate::names::normalize(name);
+        let scope = index.map(ToString::to_string).unwrap_or_default();
+        let rule = {
+            let rules = self.typo.rules.read().unwrap_or_else(|p| p.into_inner());
+            rules
+                .iter()
+                .filter(|r| r.name == normalized && (r.scope == scope || r.scope.is_empty()))
+                // an index-specific rule wins over a global one
+                .max_by_key(|r| !r.scope.is_empty())
+                .cloned()
+        };
+        if let Some(r) = rule {
+            let allowed = r.verdict == "allow";
+            let where_ = if r.scope.is_empty() { "every index".to_string() } else { r.scope.clone() };
+            return Ok(Verdict {
+                name: name.to_string(),
+                suspicious: !allowed,
+                target: None,
+                rule: None,
+                distance: None,
+                reason: format!(
+                    "{} for {where_} by {}",
+                    if allowed { "allowed" } else { "denied" },
+                    r.set_by
+                ),
+            });
+        }
+        Ok(det.read().unwrap_or_else(|p| p.into_inner()).check(name))
+    }
+
+    /// Check a project name that is new to `index` before `action`
+    /// ("upload", "install", "push"). In `block` mode a suspicious name is
+    /// a 403 whose message names the likely target and how to allow it.
+    pub async fn typo_gate(self: &Arc<Self>, index: &IndexPath, name: &ProjectName, action: &str) -> Result<Gate> {
+        let mode = self.settings.typo.mode;
+        if mode == TypoMode::Off {
+            return Ok(Gate::Pass);
+        }
+        let v = self.typo_verdict(Some(index), name.as_str()).await?;
+        if !v.suspicious {
+            return Ok(Gate::Pass);
+        }
+        let message = typo_message(&v, index);
+        tracing::warn!(target: "security", index = %index, project = %name, action, mode = ?mode, reason = %v.reason, "suspicious project name");
+        match mode {
+            TypoMode::Block => Err(RegistryError::Forbidden(message)),
+            _ => Ok(Gate::Warned(v)),
+        }
+    }
+
+    /// A new private project exists: protect it from look-alikes from now on.
+    pub async fn typo_note_private(self: &Arc<Self>, name: &ProjectName) {
+        if let Ok(det) = self.typo_detector().await {
+            let mut d = det.write().unwrap_or_else(|p| p.into_inner());
+            if !d.is_established(name.as_str()) {
+                d.add_private(name.as_str());
+            }
+        }
+    }
+
+    /// Set an allow/deny rule for `name` on `index` (or everywhere, root only).
+    pub async fn typo_set_rule(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        index: Option<&IndexPath>,
+        name: &str,
+        verdict: &str,
+    ) -> Result<Value> {
+        self.require_typo_admin(actor, index)?;
+        let name = ProjectName::new(name)?;
+        if verdict != "allow" && verdict != "deny" {
+            return Err(RegistryError::Invalid(format!("verdict must be allow or deny, not {verdict:?}")));
+        }
+        let scope = index.map(ToString::to_string).unwrap_or_default();
+        let by = actor.map(|a| a.user.clone()).unwrap_or_default();
+        let (s, n, v) = (scope.clone(), name.to_string(), verdict.to_string());
+        self.store.db.write(move |tx| typo_rules::set(tx, &s, &n, &v, &by)).await?;
+        self.reload_typo_rules().await?;
+        tracing::info!(scope = %scope, name = %name, verdict, by = actor.map(|a| a.user.as_str()), "typosquat rule set");
+        Ok(json!({"scope": scope, "name": name, "verdict": verdict}))
+    }
+
+    pub async fn typo_remove_rule(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        index: Option<&IndexPath>,
+        name: &str,
+    ) -> Result<()> {
+        self.require_typo_admin(actor, index)?;
+        let scope = index.map(ToString::to_string).unwrap_or_default();
+        let n = crate::names::normalize(name);
+        let s = scope.clone();
+        let removed = self.store.db.write(move |tx| typo_rules::remove(tx, &s, &n)).await?;
+        if !removed {
+            return Err(RegistryError::NotFound(format!("no typosquat rule for {name} on {}", if scope.is_empty() { "every index" } else { &scope })));
+        }
+        self.reload_typo_rules().await
+    }
+
+    pub async fn typo_rules_json(self: &Arc<Self>) -> Result<Value> {
+        let rows = self.store.db.read(typo_rules::all).await?;
+        Ok(Value::Array(
+            rows.into_iter()
+                .map(|r| json!({"scope": r.scope, "name": r.name, "verdict": r.verdict, "set_by": r.set_by, "created": r.created}))
+                .collect(),
+        ))
+    }
+
+    async fn reload_typo_rules(self: &Arc<Self>) -> Result<()> {
+        let rules = self.store.db.read(typo_rules::all).await?;
+        *self.typo.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+        Ok(())
+    }
+
+    fn require_typo_admin(&self, actor: Option<&Identity>, index: Option<&IndexPath>) -> Result<()> {
+        let Some(a) = actor else {
+            return Err(RegistryError::Unauthenticated("log in to change typosquat rules".into()));
+        };
+        match index {
+            Some(i) => {
+                self.index(i)?;
+                if a.is_root() || a.user == i.user.as_str() {
+                    Ok(())
+                } else {
+                    Err(RegistryError::Forbidden(format!(
+                        "only the owner of {i} or root may change its typosquat rules"
+                    )))
+                }
+            }
+            None if a.is_root() => Ok(()),
+            None => Err(RegistryError::Forbidden("only root may set rules for every index".into())),
+        }
+    }
+}
+
+/// The sentence a person sees when a name is refused or warned about.
+pub fn typo_message(v: &Verdict, index: &IndexPath) -> String {
+    let target = v
+        .target
+        .as_deref()
+        .map(|t| format!(" of {t:?}"))
+        .unwrap_or_default();
+    format!(
+        "{:?} looks like a typo{target} ({}); to allow it: airlock typo allow {} --index {index}",
+        v.name,
+        v.reason,
+        crate::names::normalize(&v.name)
+    )
+}

@@ -1,0 +1,59 @@
+//! The `typo_rules` table: names an admin allowed or denied, per index
+//! (scope `user/index`) or everywhere (scope `""`).
+
+use rusqlite::{params, Connection};
+
+use super::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypoRuleRow {
+    pub scope: String,
+    pub name: String,
+    pub verdict: String,
+    pub set_by: String,
+    pub created: i64,
+}
+
+pub fn all(conn: &Connection) -> Result<Vec<TypoRuleRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT scope, name, verdict, set_by, created FROM typo_rules ORDER BY scope, name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(TypoRuleRow {
+            scope: r.get(0)?,
+            name: r.get(1)?,
+            verdict: r.get(2)?,
+            set_by: r.get(3)?,
+            created: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn set(conn: &Connection, scope: &str, name: &str, verdict: &str, by: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO typo_rules (scope, name, verdict, set_by, created) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(scope, name) DO UPDATE SET verdict = excluded.verdict, set_by = excluded.set_by,
+           created = excluded.created",
+        params![scope, name, verdict, by, super::now()],
+    )?;
+    Ok(())
+}
+
+pub fn remove(conn: &Connection, scope: &str, name: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM typo_rules WHERE scope = ?1 AND name = ?2",
+        params![scope, name],
+    )? == 1)
+}
+
+/// Every project name held by a stage index (mirrored names are public and
+/// must never become "established").
+pub fn private_project_names(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT p.name FROM projects p JOIN indexes i ON i.id = p.index_id
+         WHERE json_extract(i.config, '$.type') = 'stage'",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

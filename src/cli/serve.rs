@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Let anyone create a user account (devpi's default). Off: only root can.
     #[arg(long, env = "AIRLOCK_OPEN_REGISTRATION")]
     pub open_registration: bool,
+    /// Mirror indexes: upstream, offline mode, timeouts (src/mirror/settings.rs).
+    #[command(flatten)]
+    pub mirror: crate::mirror::MirrorArgs,
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -68,6 +71,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = RegistrySettings {
         max_upload_bytes: args.max_upload_mb * 1024 * 1024,
         open_registration: args.open_registration,
+        mirror: args.mirror.settings()?,
     };
     let reg = Registry::new(store, auth, settings).await?;
     let root_pw = match std::env::var("AIRLOCK_ROOT_PASSWORD") {
@@ -76,7 +80,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(pw) = registry::bootstrap(&reg, root_pw).await? {
         println!("airlock: created user 'root' with password: {pw}");
-        println!("airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)");
+        println!(
+            "airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)"
+        );
     }
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -106,7 +112,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

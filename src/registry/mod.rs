@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 
 pub use bootstrap::{bootstrap, RootPassword};
 pub use error::{RegistryError, Result};
-pub use reads::{ResolvedFile, ResolvedProject};
 pub use indexes::{normalize_version, ConfigChange};
+pub use reads::{ResolvedFile, ResolvedProject};
 pub use upload::{UploadForm, Uploaded};
 pub use users::UserChanges;
 
@@ -32,6 +32,8 @@ pub struct RegistrySettings {
     pub max_upload_bytes: u64,
     /// Whether anyone may create a user account (devpi's default) or only root.
     pub open_registration: bool,
+    /// Upstream, offline mode, timeouts of mirror indexes.
+    pub mirror: crate::mirror::MirrorSettings,
 }
 
 impl Default for RegistrySettings {
@@ -39,6 +41,7 @@ impl Default for RegistrySettings {
         Self {
             max_upload_bytes: 100 * 1024 * 1024,
             open_registration: false,
+            mirror: crate::mirror::MirrorSettings::default(),
         }
     }
 }
@@ -47,6 +50,8 @@ pub struct Registry {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub settings: RegistrySettings,
+    /// Mirror indexes' upstream client and caches.
+    pub mirror: crate::mirror::Mirror,
     /// All index configurations, kept in memory: they are read on every
     /// request (inheritance) and change rarely. Replaced whole on change.
     indexes: RwLock<Arc<HashMap<IndexPath, IndexRow>>>,
@@ -58,7 +63,14 @@ impl Registry {
         auth: Arc<Authenticator>,
         settings: RegistrySettings,
     ) -> Result<Arc<Self>> {
+        let mirror = crate::mirror::Mirror::new(
+            settings.mirror.clone(),
+            Arc::clone(&store.db),
+            Arc::clone(&store.blobs),
+        )
+        .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
         let reg = Arc::new(Self {
+            mirror,
             store,
             auth,
             settings,
@@ -98,7 +110,9 @@ impl Registry {
     pub fn resolution_order(&self, path: &IndexPath) -> Result<Vec<IndexRow>> {
         let map = self.index_map();
         if !map.contains_key(path) {
-            return Err(RegistryError::NotFound(format!("index {path} does not exist")));
+            return Err(RegistryError::NotFound(format!(
+                "index {path} does not exist"
+            )));
         }
         Ok(
             resolution_order(path, |p| map.get(p).map(|r| r.config.bases.clone()))

@@ -53,6 +53,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict(_) => StatusCode::CONFLICT,
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
             RegistryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RegistryError::Upstream(_) => StatusCode::BAD_GATEWAY,
             RegistryError::Store(inner) => {
                 tracing::error!(error = %inner, "internal error");
                 return Self::new(
@@ -107,7 +108,13 @@ impl IntoResponse for ApiError {
 pub fn reason_phrase(message: &str) -> Option<hyper::ext::ReasonPhrase> {
     let cleaned: String = message
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(300)
         .collect();
     hyper::ext::ReasonPhrase::try_from(cleaned.into_bytes()).ok()

@@ -320,7 +320,7 @@ mod tests {
 
         // a refresh that drops file a reports it (and only it) as orphaned
         let orphans = db
-            .write_blocking(|tx| replace_page(tx, id, &page(true), &[b.clone()]))
+            .write_blocking(|tx| replace_page(tx, id, &page(true), std::slice::from_ref(&b)))
             .unwrap();
         assert_eq!(orphans, vec![a.sha256]);
         db.write_blocking(|tx| touch_page(tx, id, "demo", 500))

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod digest;
 pub mod dist;
 pub mod index;
+pub mod mirror;
 pub mod names;
 pub mod registry;
 pub mod server;

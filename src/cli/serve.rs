@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// How many of the most popular PyPI projects the typosquat check protects.
     #[arg(long, default_value_t = 5000, env = "AIRLOCK_TYPO_PROTECT_TOP")]
     pub typo_protect_top: usize,
+    /// Mirror indexes: upstream, offline mode, timeouts (src/mirror/settings.rs).
+    #[command(flatten)]
+    pub mirror: crate::mirror::MirrorArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -105,6 +108,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             mode: args.typo_mode,
             protect_top: args.typo_protect_top,
         },
+        mirror: args.mirror.settings()?,
     };
     let reg = Registry::new(store, auth, settings).await?;
     reg.warm_typo_detector();

@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod inheritance;
+pub mod mirror_whitelist;
 
 pub use config::{acl_allows, ConfigError, IndexConfig, IndexKind};

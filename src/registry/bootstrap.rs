@@ -53,11 +53,26 @@ pub async fn bootstrap(reg: &Arc<Registry>, root_pw: RootPassword) -> Result<Opt
             .write(move |tx| user_table::create(tx, "root", Some(&hash), None))
             .await?;
     }
+    // The PyPI mirror exists from the first start (its upstream is
+    // `--upstream` unless an admin sets mirror_url). Only then: an admin who
+    // deleted it later does not get it back on restart.
+    let pypi = IndexPath::parse("root/pypi").expect("valid default index name");
+    if !exists && reg.index(&pypi).is_err() {
+        reg.insert_index(&pypi, IndexConfig::new(IndexKind::Mirror, "root"))
+            .await?;
+        tracing::info!(index = "root/pypi", "created default mirror index");
+    }
     for (name, volatile) in [("root/dev", true), ("root/prod", false)] {
         let path = IndexPath::parse(name).expect("valid default index name");
         if reg.index(&path).is_err() {
             let mut cfg = IndexConfig::new(IndexKind::Stage, "root");
             cfg.volatile = volatile;
+            // A developer index that sees PyPI; set only when root/dev is
+            // created, so a removed base is never re-added. root/prod keeps
+            // no bases.
+            if volatile && reg.index(&pypi).is_ok() {
+                cfg.bases = vec![pypi.clone()];
+            }
             reg.insert_index(&path, cfg).await?;
             tracing::info!(index = name, "created default index");
         }

@@ -23,6 +23,9 @@ pub enum RegistryError {
     /// The request body is over a size limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// An upstream index failed and nothing cached could stand in (502).
+    #[error("{0}")]
+    Upstream(String),
     /// Something on the server side failed (500); details are logged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -39,5 +42,16 @@ macro_rules! invalid_from {
 }
 
 invalid_from!(crate::index::ConfigError, crate::names::NameError);
+
+impl From<crate::mirror::MirrorError> for RegistryError {
+    fn from(e: crate::mirror::MirrorError) -> Self {
+        use crate::mirror::MirrorError;
+        match e {
+            MirrorError::NotCachedOffline { .. } => RegistryError::NotFound(e.to_string()),
+            MirrorError::Upstream { .. } => RegistryError::Upstream(e.to_string()),
+            MirrorError::Store(s) => RegistryError::Store(s),
+        }
+    }
+}
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

@@ -38,6 +38,8 @@ pub struct RegistrySettings {
     pub open_registration: bool,
     /// Typosquat checks.
     pub typo: TypoSettings,
+    /// Upstream, offline mode, timeouts of mirror indexes.
+    pub mirror: crate::mirror::MirrorSettings,
 }
 
 impl Default for RegistrySettings {
@@ -46,6 +48,7 @@ impl Default for RegistrySettings {
             max_upload_bytes: 100 * 1024 * 1024,
             open_registration: false,
             typo: TypoSettings::default(),
+            mirror: crate::mirror::MirrorSettings::default(),
         }
     }
 }
@@ -55,6 +58,8 @@ pub struct Registry {
     pub auth: Arc<Authenticator>,
     pub settings: RegistrySettings,
     typo: TypoGuard,
+    /// Mirror indexes' upstream client and caches.
+    pub mirror: crate::mirror::Mirror,
     /// All index configurations, kept in memory: they are read on every
     /// request (inheritance) and change rarely. Replaced whole on change.
     indexes: RwLock<Arc<HashMap<IndexPath, IndexRow>>>,
@@ -66,7 +71,14 @@ impl Registry {
         auth: Arc<Authenticator>,
         settings: RegistrySettings,
     ) -> Result<Arc<Self>> {
+        let mirror = crate::mirror::Mirror::new(
+            settings.mirror.clone(),
+            Arc::clone(&store.db),
+            Arc::clone(&store.blobs),
+        )
+        .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
         let reg = Arc::new(Self {
+            mirror,
             store,
             auth,
             settings,

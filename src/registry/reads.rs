@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::{Registry, Result};
+use crate::index::mirror_whitelist::mirror_allowed;
+use crate::index::{IndexConfig, IndexKind};
 use crate::names::{IndexPath, ProjectName};
+use crate::store::mirror as store_mirror;
 use crate::store::releases::{self, FileRow, ProjectRow, ReleaseRow};
 
 /// A file as seen from an index: the file and the index that holds it.
@@ -25,20 +28,36 @@ pub struct ResolvedProject {
     pub files: Vec<ResolvedFile>,
     /// Releases (version → metadata JSON), nearest index wins.
     pub releases: BTreeMap<String, (IndexPath, ReleaseRow)>,
+    /// Some of it comes from a mirror's cache that upstream could not
+    /// confirm (upstream down): served anyway, flagged to the client.
+    pub stale: bool,
 }
+
+/// What one index of the chain holds of a project.
+type Part = (ProjectRow, Vec<FileRow>, Vec<ReleaseRow>);
 
 impl Registry {
     /// Every project visible from `path` (own and inherited), sorted by name.
+    /// A mirror contributes the projects it has cached, not all of upstream.
     pub async fn visible_projects(self: &Arc<Self>, path: &IndexPath) -> Result<Vec<ProjectRow>> {
-        let ids: Vec<i64> = self.resolution_order(path)?.iter().map(|r| r.id).collect();
+        let ids: Vec<(i64, bool)> = self
+            .resolution_order(path)?
+            .iter()
+            .map(|r| (r.id, r.config.kind == IndexKind::Mirror))
+            .collect();
         let rows = self
             .store
             .db
             .read(move |c| {
                 let mut seen = HashSet::new();
                 let mut out = Vec::new();
-                for id in ids {
-                    for p in releases::projects(c, id)? {
+                for (id, is_mirror) in ids {
+                    let projects = if is_mirror {
+                        store_mirror::cached_projects(c, id)?
+                    } else {
+                        releases::projects(c, id)?
+                    };
+                    for p in projects {
                         if seen.insert(p.name.clone()) {
                             out.push(p);
                         }
@@ -52,51 +71,108 @@ impl Registry {
         Ok(rows)
     }
 
-    /// A project as seen from `path`, or `None` if no index in the chain has it.
+    /// A project as seen from `path`, or `None` if no index in the chain has
+    /// it. Mirrors in the chain are asked (fetching upstream on demand)
+    /// unless a stage index of the chain holds the name and it is not
+    /// whitelisted: see [`mirror_allowed`].
     pub async fn project(
         self: &Arc<Self>,
         path: &IndexPath,
         project: &ProjectName,
     ) -> Result<Option<ResolvedProject>> {
-        let chain: Vec<(IndexPath, i64)> = self
-            .resolution_order(path)?
-            .into_iter()
-            .map(|r| (r.path, r.id))
-            .collect();
+        let chain = self.resolution_order(path)?;
         let name = project.as_str().to_string();
-        self.store
+        let stages: Vec<(usize, i64)> = chain
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.config.kind != IndexKind::Mirror)
+            .map(|(i, r)| (i, r.id))
+            .collect();
+        let mut parts: BTreeMap<usize, Part> = self
+            .store
             .db
             .read(move |c| {
-                let mut found: Option<ResolvedProject> = None;
-                let mut seen_files = HashSet::new();
-                for (ipath, id) in chain {
+                let mut out = BTreeMap::new();
+                for (i, id) in stages {
                     let Some(p) = releases::project(c, id, &name)? else {
                         continue;
                     };
-                    let rp = found.get_or_insert_with(|| ResolvedProject {
-                        name: p.name.clone(),
-                        display_name: p.display_name.clone(),
-                        files: Vec::new(),
-                        releases: BTreeMap::new(),
-                    });
-                    for f in releases::files_of_project(c, id, &name)? {
-                        if seen_files.insert(f.filename.clone()) {
-                            rp.files.push(ResolvedFile {
-                                index: ipath.clone(),
-                                file: f,
-                            });
-                        }
+                    let files = releases::files_of_project(c, id, &name)?;
+                    let rels = releases::releases(c, id, &name)?;
+                    out.insert(i, (p, files, rels));
+                }
+                Ok(out)
+            })
+            .await?;
+
+        let holders: Vec<&IndexConfig> = parts
+            .keys()
+            .filter_map(|i| chain.get(*i))
+            .map(|r| &r.config)
+            .collect();
+        let requested = chain.first().map(|r| &r.config);
+        let ask_mirrors =
+            requested.is_some_and(|req| mirror_allowed(project.as_str(), req, &holders));
+        let mut stale = false;
+        let mut mirror_error = None;
+        if ask_mirrors {
+            for (i, row) in chain.iter().enumerate() {
+                if row.config.kind != IndexKind::Mirror {
+                    continue;
+                }
+                match self.mirror.project(row, project).await {
+                    Ok(Some(mp)) => {
+                        stale |= mp.stale;
+                        let p = ProjectRow {
+                            name: project.as_str().to_string(),
+                            display_name: mp.display_name.clone(),
+                        };
+                        parts.insert(i, (p, mp.file_rows(row.id), mp.release_rows()));
                     }
-                    for r in releases::releases(c, id, &name)? {
-                        rp.releases
-                            .entry(r.version.clone())
-                            .or_insert_with(|| (ipath.clone(), r));
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(index = %row.path, %project, error = %e, "mirror not available");
+                        mirror_error.get_or_insert(e);
                     }
                 }
-                Ok(found)
-            })
-            .await
-            .map_err(Into::into)
+            }
+        }
+
+        let mut found: Option<ResolvedProject> = None;
+        let mut seen_files = HashSet::new();
+        for (i, (p, files, rels)) in parts {
+            let Some(ipath) = chain.get(i).map(|r| r.path.clone()) else {
+                continue;
+            };
+            let rp = found.get_or_insert_with(|| ResolvedProject {
+                name: p.name.clone(),
+                display_name: p.display_name.clone(),
+                files: Vec::new(),
+                releases: BTreeMap::new(),
+                stale: false,
+            });
+            for f in files {
+                if seen_files.insert(f.filename.clone()) {
+                    rp.files.push(ResolvedFile {
+                        index: ipath.clone(),
+                        file: f,
+                    });
+                }
+            }
+            for r in rels {
+                rp.releases
+                    .entry(r.version.clone())
+                    .or_insert_with(|| (ipath.clone(), r));
+            }
+        }
+        match (found, mirror_error) {
+            (None, Some(e)) => Err(e.into()),
+            (Some(mut rp), err) => {
+                rp.stale = stale || err.is_some();
+                Ok(Some(rp))
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     /// A file of `path` itself (not inherited) by filename.

@@ -53,6 +53,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict(_) => StatusCode::CONFLICT,
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
             RegistryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RegistryError::Upstream(_) => StatusCode::BAD_GATEWAY,
             RegistryError::Store(inner) => {
                 tracing::error!(error = %inner, "internal error");
                 return Self::new(

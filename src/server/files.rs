@@ -32,6 +32,13 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = index_path(&user, &index)?;
+    // Mirror indexes serve from their cache or upstream (see mirror.rs).
+    let hashes = [h1.as_str(), h2.as_str()];
+    if let Some(resp) =
+        super::mirror::download(&st, &path, hashes, &filename, &method, &headers).await?
+    {
+        return Ok(resp);
+    }
     let (dist_name, want_metadata) = match filename.strip_suffix(".metadata") {
         Some(base) => (base, true),
         None => (filename.as_str(), false),
@@ -51,7 +58,7 @@ pub async fn download(
     serve_blob(&st, sha, content_type, &method, &headers).await
 }
 
-fn content_type_of(filename: &str) -> &'static str {
+pub(super) fn content_type_of(filename: &str) -> &'static str {
     if filename.ends_with(".tar.gz") {
         "application/x-tar"
     } else if filename.ends_with(".zip") || filename.ends_with(".whl") {
@@ -63,7 +70,7 @@ fn content_type_of(filename: &str) -> &'static str {
 
 /// Stream a blob with `ETag` (its sha256), `If-None-Match` and single
 /// `Range` support. Blobs never change, so they are cacheable forever.
-async fn serve_blob(
+pub(super) async fn serve_blob(
     st: &AppState,
     sha: Sha256,
     content_type: &'static str,

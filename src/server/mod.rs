@@ -8,6 +8,7 @@ mod error;
 mod files;
 mod indexes;
 mod json;
+mod mirror;
 mod projects;
 mod simple;
 mod typo;

@@ -78,7 +78,8 @@ pub async fn project_page(
         })
         .collect();
     let versions = super::projects::sorted_versions(proj.releases.keys().cloned());
-    Ok(page(
+    let stale = proj.stale;
+    let resp = page(
         format,
         simple::render_project(
             &ProjectPage {
@@ -88,5 +89,6 @@ pub async fn project_page(
             },
             format,
         ),
-    ))
+    );
+    Ok(if stale { super::mirror::mark_stale(resp) } else { resp })
 }

@@ -5,6 +5,7 @@
 pub mod blobs;
 pub mod db;
 pub mod indexes;
+pub mod mirror;
 pub mod releases;
 mod schema;
 pub mod typo_rules;
@@ -47,7 +48,8 @@ impl StoreError {
 /// The data folder: database plus blobs.
 pub struct Store {
     pub db: Arc<Db>,
-    pub blobs: BlobStore,
+    /// Shared with the mirror's background downloads.
+    pub blobs: Arc<BlobStore>,
     pub data_dir: PathBuf,
 }
 
@@ -56,7 +58,7 @@ impl Store {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("creating", data_dir, e))?;
         restrict_permissions(data_dir);
         let db = Db::open(&data_dir.join("airlock.sqlite3"))?;
-        let blobs = BlobStore::open(data_dir)?;
+        let blobs = Arc::new(BlobStore::open(data_dir)?);
         Ok(Self {
             db,
             blobs,

@@ -301,5 +301,7 @@ pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreErr
             "SELECT EXISTS(SELECT 1 FROM files WHERE sha256 = ?1)
                  OR EXISTS(SELECT 1 FROM files WHERE metadata_sha256 = ?1)",
         )?
-        .query_row([hex], |r| r.get(0))?)
+        .query_row([hex], |r| r.get::<_, bool>(0))?
+        // a mirrored file may share the blob
+        || super::mirror::blob_referenced(conn, sha)?)
 }

@@ -77,4 +77,39 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (scope, name)
     );
     "#,
+    // 4: mirror caches. A mirrored project page (or the memory that upstream
+    // does not have the project) and the files it lists, keyed by the
+    // sha256 upstream advertised. Whether a file's bytes are cached is the
+    // blob store's business (content-addressed, verified before commit).
+    r#"
+    CREATE TABLE mirror_pages (
+        index_id  INTEGER NOT NULL REFERENCES indexes(id) ON DELETE CASCADE,
+        project   TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        found     INTEGER NOT NULL,
+        etag      TEXT,
+        last_modified TEXT,
+        serial    INTEGER,
+        versions  TEXT NOT NULL,
+        fetched   INTEGER NOT NULL,
+        PRIMARY KEY (index_id, project)
+    );
+    CREATE TABLE mirror_files (
+        id        INTEGER PRIMARY KEY,
+        index_id  INTEGER NOT NULL REFERENCES indexes(id) ON DELETE CASCADE,
+        project   TEXT NOT NULL,
+        filename  TEXT NOT NULL,
+        url       TEXT NOT NULL,
+        sha256    TEXT NOT NULL,
+        requires_python TEXT,
+        yanked    TEXT,
+        size      INTEGER,
+        upload_time INTEGER,
+        metadata_sha256 TEXT,
+        UNIQUE (index_id, project, filename)
+    );
+    CREATE INDEX mirror_files_by_name ON mirror_files(index_id, filename);
+    CREATE INDEX mirror_files_by_sha ON mirror_files(sha256);
+    CREATE INDEX mirror_files_by_metadata_sha ON mirror_files(metadata_sha256);
+    "#,
 ];

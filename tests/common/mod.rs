@@ -50,6 +50,13 @@ impl Server {
             .arg(&self.data)
             .args(["--log-format", "json"])
             .args(&self.args)
+            // Tests never reach the internet: without an explicit upstream the
+            // root/pypi mirror runs offline.
+            .args(if self.args.iter().any(|a| a == "--upstream" || a == "--offline") {
+                &[][..]
+            } else {
+                &["--offline"][..]
+            })
             .env("AIRLOCK_ROOT_PASSWORD", ROOT_PW)
             .env("AIRLOCK_LOG", "info")
             .stdout(Stdio::piped())

@@ -1,0 +1,260 @@
+//! Mirror indexes (`type: mirror`, such as `root/pypi`): a caching,
+//! hash-verifying, offline-capable copy of an upstream simple index.
+//!
+//! - [`upstream`]: the HTTP client (timeouts, retries, concurrency, offline).
+//! - [`page`] and [`html`]: upstream project pages (PEP 691 JSON, PEP 503
+//!   HTML) parsed and vetted.
+//! - [`freshness`]: when a cached page is served as is.
+//! - `pages`: project pages on demand (single-flight, conditional
+//!   revalidation, negative cache, stale fallback).
+//! - [`fetch`]: files on demand, streamed while verified and cached.
+//! - [`single_flight`]: per-key async locks.
+//!
+//! No HTTP serving here: the registry merges mirror projects into index
+//! reads, and the server streams what [`Mirror::open_file`] returns.
+
+pub mod fetch;
+pub mod freshness;
+pub mod html;
+pub mod page;
+mod pages;
+pub mod settings;
+pub mod single_flight;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use reqwest::Url;
+
+pub use fetch::Streaming;
+pub use settings::{MirrorArgs, MirrorSettings, DEFAULT_CACHE_EXPIRY_SECS};
+pub use upstream::UpstreamError;
+
+use crate::digest::Sha256;
+use crate::index::IndexConfig;
+use crate::store::mirror::{self as mirror_table, MirrorFileRow};
+use crate::store::releases::ProjectRow;
+use crate::store::{BlobStore, Db, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    /// Offline and not cached: for the client, it does not exist.
+    #[error("{what} is not in the mirror's cache, and airlock runs --offline (it never contacts upstream)")]
+    NotCachedOffline { what: String },
+    /// Upstream failed and nothing is cached to fall back on.
+    #[error("{what} is not cached and upstream failed: {reason}")]
+    Upstream { what: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A mirrored project as airlock serves it.
+#[derive(Debug, Clone)]
+pub struct MirrorProject {
+    pub display_name: String,
+    pub files: Vec<MirrorFileRow>,
+    /// Versions upstream listed (PEP 700), possibly empty.
+    pub versions: Vec<String>,
+    /// Unix seconds of upstream's last confirmation.
+    pub fetched: i64,
+    /// Served from the cache because upstream could not be asked.
+    pub stale: bool,
+}
+
+/// Which bytes of a mirrored file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilePart {
+    Dist,
+    /// The PEP 658 core metadata file.
+    CoreMetadata,
+}
+
+/// Where the bytes of a mirrored file come from.
+pub enum MirroredFile {
+    /// Verified and stored: serve the blob.
+    Cached(Sha256),
+    /// Being downloaded and verified right now.
+    Streaming(Streaming),
+}
+
+pub struct Mirror {
+    settings: MirrorSettings,
+    db: Arc<Db>,
+    blobs: Arc<BlobStore>,
+    upstream: Arc<upstream::Upstream>,
+    pages: single_flight::KeyedLocks<(i64, String)>,
+    downloads: fetch::Downloads,
+}
+
+impl Mirror {
+    pub fn new(
+        settings: MirrorSettings,
+        db: Arc<Db>,
+        blobs: Arc<BlobStore>,
+    ) -> Result<Self, UpstreamError> {
+        Ok(Self {
+            upstream: Arc::new(upstream::Upstream::new(&settings)?),
+            settings,
+            db,
+            blobs,
+            pages: Default::default(),
+            downloads: Default::default(),
+        })
+    }
+
+    pub fn settings(&self) -> &MirrorSettings {
+        &self.settings
+    }
+
+    /// The upstream simple index of a mirror index (its `mirror_url`, else
+    /// `--upstream`), with a trailing '/'.
+    pub fn upstream_of(&self, config: &IndexConfig) -> String {
+        config
+            .mirror_url
+            .as_deref()
+            .and_then(|u| settings::normalize_upstream(u).ok())
+            .unwrap_or_else(|| self.settings.upstream.clone())
+    }
+
+    /// The projects of a mirror that are cached (not all of upstream).
+    pub async fn cached_projects(&self, index_id: i64) -> Result<Vec<ProjectRow>, StoreError> {
+        self.db
+            .read(move |c| mirror_table::cached_projects(c, index_id))
+            .await
+    }
+
+    /// The listed file behind a `+f/{h1}/{h2}/{filename}` URL of a mirror.
+    pub async fn find_file(
+        &self,
+        index_id: i64,
+        filename: &str,
+        h1: &str,
+        h2: &str,
+    ) -> Result<Option<MirrorFileRow>, StoreError> {
+        if h1.len() != 3 || h2.len() != 13 {
+            return Ok(None);
+        }
+        let prefix = format!("{h1}{h2}");
+        let name = filename.to_string();
+        let rows = self
+            .db
+            .read(move |c| mirror_table::files_named(c, index_id, &name))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .find(|r| r.sha256.to_hex().starts_with(&prefix)))
+    }
+
+    /// The bytes of a listed file (or of its PEP 658 metadata): from the
+    /// blob store, or streamed from upstream while being verified and
+    /// cached. `Ok(None)`: upstream offers no metadata for this file.
+    pub async fn open_file(
+        &self,
+        file: &MirrorFileRow,
+        part: FilePart,
+    ) -> Result<Option<MirroredFile>, MirrorError> {
+        let (sha, label, size) = match part {
+            FilePart::Dist => (file.sha256, file.filename.clone(), file.size),
+            FilePart::CoreMetadata => match file.metadata_sha256 {
+                Some(m) => (
+                    m,
+                    format!("{}.metadata", file.filename),
+                    Some(crate::dist::MAX_METADATA_BYTES as u64),
+                ),
+                None => return Ok(None),
+            },
+        };
+        if self.blobs.exists(&sha) {
+            return Ok(Some(MirroredFile::Cached(sha)));
+        }
+        if self.settings.offline {
+            return Err(MirrorError::NotCachedOffline { what: label });
+        }
+        let bad_url = |why: String| MirrorError::Upstream {
+            what: label.clone(),
+            reason: why,
+        };
+        let mut url =
+            Url::parse(&file.url).map_err(|e| bad_url(format!("bad URL {}: {e}", file.url)))?;
+        if part == FilePart::CoreMetadata {
+            // PEP 658: the metadata lives at the file's URL plus ".metadata".
+            let path = format!("{}.metadata", url.path());
+            url.set_path(&path);
+        }
+        let job = fetch::Job {
+            url,
+            sha256: sha,
+            size,
+            label: label.clone(),
+        };
+        match self.downloads.join(job, &self.upstream, &self.blobs).await {
+            Ok(None) => Ok(Some(MirroredFile::Cached(sha))),
+            Ok(Some(s)) => Ok(Some(MirroredFile::Streaming(s))),
+            Err(fetch::FetchError::Upstream(reason)) => Err(MirrorError::Upstream {
+                what: label,
+                reason,
+            }),
+            Err(fetch::FetchError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Downloads in progress (for tests and diagnostics).
+    pub fn downloads_in_flight(&self) -> usize {
+        self.downloads.in_flight()
+    }
+}
+
+impl MirrorProject {
+    /// The files in the form stage indexes use, so reads can merge them.
+    pub fn file_rows(&self, index_id: i64) -> Vec<crate::store::releases::FileRow> {
+        self.files
+            .iter()
+            .map(|f| {
+                let parsed = crate::dist::DistFilename::parse(&f.filename).ok();
+                crate::store::releases::FileRow {
+                    id: 0,
+                    index_id,
+                    project: f.project.clone(),
+                    display_name: self.display_name.clone(),
+                    version: parsed
+                        .as_ref()
+                        .map(|p| p.version.to_string())
+                        .unwrap_or_default(),
+                    filename: f.filename.clone(),
+                    kind: match parsed.map(|p| p.kind) {
+                        Some(crate::dist::DistKind::Wheel) => "wheel",
+                        _ => "sdist",
+                    }
+                    .to_string(),
+                    sha256: f.sha256,
+                    size: f.size.unwrap_or(0),
+                    requires_python: f.requires_python.clone(),
+                    metadata_sha256: f.metadata_sha256,
+                    yanked: f.yanked.clone(),
+                    uploader: "upstream".to_string(),
+                    created: f.upload_time.unwrap_or(self.fetched),
+                }
+            })
+            .collect()
+    }
+
+    /// One release per version (from upstream's version list and the
+    /// files' names), with minimal metadata: upstream pages carry no more.
+    pub fn release_rows(&self) -> Vec<crate::store::releases::ReleaseRow> {
+        let mut versions: std::collections::BTreeSet<String> = self
+            .files
+            .iter()
+            .filter_map(|f| crate::dist::DistFilename::parse(&f.filename).ok())
+            .map(|p| p.version.to_string())
+            .collect();
+        versions.extend(self.versions.iter().cloned());
+        versions
+            .into_iter()
+            .map(|v| crate::store::releases::ReleaseRow {
+                metadata: serde_json::json!({"name": self.display_name, "version": v}).to_string(),
+                version: v,
+                created: self.fetched,
+            })
+            .collect()
+    }
+}

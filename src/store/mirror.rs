@@ -1,0 +1,372 @@
+//! Mirror caches (`mirror_pages`, `mirror_files`): what airlock knows about
+//! the projects of an upstream index, and when it last asked.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+use crate::digest::Sha256;
+
+/// What is cached about one project of a mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRow {
+    pub project: String,
+    pub display_name: String,
+    /// `false`: upstream answered "no such project" (negative cache).
+    pub found: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Upstream's `X-PyPI-Last-Serial`, when it sends one.
+    pub serial: Option<i64>,
+    /// Versions upstream listed (PEP 700); may be empty for HTML upstreams.
+    pub versions: Vec<String>,
+    /// Unix seconds of the last successful answer from upstream.
+    pub fetched: i64,
+}
+
+/// One file a mirrored page lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorFileRow {
+    pub project: String,
+    pub filename: String,
+    /// Where upstream serves it (absolute http(s) URL, no fragment).
+    pub url: String,
+    pub sha256: Sha256,
+    pub requires_python: Option<String>,
+    /// `Some("")`: yanked without a reason.
+    pub yanked: Option<String>,
+    pub size: Option<u64>,
+    pub upload_time: Option<i64>,
+    /// Digest of the PEP 658 metadata file, when upstream offers one.
+    pub metadata_sha256: Option<Sha256>,
+}
+
+fn bad_sha(i: usize, s: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        i,
+        rusqlite::types::Type::Text,
+        format!("bad sha256 {s:?}").into(),
+    )
+}
+
+const FILE_SELECT: &str = "SELECT project, filename, url, sha256, requires_python, yanked, size, \
+    upload_time, metadata_sha256 FROM mirror_files";
+
+fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorFileRow> {
+    let sha: String = r.get(3)?;
+    let meta: Option<String> = r.get(8)?;
+    Ok(MirrorFileRow {
+        project: r.get(0)?,
+        filename: r.get(1)?,
+        url: r.get(2)?,
+        sha256: sha.parse().map_err(|_| bad_sha(3, &sha))?,
+        requires_python: r.get(4)?,
+        yanked: r.get(5)?,
+        size: r.get::<_, Option<i64>>(6)?.map(|s| s.max(0) as u64),
+        upload_time: r.get(7)?,
+        metadata_sha256: match meta {
+            Some(m) => Some(m.parse().map_err(|_| bad_sha(8, &m))?),
+            None => None,
+        },
+    })
+}
+
+pub fn page(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+) -> Result<Option<PageRow>, StoreError> {
+    let raw = conn
+        .prepare_cached(
+            "SELECT project, display_name, found, etag, last_modified, serial, versions, fetched
+             FROM mirror_pages WHERE index_id = ?1 AND project = ?2",
+        )?
+        .query_row(params![index_id, project], |r| {
+            Ok((
+                PageRow {
+                    project: r.get(0)?,
+                    display_name: r.get(1)?,
+                    found: r.get(2)?,
+                    etag: r.get(3)?,
+                    last_modified: r.get(4)?,
+                    serial: r.get(5)?,
+                    versions: Vec::new(),
+                    fetched: r.get(7)?,
+                },
+                r.get::<_, String>(6)?,
+            ))
+        })
+        .optional()?;
+    raw.map(|(mut row, versions)| {
+        row.versions = serde_json::from_str(&versions).map_err(|e| {
+            StoreError::Corrupt(format!("versions of mirrored project {}: {e}", row.project))
+        })?;
+        Ok(row)
+    })
+    .transpose()
+}
+
+pub fn files_of_project(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+) -> Result<Vec<MirrorFileRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{FILE_SELECT} WHERE index_id = ?1 AND project = ?2 ORDER BY filename"
+    ))?;
+    let rows = stmt.query_map(params![index_id, project], file_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Files of a mirror with this filename (normally one; a hostile upstream
+/// could list one name under several projects, hence the list).
+pub fn files_named(
+    conn: &Connection,
+    index_id: i64,
+    filename: &str,
+) -> Result<Vec<MirrorFileRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{FILE_SELECT} WHERE index_id = ?1 AND filename = ?2"
+    ))?;
+    let rows = stmt.query_map(params![index_id, filename], file_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The projects of a mirror that have a cached page (not the negative ones).
+pub fn cached_projects(
+    conn: &Connection,
+    index_id: i64,
+) -> Result<Vec<super::releases::ProjectRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT project, display_name FROM mirror_pages WHERE index_id = ?1 AND found = 1
+         ORDER BY project",
+    )?;
+    let rows = stmt.query_map([index_id], |r| {
+        Ok(super::releases::ProjectRow {
+            name: r.get(0)?,
+            display_name: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replace what is cached about a project with a fresh upstream answer.
+/// `files` is empty for a negative entry. Returns the digests of files that
+/// are no longer listed (their blobs may now be unreferenced).
+pub fn replace_page(
+    conn: &Connection,
+    index_id: i64,
+    page: &PageRow,
+    files: &[MirrorFileRow],
+) -> Result<Vec<Sha256>, StoreError> {
+    let old = files_of_project(conn, index_id, &page.project)?;
+    conn.execute(
+        "DELETE FROM mirror_files WHERE index_id = ?1 AND project = ?2",
+        params![index_id, page.project],
+    )?;
+    let versions =
+        serde_json::to_string(&page.versions).map_err(|e| StoreError::Internal(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT INTO mirror_pages (index_id, project, display_name, found, etag, last_modified,
+                                   serial, versions, fetched)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(index_id, project) DO UPDATE SET display_name = excluded.display_name,
+           found = excluded.found, etag = excluded.etag, last_modified = excluded.last_modified,
+           serial = excluded.serial, versions = excluded.versions, fetched = excluded.fetched",
+    )?
+    .execute(params![
+        index_id,
+        page.project,
+        page.display_name,
+        page.found,
+        page.etag,
+        page.last_modified,
+        page.serial,
+        versions,
+        page.fetched
+    ])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO mirror_files (index_id, project, filename, url, sha256, requires_python,
+                                   yanked, size, upload_time, metadata_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(index_id, project, filename) DO NOTHING",
+    )?;
+    for f in files {
+        insert.execute(params![
+            index_id,
+            page.project,
+            f.filename,
+            f.url,
+            f.sha256.to_hex(),
+            f.requires_python,
+            f.yanked,
+            f.size.map(|s| s.min(i64::MAX as u64) as i64),
+            f.upload_time,
+            f.metadata_sha256.map(|s| s.to_hex()),
+        ])?;
+    }
+    let kept: std::collections::HashSet<Sha256> = files
+        .iter()
+        .flat_map(|f| std::iter::once(f.sha256).chain(f.metadata_sha256))
+        .collect();
+    Ok(old
+        .into_iter()
+        .flat_map(|f| std::iter::once(f.sha256).chain(f.metadata_sha256))
+        .filter(|s| !kept.contains(s))
+        .collect())
+}
+
+/// Upstream confirmed the cached page is current (304 Not Modified).
+pub fn touch_page(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    fetched: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE mirror_pages SET fetched = ?3 WHERE index_id = ?1 AND project = ?2",
+    )?
+    .execute(params![index_id, project, fetched])?;
+    Ok(())
+}
+
+/// Is a blob referenced by any mirrored file (as content or metadata)?
+pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
+    let hex = sha.to_hex();
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM mirror_files WHERE sha256 = ?1)
+                 OR EXISTS(SELECT 1 FROM mirror_files WHERE metadata_sha256 = ?1)",
+        )?
+        .query_row([hex], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{IndexConfig, IndexKind};
+    use crate::names::IndexPath;
+    use crate::store::{indexes, users, Db};
+
+    fn setup() -> (tempfile::TempDir, std::sync::Arc<Db>, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        let id = db
+            .write_blocking(|tx| {
+                users::create(tx, "root", None, None)?;
+                let uid = users::get(tx, "root")?.expect("just created").id;
+                let path = IndexPath::parse("root/pypi").unwrap();
+                Ok(
+                    indexes::create(tx, uid, &path, &IndexConfig::new(IndexKind::Mirror, "root"))?
+                        .unwrap(),
+                )
+            })
+            .unwrap();
+        (dir, db, id)
+    }
+
+    fn file(name: &str, content: &[u8]) -> MirrorFileRow {
+        MirrorFileRow {
+            project: "demo".into(),
+            filename: name.into(),
+            url: format!("https://files.example/{name}"),
+            sha256: Sha256::of(content),
+            requires_python: Some(">=3.8".into()),
+            yanked: None,
+            size: Some(content.len() as u64),
+            upload_time: Some(1_700_000_000),
+            metadata_sha256: Some(Sha256::of(b"meta")),
+        }
+    }
+
+    fn page(found: bool) -> PageRow {
+        PageRow {
+            project: "demo".into(),
+            display_name: "Demo".into(),
+            found,
+            etag: Some("\"e1\"".into()),
+            last_modified: None,
+            serial: Some(7),
+            versions: vec!["1.0".into()],
+            fetched: 100,
+        }
+    }
+
+    #[test]
+    fn replace_touch_and_negative_entries() {
+        let (_d, db, id) = setup();
+        let a = file("demo-1.0.tar.gz", b"a");
+        let b = file("demo-1.0-py3-none-any.whl", b"b");
+        db.write_blocking(|tx| replace_page(tx, id, &page(true), &[a.clone(), b.clone()]))
+            .unwrap();
+        let (p, files, listed) = db
+            .read_blocking(|c| {
+                Ok((
+                    super::page(c, id, "demo")?,
+                    files_of_project(c, id, "demo")?,
+                    cached_projects(c, id)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(p, Some(page(true)));
+        assert_eq!(files, vec![b.clone(), a.clone()]);
+        assert_eq!(listed.len(), 1);
+        assert!(db.read_blocking(|c| blob_referenced(c, &a.sha256)).unwrap());
+        assert!(db
+            .read_blocking(|c| blob_referenced(c, &Sha256::of(b"meta")))
+            .unwrap());
+        assert!(!db
+            .read_blocking(|c| blob_referenced(c, &Sha256::of(b"zz")))
+            .unwrap());
+
+        // a refresh that drops file a reports it (and only it) as orphaned
+        let orphans = db
+            .write_blocking(|tx| replace_page(tx, id, &page(true), std::slice::from_ref(&b)))
+            .unwrap();
+        assert_eq!(orphans, vec![a.sha256]);
+        db.write_blocking(|tx| touch_page(tx, id, "demo", 500))
+            .unwrap();
+        let p = db
+            .read_blocking(|c| super::page(c, id, "demo"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.fetched, 500);
+
+        // upstream lost the project: a negative entry, no files, not listed
+        let mut gone = page(false);
+        gone.versions.clear();
+        db.write_blocking(|tx| replace_page(tx, id, &gone, &[]))
+            .unwrap();
+        let (p, files, listed) = db
+            .read_blocking(|c| {
+                Ok((
+                    super::page(c, id, "demo")?,
+                    files_of_project(c, id, "demo")?,
+                    cached_projects(c, id)?,
+                ))
+            })
+            .unwrap();
+        assert!(!p.unwrap().found);
+        assert!(files.is_empty());
+        assert!(listed.is_empty());
+        assert!(db
+            .read_blocking(|c| super::page(c, id, "other"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn files_by_name() {
+        let (_d, db, id) = setup();
+        let a = file("demo-1.0.tar.gz", b"a");
+        db.write_blocking(|tx| replace_page(tx, id, &page(true), &[a.clone(), a.clone()]))
+            .unwrap();
+        let found = db
+            .read_blocking(|c| files_named(c, id, "demo-1.0.tar.gz"))
+            .unwrap();
+        assert_eq!(found, vec![a]);
+        assert!(db
+            .read_blocking(|c| files_named(c, id, "nope.whl"))
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -81,6 +81,8 @@ pub async fn upload(
             let mut temp = reg.store.blobs.create_temp().map_err(RegistryError::from)?;
             while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max))? {
                 if temp.size() + chunk.len() as u64 > max {
+                    drop(temp); // deletes the partial file
+                    drain(field, &mut mp).await;
                     return Err(too_large(max));
                 }
                 temp.write_all(&chunk).map_err(RegistryError::from)?;
@@ -127,6 +129,20 @@ pub async fn upload(
     };
     tracing::info!(index = %path, file = %filename, sha256 = %done.sha256, user = %actor.user, unchanged = done.unchanged, "upload");
     Ok((StatusCode::OK, Json(json!({"message": message, "result": {"sha256": done.sha256.to_hex()}}))))
+}
+
+/// Read and discard the rest of an over-limit upload (bounded by the
+/// multipart stream limit and a few seconds), so the client, which is
+/// still sending, gets to read the 413 instead of a connection reset.
+async fn drain(mut field: multer::Field<'_>, mp: &mut Multipart<'_>) {
+    let work = async {
+        while let Ok(Some(_)) = field.chunk().await {}
+        drop(field);
+        while let Ok(Some(mut f)) = mp.next_field().await {
+            while let Ok(Some(_)) = f.chunk().await {}
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), work).await;
 }
 
 fn too_large(max: u64) -> ApiError {

@@ -66,7 +66,7 @@ struct BatchLine<'a> {
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let corpus: Corpus = match &args.corpus {
         Some(path) => load_corpus(path)?,
-        None => parse_corpus(super::BUILTIN_CORPUS).context("the built-in corpus is corrupt")?,
+        None => parse_corpus(crate::typo::BUILTIN_CORPUS).context("the built-in corpus is corrupt")?,
     };
     let detector = Detector::builder()
         .popular(&corpus, args.top)
@@ -174,6 +174,6 @@ mod tests {
 
     #[test]
     fn builtin_corpus_parses() {
-        assert!(parse_corpus(super::BUILTIN_CORPUS).unwrap().len() > 10_000);
+        assert!(parse_corpus(crate::typo::BUILTIN_CORPUS).unwrap().len() > 10_000);
     }
 }

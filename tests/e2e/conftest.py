@@ -273,6 +273,10 @@ def scrubbed_env() -> dict[str, str]:
     for key in ("NO_PROXY", "no_proxy"):
         env[key] = "127.0.0.1,localhost"
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+    # Plain, unwrapped output (twine uses rich) so assertions see whole messages.
+    env["NO_COLOR"] = "1"
+    env["TERM"] = "dumb"
+    env["COLUMNS"] = "300"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 

@@ -107,7 +107,7 @@ def craft_wheel(path, *, dist: str, version: str, meta_name: str | None = None, 
 def assert_rejected(res, status: int, *words: str) -> None:
     """twine failed, showing the HTTP status and the server's message."""
     assert res.returncode != 0, f"twine should have failed:\n{res}"
-    out = res.output
+    out = " ".join(res.output.split())  # undo any line wrapping
     assert str(status) in out, f"twine output does not show HTTP {status}:\n{res}"
     for w in words:
         assert w.lower() in out.lower(), f"twine output does not say {w!r}:\n{res}"
@@ -312,11 +312,11 @@ def unchanged(server, victim_fixture) -> None:
 def corruptions(wheel: bytes) -> dict[str, bytes]:
     z = zipfile.ZipFile(io.BytesIO(wheel))
     meta = next(i for i in z.infolist() if i.filename.endswith("METADATA"))
-    # Garble METADATA's compressed bytes in place (local header is 30 bytes
-    # plus name and extra field).
+    # Garble METADATA's compressed bytes in place (after its local header:
+    # 30 bytes plus name and extra field); the zip's directory stays intact.
     start = meta.header_offset + 30 + len(meta.filename.encode()) + len(meta.extra)
     garbled = bytearray(wheel)
-    for i in range(start, start + min(meta.compress_size, 64)):
+    for i in range(start, start + meta.compress_size):
         garbled[i] ^= 0xA5
     return {
         "truncated": wheel[: len(wheel) // 2],
@@ -325,14 +325,25 @@ def corruptions(wheel: bytes) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("kind", ["truncated", "garbled-metadata", "not-a-zip"])
-def test_corrupted_wheel_is_rejected(server, dists, alice, victim, kind):
-    content = corruptions(dists.demo.wheel.data)[kind]
-    name = "demo_pkg-1.0.1-py3-none-any.whl"
-    r = raw_upload(server, victim[0], name, content, auth=alice,
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [("truncated", "not a valid zip"), ("garbled-metadata", "METADATA"), ("not-a-zip", "not a valid zip")],
+)
+def test_corrupted_wheel_is_rejected(server, dists, alice, victim, kind, says):
+    # A wheel that would be accepted if it were intact: new version, name and
+    # dist-info that agree with the filename.
+    tmp = dists.root / unique("corrupt")
+    tmp.mkdir()
+    intact = craft_wheel(tmp, dist="demo-pkg", version="1.0.1")
+    content = corruptions(intact.data)[kind]
+    assert content != intact.data
+    r = raw_upload(server, victim[0], intact.name, content, auth=alice,
                    fields={"name": "demo-pkg", "version": "1.0.1", "sha256_digest": hashlib.sha256(content).hexdigest()})
-    assert_response(r, 400, name)
+    assert_response(r, 400, intact.name, says)
     unchanged(server, victim)
+    # Control: the intact file is accepted, so the corruption was the reason.
+    r = raw_upload(server, victim[0], intact.name, intact.data, auth=alice)
+    assert r.status_code == 200, r.text
 
 
 def test_wheel_whose_metadata_names_another_project_is_rejected(server, dists, clients, alice, victim):
@@ -392,6 +403,9 @@ def test_wrong_sha256_digest_is_rejected(server, dists, alice, victim):
                    fields={"name": "demo-pkg", "version": "1.0.3", "sha256_digest": "not-hex"})
     assert_response(r, 400, "sha256_digest")
     unchanged(server, victim)
+    r = raw_upload(server, victim[0], wheel.name, wheel.data, auth=alice,
+                   fields={"name": "demo-pkg", "version": "1.0.3", "sha256_digest": wheel.sha256})
+    assert r.status_code == 200, r.text
 
 
 def test_upload_without_credentials_is_401(server, dists, clients, victim):

@@ -315,6 +315,12 @@ def run(args, *, check: bool | None = True, cwd=None, env_extra=None) -> Result:
     return res
 
 
+def shows_status(output: str, status: int) -> bool:
+    """The output shows this HTTP status code (not as part of a port number
+    or a hash)."""
+    return re.search(rf"(?<![\w:]){status}(?!\w)", output) is not None
+
+
 def venv_tool(name: str) -> str:
     """A console script installed next to the interpreter running pytest."""
     path = Path(sys.executable).parent / name

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import requests
 
-from conftest import ROOT_PASSWORD, Clients, Dist, Server, unique, wheel_metadata
+from conftest import ROOT_PASSWORD, Clients, Dist, Server, shows_status, unique, wheel_metadata
 
 ROOT = ("root", ROOT_PASSWORD)
 JSON_SIMPLE = "application/vnd.pypi.simple.v1+json"
@@ -108,7 +108,7 @@ def assert_rejected(res, status: int, *words: str) -> None:
     """twine failed, showing the HTTP status and the server's message."""
     assert res.returncode != 0, f"twine should have failed:\n{res}"
     out = " ".join(res.output.split())  # undo any line wrapping
-    assert str(status) in out, f"twine output does not show HTTP {status}:\n{res}"
+    assert shows_status(out, status), f"twine output does not show HTTP {status}:\n{res}"
     for w in words:
         assert w.lower() in out.lower(), f"twine output does not say {w!r}:\n{res}"
 
@@ -341,15 +341,18 @@ def test_corrupted_wheel_is_rejected(server, dists, alice, victim, kind, says):
                    fields={"name": "demo-pkg", "version": "1.0.1", "sha256_digest": hashlib.sha256(content).hexdigest()})
     assert_response(r, 400, intact.name, says)
     unchanged(server, victim)
-    # Control: the intact file is accepted, so the corruption was the reason.
+    # Control: the intact file is accepted (so the corruption was the reason),
+    # and an accepted upload does show up in what `unchanged` compares.
     r = raw_upload(server, victim[0], intact.name, intact.data, auth=alice)
     assert r.status_code == 200, r.text
+    with pytest.raises(AssertionError):
+        unchanged(server, victim)
 
 
 def test_wheel_whose_metadata_names_another_project_is_rejected(server, dists, clients, alice, victim):
     crafted = craft_wheel(dists.root, dist="demo-pkg", version="3.0", meta_name="other-pkg")
     res = clients.twine_upload(server.upload_url(victim[0]), [crafted.path], *alice, check=False)
-    if "400" in res.output:
+    if shows_status(res.output, 400):
         assert_rejected(res, 400, "other-pkg", "demo-pkg")
     else:
         # twine refused locally; the server must refuse too.
@@ -385,7 +388,7 @@ def test_non_pep440_version_is_rejected(server, dists, clients, alice, victim):
     tmp.mkdir()
     wheel = craft_wheel(tmp, dist="demo-pkg", version="banana")
     res = clients.twine_upload(server.upload_url(victim[0]), [wheel.path], *alice, check=False)
-    if "400" in res.output:
+    if shows_status(res.output, 400):
         assert_rejected(res, 400, "banana")
     r = raw_upload(server, victim[0], wheel.name, wheel.data, auth=alice, fields={"name": "demo-pkg", "version": "banana"})
     assert_response(r, 400, "banana")

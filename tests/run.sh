@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The test command of airlock: Rust unit + integration tests, then the
+# end-to-end suite that drives the real binary with pip, uv and twine.
+#
+#   bash tests/run.sh            # everything
+#   bash tests/run.sh -k upload  # extra arguments go to pytest
+#
+# Needs Rust, Python >= 3.11 with venv/pip, and network access to PyPI the
+# first time (to fill .venv-test/). Nothing else: no sudo, no local wheels.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+venv="$repo/.venv-test"
+requirements="$repo/tests/e2e/requirements.txt"
+stamp="$venv/.airlock-requirements"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+pick_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.11 python3 python; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "tests/run.sh: need Python >= 3.11 (set PYTHON=/path/to/python)" >&2
+    return 1
+}
+
+# pip must install the test tools from PyPI, never from a local wheel folder
+# or a different index configured in the environment: drop every PIP_*
+# setting except the ones that only concern how to reach PyPI.
+clean_pip_env() {
+    local var
+    for var in $(compgen -e); do
+        case "$var" in
+            PIP_CERT | PIP_CLIENT_CERT | PIP_DEFAULT_TIMEOUT | PIP_PROXY | PIP_RETRIES) ;;
+            PIP_* | UV_* | TWINE_*) unset "$var" ;;
+        esac
+    done
+    export PIP_DISABLE_PIP_VERSION_CHECK=1
+}
+
+requirements_hash() {
+    # Reinstall when the requirements change or the interpreter changes.
+    { cat "$requirements"; "$1" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
+}
+
+ensure_venv() {
+    local python want
+    [ -f "$requirements" ] || { echo "tests/run.sh: missing $requirements" >&2; return 1; }
+    python="$(pick_python)"
+    want="$(requirements_hash "$python")"
+    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "reusing $venv"
+        return 0
+    fi
+    log "creating $venv (tools from PyPI)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --index-url https://pypi.org/simple/ \
+        --upgrade --requirement "$requirements"
+    # Written last: a venv without it is incomplete and gets rebuilt.
+    echo "$want" >"$stamp"
+}
+
+cargo_locked=()
+if git -C "$repo" ls-files --error-unmatch Cargo.lock >/dev/null 2>&1; then
+    cargo_locked=(--locked)
+fi
+
+clean_pip_env
+ensure_venv
+
+log "cargo build"
+cargo build "${cargo_locked[@]}"
+
+log "cargo test"
+cargo test "${cargo_locked[@]}"
+
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+export AIRLOCK_BIN="$target_dir/debug/airlock"
+
+log "end-to-end tests (pytest tests/e2e)"
+start=$SECONDS
+"$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider "$@"
+log "end-to-end tests passed in $((SECONDS - start))s"

@@ -20,13 +20,23 @@ fn airlock(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 }
 
 fn pki(dir: &Path, clients: &[&str]) {
-    let mut args = vec!["certs", "init", dir.to_str().unwrap(), "--server-name", "localhost"];
+    let mut args = vec![
+        "certs",
+        "init",
+        dir.to_str().unwrap(),
+        "--server-name",
+        "localhost",
+    ];
     for c in clients {
         args.push("--client");
         args.push(c);
     }
     let out = airlock(&args, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn tls_client(pki: &Path, cert: Option<&str>) -> reqwest::blocking::Client {
@@ -43,11 +53,6 @@ fn tls_client(pki: &Path, cert: Option<&str>) -> reqwest::blocking::Client {
     b.build().unwrap()
 }
 
-fn authstatus(c: &reqwest::blocking::Client, s: &Server) -> Value {
-    let v: Value = c.get(s.url("/+api")).send().unwrap().json().unwrap();
-    v["result"]["authstatus"].clone()
-}
-
 #[test]
 fn client_certificates_identify_users() {
     let tmp = tempfile::tempdir().unwrap();
@@ -58,16 +63,24 @@ fn client_certificates_identify_users() {
     pki(&other, &["alice"]);
     // private keys are 0600
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.join("alice.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.join("alice.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     let d = dir.to_str().unwrap().to_string();
     let s = Server::start_with(&[
-        "--tls-cert", &format!("{d}/server.pem"),
-        "--tls-key", &format!("{d}/server.key"),
-        "--client-ca", &format!("{d}/ca.pem"),
-        "--client-auth", "optional",
-        "--cert-identity", "san-uri",
+        "--tls-cert",
+        &format!("{d}/server.pem"),
+        "--tls-key",
+        &format!("{d}/server.key"),
+        "--client-ca",
+        &format!("{d}/ca.pem"),
+        "--client-auth",
+        "optional",
+        "--cert-identity",
+        "san-uri",
     ]);
     assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
     let base = s.base.replace("127.0.0.1", "localhost");
@@ -90,7 +103,11 @@ fn client_certificates_identify_users() {
     let v: Value = alice.get(url("/+api")).send().unwrap().json().unwrap();
     assert_eq!(v["result"]["authstatus"][1], "alice", "{v}");
     // ...and she can create her index with the certificate only
-    let r = alice.put(url("/alice/dev")).json(&serde_json::json!({})).send().unwrap();
+    let r = alice
+        .put(url("/alice/dev"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
     assert!(r.status().is_success(), "{}", r.text().unwrap());
 
     // a certificate for a user that does not exist proves nothing
@@ -110,7 +127,10 @@ fn client_certificates_identify_users() {
 
     // a certificate from another CA fails the handshake
     let foreign = tls_client(&other, Some("alice"));
-    assert!(foreign.get(url("/+api")).send().is_err(), "foreign CA must be refused");
+    assert!(
+        foreign.get(url("/+api")).send().is_err(),
+        "foreign CA must be refused"
+    );
 
     // pin mallory's certificate to alice with the CLI, over HTTPS with a password
     let cfg = tmp.path().join("client.json");
@@ -118,31 +138,85 @@ fn client_certificates_identify_users() {
     let ca = format!("{d}/ca.pem");
     let mallory_pem = format!("{d}/mallory.pem");
     let out = airlock(
-        &["user", "cert", "add", "alice", &mallory_pem, "--url", &base, "--ca", &ca, "--user", "alice", "--password", "apw"],
+        &[
+            "user",
+            "cert",
+            "add",
+            "alice",
+            &mallory_pem,
+            "--url",
+            &base,
+            "--ca",
+            &ca,
+            "--user",
+            "alice",
+            "--password",
+            "apw",
+        ],
         &env,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = mallory.get(url("/+api")).send().unwrap().json().unwrap();
-    assert_eq!(v["result"]["authstatus"][1], "alice", "pinned fingerprint wins: {v}");
+    assert_eq!(
+        v["result"]["authstatus"][1], "alice",
+        "pinned fingerprint wins: {v}"
+    );
     let out = airlock(
-        &["user", "cert", "list", "alice", "--url", &base, "--ca", &ca, "--user", "alice", "--password", "apw"],
+        &[
+            "user",
+            "cert",
+            "list",
+            "alice",
+            "--url",
+            &base,
+            "--ca",
+            &ca,
+            "--user",
+            "alice",
+            "--password",
+            "apw",
+        ],
         &env,
     );
     let listing = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success() && listing.contains("mallory"), "{listing}");
+    assert!(
+        out.status.success() && listing.contains("mallory"),
+        "{listing}"
+    );
     // another user may not pin certificates for alice
     let out = airlock(
-        &["user", "cert", "add", "alice", &mallory_pem, "--url", &base, "--ca", &ca, "--user", "root", "--password", "wrong"],
+        &[
+            "user",
+            "cert",
+            "add",
+            "alice",
+            &mallory_pem,
+            "--url",
+            &base,
+            "--ca",
+            &ca,
+            "--user",
+            "root",
+            "--password",
+            "wrong",
+        ],
         &env,
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
 
     // garbage PEM gets a clear 400
-    let r = alice.post(url("/alice/+certs")).body("not a certificate").send().unwrap();
+    let r = alice
+        .post(url("/alice/+certs"))
+        .body("not a certificate")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("BEGIN CERTIFICATE"));
-    drop(authstatus);
 }
 
 #[test]
@@ -153,36 +227,66 @@ fn required_client_auth_and_revocation() {
     let d = dir.to_str().unwrap().to_string();
     // an initial CRL revoking nobody... revoke bob right away
     let out = airlock(&["certs", "revoke", &d, &format!("{d}/bob.pem")], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = Server::start_with(&[
-        "--tls-cert", &format!("{d}/server.pem"),
-        "--tls-key", &format!("{d}/server.key"),
-        "--client-ca", &format!("{d}/ca.pem"),
-        "--client-auth", "required",
-        "--crl", &format!("{d}/crl.pem"),
+        "--tls-cert",
+        &format!("{d}/server.pem"),
+        "--tls-key",
+        &format!("{d}/server.key"),
+        "--client-ca",
+        &format!("{d}/ca.pem"),
+        "--client-auth",
+        "required",
+        "--crl",
+        &format!("{d}/crl.pem"),
     ]);
     let base = s.base.replace("127.0.0.1", "localhost");
     // no certificate: handshake refused
-    assert!(tls_client(&dir, None).get(format!("{base}/+api")).send().is_err());
+    assert!(tls_client(&dir, None)
+        .get(format!("{base}/+api"))
+        .send()
+        .is_err());
     // revoked certificate: refused
-    assert!(tls_client(&dir, Some("bob")).get(format!("{base}/+api")).send().is_err());
+    assert!(tls_client(&dir, Some("bob"))
+        .get(format!("{base}/+api"))
+        .send()
+        .is_err());
     // valid certificate: served
-    let r = tls_client(&dir, Some("alice")).get(format!("{base}/+api")).send().unwrap();
+    let r = tls_client(&dir, Some("alice"))
+        .get(format!("{base}/+api"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     // plain HTTP to the TLS port fails cleanly and the server keeps serving
-    let plain = client().get(s.base.replace("https://", "http://") + "/+api").send();
+    let plain = client()
+        .get(s.base.replace("https://", "http://") + "/+api")
+        .send();
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     // revoke alice too, reload with SIGHUP: refused from then on
     let out = airlock(&["certs", "revoke", &d, &format!("{d}/alice.pem")], &[]);
     assert!(out.status.success());
     let pid = s.pid();
-    Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        if tls_client(&dir, Some("alice")).get(format!("{base}/+api")).send().is_err() {
+        if tls_client(&dir, Some("alice"))
+            .get(format!("{base}/+api"))
+            .send()
+            .is_err()
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "revocation not picked up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revocation not picked up"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(s.log_text().contains("reloaded") || s.log_text().contains("CRL"));

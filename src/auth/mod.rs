@@ -84,7 +84,10 @@ pub enum AuthError {
         "the client certificate identifies user {cert_user} but the credentials are for {cred_user}; \
          send credentials of the certificate's user, or none"
     )]
-    CertMismatch { cert_user: String, cred_user: String },
+    CertMismatch {
+        cert_user: String,
+        cred_user: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -256,7 +259,11 @@ mod tests {
             })
         );
         assert_eq!(Credentials::from_headers(None, None).unwrap(), None);
-        for bad in ["Bearer x", "Basic !!!", &format!("Basic {}", B64.encode("nocolon"))] {
+        for bad in [
+            "Bearer x",
+            "Basic !!!",
+            &format!("Basic {}", B64.encode("nocolon")),
+        ] {
             assert!(Credentials::from_headers(Some(bad), None).is_err(), "{bad}");
         }
     }

@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::auth::{Authenticator, TokenSigner};
-use crate::tls::{ClientAuth, IdentityRule, TlsSettings};
 use crate::registry::{self, Registry, RegistrySettings, RootPassword, TypoMode, TypoSettings};
 use crate::server::{self, AppState, ServerSettings};
 use crate::store::Store;
+use crate::tls::{ClientAuth, IdentityRule, TlsSettings};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
@@ -76,15 +76,22 @@ pub struct TlsArgs {
     #[arg(long = "crl", env = "AIRLOCK_CRL", value_delimiter = ',')]
     pub crl: Vec<PathBuf>,
     /// Which certificate field names the airlock user (pinned fingerprints always win).
-    #[arg(long, value_enum, default_value = "subject-cn", env = "AIRLOCK_CERT_IDENTITY")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "subject-cn",
+        env = "AIRLOCK_CERT_IDENTITY"
+    )]
     pub cert_identity: IdentityRule,
 }
 
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -118,7 +125,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(pw) = registry::bootstrap(&reg, root_pw).await? {
         println!("airlock: created user 'root' with password: {pw}");
-        println!("airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)");
+        println!(
+            "airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)"
+        );
     }
 
     // Build the TLS configuration before binding, so a bad certificate is
@@ -133,7 +142,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?),
         _ => {
             if !args.tls.client_ca.is_empty() || args.tls.client_auth != ClientAuth::None {
-                anyhow::bail!("--client-ca and --client-auth need HTTPS: give --tls-cert and --tls-key too");
+                anyhow::bail!(
+                    "--client-ca and --client-auth need HTTPS: give --tls-cert and --tls-key too"
+                );
             }
             None
         }
@@ -188,7 +199,9 @@ fn spawn_sighup_reload(reloader: Arc<crate::tls::CrlReloader>) {
         while hup.recv().await.is_some() {
             match reloader.reload() {
                 Ok(()) => tracing::info!("SIGHUP: certificate revocation lists reloaded"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: CRL reload failed; keeping the previous lists"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: CRL reload failed; keeping the previous lists")
+                }
             }
         }
     });
@@ -203,7 +216,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

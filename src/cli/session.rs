@@ -65,7 +65,10 @@ pub async fn run_login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     let hours = resp["result"]["expiration"].as_i64().unwrap_or(0) / 3600;
     cfg.token = Some(token.to_string());
     cfg.save()?;
-    println!("logged in as {} at {} (token valid for {hours} h)", args.account, client.base);
+    println!(
+        "logged in as {} at {} (token valid for {hours} h)",
+        args.account, client.base
+    );
     Ok(ExitCode::SUCCESS)
 }
 

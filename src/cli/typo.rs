@@ -53,7 +53,10 @@ pub async fn run(cmd: TypoCommand) -> anyhow::Result<ExitCode> {
             let client = ApiClient::new(&connect)?;
             let r = client.get("/+typo/rules").await?;
             for rule in r["result"].as_array().into_iter().flatten() {
-                let scope = rule["scope"].as_str().filter(|s| !s.is_empty()).unwrap_or("*");
+                let scope = rule["scope"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("*");
                 println!(
                     "{}\t{}\t{}\tby {}",
                     rule["verdict"].as_str().unwrap_or("?"),

@@ -48,7 +48,8 @@ impl ApiClient {
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("airlock-cli/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &config.ca {
-            let pem = std::fs::read(ca).map_err(|e| ClientError::Setup(format!("reading {}: {e}", ca.display())))?;
+            let pem = std::fs::read(ca)
+                .map_err(|e| ClientError::Setup(format!("reading {}: {e}", ca.display())))?;
             for cert in reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| ClientError::Setup(format!("{}: {e}", ca.display())))?
             {
@@ -61,8 +62,9 @@ impl ApiClient {
             if let Some(key) = &config.client_key {
                 pem.push(b'\n');
                 pem.extend(
-                    std::fs::read(key)
-                        .map_err(|e| ClientError::Setup(format!("reading {}: {e}", key.display())))?,
+                    std::fs::read(key).map_err(|e| {
+                        ClientError::Setup(format!("reading {}: {e}", key.display()))
+                    })?,
                 );
             }
             let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
@@ -85,14 +87,22 @@ impl ApiClient {
         let user = self.config.user.as_deref()?;
         let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
         if let Some(pw) = &self.password {
-            return Some(("authorization", format!("Basic {}", b64(format!("{user}:{pw}")))));
+            return Some((
+                "authorization",
+                format!("Basic {}", b64(format!("{user}:{pw}"))),
+            ));
         }
         let token = self.config.token.as_deref()?;
         Some(("x-devpi-auth", b64(format!("{user}:{token}"))))
     }
 
     /// Send a request; `body` is JSON, or raw text with a content type.
-    pub async fn request(&self, method: Method, path: &str, body: RequestBody) -> Result<Value, ClientError> {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: RequestBody,
+    ) -> Result<Value, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut req = self
             .http
@@ -133,4 +143,3 @@ pub enum RequestBody {
     Json(Value),
     Text(String, &'static str),
 }
-

@@ -28,7 +28,9 @@ fn require_self_or_root(actor: Option<&Identity>, user: &str) -> Result<()> {
 /// Parse the first certificate of a PEM text.
 pub fn parse_pem_certificate(pem: &str) -> Result<PeerCertificate> {
     if pem.len() > MAX_PEM {
-        return Err(RegistryError::Invalid("the certificate file is larger than 64 KiB".into()));
+        return Err(RegistryError::Invalid(
+            "the certificate file is larger than 64 KiB".into(),
+        ));
     }
     let mut reader = std::io::Cursor::new(pem.as_bytes());
     let der = rustls_pemfile_first_cert(&mut reader).ok_or_else(|| {
@@ -65,14 +67,19 @@ impl Registry {
         }
         let u = user.to_string();
         let fp = cert.fingerprint_sha256.clone();
-        let subject = cert.subject_cn.clone().unwrap_or_else(|| cert.issuer.clone());
+        let subject = cert
+            .subject_cn
+            .clone()
+            .unwrap_or_else(|| cert.issuer.clone());
         let not_after = cert.not_after;
         let clash = self
             .store
             .db
             .write(move |tx| {
                 let Some(row) = user_table::get(tx, &u)? else {
-                    return Ok(Err(RegistryError::NotFound(format!("user {u} does not exist"))));
+                    return Ok(Err(RegistryError::NotFound(format!(
+                        "user {u} does not exist"
+                    ))));
                 };
                 Ok(Ok(user_certs::add(tx, row.id, &fp, &subject, not_after)?))
             })
@@ -87,13 +94,23 @@ impl Registry {
             None => {}
         }
         tracing::info!(user, fingerprint = %cert.fingerprint_sha256, by = actor.map(|a| a.user.as_str()), "client certificate pinned");
-        Ok(json!({"fingerprint": cert.fingerprint_sha256, "subject": cert.subject_cn, "not_after": cert.not_after}))
+        Ok(
+            json!({"fingerprint": cert.fingerprint_sha256, "subject": cert.subject_cn, "not_after": cert.not_after}),
+        )
     }
 
-    pub async fn list_user_certs(self: &Arc<Self>, actor: Option<&Identity>, user: &str) -> Result<Value> {
+    pub async fn list_user_certs(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        user: &str,
+    ) -> Result<Value> {
         require_self_or_root(actor, user)?;
         let u = user.to_string();
-        let rows = self.store.db.read(move |c| user_certs::list_of_user(c, &u)).await?;
+        let rows = self
+            .store
+            .db
+            .read(move |c| user_certs::list_of_user(c, &u))
+            .await?;
         Ok(Value::Array(
             rows.into_iter()
                 .map(|r| json!({"fingerprint": r.fingerprint, "subject": r.subject, "not_after": r.not_after, "added": r.added}))

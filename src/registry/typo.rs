@@ -72,7 +72,11 @@ impl Registry {
         self.typo
             .detector
             .get_or_try_init(|| async {
-                let private = self.store.db.read(typo_rules::private_project_names).await?;
+                let private = self
+                    .store
+                    .db
+                    .read(typo_rules::private_project_names)
+                    .await?;
                 let rules = self.store.db.read(typo_rules::all).await?;
                 *self.typo.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
                 let top = self.settings.typo.protect_top;
@@ -96,7 +100,11 @@ impl Registry {
     }
 
     /// The verdict for `name` as seen from `index` (admin rules first).
-    pub async fn typo_verdict(self: &Arc<Self>, index: Option<&IndexPath>, name: &str) -> Result<Verdict> {
+    pub async fn typo_verdict(
+        self: &Arc<Self>,
+        index: Option<&IndexPath>,
+        name: &str,
+    ) -> Result<Verdict> {
         let det = self.typo_detector().await?;
         let normalized = crate::names::normalize(name);
         let scope = index.map(ToString::to_string).unwrap_or_default();
@@ -111,7 +119,11 @@ impl Registry {
         };
         if let Some(r) = rule {
             let allowed = r.verdict == "allow";
-            let where_ = if r.scope.is_empty() { "every index".to_string() } else { r.scope.clone() };
+            let where_ = if r.scope.is_empty() {
+                "every index".to_string()
+            } else {
+                r.scope.clone()
+            };
             return Ok(Verdict {
                 name: name.to_string(),
                 suspicious: !allowed,
@@ -131,7 +143,12 @@ impl Registry {
     /// Check a project name that is new to `index` before `action`
     /// ("upload", "install", "push"). In `block` mode a suspicious name is
     /// a 403 whose message names the likely target and how to allow it.
-    pub async fn typo_gate(self: &Arc<Self>, index: &IndexPath, name: &ProjectName, action: &str) -> Result<Gate> {
+    pub async fn typo_gate(
+        self: &Arc<Self>,
+        index: &IndexPath,
+        name: &ProjectName,
+        action: &str,
+    ) -> Result<Gate> {
         let mode = self.settings.typo.mode;
         if mode == TypoMode::Off {
             return Ok(Gate::Pass);
@@ -169,12 +186,17 @@ impl Registry {
         self.require_typo_admin(actor, index)?;
         let name = ProjectName::new(name)?;
         if verdict != "allow" && verdict != "deny" {
-            return Err(RegistryError::Invalid(format!("verdict must be allow or deny, not {verdict:?}")));
+            return Err(RegistryError::Invalid(format!(
+                "verdict must be allow or deny, not {verdict:?}"
+            )));
         }
         let scope = index.map(ToString::to_string).unwrap_or_default();
         let by = actor.map(|a| a.user.clone()).unwrap_or_default();
         let (s, n, v) = (scope.clone(), name.to_string(), verdict.to_string());
-        self.store.db.write(move |tx| typo_rules::set(tx, &s, &n, &v, &by)).await?;
+        self.store
+            .db
+            .write(move |tx| typo_rules::set(tx, &s, &n, &v, &by))
+            .await?;
         self.reload_typo_rules().await?;
         tracing::info!(scope = %scope, name = %name, verdict, by = actor.map(|a| a.user.as_str()), "typosquat rule set");
         Ok(json!({"scope": scope, "name": name, "verdict": verdict}))
@@ -190,9 +212,20 @@ impl Registry {
         let scope = index.map(ToString::to_string).unwrap_or_default();
         let n = crate::names::normalize(name);
         let s = scope.clone();
-        let removed = self.store.db.write(move |tx| typo_rules::remove(tx, &s, &n)).await?;
+        let removed = self
+            .store
+            .db
+            .write(move |tx| typo_rules::remove(tx, &s, &n))
+            .await?;
         if !removed {
-            return Err(RegistryError::NotFound(format!("no typosquat rule for {name} on {}", if scope.is_empty() { "every index" } else { &scope })));
+            return Err(RegistryError::NotFound(format!(
+                "no typosquat rule for {name} on {}",
+                if scope.is_empty() {
+                    "every index"
+                } else {
+                    &scope
+                }
+            )));
         }
         self.reload_typo_rules().await
     }
@@ -212,9 +245,15 @@ impl Registry {
         Ok(())
     }
 
-    fn require_typo_admin(&self, actor: Option<&Identity>, index: Option<&IndexPath>) -> Result<()> {
+    fn require_typo_admin(
+        &self,
+        actor: Option<&Identity>,
+        index: Option<&IndexPath>,
+    ) -> Result<()> {
         let Some(a) = actor else {
-            return Err(RegistryError::Unauthenticated("log in to change typosquat rules".into()));
+            return Err(RegistryError::Unauthenticated(
+                "log in to change typosquat rules".into(),
+            ));
         };
         match index {
             Some(i) => {
@@ -228,7 +267,9 @@ impl Registry {
                 }
             }
             None if a.is_root() => Ok(()),
-            None => Err(RegistryError::Forbidden("only root may set rules for every index".into())),
+            None => Err(RegistryError::Forbidden(
+                "only root may set rules for every index".into(),
+            )),
         }
     }
 }

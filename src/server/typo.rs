@@ -16,7 +16,12 @@ pub async fn check(
 ) -> Result<Json<Value>, ApiError> {
     let names: Vec<&str> = q
         .get("name")
-        .map(|n| n.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|n| {
+            n.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     if names.is_empty() || names.len() > 500 {
         return Err(ApiError::bad_request("give 1 to 500 names: ?name=a,b,c"));
@@ -33,14 +38,15 @@ pub async fn check(
 }
 
 pub async fn rules(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"type": "list:typorule", "result": st.registry.typo_rules_json().await?})))
+    Ok(Json(
+        json!({"type": "list:typorule", "result": st.registry.typo_rules_json().await?}),
+    ))
 }
 
 fn verdict_of(body: &Value) -> Result<String, ApiError> {
-    body["verdict"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::bad_request("send {\"verdict\": \"allow\"} or {\"verdict\": \"deny\"}"))
+    body["verdict"].as_str().map(str::to_string).ok_or_else(|| {
+        ApiError::bad_request("send {\"verdict\": \"allow\"} or {\"verdict\": \"deny\"}")
+    })
 }
 
 /// `PUT /{user}/{index}/+typo/{name}` with `{"verdict": "allow"|"deny"}`.
@@ -52,7 +58,10 @@ pub async fn set_index_rule(
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let verdict = verdict_of(&body)?;
-    let r = st.registry.typo_set_rule(caller.identity(), Some(&path), &name, &verdict).await?;
+    let r = st
+        .registry
+        .typo_set_rule(caller.identity(), Some(&path), &name, &verdict)
+        .await?;
     Ok(Json(json!({"type": "typorule", "result": r})))
 }
 
@@ -62,8 +71,12 @@ pub async fn remove_index_rule(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
-    st.registry.typo_remove_rule(caller.identity(), Some(&path), &name).await?;
-    Ok(Json(json!({"message": format!("typosquat rule for {name} on {path} removed")})))
+    st.registry
+        .typo_remove_rule(caller.identity(), Some(&path), &name)
+        .await?;
+    Ok(Json(
+        json!({"message": format!("typosquat rule for {name} on {path} removed")}),
+    ))
 }
 
 /// `PUT /+typo/rules/{name}`: a rule for every index (root only).
@@ -74,7 +87,10 @@ pub async fn set_global_rule(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let verdict = verdict_of(&body)?;
-    let r = st.registry.typo_set_rule(caller.identity(), None, &name, &verdict).await?;
+    let r = st
+        .registry
+        .typo_set_rule(caller.identity(), None, &name, &verdict)
+        .await?;
     Ok(Json(json!({"type": "typorule", "result": r})))
 }
 
@@ -83,6 +99,10 @@ pub async fn remove_global_rule(
     Path(name): Path<String>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    st.registry.typo_remove_rule(caller.identity(), None, &name).await?;
-    Ok(Json(json!({"message": format!("typosquat rule for {name} removed")})))
+    st.registry
+        .typo_remove_rule(caller.identity(), None, &name)
+        .await?;
+    Ok(Json(
+        json!({"message": format!("typosquat rule for {name} removed")}),
+    ))
 }

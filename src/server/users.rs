@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{JsonBody, ApiError, AppState, Caller};
+use super::{ApiError, AppState, Caller, JsonBody};
 use crate::registry::UserChanges;
 
 pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -49,7 +49,9 @@ pub async fn modify(
         .modify_user(caller.identity(), &user, changes)
         .await?;
     let u = st.registry.user_json(&user).await?;
-    Ok(Json(json!({"type": "userconfig", "result": u, "message": format!("user {user} changed")})))
+    Ok(Json(
+        json!({"type": "userconfig", "result": u, "message": format!("user {user} changed")}),
+    ))
 }
 
 pub async fn delete(
@@ -67,7 +69,10 @@ pub async fn list_certs(
     Path(user): Path<String>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let certs = st.registry.list_user_certs(caller.identity(), &user).await?;
+    let certs = st
+        .registry
+        .list_user_certs(caller.identity(), &user)
+        .await?;
     Ok(Json(json!({"type": "list:usercert", "result": certs})))
 }
 
@@ -78,10 +83,15 @@ pub async fn add_cert(
     caller: Caller,
     body: String,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let cert = st.registry.add_user_cert(caller.identity(), &user, &body).await?;
+    let cert = st
+        .registry
+        .add_user_cert(caller.identity(), &user, &body)
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"type": "usercert", "result": cert, "message": format!("certificate pinned to {user}")})),
+        Json(
+            json!({"type": "usercert", "result": cert, "message": format!("certificate pinned to {user}")}),
+        ),
     ))
 }
 
@@ -94,5 +104,7 @@ pub async fn remove_cert(
     st.registry
         .remove_user_cert(caller.identity(), &user, &fingerprint)
         .await?;
-    Ok(Json(json!({"message": format!("certificate {fingerprint} removed from {user}")})))
+    Ok(Json(
+        json!({"message": format!("certificate {fingerprint} removed from {user}")}),
+    ))
 }

@@ -30,7 +30,13 @@ pub fn all(conn: &Connection) -> Result<Vec<TypoRuleRow>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn set(conn: &Connection, scope: &str, name: &str, verdict: &str, by: &str) -> Result<(), StoreError> {
+pub fn set(
+    conn: &Connection,
+    scope: &str,
+    name: &str,
+    verdict: &str,
+    by: &str,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO typo_rules (scope, name, verdict, set_by, created) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(scope, name) DO UPDATE SET verdict = excluded.verdict, set_by = excluded.set_by,

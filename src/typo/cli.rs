@@ -10,8 +10,6 @@ use serde::Serialize;
 
 use super::{deps, load_corpus, parse_corpus, Corpus, Detector, Verdict};
 
-/// The corpus shipped with airlock (`policies/popular-pypi.tsv`).
-
 /// Longest stdin line accepted in batch mode; longer lines are reported, not checked.
 const MAX_BATCH_LINE: usize = 4096;
 
@@ -66,7 +64,9 @@ struct BatchLine<'a> {
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let corpus: Corpus = match &args.corpus {
         Some(path) => load_corpus(path)?,
-        None => parse_corpus(crate::typo::BUILTIN_CORPUS).context("the built-in corpus is corrupt")?,
+        None => {
+            parse_corpus(crate::typo::BUILTIN_CORPUS).context("the built-in corpus is corrupt")?
+        }
     };
     let detector = Detector::builder()
         .popular(&corpus, args.top)

@@ -17,6 +17,10 @@ pub enum RegistryError {
     /// The request conflicts with what is stored (409).
     #[error("{0}")]
     Conflict(String),
+    /// A project name refused as a likely typosquat (403 by default; the
+    /// simple API renders it so pip and uv show the message).
+    #[error("{0}")]
+    TypoBlocked(String),
     /// The request is malformed or violates a rule (400).
     #[error("{0}")]
     Invalid(String),

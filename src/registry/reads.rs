@@ -113,6 +113,16 @@ impl Registry {
         let requested = chain.first().map(|r| &r.config);
         let ask_mirrors =
             requested.is_some_and(|req| mirror_allowed(project.as_str(), req, &holders));
+        let has_mirror = chain.iter().any(|r| r.config.kind == IndexKind::Mirror);
+        if ask_mirrors && has_mirror && parts.is_empty() {
+            // Install-time typosquat check: a name no private index holds is
+            // about to come from upstream; a look-alike is refused (block)
+            // before a single byte of it is fetched.
+            if let super::Gate::Warned(v) = self.typo_gate(path, project, "install").await? {
+                tracing::warn!(target: "security", index = %path, %project, reason = %v.reason,
+                    "serving a suspicious name from the mirror (warn mode)");
+            }
+        }
         let mut stale = false;
         let mut mirror_error = None;
         if ask_mirrors {

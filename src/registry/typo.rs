@@ -160,7 +160,7 @@ impl Registry {
         let message = typo_message(&v, index);
         tracing::warn!(target: "security", index = %index, project = %name, action, mode = ?mode, reason = %v.reason, "suspicious project name");
         match mode {
-            TypoMode::Block => Err(RegistryError::Forbidden(message)),
+            TypoMode::Block => Err(RegistryError::TypoBlocked(message)),
             _ => Ok(Gate::Warned(v)),
         }
     }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{index_path, ApiError, AppState};
 use crate::names::ProjectName;
+use crate::registry::RegistryError;
 use crate::simple::{self, Format, IndexEntry, ProjectPage, SimpleFile};
 
 fn page(format: Format, body: String) -> Response {
@@ -24,6 +25,43 @@ fn page(format: Format, body: String) -> Response {
 
 fn accept(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+}
+
+/// A project page refused as a likely typosquat, shaped so that the person
+/// who typed the name sees why (see docs/typosquatting.md, "What each
+/// client shows"):
+/// - pip prints no detail of a 4xx page at default verbosity, but it does
+///   print the Content-Type of a page that is not a simple-API response, as
+///   a WARNING, and then skips it: pip gets a 200 whose Content-Type is
+///   `text/plain` with the message as a parameter (never cached);
+/// - uv treats 401/403/404 as "not here" (and may silently try the next
+///   index) but prints the reason phrase of any other 4xx and stops: every
+///   other client gets a 400 with the message as reason phrase and body.
+fn typo_refusal(headers: &HeaderMap, message: String) -> Response {
+    let is_pip = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("pip/"));
+    if !is_pip {
+        return ApiError::new(StatusCode::BAD_REQUEST, message).into_response();
+    }
+    let param: String = message
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .collect();
+    let ct = format!("text/plain; charset=utf-8; airlock-refused=\"{param}\"");
+    let mut resp = (StatusCode::OK, format!("{message}\n")).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ct) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 pub async fn index_redirect(
@@ -67,11 +105,12 @@ pub async fn project_page(
         return Ok(Redirect::permanent(&format!("/{path}/+simple/{name}/")).into_response());
     }
     let format = simple::negotiate(accept(&headers))?;
-    let proj = st
-        .registry
-        .project(&path, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("project {name} is not on index {path}")))?;
+    let proj = match st.registry.project(&path, &name).await {
+        Ok(p) => p,
+        Err(RegistryError::TypoBlocked(message)) => return Ok(typo_refusal(&headers, message)),
+        Err(e) => return Err(e.into()),
+    }
+    .ok_or_else(|| ApiError::not_found(format!("project {name} is not on index {path}")))?;
     let files: Vec<SimpleFile> = proj
         .files
         .iter()

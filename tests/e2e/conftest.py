@@ -90,7 +90,10 @@ class Server:
         env.update(self.extra_env)
         with open(stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [str(self.binary), "serve", "--listen", "127.0.0.1:0", "--data", str(self.data), *self.args],
+                [str(self.binary), "serve", "--listen", "127.0.0.1:0", "--data", str(self.data), *self.args,
+                 # tests never reach the internet: without an explicit upstream
+                 # the root/pypi mirror runs offline
+                 *([] if {"--upstream", "--offline"} & set(self.args) else ["--offline"])],
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,

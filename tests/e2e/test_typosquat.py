@@ -1,0 +1,106 @@
+"""Typosquat detection as people meet it: pip and uv asking airlock for a
+look-alike of a popular project are refused before anything is fetched
+upstream, and the message they print names the project they probably meant
+and how to allow the name; `airlock typo allow` then lets it through.
+Also: an upload of a look-alike private name, and `airlock typo check -r`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT_PASSWORD, build_project, run, write_project
+from fake_upstream import FakeUpstream
+
+
+@pytest.fixture(scope="module")
+def lookalike(tmp_path_factory):
+    """A real project named `reqeusts` (a look-alike of requests)."""
+    root = tmp_path_factory.mktemp("lookalike")
+    proj = write_project(root / "src", "reqeusts", "1.0.0", "reqeusts", 'VERSION = "1.0.0"\n')
+    out = root / "dist"
+    proc = build_project(proj, out)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+@pytest.fixture
+def upstream(lookalike):
+    up = FakeUpstream()
+    up.add("reqeusts", lookalike)
+    up.start()
+    try:
+        yield up
+    finally:
+        up.stop()
+
+
+def airlock(airlock_bin, *args, check=True):
+    return run([str(airlock_bin), *args], check=check)
+
+
+def test_pip_and_uv_are_refused_with_the_reason_then_allowed(make_server, clients, upstream, airlock_bin, tmp_path):
+    srv = make_server("--upstream", upstream.simple_url)
+    index_url = srv.index_url("root/dev")
+
+    # pip: refused, and the terminal output says why and what to do
+    res, _ = clients.pip_install(index_url, "reqeusts", check=False)
+    assert res.returncode != 0, res
+    out = res.output
+    assert "WARNING" in out and "looks like a typo of 'requests'" in out, out
+    assert "airlock typo allow reqeusts --index root/dev" in out, out
+
+    # uv: refused too, and the same sentence is visible
+    res, _ = clients.uv_install(index_url, "reqeusts", check=False)
+    assert res.returncode != 0, res
+    assert "400" in res.output and "looks like a typo of" in res.output, res.output
+    assert "requests" in res.output and "airlock typo allow reqeusts --index root/dev" in res.output, res.output
+
+    # not one request for it reached upstream
+    assert upstream.hits["/simple/reqeusts/"] == 0, upstream.hits
+    assert "suspicious project name" in srv.log()
+
+    # an admin allows it on root/dev with the CLI; now it installs
+    cfg = tmp_path / "client.json"
+    env = {"AIRLOCK_CLIENT_CONFIG": str(cfg)}
+    run([str(airlock_bin), "typo", "allow", "reqeusts", "--index", "root/dev",
+         "--url", srv.url, "--user", "root", "--password", ROOT_PASSWORD], env_extra=env)
+    _, target = clients.pip_install(index_url, "reqeusts")
+    assert clients.import_from(target, "reqeusts") == "1.0.0"
+    assert upstream.hits["/simple/reqeusts/"] == 1, upstream.hits
+    # the rule is scoped: root/pypi directly still refuses it
+    res, _ = clients.pip_install(srv.index_url("root/pypi"), "reqeusts", check=False)
+    assert res.returncode != 0 and "looks like a typo" in res.output
+
+
+def test_upload_of_a_lookalike_private_name_is_refused(make_server, clients, tmp_path, dists):
+    srv = make_server()
+    # the private project demo-app exists; a look-alike of it is refused
+    clients.twine_upload(srv.upload_url("root/dev"), [dists.demo.wheel.path], "root", ROOT_PASSWORD)
+    proj = write_project(tmp_path / "src", "dem0-pkg", "1.0.0", "dem0_pkg", "X = 1\n")
+    proc = build_project(proj, tmp_path / "out")
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    (wheel,) = (tmp_path / "out").glob("*.whl")
+    before = srv.data_listing()
+    res = clients.twine_upload(srv.upload_url("root/dev"), [wheel], "root", ROOT_PASSWORD, check=False)
+    assert res.returncode != 0
+    assert "403" in res.output and "looks like a typo" in res.output and "demo-pkg" in res.output, res.output
+    assert srv.data_listing() == before
+
+
+def test_typo_check_on_a_requirements_file(airlock_bin, tmp_path):
+    inc = tmp_path / "more.txt"
+    inc.write_text("urllib3>=2\n")
+    req = tmp_path / "requirements.txt"
+    req.write_text("# deps\nrequests==2.32.3\nnumpy\npandsa>=2 ; python_version > '3.8'\n-r more.txt\n")
+    res = airlock(airlock_bin, "typo", "check", "-r", str(req), check=None)
+    assert res.returncode == 1, res
+    assert "pandsa" in res.output and "pandas" in res.output, res.output
+    for ok in ("requests", "numpy", "urllib3"):
+        assert f"{ok}\tok" in res.output, res.output
+    clean = tmp_path / "clean.txt"
+    clean.write_text("requests\nnumpy\n")
+    assert airlock(airlock_bin, "typo", "check", "-r", str(clean), check=None).returncode == 0

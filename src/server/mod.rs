@@ -197,6 +197,12 @@ pub async fn serve_plain(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = tower::Layer::layer(&tower::util::MapRequestLayer::new(decode_plus), router);
+    // Without TCP_NODELAY a streamed body's first write waits for the
+    // delayed ACK of the headers (~40 ms per small download).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),

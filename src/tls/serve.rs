@@ -95,6 +95,8 @@ pub async fn serve_tls_with(
                 }
             },
         };
+        // Small responses must not wait for delayed ACKs (Nagle).
+        let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(
             stream,
             peer_addr,

@@ -100,6 +100,8 @@ def fmt_ratio(r):
         return "–"
     if math.isinf(r):
         return "∞"
+    if r < 0.1:
+        return f"{r:.3f}×"
     return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
 
 

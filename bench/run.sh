@@ -43,7 +43,8 @@ then bench/ratios.py's table of every figure with the ratio airlock/peer.
 
 Environment: AIRLOCK_PEER_HARNESS (the harness folder, default ../shared/bench
 relative to the repository), BENCH_WORK (scratch, default /tmp/airlock-bench-work),
-BENCH_PEERS (peer venvs, default /tmp/peers), AIRLOCK_BIN, and the harness' own
+BENCH_PEERS (peer venvs, default /tmp/peers), AIRLOCK_BIN, AIRLOCK_BENCH_NOTE (text
+added to airlock's version string), and the harness' own
 variables (DEVPI_UPLOAD_AUTH, DEVPI_THREADS, ...; see its README.md).
 EOF
 }
@@ -96,7 +97,7 @@ COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$REPO" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
   COMMIT="$COMMIT+uncommitted changes"
 fi
-export AIRLOCK_BENCH_NOTE="commit $COMMIT, release build"
+export AIRLOCK_BENCH_NOTE="commit $COMMIT, release build${AIRLOCK_BENCH_NOTE:+; $AIRLOCK_BENCH_NOTE}"
 
 # ---- scratch copy of the harness with our adapter in it (never in the repo)
 SCRATCH=$(mktemp -d /tmp/airlock-bench-harness.XXXXXX)

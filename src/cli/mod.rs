@@ -1,5 +1,6 @@
 //! The `airlock` command line: argument definitions and dispatch.
 
+pub mod push;
 pub mod serve;
 pub mod session;
 pub mod typo;
@@ -34,6 +35,8 @@ pub enum Command {
     Login(session::LoginArgs),
     /// Forget the remembered login token.
     Logout,
+    /// Push a release verbatim from one index to another (reviewed first).
+    Push(push::PushArgs),
     /// User administration (client certificates).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -47,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Login(a) => session::run_login(a).await,
         Command::Logout => session::run_logout().await,
         Command::User(cmd) => user::run(cmd).await,
+        Command::Push(a) => push::run(a).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -198,6 +198,47 @@ impl Mirror {
         }
     }
 
+    /// Make sure the bytes of a listed file are in the blob store (verified
+    /// against upstream's digest), downloading them if needed; returns the
+    /// digest. Used by pushes, which copy only stored, verified bytes.
+    pub async fn ensure_cached(
+        &self,
+        file: &MirrorFileRow,
+        part: FilePart,
+    ) -> Result<Option<Sha256>, MirrorError> {
+        use futures_util::StreamExt;
+        let sha = match part {
+            FilePart::Dist => file.sha256,
+            FilePart::CoreMetadata => match file.metadata_sha256 {
+                Some(m) => m,
+                None => return Ok(None),
+            },
+        };
+        match self.open_file(file, part).await? {
+            None => return Ok(None),
+            Some(MirroredFile::Cached(_)) => return Ok(Some(sha)),
+            Some(MirroredFile::Streaming(mut s)) => {
+                while let Some(chunk) = s.body.next().await {
+                    chunk.map_err(|e| MirrorError::Upstream {
+                        what: file.filename.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+            }
+        }
+        // The download task commits right after the last verified byte.
+        for _ in 0..100 {
+            if self.blobs.exists(&sha) {
+                return Ok(Some(sha));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(MirrorError::Upstream {
+            what: file.filename.clone(),
+            reason: "the download finished but was not stored (verification failed?)".into(),
+        })
+    }
+
     /// Downloads in progress (for tests and diagnostics).
     pub fn downloads_in_flight(&self) -> usize {
         self.downloads.in_flight()
@@ -233,6 +274,10 @@ impl MirrorProject {
                     yanked: f.yanked.clone(),
                     uploader: "upstream".to_string(),
                     created: f.upload_time.unwrap_or(self.fetched),
+                    provenance: serde_json::json!([{
+                        "op": "mirror", "url": f.url, "sha256": f.sha256.to_hex(),
+                    }])
+                    .to_string(),
                 }
             })
             .collect()

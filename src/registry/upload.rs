@@ -168,6 +168,11 @@ impl Registry {
             requires_python: inspected.metadata.requires_python.clone(),
             meta_sha,
             uploader: actor.user.clone(),
+            provenance: json!([{
+                "op": "upload", "index": path.to_string(), "by": actor.user,
+                "cert": actor.cert_fingerprint, "at": crate::store::now(),
+            }])
+            .to_string(),
         };
         let result = match self.store.db.write(move |tx| row.insert(tx)).await {
             Ok(inner) => inner,
@@ -219,6 +224,7 @@ struct NewFileOwned {
     requires_python: Option<String>,
     meta_sha: Sha256,
     uploader: String,
+    provenance: String,
 }
 
 impl NewFileOwned {
@@ -250,6 +256,7 @@ impl NewFileOwned {
                 requires_python: self.requires_python.as_deref(),
                 metadata_sha256: Some(&self.meta_sha),
                 uploader: &self.uploader,
+                provenance: &self.provenance,
             },
         )?;
         Ok(Ok(orphans))

@@ -10,6 +10,7 @@ mod indexes;
 mod json;
 mod mirror;
 mod projects;
+mod push;
 mod simple;
 mod typo;
 mod upload;
@@ -91,7 +92,9 @@ pub fn router(state: AppState) -> Router {
                 .put(indexes::create)
                 .patch(indexes::modify)
                 .delete(indexes::delete)
-                .post(upload()),
+                .post(upload())
+                // devpi-client pushes with the custom method PUSH
+                .fallback(push_method),
         )
         .route("/{user}/{index}/", get(indexes::get).post(upload()))
         .route("/{user}/{index}/+api", get(api::index_api))
@@ -135,6 +138,31 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(common_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Methods other than GET/PUT/PATCH/DELETE/POST on an index: devpi's PUSH.
+async fn push_method(
+    state: axum::extract::State<AppState>,
+    path: axum::extract::Path<(String, String)>,
+    caller: Caller,
+    req: Request,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if req.method().as_str() != "PUSH" {
+        return Err(ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {} is not allowed here", req.method()),
+        ));
+    }
+    let body = axum::body::to_bytes(req.into_body(), API_BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "push request too large",
+            )
+        })?;
+    Ok(push::push(state, path, caller, body).await.into_response())
 }
 
 async fn not_found(req: Request) -> ApiError {

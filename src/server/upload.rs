@@ -23,6 +23,18 @@ pub async fn upload(
     caller: Caller,
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if is_json {
+        // A JSON POST to an index is a push (devpi's ":action": "push").
+        let body = axum::body::to_bytes(req.into_body(), 1024 * 1024)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "push request too large"))?;
+        return super::push::push(State(st), Path((user, index)), caller, body).await;
+    }
     let path = index_path(&user, &index)?;
     let reg = &st.registry;
     reg.writable_stage(caller.identity(), &path, "upload to")?;
@@ -49,11 +61,6 @@ pub async fn upload(
         if len > max + FIELD_BUDGET {
             return Err(too_large(max));
         }
-    }
-    if content_type.starts_with("application/json") {
-        return Err(ApiError::bad_request(
-            "JSON actions on an index (such as push) are not supported by this server yet",
-        ));
     }
     let boundary = multer::parse_boundary(&content_type).map_err(|_| {
         ApiError::bad_request("expected a multipart/form-data upload (as twine sends)")

@@ -22,10 +22,12 @@ pub struct FileRow {
     pub yanked: Option<String>,
     pub uploader: String,
     pub created: i64,
+    /// JSON list of the hops that brought the file here.
+    pub provenance: String,
 }
 
 const FILE_SELECT: &str = "SELECT f.id, f.index_id, p.name, p.display_name, r.version, f.filename, \
-    f.kind, f.sha256, f.size, f.requires_python, f.metadata_sha256, f.yanked, f.uploader, f.created \
+    f.kind, f.sha256, f.size, f.requires_python, f.metadata_sha256, f.yanked, f.uploader, f.created, f.provenance \
     FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id";
 
 fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
@@ -56,6 +58,7 @@ fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         yanked: r.get(11)?,
         uploader: r.get(12)?,
         created: r.get(13)?,
+        provenance: r.get(14)?,
     })
 }
 
@@ -176,6 +179,7 @@ pub struct NewFile<'a> {
     pub requires_python: Option<&'a str>,
     pub metadata_sha256: Option<&'a Sha256>,
     pub uploader: &'a str,
+    pub provenance: &'a str,
 }
 
 /// Insert a file, creating its project and release as needed; the release's
@@ -209,8 +213,8 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
     }
     conn.prepare_cached(
         "INSERT INTO files (index_id, release_id, filename, kind, sha256, size, requires_python,
-                            metadata_sha256, yanked, uploader, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10)",
+                            metadata_sha256, yanked, uploader, created, provenance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10, ?11)",
     )?
     .execute(params![
         f.index_id,
@@ -222,7 +226,8 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
         f.requires_python,
         f.metadata_sha256.map(|s| s.to_hex()),
         f.uploader,
-        now
+        now,
+        f.provenance
     ])?;
     Ok(orphans)
 }

@@ -112,4 +112,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mirror_files_by_sha ON mirror_files(sha256);
     CREATE INDEX mirror_files_by_metadata_sha ON mirror_files(metadata_sha256);
     "#,
+    // 5: provenance of every stored file: the uploads and pushes (and, for
+    // files that came from a mirror, the upstream URL and digest) that
+    // brought it to its index, as a JSON list of hops.
+    r#"
+    ALTER TABLE files ADD COLUMN provenance TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];

@@ -1,0 +1,99 @@
+//! Pushes: `PUSH /{user}/{index}` (devpi-client) and `POST /{user}/{index}`
+//! with a JSON body `{":action": "push", "name", "version", "targetindex"}`.
+//! Answered with devpi's `actionlog` plus airlock's review.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{index_path, ApiError, AppState, Caller};
+use crate::names::{IndexPath, ProjectName};
+use crate::registry::PushRequest;
+
+#[derive(Debug, Deserialize)]
+struct PushBody {
+    #[serde(rename = ":action")]
+    action: Option<String>,
+    name: String,
+    version: String,
+    targetindex: Option<String>,
+    posturl: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+pub async fn push(
+    State(st): State<AppState>,
+    Path((user, index)): Path<(String, String)>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let source = index_path(&user, &index)?;
+    let req: PushBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid push request ({e}); expected {{\"name\", \"version\", \"targetindex\"}}"
+        ))
+    })?;
+    if let Some(a) = &req.action {
+        if a != "push" {
+            return Err(ApiError::bad_request(format!("unknown :action {a:?}")));
+        }
+    }
+    if req.posturl.is_some() {
+        return Err(ApiError::bad_request(
+            "pushing to an external index (posturl) is not supported: airlock only pushes between its own indexes",
+        ));
+    }
+    let target = req
+        .targetindex
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("the push names no targetindex"))?;
+    let target = IndexPath::parse(target).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let project = ProjectName::new(&req.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(actor) = caller.identity().cloned() else {
+        return Err(ApiError::unauthorized(format!(
+            "log in to push to {target}"
+        )));
+    };
+    let outcome = st
+        .registry
+        .push(
+            &actor,
+            PushRequest {
+                source,
+                target: target.clone(),
+                project,
+                version: req.version.clone(),
+                dry_run: req.dry_run,
+            },
+        )
+        .await?;
+    let log: Vec<Value> = outcome
+        .files
+        .iter()
+        .map(|f| json!([200, f.action, f.filename, "->", outcome.target]))
+        .collect();
+    let message = if outcome.landed {
+        format!(
+            "{}=={} pushed to {}",
+            outcome.project, outcome.version, outcome.target
+        )
+    } else if req.dry_run {
+        format!(
+            "dry run: {}=={} would be pushed to {}",
+            outcome.project, outcome.version, outcome.target
+        )
+    } else {
+        format!(
+            "{}=={} is already on {} with identical files",
+            outcome.project, outcome.version, outcome.target
+        )
+    };
+    Ok((
+        StatusCode::OK,
+        Json(json!({"type": "actionlog", "result": log, "message": message, "push": outcome})),
+    ))
+}

@@ -87,7 +87,7 @@ fn stage_to_stage_push_is_verbatim_idempotent_and_all_or_nothing() {
     want.sort();
     assert_eq!(prod, want);
     let got = client()
-        .get(s.url(&format!("/root/prod/+simple/acme-billing/")))
+        .get(s.url("/root/prod/+simple/acme-billing/"))
         .send()
         .unwrap()
         .text()

@@ -1,5 +1,6 @@
 //! The `airlock` command line: argument definitions and dispatch.
 
+pub mod alerts;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -35,6 +36,8 @@ pub enum Command {
     Login(session::LoginArgs),
     /// Forget the remembered login token.
     Logout,
+    /// Security alerts (dependency-confusion attempts); exits 1 if there are any.
+    Alerts(alerts::AlertsArgs),
     /// Push a release verbatim from one index to another (reviewed first).
     Push(push::PushArgs),
     /// User administration (client certificates).
@@ -51,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Logout => session::run_logout().await,
         Command::User(cmd) => user::run(cmd).await,
         Command::Push(a) => push::run(a).await,
+        Command::Alerts(a) => alerts::run(a).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

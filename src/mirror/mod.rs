@@ -21,6 +21,7 @@ mod pages;
 pub mod settings;
 pub mod single_flight;
 pub mod upstream;
+mod watch;
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! reads across inherited indexes. No HTTP here: handlers call these
 //! functions and map [`RegistryError`] to responses.
 
+mod alerts;
 mod bootstrap;
 mod certs;
 mod error;
@@ -60,6 +61,7 @@ pub struct Registry {
     pub auth: Arc<Authenticator>,
     pub settings: RegistrySettings,
     typo: TypoGuard,
+    confusion: alerts::ConfusionWatch,
     /// Mirror indexes' upstream client and caches.
     pub mirror: crate::mirror::Mirror,
     /// All index configurations, kept in memory: they are read on every
@@ -85,6 +87,7 @@ impl Registry {
             auth,
             settings,
             typo: TypoGuard::default(),
+            confusion: alerts::ConfusionWatch::default(),
             indexes: RwLock::new(Arc::new(HashMap::new())),
         });
         reg.reload_indexes().await?;

@@ -114,6 +114,14 @@ impl Registry {
         let ask_mirrors =
             requested.is_some_and(|req| mirror_allowed(project.as_str(), req, &holders));
         let has_mirror = chain.iter().any(|r| r.config.kind == IndexKind::Mirror);
+        if has_mirror && !ask_mirrors && !parts.is_empty() {
+            // A private name shadows the mirror; watch upstream for it.
+            let versions = parts
+                .values()
+                .flat_map(|(_, _, rels)| rels.iter().map(|r| r.version.clone()))
+                .collect();
+            self.watch_private_name(path, project, versions);
+        }
         if ask_mirrors && has_mirror && parts.is_empty() {
             // Install-time typosquat check: a name no private index holds is
             // about to come from upstream; a look-alike is refused (block)

@@ -186,6 +186,10 @@ impl Registry {
                     .collect();
                 self.collect_garbage(orphans).await;
                 self.typo_note_private(&project).await;
+                if is_new {
+                    // Is the name already published upstream of a mirror in the chain?
+                    self.watch_private_name(path, &project, vec![version.clone()]);
+                }
                 Ok(Uploaded {
                     project,
                     version,

@@ -2,6 +2,7 @@
 //! Handlers are thin: extract and authenticate, call one registry
 //! function, map the result to a response.
 
+mod alerts;
 mod api;
 mod caller;
 mod error;
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/+api", get(api::root_api))
         .route("/+login", post(api::login))
+        .route("/+alerts", get(alerts::list))
         .route("/+typo/check", get(typo::check))
         .route("/+typo/rules", get(typo::rules))
         .route(

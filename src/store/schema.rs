@@ -118,4 +118,19 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE files ADD COLUMN provenance TEXT NOT NULL DEFAULT '[]';
     "#,
+    // 6: security alerts (dependency-confusion attempts and the like),
+    // one row per distinct finding.
+    r#"
+    CREATE TABLE security_alerts (
+        id        INTEGER PRIMARY KEY,
+        created   INTEGER NOT NULL,
+        kind      TEXT NOT NULL,
+        severity  TEXT NOT NULL,
+        index_path TEXT NOT NULL,
+        project   TEXT NOT NULL,
+        message   TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        dedupe    TEXT NOT NULL UNIQUE
+    );
+    "#,
 ];

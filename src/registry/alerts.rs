@@ -1,0 +1,192 @@
+//! Security alerts, and the dependency-confusion watch: when a name held by
+//! a private (stage) index shows up on the upstream of a mirror in that
+//! index's chain, airlock records an alert — "high" when upstream has a
+//! version higher than any private one (the higher-version attack), else
+//! "medium". The mirror is not consulted for such names either way; the
+//! alert is for the people who own the name.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{Registry, RegistryError, Result};
+use crate::auth::Identity;
+use crate::names::{IndexPath, ProjectName};
+use crate::store::alerts;
+use crate::store::indexes::IndexRow;
+
+/// How often one private name is compared with one mirror's upstream.
+const WATCH_INTERVAL: Duration = Duration::from_secs(30 * 60);
+
+/// When each (mirror, name) pair was last looked at.
+#[derive(Default)]
+pub struct ConfusionWatch {
+    last: Mutex<HashMap<(i64, String), Instant>>,
+}
+
+impl ConfusionWatch {
+    /// Claim the right to probe now (at most once per interval per pair).
+    fn claim(&self, mirror_id: i64, name: &str) -> bool {
+        let mut map = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (mirror_id, name.to_string());
+        match map.get(&key) {
+            Some(t) if t.elapsed() < WATCH_INTERVAL => false,
+            _ => {
+                if map.len() > 100_000 {
+                    map.clear();
+                }
+                map.insert(key, Instant::now());
+                true
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// In the background, compare a private project with the upstreams of
+    /// the mirrors in `index`'s chain (rate-limited; never blocks a request).
+    pub fn watch_private_name(
+        self: &Arc<Self>,
+        index: &IndexPath,
+        project: &ProjectName,
+        private_versions: Vec<String>,
+    ) {
+        let Ok(chain) = self.resolution_order(index) else {
+            return;
+        };
+        let mirrors: Vec<IndexRow> = chain
+            .into_iter()
+            .filter(|r| r.config.kind == crate::index::IndexKind::Mirror)
+            .filter(|r| self.confusion.claim(r.id, project.as_str()))
+            .collect();
+        if mirrors.is_empty() {
+            return;
+        }
+        let reg = Arc::clone(self);
+        let (index, project) = (index.clone(), project.clone());
+        tokio::spawn(async move {
+            for m in mirrors {
+                match reg.mirror.upstream_versions(&m, &project).await {
+                    Ok(Some(upstream)) if !upstream.is_empty() => {
+                        reg.record_confusion(&index, &m, &project, &private_versions, upstream)
+                            .await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(mirror = %m.path, %project, error = %e, "confusion watch: upstream not reachable")
+                    }
+                }
+            }
+        });
+    }
+
+    async fn record_confusion(
+        self: &Arc<Self>,
+        index: &IndexPath,
+        mirror: &IndexRow,
+        project: &ProjectName,
+        private: &[String],
+        upstream: Vec<String>,
+    ) {
+        let parse = |v: &String| v.parse::<pep440_rs::Version>().ok();
+        let private_max = private.iter().filter_map(parse).max();
+        let upstream_max = upstream.iter().filter_map(parse).max();
+        let higher = match (&upstream_max, &private_max) {
+            (Some(u), Some(p)) => u > p,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let severity = if higher { "high" } else { "medium" };
+        let shown = |v: &Option<pep440_rs::Version>| {
+            v.as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "?".into())
+        };
+        let message = if higher {
+            format!(
+                "the upstream of {} publishes {project} {} — higher than the private {} on {index}: \
+                 a dependency-confusion (higher-version) attempt; {index} keeps serving only the private releases",
+                mirror.path, shown(&upstream_max), shown(&private_max)
+            )
+        } else {
+            format!(
+                "the upstream of {} publishes a project named {project}, which is private on {index}; \
+                 {index} keeps serving only the private releases",
+                mirror.path
+            )
+        };
+        let detail = json!({
+            "mirror": mirror.path.to_string(),
+            "upstream": self.mirror.upstream_of(&mirror.config),
+            "upstream_versions": upstream.iter().rev().take(50).collect::<Vec<_>>(),
+            "private_versions": private,
+        })
+        .to_string();
+        let dedupe = format!(
+            "confusion|{}|{project}|{}",
+            mirror.path,
+            shown(&upstream_max)
+        );
+        let (i, p, m) = (index.to_string(), project.to_string(), message.clone());
+        let recorded = self
+            .store
+            .db
+            .write(move |tx| {
+                alerts::record(
+                    tx,
+                    "dependency_confusion",
+                    severity,
+                    &i,
+                    &p,
+                    &m,
+                    &detail,
+                    &dedupe,
+                )
+            })
+            .await;
+        match recorded {
+            Ok(true) => tracing::warn!(target: "security", %index, %project, severity, "{message}"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "recording a security alert failed"),
+        }
+    }
+
+    /// Security alerts after `since_id` (root only).
+    pub async fn alerts_json(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        since_id: i64,
+    ) -> Result<Value> {
+        match actor {
+            Some(a) if a.is_root() => {}
+            Some(_) => {
+                return Err(RegistryError::Forbidden(
+                    "only root may read security alerts".into(),
+                ))
+            }
+            None => {
+                return Err(RegistryError::Unauthenticated(
+                    "log in as root to read security alerts".into(),
+                ))
+            }
+        }
+        let rows = self
+            .store
+            .db
+            .read(move |c| alerts::list(c, since_id))
+            .await?;
+        Ok(Value::Array(
+            rows.into_iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id, "created": r.created, "kind": r.kind, "severity": r.severity,
+                        "index": r.index_path, "project": r.project, "message": r.message,
+                        "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+                    })
+                })
+                .collect(),
+        ))
+    }
+}

@@ -25,7 +25,10 @@ fn discovery_and_login_tokens() {
     let api: Value = client().get(s.url("/+api")).send().unwrap().json().unwrap();
     assert_eq!(api["type"], "apiconfig");
     assert_eq!(api["result"]["authstatus"][0], "noauth");
-    assert!(api["result"]["login"].as_str().unwrap().ends_with("/+login"));
+    assert!(api["result"]["login"]
+        .as_str()
+        .unwrap()
+        .ends_with("/+login"));
 
     let r = login(&s, "root", "wrong");
     assert_eq!(r.status(), 401);
@@ -37,7 +40,10 @@ fn discovery_and_login_tokens() {
     let body: Value = r.json().unwrap();
     let token = body["result"]["password"].as_str().unwrap().to_string();
     let expiration = body["result"]["expiration"].as_i64().unwrap();
-    assert!((35_990..=36_000).contains(&expiration), "default expiry is 10 h, got {expiration}");
+    assert!(
+        (35_990..=36_000).contains(&expiration),
+        "default expiry is 10 h, got {expiration}"
+    );
 
     // the token authenticates like devpi-client sends it
     let api: Value = client()
@@ -48,7 +54,10 @@ fn discovery_and_login_tokens() {
         .json()
         .unwrap();
     assert_eq!(api["result"]["authstatus"], json!(["ok", "root", []]));
-    assert!(api["result"]["simpleindex"].as_str().unwrap().ends_with("/root/dev/+simple/"));
+    assert!(api["result"]["simpleindex"]
+        .as_str()
+        .unwrap()
+        .ends_with("/root/dev/+simple/"));
 
     // a forged token (signature of another payload) is refused
     let mut forged = token.clone();
@@ -86,7 +95,10 @@ fn discovery_and_login_tokens() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.text().unwrap().contains("password that has since changed"));
+    assert!(r
+        .text()
+        .unwrap()
+        .contains("password that has since changed"));
 }
 
 #[test]
@@ -141,7 +153,12 @@ fn users_need_root_and_passwords_are_never_stored_plain() {
             .unwrap();
         assert!(r.status().is_client_error(), "{bad}: {}", r.status());
     }
-    let u: Value = client().get(s.url("/alice")).send().unwrap().json().unwrap();
+    let u: Value = client()
+        .get(s.url("/alice"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(u["result"]["username"], "alice");
     assert_eq!(u["result"]["email"], "alice@example.test");
     assert!(u["result"].get("pwhash").is_none());
@@ -168,7 +185,12 @@ fn index_crud_config_and_permissions() {
         ("alice", "apw"),
         json!({"bases": "root/prod", "volatile": "True"}),
     );
-    let cfg: Value = client().get(s.url("/alice/dev")).send().unwrap().json().unwrap();
+    let cfg: Value = client()
+        .get(s.url("/alice/dev"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(cfg["type"], "indexconfig");
     assert_eq!(cfg["result"]["type"], "stage");
     assert_eq!(cfg["result"]["bases"], json!(["root/prod"]));
@@ -201,7 +223,10 @@ fn index_crud_config_and_permissions() {
     // bad configuration is refused with a message naming the problem
     for (body, needle) in [
         (json!({"frobnicate": 1}), "unknown index configuration key"),
-        (json!({"bases": "nobody/nothing"}), "base index nobody/nothing does not exist"),
+        (
+            json!({"bases": "nobody/nothing"}),
+            "base index nobody/nothing does not exist",
+        ),
         (json!({"bases": "alice/dev"}), "itself as a base"),
         (json!({"volatile": "perhaps"}), "volatile"),
         (json!({"type": "mirror"}), "cannot be changed"),
@@ -214,7 +239,10 @@ fn index_crud_config_and_permissions() {
             .unwrap();
         assert_eq!(r.status(), 400, "{body}");
         let msg: Value = r.json().unwrap();
-        assert!(msg["message"].as_str().unwrap().contains(needle), "{body}: {msg}");
+        assert!(
+            msg["message"].as_str().unwrap().contains(needle),
+            "{body}: {msg}"
+        );
     }
 
     // unknown index: 404 naming it, as JSON for JSON clients, text otherwise
@@ -228,7 +256,10 @@ fn index_crud_config_and_permissions() {
     assert_eq!(msg["message"], "index alice/nope does not exist");
     let r = client().get(s.url("/alice/nope/+simple/")).send().unwrap();
     assert_eq!(r.status(), 404);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     assert_eq!(r.text().unwrap().trim(), "index alice/nope does not exist");
 
     // a base in use cannot be deleted
@@ -245,7 +276,10 @@ fn index_crud_config_and_permissions() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
-    assert_eq!(client().get(s.url("/alice/dev")).send().unwrap().status(), 404);
+    assert_eq!(
+        client().get(s.url("/alice/dev")).send().unwrap().status(),
+        404
+    );
 }
 
 #[test]
@@ -275,7 +309,11 @@ fn malformed_requests_get_clear_errors() {
         .header("Authorization", "Basic !!!")
         .send()
         .unwrap();
-    assert_eq!(r.status(), 200, "discovery reports the problem in authstatus");
+    assert_eq!(
+        r.status(),
+        200,
+        "discovery reports the problem in authstatus"
+    );
     let r = client()
         .put(s.url("/root/y"))
         .header("Authorization", "Basic !!!")

@@ -237,7 +237,11 @@ mod tests {
             })
         );
         assert_eq!(Credentials::from_headers(None, None).unwrap(), None);
-        for bad in ["Bearer x", "Basic !!!", &format!("Basic {}", B64.encode("nocolon"))] {
+        for bad in [
+            "Bearer x",
+            "Basic !!!",
+            &format!("Basic {}", B64.encode("nocolon")),
+        ] {
             assert!(Credentials::from_headers(Some(bad), None).is_err(), "{bad}");
         }
     }

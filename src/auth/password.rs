@@ -27,7 +27,11 @@ pub fn hash_with(password: &str, iterations: u32) -> String {
     let iters = NonZeroU32::new(iterations.max(1)).expect("nonzero");
     let mut out = [0u8; 32];
     pbkdf2::derive(ALGO, iters, &salt, password.as_bytes(), &mut out);
-    format!("{PREFIX}${iterations}${}${}", B64.encode(salt), B64.encode(out))
+    format!(
+        "{PREFIX}${iterations}${}${}",
+        B64.encode(salt),
+        B64.encode(out)
+    )
 }
 
 /// Constant-time check of `password` against a stored hash; a malformed
@@ -43,7 +47,8 @@ pub fn verify(password: &str, stored: &str) -> bool {
     ) else {
         return false;
     };
-    let (Ok(iters), Ok(salt), Ok(hash)) = (iters.parse::<u32>(), B64.decode(salt), B64.decode(hash))
+    let (Ok(iters), Ok(salt), Ok(hash)) =
+        (iters.parse::<u32>(), B64.decode(salt), B64.decode(hash))
     else {
         return false;
     };
@@ -70,7 +75,13 @@ mod tests {
 
     #[test]
     fn malformed_hashes_never_verify() {
-        for bad in ["", "plain", "pbkdf2-sha256$x$a$b", "pbkdf2-sha256$0$AAAA$AAAA", "md5$1$a$b"] {
+        for bad in [
+            "",
+            "plain",
+            "pbkdf2-sha256$x$a$b",
+            "pbkdf2-sha256$0$AAAA$AAAA",
+            "md5$1$a$b",
+        ] {
             assert!(!verify("x", bad), "{bad}");
         }
     }

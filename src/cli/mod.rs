@@ -5,7 +5,11 @@ pub mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, about = "A security-focused Python package index")]
+#[command(
+    name = "airlock",
+    version,
+    about = "A security-focused Python package index"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -76,7 +76,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(pw) = registry::bootstrap(&reg, root_pw).await? {
         println!("airlock: created user 'root' with password: {pw}");
-        println!("airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)");
+        println!(
+            "airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)"
+        );
     }
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -106,7 +108,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -439,12 +439,17 @@ mod tests {
         let mut cfg = IndexConfig::new(IndexKind::Stage, "alice");
         cfg.apply_operations(
             &path(),
-            &["acl_upload+=bob".into(), "volatile=no".into(), "bases=root/pypi".into()],
+            &[
+                "acl_upload+=bob".into(),
+                "volatile=no".into(),
+                "bases=root/pypi".into(),
+            ],
         )
         .unwrap();
         assert_eq!(cfg.acl_upload, vec!["alice", "bob"]);
         assert!(!cfg.volatile);
-        cfg.apply_operations(&path(), &["acl_upload-=alice".into()]).unwrap();
+        cfg.apply_operations(&path(), &["acl_upload-=alice".into()])
+            .unwrap();
         assert_eq!(cfg.acl_upload, vec!["bob"]);
         assert!(matches!(
             cfg.apply_operations(&path(), &["volatile+=x".into()]),

@@ -71,12 +71,19 @@ mod tests {
             ("a/extra", &[]),
             ("root/pypi", &[]),
         ]);
-        assert_eq!(order(&g, "a/prod"), ["a/prod", "a/dev", "root/pypi", "a/extra"]);
+        assert_eq!(
+            order(&g, "a/prod"),
+            ["a/prod", "a/dev", "root/pypi", "a/extra"]
+        );
     }
 
     #[test]
     fn cycles_and_diamonds_terminate() {
-        let g = graph(&[("a/x", &["a/y", "a/z"]), ("a/y", &["a/x", "a/z"]), ("a/z", &["a/y"])]);
+        let g = graph(&[
+            ("a/x", &["a/y", "a/z"]),
+            ("a/y", &["a/x", "a/z"]),
+            ("a/z", &["a/y"]),
+        ]);
         assert_eq!(order(&g, "a/x"), ["a/x", "a/y", "a/z"]);
     }
 

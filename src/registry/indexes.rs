@@ -31,7 +31,9 @@ impl ConfigChange {
                     })
                     .collect::<Result<_>>()?,
             )),
-            _ => Err(RegistryError::Invalid("expected a JSON object or list".into())),
+            _ => Err(RegistryError::Invalid(
+                "expected a JSON object or list".into(),
+            )),
         }
     }
 }
@@ -85,7 +87,9 @@ impl Registry {
             })
             .await??;
         if created.is_none() {
-            return Err(RegistryError::Conflict(format!("index {path} already exists")));
+            return Err(RegistryError::Conflict(format!(
+                "index {path} already exists"
+            )));
         }
         self.reload_indexes().await
     }
@@ -123,9 +127,8 @@ impl Registry {
                     "an index cannot have itself as a base".into(),
                 ));
             }
-            self.index(b).map_err(|_| {
-                RegistryError::Invalid(format!("base index {b} does not exist"))
-            })?;
+            self.index(b)
+                .map_err(|_| RegistryError::Invalid(format!("base index {b} does not exist")))?;
         }
         Ok(())
     }
@@ -183,7 +186,11 @@ impl Registry {
     pub async fn index_json(self: &Arc<Self>, path: &IndexPath) -> Result<Value> {
         let row = self.index(path)?;
         let id = row.id;
-        let projects = self.store.db.read(move |c| releases::projects(c, id)).await?;
+        let projects = self
+            .store
+            .db
+            .read(move |c| releases::projects(c, id))
+            .await?;
         let mut m = row.config.to_devpi_json();
         m.insert(
             "projects".into(),
@@ -246,7 +253,9 @@ impl Registry {
             })
             .await?;
         if !orphans.0 {
-            return Err(RegistryError::NotFound(format!("{label} is not on index {path}")));
+            return Err(RegistryError::NotFound(format!(
+                "{label} is not on index {path}"
+            )));
         }
         self.collect_garbage(orphans.1).await;
         tracing::info!(index = %path, release = %label, by = actor.map(|a| a.user.as_str()), "release deleted");

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 
 pub use bootstrap::{bootstrap, RootPassword};
 pub use error::{RegistryError, Result};
-pub use reads::{ResolvedFile, ResolvedProject};
 pub use indexes::{normalize_version, ConfigChange};
+pub use reads::{ResolvedFile, ResolvedProject};
 pub use upload::{UploadForm, Uploaded};
 pub use users::UserChanges;
 
@@ -98,7 +98,9 @@ impl Registry {
     pub fn resolution_order(&self, path: &IndexPath) -> Result<Vec<IndexRow>> {
         let map = self.index_map();
         if !map.contains_key(path) {
-            return Err(RegistryError::NotFound(format!("index {path} does not exist")));
+            return Err(RegistryError::NotFound(format!(
+                "index {path} does not exist"
+            )));
         }
         Ok(
             resolution_order(path, |p| map.get(p).map(|r| r.config.bases.clone()))

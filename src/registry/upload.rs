@@ -67,7 +67,9 @@ impl Registry {
         }
         if let Some(declared) = &form.sha256_digest {
             let declared: Sha256 = declared.trim().parse().map_err(|_| {
-                RegistryError::Invalid(format!("sha256_digest {declared:?} is not a sha256 hex digest"))
+                RegistryError::Invalid(format!(
+                    "sha256_digest {declared:?} is not a sha256 hex digest"
+                ))
             })?;
             if declared != sha {
                 return Err(RegistryError::Invalid(format!(
@@ -85,7 +87,8 @@ impl Registry {
         })
         .await
         .map_err(blocking_failed)?;
-        let inspected = inspected.map_err(|e| RegistryError::Invalid(format!("{filename}: {e}")))?;
+        let inspected =
+            inspected.map_err(|e| RegistryError::Invalid(format!("{filename}: {e}")))?;
         check_form_against_file(&form, &inspected)?;
 
         let project = inspected.filename.name.clone();

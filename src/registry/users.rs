@@ -30,7 +30,9 @@ impl UserChanges {
                     out.password = Some(
                         value
                             .as_str()
-                            .ok_or_else(|| RegistryError::Invalid("password must be a string".into()))?
+                            .ok_or_else(|| {
+                                RegistryError::Invalid("password must be a string".into())
+                            })?
                             .to_string(),
                     )
                 }
@@ -57,7 +59,9 @@ impl UserChanges {
                 for op in ops {
                     let s = op.as_str().unwrap_or_default();
                     let (k, v) = s.split_once('=').ok_or_else(|| {
-                        RegistryError::Invalid(format!("invalid operation {s:?}: expected KEY=VALUE"))
+                        RegistryError::Invalid(format!(
+                            "invalid operation {s:?}: expected KEY=VALUE"
+                        ))
                     })?;
                     set(k, &Value::String(v.to_string()))?;
                 }
@@ -70,7 +74,9 @@ impl UserChanges {
         }
         if let Some(Some(e)) = &out.email {
             if e.len() > 256 || !e.contains('@') || e.chars().any(char::is_control) {
-                return Err(RegistryError::Invalid(format!("{e:?} is not an email address")));
+                return Err(RegistryError::Invalid(format!(
+                    "{e:?} is not an email address"
+                )));
             }
         }
         Ok(out)
@@ -135,7 +141,9 @@ impl Registry {
             .write(move |tx| user_table::create(tx, &n, Some(&hash), email.as_deref()))
             .await?;
         if !created {
-            return Err(RegistryError::Conflict(format!("user {name} already exists")));
+            return Err(RegistryError::Conflict(format!(
+                "user {name} already exists"
+            )));
         }
         tracing::info!(user = %name, by = actor.map(|a| a.user.as_str()), "user created");
         Ok(())
@@ -180,7 +188,9 @@ impl Registry {
     pub async fn delete_user(self: &Arc<Self>, actor: Option<&Identity>, name: &str) -> Result<()> {
         require_self_or_root(actor, name, "delete this account")?;
         if name == "root" {
-            return Err(RegistryError::Forbidden("the root user cannot be deleted".into()));
+            return Err(RegistryError::Forbidden(
+                "the root user cannot be deleted".into(),
+            ));
         }
         let owned: Vec<_> = self
             .all_indexes()
@@ -209,7 +219,9 @@ impl Registry {
             })
             .await?;
         if !found {
-            return Err(RegistryError::NotFound(format!("user {name} does not exist")));
+            return Err(RegistryError::NotFound(format!(
+                "user {name} does not exist"
+            )));
         }
         Ok(())
     }
@@ -224,10 +236,17 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("user {name} does not exist")))?;
         let n = name.to_string();
-        let indexes = self.store.db.read(move |c| index_table::list_of_user(c, &n)).await?;
+        let indexes = self
+            .store
+            .db
+            .read(move |c| index_table::list_of_user(c, &n))
+            .await?;
         let mut ix = Map::new();
         for i in indexes {
-            ix.insert(i.path.index.to_string(), Value::Object(i.config.to_devpi_json()));
+            ix.insert(
+                i.path.index.to_string(),
+                Value::Object(i.config.to_devpi_json()),
+            );
         }
         let mut out = json!({"username": row.name, "indexes": ix, "created": row.created});
         if let Some(e) = row.email {
@@ -267,7 +286,9 @@ impl Registry {
             .db
             .read(move |c| user_table::get(c, &n))
             .await?
-            .ok_or_else(|| RegistryError::Unauthenticated("invalid user name or password".into()))?;
+            .ok_or_else(|| {
+                RegistryError::Unauthenticated("invalid user name or password".into())
+            })?;
         Ok(self.auth.issue_token(&row.name, row.pwhash.as_deref()))
     }
 }

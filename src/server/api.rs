@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{JsonBody, index_path, ApiError, AppState, BaseUrl, Caller};
+use super::{index_path, ApiError, AppState, BaseUrl, Caller, JsonBody};
 use crate::auth::Credentials;
 
 fn authstatus(caller: &Result<Caller, ApiError>) -> Value {

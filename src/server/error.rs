@@ -107,7 +107,13 @@ impl IntoResponse for ApiError {
 pub fn reason_phrase(message: &str) -> Option<hyper::ext::ReasonPhrase> {
     let cleaned: String = message
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(300)
         .collect();
     hyper::ext::ReasonPhrase::try_from(cleaned.into_bytes()).ok()

@@ -22,7 +22,12 @@ use crate::store::releases::FileRow;
 /// hex digits of its sha256, then the filename).
 pub fn file_path(index: &IndexPath, file: &FileRow) -> String {
     let hex = file.sha256.to_hex();
-    format!("/{index}/+f/{}/{}/{}", &hex[..3], &hex[3..16], file.filename)
+    format!(
+        "/{index}/+f/{}/{}/{}",
+        &hex[..3],
+        &hex[3..16],
+        file.filename
+    )
 }
 
 pub async fn download(
@@ -37,7 +42,11 @@ pub async fn download(
         None => (filename.as_str(), false),
     };
     let missing = || ApiError::not_found(format!("file {filename} is not on index {path}"));
-    let file = st.registry.own_file(&path, dist_name).await?.ok_or_else(missing)?;
+    let file = st
+        .registry
+        .own_file(&path, dist_name)
+        .await?
+        .ok_or_else(missing)?;
     let hex = file.sha256.to_hex();
     if hex[..3] != h1 || hex[3..16] != h2 {
         return Err(missing());
@@ -73,7 +82,10 @@ async fn serve_blob(
     let etag = format!("\"{sha}\"");
     let mut base = HeaderMap::new();
     base.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    base.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex etag"));
+    base.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex etag"),
+    );
     base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     base.insert(
         header::CACHE_CONTROL,
@@ -89,7 +101,10 @@ async fn serve_blob(
     let blob_path = st.registry.store.blobs.path_of(&sha);
     let mut f = tokio::fs::File::open(&blob_path).await.map_err(|e| {
         tracing::error!(path = %blob_path.display(), error = %e, "stored file missing");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "stored file is missing; see the server log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "stored file is missing; see the server log",
+        )
     })?;
     let len = f
         .metadata()
@@ -115,7 +130,12 @@ async fn serve_blob(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
             );
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, base, "requested range not satisfiable\n").into_response());
+            return Ok((
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                base,
+                "requested range not satisfiable\n",
+            )
+                .into_response());
         }
     };
     base.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
@@ -148,7 +168,11 @@ fn parse_range(spec: &str, len: u64) -> Result<(u64, u64), ()> {
         return Ok((len.saturating_sub(n), len - 1));
     }
     let start: u64 = a.parse().map_err(|_| ())?;
-    let end: u64 = if b.is_empty() { len - 1 } else { b.parse::<u64>().map_err(|_| ())?.min(len - 1) };
+    let end: u64 = if b.is_empty() {
+        len - 1
+    } else {
+        b.parse::<u64>().map_err(|_| ())?.min(len - 1)
+    };
     if start > end || start >= len {
         return Err(());
     }
@@ -166,7 +190,9 @@ pub async fn delete(
     st.registry
         .delete_file(caller.identity(), &path, &filename, force)
         .await?;
-    Ok(Json(json!({"message": format!("{filename} deleted from {path}")})))
+    Ok(Json(
+        json!({"message": format!("{filename} deleted from {path}")}),
+    ))
 }
 
 #[cfg(test)]
@@ -179,7 +205,14 @@ mod tests {
         assert_eq!(parse_range("bytes=90-", 100), Ok((90, 99)));
         assert_eq!(parse_range("bytes=-10", 100), Ok((90, 99)));
         assert_eq!(parse_range("bytes=50-500", 100), Ok((50, 99)));
-        for bad in ["bytes=100-", "bytes=5-1", "items=0-1", "bytes=0-1,3-4", "bytes=-0", "bytes=x-1"] {
+        for bad in [
+            "bytes=100-",
+            "bytes=5-1",
+            "items=0-1",
+            "bytes=0-1,3-4",
+            "bytes=-0",
+            "bytes=x-1",
+        ] {
             assert_eq!(parse_range(bad, 100), Err(()), "{bad}");
         }
     }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{JsonBody, index_path, ApiError, AppState, Caller};
+use super::{index_path, ApiError, AppState, Caller, JsonBody};
 use crate::registry::ConfigChange;
 
 pub async fn get(
@@ -30,7 +30,11 @@ pub async fn create(
     let body = match body.map(|b| b.0) {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(m)) => m,
-        Some(_) => return Err(ApiError::bad_request("expected a JSON object of index settings")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "expected a JSON object of index settings",
+            ))
+        }
     };
     st.registry
         .create_index(caller.identity(), &path, &body)
@@ -38,7 +42,9 @@ pub async fn create(
     let cfg = st.registry.index_json(&path).await?;
     Ok((
         StatusCode::OK,
-        Json(json!({"type": "indexconfig", "result": cfg, "message": format!("index {path} created")})),
+        Json(
+            json!({"type": "indexconfig", "result": cfg, "message": format!("index {path} created")}),
+        ),
     ))
 }
 

@@ -17,11 +17,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::handler::Handler;
 use axum::Router;
 
 pub use caller::{BaseUrl, Caller};
@@ -75,15 +75,18 @@ pub fn router(state: AppState) -> Router {
                 .delete(indexes::delete)
                 .post(upload()),
         )
-        .route(
-            "/{user}/{index}/",
-            get(indexes::get).post(upload()),
-        )
+        .route("/{user}/{index}/", get(indexes::get).post(upload()))
         .route("/{user}/{index}/+api", get(api::index_api))
         .route("/{user}/{index}/+simple", get(simple::index_redirect))
         .route("/{user}/{index}/+simple/", get(simple::index_page))
-        .route("/{user}/{index}/+simple/{project}", get(simple::project_redirect))
-        .route("/{user}/{index}/+simple/{project}/", get(simple::project_page))
+        .route(
+            "/{user}/{index}/+simple/{project}",
+            get(simple::project_redirect),
+        )
+        .route(
+            "/{user}/{index}/+simple/{project}/",
+            get(simple::project_page),
+        )
         .route(
             "/{user}/{index}/+f/{h1}/{h2}/{filename}",
             get(files::download).delete(files::delete),
@@ -121,7 +124,10 @@ async fn common_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert("x-devpi-api-version", HeaderValue::from_static("2"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     resp
 }
 
@@ -134,7 +140,11 @@ async fn render_errors(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("json"))
         || req.headers().contains_key("x-devpi-auth")
-        || req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"));
+        || req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.contains("json"));
     let resp = next.run(req).await;
     if wants_json {
         return resp;

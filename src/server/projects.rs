@@ -86,7 +86,11 @@ pub async fn version(
     let name = project_name(&project)?;
     let v = normalize_version(&version).map_err(|e| ApiError::not_found(e.to_string()))?;
     let missing = || ApiError::not_found(format!("{name} {version} is not on index {path}"));
-    let proj = st.registry.project(&path, &name).await?.ok_or_else(missing)?;
+    let proj = st
+        .registry
+        .project(&path, &name)
+        .await?
+        .ok_or_else(missing)?;
     let data = version_json(&base, &proj, &v).ok_or_else(missing)?;
     Ok(Json(json!({"type": "versiondata", "result": data})))
 }
@@ -106,7 +110,9 @@ pub async fn delete_project(
     st.registry
         .delete_release(caller.identity(), &path, &name, None, force(&q))
         .await?;
-    Ok(Json(json!({"message": format!("project {name} deleted from {path}")})))
+    Ok(Json(
+        json!({"message": format!("project {name} deleted from {path}")}),
+    ))
 }
 
 pub async fn delete_version(
@@ -120,5 +126,7 @@ pub async fn delete_version(
     st.registry
         .delete_release(caller.identity(), &path, &name, Some(&version), force(&q))
         .await?;
-    Ok(Json(json!({"message": format!("{name} {version} deleted from {path}")})))
+    Ok(Json(
+        json!({"message": format!("{name} {version} deleted from {path}")}),
+    ))
 }

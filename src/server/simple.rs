@@ -11,8 +11,14 @@ use crate::simple::{self, Format, IndexEntry, ProjectPage, SimpleFile};
 fn page(format: Format, body: String) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
     resp
 }
 
@@ -20,7 +26,9 @@ fn accept(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
 }
 
-pub async fn index_redirect(Path((user, index)): Path<(String, String)>) -> Result<Redirect, ApiError> {
+pub async fn index_redirect(
+    Path((user, index)): Path<(String, String)>,
+) -> Result<Redirect, ApiError> {
     let path = index_path(&user, &index)?;
     Ok(Redirect::permanent(&format!("/{path}/+simple/")))
 }
@@ -33,7 +41,10 @@ pub async fn index_page(
     let path = index_path(&user, &index)?;
     let format = simple::negotiate(accept(&headers))?;
     let projects = st.registry.visible_projects(&path).await?;
-    let entries: Vec<IndexEntry<'_>> = projects.iter().map(|p| IndexEntry { name: &p.name }).collect();
+    let entries: Vec<IndexEntry<'_>> = projects
+        .iter()
+        .map(|p| IndexEntry { name: &p.name })
+        .collect();
     Ok(page(format, simple::render_index(&entries, format)))
 }
 
@@ -66,7 +77,10 @@ pub async fn project_page(
         .iter()
         .map(|rf| SimpleFile {
             filename: rf.file.filename.clone(),
-            url: format!("../../../..{}", super::files::file_path(&rf.index, &rf.file)),
+            url: format!(
+                "../../../..{}",
+                super::files::file_path(&rf.index, &rf.file)
+            ),
             sha256: rf.file.sha256,
             requires_python: rf.file.requires_python.clone(),
             yanked: rf.file.yanked.clone(),

@@ -63,7 +63,8 @@ pub async fn upload(
             .whole_stream(max + FIELD_BUDGET)
             .per_field(max.max(FIELD_BUDGET)),
     );
-    let mut mp = Multipart::with_constraints(req.into_body().into_data_stream(), boundary, constraints);
+    let mut mp =
+        Multipart::with_constraints(req.into_body().into_data_stream(), boundary, constraints);
 
     let mut form = UploadForm::default();
     let mut file = None;
@@ -72,7 +73,9 @@ pub async fn upload(
         let name = field.name().unwrap_or_default().to_string();
         if name == "content" {
             if file.is_some() {
-                return Err(ApiError::bad_request("the upload has more than one 'content' file"));
+                return Err(ApiError::bad_request(
+                    "the upload has more than one 'content' file",
+                ));
             }
             let filename = field
                 .file_name()
@@ -103,7 +106,10 @@ pub async fn upload(
         Some("file_upload") | None => {}
         Some("register") | Some("submit") => {
             // Legacy pre-registration: nothing to do, metadata comes with the file.
-            return Ok((StatusCode::OK, Json(json!({"message": "nothing to register; upload the file"}))));
+            return Ok((
+                StatusCode::OK,
+                Json(json!({"message": "nothing to register; upload the file"})),
+            ));
         }
         Some("doc_upload") => {
             return Err(ApiError::bad_request(
@@ -116,17 +122,21 @@ pub async fn upload(
             )))
         }
     }
-    let (filename, temp) = file.ok_or_else(|| {
-        ApiError::bad_request("the upload has no 'content' file field")
-    })?;
-    let done = reg.upload_file(&actor, &path, form, &filename, temp).await?;
+    let (filename, temp) =
+        file.ok_or_else(|| ApiError::bad_request("the upload has no 'content' file field"))?;
+    let done = reg
+        .upload_file(&actor, &path, form, &filename, temp)
+        .await?;
     let message = if done.unchanged {
         format!("{filename} is already on {path} with identical content")
     } else {
         format!("{filename} stored on {path}")
     };
     tracing::info!(index = %path, file = %filename, sha256 = %done.sha256, user = %actor.user, unchanged = done.unchanged, "upload");
-    Ok((StatusCode::OK, Json(json!({"message": message, "result": {"sha256": done.sha256.to_hex()}}))))
+    Ok((
+        StatusCode::OK,
+        Json(json!({"message": message, "result": {"sha256": done.sha256.to_hex()}})),
+    ))
 }
 
 fn too_large(max: u64) -> ApiError {

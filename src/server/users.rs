@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{JsonBody, ApiError, AppState, Caller};
+use super::{ApiError, AppState, Caller, JsonBody};
 use crate::registry::UserChanges;
 
 pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -49,7 +49,9 @@ pub async fn modify(
         .modify_user(caller.identity(), &user, changes)
         .await?;
     let u = st.registry.user_json(&user).await?;
-    Ok(Json(json!({"type": "userconfig", "result": u, "message": format!("user {user} changed")})))
+    Ok(Json(
+        json!({"type": "userconfig", "result": u, "message": format!("user {user} changed")}),
+    ))
 }
 
 pub async fn delete(

@@ -47,19 +47,18 @@ pub fn negotiate(accept: Option<&str>) -> Result<Format, NotAcceptable> {
         if q == 0 {
             continue;
         }
-        let candidates: &[(Format, u8)] = match media.as_str() {
-            "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => {
-                &[(Format::Json, 3)]
-            }
-            "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" => {
-                &[(Format::HtmlV1, 2)]
-            }
-            "text/html" => &[(Format::Html, 1)],
-            // A wildcard matches every format; the plain HTML default keeps
-            // browsers and old tools on what they expect.
-            "*/*" | "text/*" => &[(Format::Html, 1)],
-            _ => &[],
-        };
+        let candidates: &[(Format, u8)] =
+            match media.as_str() {
+                "application/vnd.pypi.simple.v1+json"
+                | "application/vnd.pypi.simple.latest+json" => &[(Format::Json, 3)],
+                "application/vnd.pypi.simple.v1+html"
+                | "application/vnd.pypi.simple.latest+html" => &[(Format::HtmlV1, 2)],
+                "text/html" => &[(Format::Html, 1)],
+                // A wildcard matches every format; the plain HTML default keeps
+                // browsers and old tools on what they expect.
+                "*/*" | "text/*" => &[(Format::Html, 1)],
+                _ => &[],
+            };
         for &(f, pref) in candidates {
             let better = match best {
                 None => true,

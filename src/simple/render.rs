@@ -180,12 +180,19 @@ mod tests {
         let files = [file()];
         let versions = ["1.0".to_string()];
         let html = render_project(
-            &ProjectPage { name: "demo", files: &files, versions: &versions },
+            &ProjectPage {
+                name: "demo",
+                files: &files,
+                versions: &versions,
+            },
             Format::Html,
         );
         assert!(html.contains(&format!("#sha256={}", Sha256::of(b"x"))));
         assert!(html.contains("data-requires-python=\"&gt;=3.8\""));
-        assert!(html.contains(&format!("data-core-metadata=\"sha256={}\"", Sha256::of(b"m"))));
+        assert!(html.contains(&format!(
+            "data-core-metadata=\"sha256={}\"",
+            Sha256::of(b"m")
+        )));
         assert!(html.contains("data-dist-info-metadata="));
         assert!(html.contains("pypi:repository-version\" content=\"1.1\""));
         assert!(!html.contains("data-yanked"));
@@ -198,7 +205,11 @@ mod tests {
         let files = [f];
         let versions = ["1.0".to_string()];
         let v: Value = serde_json::from_str(&render_project(
-            &ProjectPage { name: "demo", files: &files, versions: &versions },
+            &ProjectPage {
+                name: "demo",
+                files: &files,
+                versions: &versions,
+            },
             Format::Json,
         ))
         .unwrap();
@@ -207,12 +218,18 @@ mod tests {
         assert_eq!(v["files"][0]["size"], 42);
         assert_eq!(v["files"][0]["yanked"], "broken");
         assert_eq!(v["files"][0]["upload-time"], "1970-01-01T00:00:00Z");
-        assert_eq!(v["files"][0]["core-metadata"]["sha256"], Sha256::of(b"m").to_hex());
+        assert_eq!(
+            v["files"][0]["core-metadata"]["sha256"],
+            Sha256::of(b"m").to_hex()
+        );
     }
 
     #[test]
     fn escapes_hostile_text() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
         let html = render_index(&[IndexEntry { name: "<script>" }], Format::Html);
         assert!(!html.contains("<script>"));
     }

@@ -54,9 +54,11 @@ impl BlobStore {
         let mut rnd = [0u8; 8];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd)
             .map_err(|_| StoreError::Internal("no system randomness".into()))?;
-        let path = self
-            .tmp
-            .join(format!("{}-{n}-{}.part", std::process::id(), hex::encode(rnd)));
+        let path = self.tmp.join(format!(
+            "{}-{n}-{}.part",
+            std::process::id(),
+            hex::encode(rnd)
+        ));
         let file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)

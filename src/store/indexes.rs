@@ -29,7 +29,8 @@ fn decode(raw: (i64, String, String, String)) -> Result<IndexRow, StoreError> {
     Ok(IndexRow { id, path, config })
 }
 
-const SELECT: &str = "SELECT i.id, u.name, i.name, i.config FROM indexes i JOIN users u ON u.id = i.user_id";
+const SELECT: &str =
+    "SELECT i.id, u.name, i.name, i.config FROM indexes i JOIN users u ON u.id = i.user_id";
 
 pub fn get(conn: &Connection, path: &IndexPath) -> Result<Option<IndexRow>, StoreError> {
     let raw = conn
@@ -57,7 +58,9 @@ pub fn list_of_user(conn: &Connection, user: &str) -> Result<Vec<IndexRow>, Stor
 
 pub fn list_all(conn: &Connection) -> Result<Vec<IndexRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY u.name, i.name"))?;
-    let raws = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    let raws = stmt
+        .query_map([], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
     raws.into_iter().map(decode).collect()
 }
 

@@ -123,7 +123,9 @@ pub fn project(
     name: &str,
 ) -> Result<Option<ProjectRow>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT name, display_name FROM projects WHERE index_id = ?1 AND name = ?2")?
+        .prepare_cached(
+            "SELECT name, display_name FROM projects WHERE index_id = ?1 AND name = ?2",
+        )?
         .query_row(params![index_id, name], |r| {
             Ok(ProjectRow {
                 name: r.get(0)?,
@@ -260,7 +262,8 @@ pub fn delete_release(
 
 /// Delete everything an index holds (before deleting the index itself).
 pub fn delete_all_of_index(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT sha256, metadata_sha256 FROM files WHERE index_id = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT sha256, metadata_sha256 FROM files WHERE index_id = ?1")?;
     let mut out = Vec::new();
     let rows = stmt.query_map([index_id], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))

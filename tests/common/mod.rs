@@ -75,7 +75,10 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         self.base = base.unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("airlock did not start; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
+            panic!(
+                "airlock did not start; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
         });
         self.child = Some(child);
     }
@@ -87,7 +90,10 @@ impl Server {
     /// SIGTERM and wait: the graceful shutdown path.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -125,7 +131,9 @@ impl Server {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -170,15 +178,19 @@ pub fn wheel(filename_name: &str, version: &str, meta_name: &str) -> (String, Ve
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
-        let opts: zip::write::SimpleFileOptions =
-            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        z.start_file(format!("{filename_name}/__init__.py"), opts).unwrap();
+        let opts: zip::write::SimpleFileOptions = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file(format!("{filename_name}/__init__.py"), opts)
+            .unwrap();
         z.write_all(b"VALUE = 1\n").unwrap();
         z.start_file(format!("{dist_info}/METADATA"), opts).unwrap();
-        z.write_all(metadata(meta_name, version).as_bytes()).unwrap();
-        z.start_file(format!("{dist_info}/WHEEL"), opts).unwrap();
-        z.write_all(b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.write_all(metadata(meta_name, version).as_bytes())
             .unwrap();
+        z.start_file(format!("{dist_info}/WHEEL"), opts).unwrap();
+        z.write_all(
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        .unwrap();
         z.start_file(format!("{dist_info}/RECORD"), opts).unwrap();
         z.finish().unwrap();
     }
@@ -228,7 +240,9 @@ pub fn upload(
         "content",
         reqwest::blocking::multipart::Part::bytes(bytes).file_name(filename.to_string()),
     );
-    let mut req = client().post(server.url(&format!("/{index}/"))).multipart(form);
+    let mut req = client()
+        .post(server.url(&format!("/{index}/")))
+        .multipart(form);
     if let Some((u, p)) = auth {
         req = req.basic_auth(u, Some(p));
     }

@@ -2,6 +2,7 @@
 //! content-addressed blob store ([`blobs`]). Every SQL statement of airlock
 //! lives in this module.
 
+pub mod audit;
 pub mod blobs;
 pub mod db;
 pub mod indexes;

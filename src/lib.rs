@@ -2,6 +2,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for how the modules fit together.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -11,6 +12,8 @@ pub mod dist;
 pub mod index;
 pub mod mirror;
 pub mod names;
+pub mod pipeline;
+pub mod policy;
 pub mod registry;
 pub mod server;
 pub mod simple;

@@ -3,6 +3,7 @@
 //! lives in this module.
 
 pub mod alerts;
+pub mod audit;
 pub mod blobs;
 pub mod db;
 pub mod indexes;

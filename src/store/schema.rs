@@ -133,4 +133,30 @@ pub const MIGRATIONS: &[&str] = &[
         dedupe    TEXT NOT NULL UNIQUE
     );
     "#,
+    // 7: the append-only, hash-chained audit log (see src/audit/). The
+    // triggers are defence in depth against mistakes and casual edits;
+    // someone with write access to the file can drop them, which the hash
+    // chain and an external anchor of its head are there to expose.
+    r#"
+    CREATE TABLE audit_log (
+        seq        INTEGER PRIMARY KEY,
+        time       INTEGER NOT NULL,
+        actor      TEXT,
+        cert_fingerprint TEXT,
+        remote     TEXT,
+        action     TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        details    TEXT NOT NULL,
+        prev_hash  TEXT NOT NULL,
+        hash       TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be changed');
+    END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be deleted');
+    END;
+    "#,
 ];

@@ -1,0 +1,172 @@
+//! The validated policy model: what each index allows and what a push into
+//! it must pass. Built by [`super::parse`]; read by the server and the
+//! staging pipeline.
+
+use serde::{Deserialize, Serialize};
+
+use crate::index::config::{acl_allows, IndexKind};
+use crate::names::{IndexPath, ProjectName};
+
+use super::location::Location;
+
+/// What the typosquat engine does with a suspicious name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TyposquatMode {
+    /// Refuse the upload, push or install.
+    Block,
+    /// Allow it, but record and show a warning.
+    Warn,
+    /// Do not check.
+    Off,
+}
+
+/// Engine settings from the `[typosquat]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TyposquatSettings {
+    /// How many names from the top of `policies/popular-pypi.tsv` are protected.
+    pub protect_top: usize,
+    /// The mode of indexes that do not set their own.
+    pub mode: TyposquatMode,
+    /// Names never flagged.
+    pub allow: Vec<ProjectName>,
+}
+
+impl Default for TyposquatSettings {
+    fn default() -> Self {
+        Self {
+            protect_top: 5000,
+            mode: TyposquatMode::Block,
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// A credential kind an action can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    /// A password or a login token derived from one.
+    Password,
+    /// A verified TLS client certificate.
+    ClientCert,
+}
+
+impl Credential {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::Password => "password",
+            Credential::ClientCert => "client_cert",
+        }
+    }
+}
+
+/// The actions whose credentials a policy constrains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Upload,
+    Push,
+    Approve,
+    Install,
+}
+
+/// Credentials that must ALL be presented for each action. An empty list
+/// means any authenticated identity will do (for `install`: anonymous
+/// access is allowed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthRequirements {
+    pub upload: Vec<Credential>,
+    pub push: Vec<Credential>,
+    pub approve: Vec<Credential>,
+    pub install: Vec<Credential>,
+}
+
+impl AuthRequirements {
+    pub fn required_for(&self, action: Action) -> &[Credential] {
+        match action {
+            Action::Upload => &self.upload,
+            Action::Push => &self.push,
+            Action::Approve => &self.approve,
+            Action::Install => &self.install,
+        }
+    }
+
+    /// The credentials `action` requires that are not among `presented`
+    /// (empty when the caller may proceed, as far as credentials go).
+    pub fn missing(&self, action: Action, presented: &[Credential]) -> Vec<Credential> {
+        self.required_for(action)
+            .iter()
+            .copied()
+            .filter(|c| !presented.contains(c))
+            .collect()
+    }
+}
+
+/// Checks a push must pass before the release lands in the index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequirePolicy {
+    /// Approvals needed from `approve_users` (0 = the push lands at once).
+    pub approvals: u32,
+    /// The release's test results must have been recorded as passing.
+    pub tests_passed: bool,
+    /// The project name must not be a typosquat of a protected name.
+    pub no_typosquat: bool,
+    /// The project must not shadow a project of the same name in a base.
+    pub no_shadowing: bool,
+    /// Cool-down: the release must have been published at least this many
+    /// days ago (0 = no cool-down).
+    pub min_age_days: u32,
+    /// The release must have been published at most this many days ago
+    /// (0 = no limit).
+    pub max_age_days: u32,
+    /// SPDX identifiers (or exact `License` values) accepted; empty = any.
+    pub allowed_licenses: Vec<String>,
+    /// Every file of the release must be a wheel.
+    pub wheels_only: bool,
+}
+
+/// The policy of one index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexPolicy {
+    pub path: IndexPath,
+    pub kind: IndexKind,
+    /// Production indexes never inherit a mirror, directly or through a chain.
+    pub production: bool,
+    pub bases: Vec<IndexPath>,
+    pub volatile: bool,
+    /// Whether direct uploads are allowed at all.
+    pub uploads: bool,
+    /// Indexes whose releases may be pushed into this one.
+    pub accepts_push_from: Vec<IndexPath>,
+    /// Who may upload (user names or `:AUTHENTICATED:`).
+    pub upload_users: Vec<String>,
+    /// Who may push into this index.
+    pub push_users: Vec<String>,
+    /// Who may approve a pending push into this index.
+    pub approve_users: Vec<String>,
+    pub auth: AuthRequirements,
+    /// Per-index typosquat mode; `None` = the `[typosquat]` default.
+    pub typosquat: Option<TyposquatMode>,
+    pub require: RequirePolicy,
+    /// Where the index is defined (for messages).
+    pub defined_at: Location,
+}
+
+impl IndexPolicy {
+    /// May `user` (None = anonymous) upload directly into this index?
+    pub fn may_upload(&self, user: Option<&str>) -> bool {
+        self.uploads && acl_allows(&self.upload_users, user)
+    }
+
+    /// May `user` push a release from `source` into this index?
+    pub fn may_push(&self, user: Option<&str>, source: &IndexPath) -> bool {
+        self.accepts_push_from.contains(source) && acl_allows(&self.push_users, user)
+    }
+
+    /// May `user` approve a pending push into this index?
+    pub fn may_approve(&self, user: Option<&str>) -> bool {
+        acl_allows(&self.approve_users, user)
+    }
+}

@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Let anyone create a user account (devpi's default). Off: only root can.
     #[arg(long, env = "AIRLOCK_OPEN_REGISTRATION")]
     pub open_registration: bool,
+    /// Policy folder (*.toml). Default: ./policies if it exists, else the
+    /// built-in copy of policies/default.toml.
+    #[arg(long, env = "AIRLOCK_POLICIES")]
+    pub policies: Option<PathBuf>,
     /// What happens to project names that look like typos of popular or private ones.
     #[arg(long, value_enum, default_value = "block", env = "AIRLOCK_TYPO_MODE")]
     pub typo_mode: TypoMode,

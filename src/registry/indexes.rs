@@ -61,6 +61,7 @@ impl Registry {
         require_owner(actor, path, "create")?;
         let config = IndexConfig::from_create_request(path, body)?;
         self.check_bases(path, &config)?;
+        self.check_invariant(Some((path, &config)))?;
         self.insert_index(path, config.clone()).await?;
         tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index created");
         Ok(config)
@@ -108,6 +109,8 @@ impl Registry {
             ConfigChange::Operations(ops) => config.apply_operations(path, ops)?,
         }
         self.check_bases(path, &config)?;
+        self.check_policy_managed(path, &row.config, &config)?;
+        self.check_invariant(Some((path, &config)))?;
         let c = config.clone();
         self.store
             .db

@@ -7,6 +7,7 @@ mod bootstrap;
 mod certs;
 mod error;
 mod indexes;
+mod policies;
 mod push;
 mod reads;
 mod typo;
@@ -20,6 +21,7 @@ pub use bootstrap::{bootstrap, RootPassword};
 pub use certs::parse_pem_certificate;
 pub use error::{RegistryError, Result};
 pub use indexes::{normalize_version, ConfigChange};
+pub use policies::{load_policies, BUILTIN_DEFAULT};
 pub use push::{PushOutcome, PushRequest, PushedFile};
 pub use reads::{ResolvedFile, ResolvedProject};
 pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};
@@ -62,6 +64,8 @@ pub struct Registry {
     pub settings: RegistrySettings,
     typo: TypoGuard,
     confusion: alerts::ConfusionWatch,
+    /// The policies in force (empty until `apply_policies`).
+    policies: RwLock<Arc<crate::policy::Policies>>,
     /// Mirror indexes' upstream client and caches.
     pub mirror: crate::mirror::Mirror,
     /// All index configurations, kept in memory: they are read on every
@@ -88,6 +92,7 @@ impl Registry {
             settings,
             typo: TypoGuard::default(),
             confusion: alerts::ConfusionWatch::default(),
+            policies: RwLock::new(Arc::new(crate::policy::Policies::default())),
             indexes: RwLock::new(Arc::new(HashMap::new())),
         });
         reg.reload_indexes().await?;

@@ -60,6 +60,7 @@ impl Registry {
         filename: &str,
         temp: TempBlob,
     ) -> Result<Uploaded> {
+        self.check_upload_allowed(Some(actor), path)?;
         let index = self.writable_stage(Some(actor), path, "upload to")?;
         let sha = temp.sha256();
         if temp.size() == 0 {

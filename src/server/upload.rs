@@ -37,7 +37,7 @@ pub async fn upload(
     }
     let path = index_path(&user, &index)?;
     let reg = &st.registry;
-    reg.writable_stage(caller.identity(), &path, "upload to")?;
+    reg.check_upload_allowed(caller.identity(), &path)?;
     let Some(actor) = caller.identity().cloned() else {
         // :ANONYMOUS: in acl_upload; uploads are still attributed to someone.
         return Err(ApiError::unauthorized(format!(

@@ -93,7 +93,9 @@ class Server:
                 [str(self.binary), "serve", "--listen", "127.0.0.1:0", "--data", str(self.data), *self.args,
                  # tests never reach the internet: without an explicit upstream
                  # the root/pypi mirror runs offline
-                 *([] if {"--upstream", "--offline"} & set(self.args) else ["--offline"])],
+                 *([] if {"--upstream", "--offline"} & set(self.args) else ["--offline"]),
+                 # core tests run without policies; policy tests pass --policies
+                 *([] if "--policies" in self.args else ["--policies", str(self._no_policies())])],
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
@@ -115,6 +117,11 @@ class Server:
             f"airlock did not start (exit code {code}).\nstdout:\n{stdout_path.read_text()}\n"
             f"stderr:\n{self.stderr_path.read_text()}"
         )
+
+    def _no_policies(self) -> Path:
+        empty = self.data.parent / "no-policies"
+        empty.mkdir(parents=True, exist_ok=True)
+        return empty
 
     def stop(self) -> int:
         """SIGTERM, wait; SIGKILL after a timeout. Returns the exit code."""

@@ -1,6 +1,7 @@
 //! The `airlock` command line: argument definitions and dispatch.
 
 pub mod alerts;
+pub mod approve;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -36,6 +37,12 @@ pub enum Command {
     Login(session::LoginArgs),
     /// Forget the remembered login token.
     Logout,
+    /// Approve a pending push (by a user other than the pusher).
+    Approve(approve::ApproveArgs),
+    /// Reject a pending push.
+    Reject(approve::RejectArgs),
+    /// List pushes (pending by default).
+    Pushes(approve::PushesArgs),
     /// Security alerts (dependency-confusion attempts); exits 1 if there are any.
     Alerts(alerts::AlertsArgs),
     /// Push a release verbatim from one index to another (reviewed first).
@@ -55,6 +62,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::User(cmd) => user::run(cmd).await,
         Command::Push(a) => push::run(a).await,
         Command::Alerts(a) => alerts::run(a).await,
+        Command::Approve(a) => approve::approve(a).await,
+        Command::Reject(a) => approve::reject(a).await,
+        Command::Pushes(a) => approve::list(a).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -101,24 +101,26 @@ pub fn render(push: &Value) -> String {
             out.push_str(&format!("            {line}\n"));
         }
     }
-    let review = &push["review"];
-    if let Some(text) = review["text"].as_str() {
+    if let Some(text) = push["review_text"].as_str() {
         out.push_str(text);
         if !text.ends_with('\n') {
             out.push('\n');
         }
-    } else {
-        let typo = &review["typosquat"];
-        let verdict = if typo["checked"] == true {
-            if typo["suspicious"] == true {
-                "SUSPICIOUS"
-            } else {
-                "ok"
+    }
+    let decision = &push["decision"];
+    match decision["decision"].as_str() {
+        Some("land") => out.push_str("decision: land\n"),
+        Some("pending") => out.push_str(&format!(
+            "decision: pending ({} more approval(s) needed)\n",
+            decision["needed"]
+        )),
+        Some("refuse") => {
+            out.push_str("decision: refuse\n");
+            for r in decision["reasons"].as_array().into_iter().flatten() {
+                out.push_str(&format!("  - {}\n", r.as_str().unwrap_or("?")));
             }
-        } else {
-            "not checked"
-        };
-        out.push_str(&format!("typosquat: {verdict}\n"));
+        }
+        _ => {}
     }
     out
 }

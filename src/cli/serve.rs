@@ -133,6 +133,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)"
         );
     }
+    let policy_dir = args.policies.clone().or_else(|| {
+        let local = PathBuf::from("policies");
+        local.is_dir().then_some(local)
+    });
+    let policies = registry::load_policies(policy_dir.as_deref())?;
+    reg.apply_policies(policies)
+        .await
+        .context("applying the policies")?;
+    tracing::info!(
+        policies = %policy_dir
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "built-in default".into()),
+        "policies loaded"
+    );
 
     // Build the TLS configuration before binding, so a bad certificate is
     // reported without ever listening.

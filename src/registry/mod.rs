@@ -3,6 +3,7 @@
 //! functions and map [`RegistryError`] to responses.
 
 mod alerts;
+mod approvals;
 mod bootstrap;
 mod certs;
 mod error;
@@ -22,7 +23,7 @@ pub use certs::parse_pem_certificate;
 pub use error::{RegistryError, Result};
 pub use indexes::{normalize_version, ConfigChange};
 pub use policies::{load_policies, BUILTIN_DEFAULT};
-pub use push::{PushOutcome, PushRequest, PushedFile};
+pub use push::{PushContext, PushOutcome, PushRequest, PushedFile};
 pub use reads::{ResolvedFile, ResolvedProject};
 pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};
 pub use upload::{UploadForm, Uploaded};

@@ -97,7 +97,12 @@ impl Registry {
     }
 
     /// Refuse API changes to keys a policy decides for this index.
-    pub fn check_policy_managed(&self, path: &IndexPath, before: &IndexConfig, after: &IndexConfig) -> Result<()> {
+    pub fn check_policy_managed(
+        &self,
+        path: &IndexPath,
+        before: &IndexConfig,
+        after: &IndexConfig,
+    ) -> Result<()> {
         let Some(p) = self.policy_of(path) else {
             return Ok(());
         };
@@ -135,7 +140,12 @@ impl Registry {
 
     /// Does `actor` bring the credentials the policy of `index` asks for
     /// `action`? The error names what is missing.
-    pub fn check_credentials(&self, index: &IndexPath, action: Action, actor: Option<&Identity>) -> Result<()> {
+    pub fn check_credentials(
+        &self,
+        index: &IndexPath,
+        action: Action,
+        actor: Option<&Identity>,
+    ) -> Result<()> {
         let Some(p) = self.policy_of(index) else {
             return Ok(());
         };
@@ -161,7 +171,12 @@ impl Registry {
         };
         let msg = format!(
             "{what} {index} need credentials: {} (missing: {}); see the policy at {}",
-            p.auth.required_for(action).iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" + "),
+            p.auth
+                .required_for(action)
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
             names.join(", "),
             p.defined_at
         );
@@ -192,7 +207,9 @@ fn config_from_policy(p: &IndexPolicy, existing: Option<&IndexConfig>) -> IndexC
 }
 
 /// Load policies from `dir`, or the built-in default when `dir` is `None`.
-pub fn load_policies(dir: Option<&std::path::Path>) -> std::result::Result<Policies, crate::policy::PolicyError> {
+pub fn load_policies(
+    dir: Option<&std::path::Path>,
+) -> std::result::Result<Policies, crate::policy::PolicyError> {
     match dir {
         Some(d) => Policies::load_dir(d),
         None => Policies::parse_str("built-in policies/default.toml", BUILTIN_DEFAULT),
@@ -201,4 +218,3 @@ pub fn load_policies(dir: Option<&std::path::Path>) -> std::result::Result<Polic
 
 /// The shipped default policy, compiled in for installs without a policies folder.
 pub const BUILTIN_DEFAULT: &str = include_str!("../../policies/default.toml");
-

@@ -19,6 +19,9 @@ use crate::dist::{self, DistKind};
 use crate::index::IndexKind;
 use crate::mirror::FilePart;
 use crate::names::{IndexPath, ProjectName};
+use crate::pipeline::{Decision, ReleaseFile, ReleaseSnapshot, ShadowingCheck, TyposquatCheck};
+use crate::policy::Action;
+use crate::store::pending;
 use crate::store::releases::{self, FileRow, NewFile};
 use crate::store::StoreError;
 
@@ -54,7 +57,21 @@ pub struct PushOutcome {
     pub version: String,
     pub files: Vec<PushedFile>,
     pub review: Value,
+    /// The review as text, as the CLI prints it.
+    pub review_text: String,
+    /// What the target's policy decided (`land` without a policy).
+    pub decision: Decision,
+    /// Set when the push waits for approvals.
+    pub pending_id: Option<i64>,
     pub landed: bool,
+}
+
+/// Where a push run comes from: a person pushing, or an approval of a
+/// pending push (which re-runs every check with the approvals counted).
+#[derive(Debug, Clone, Default)]
+pub struct PushContext {
+    pub approvals: Vec<String>,
+    pub pending_id: Option<i64>,
 }
 
 /// A file prepared for the target.
@@ -68,6 +85,9 @@ struct Candidate {
     provenance: Value,
     release_metadata: String,
     display_name: String,
+    /// Upload (or upstream publication) time.
+    published: Option<i64>,
+    entry_points: Option<String>,
 }
 
 fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
@@ -76,13 +96,58 @@ fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
 
 impl Registry {
     pub async fn push(self: &Arc<Self>, actor: &Identity, req: PushRequest) -> Result<PushOutcome> {
+        self.push_with(actor, req, PushContext::default()).await
+    }
+
+    pub async fn push_with(
+        self: &Arc<Self>,
+        actor: &Identity,
+        req: PushRequest,
+        ctx: PushContext,
+    ) -> Result<PushOutcome> {
         if req.source == req.target {
             return Err(RegistryError::Invalid(
                 "source and target index are the same".into(),
             ));
         }
         let source = self.index(&req.source)?;
-        let target = self.writable_stage(Some(actor), &req.target, "push to")?;
+        let target_policy = self.policy_of(&req.target);
+        let target = match &target_policy {
+            Some(p) => {
+                let row = self.index(&req.target)?;
+                if row.config.kind == IndexKind::Mirror {
+                    return Err(RegistryError::Forbidden(format!(
+                        "index {} is a mirror: nothing is pushed into a mirror",
+                        req.target
+                    )));
+                }
+                if !p.accepts_push_from.contains(&req.source) {
+                    let from: Vec<String> = p
+                        .accepts_push_from
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    return Err(RegistryError::Forbidden(format!(
+                        "index {} accepts pushes only from [{}] (policy at {}); {} is not one of them",
+                        req.target,
+                        from.join(", "),
+                        p.defined_at,
+                        req.source
+                    )));
+                }
+                if !p.may_push(Some(&actor.user), &req.source) {
+                    return Err(RegistryError::Forbidden(format!(
+                        "user {} may not push into {} (push_users in the policy at {})",
+                        actor.user, req.target, p.defined_at
+                    )));
+                }
+                if ctx.pending_id.is_none() {
+                    self.check_credentials(&req.target, Action::Push, Some(actor))?;
+                }
+                row
+            }
+            None => self.writable_stage(Some(actor), &req.target, "push to")?,
+        };
         let version = super::normalize_version(&req.version)?;
         let label = format!("{}=={}", req.project, req.version);
 
@@ -145,6 +210,9 @@ impl Registry {
             )));
         }
 
+        // Entry points come from the wheels themselves (re-opened, bounded).
+        self.fill_entry_points(&mut candidates).await;
+
         // Compare with what the target holds.
         let tid = target.id;
         let names: Vec<String> = candidates.iter().map(|c| c.filename.clone()).collect();
@@ -163,6 +231,7 @@ impl Registry {
             let hop = json!({
                 "op": "push", "from": req.source.to_string(), "to": req.target.to_string(),
                 "by": actor.user, "cert": actor.cert_fingerprint, "at": crate::store::now(),
+                "approved_by": ctx.approvals,
             });
             if let Value::Array(list) = &mut cand.provenance {
                 list.push(hop);
@@ -188,7 +257,8 @@ impl Registry {
             });
         }
 
-        // A project new to the target passes the typosquat gate.
+        // A project new to the target passes the typosquat gate (block
+        // mode refuses here); every review shows the verdict.
         let new_project = {
             let name = req.project.as_str().to_string();
             self.store
@@ -197,22 +267,50 @@ impl Registry {
                 .await?
                 .is_none()
         };
-        let typo = if new_project {
-            match self.typo_gate(&req.target, &req.project, "push").await {
-                Ok(super::Gate::Pass) => json!({"checked": true, "suspicious": false}),
-                Ok(super::Gate::Warned(v)) => {
-                    json!({"checked": true, "suspicious": true, "verdict": v})
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            json!({"checked": false, "reason": "the project already exists on the target"})
+        if new_project {
+            self.typo_gate(&req.target, &req.project, "push").await?;
+        }
+        let verdict = self
+            .typo_verdict(Some(&req.target), req.project.as_str())
+            .await?;
+
+        // The review: what this release brings compared with the target's
+        // latest release of the project.
+        let snapshot = ReleaseSnapshot {
+            metadata: serde_json::from_str(&candidates[0].release_metadata)
+                .unwrap_or_else(|_| json!({})),
+            files: candidates
+                .iter()
+                .map(|c| ReleaseFile {
+                    filename: c.filename.clone(),
+                    sha256: c.sha256,
+                    kind: if c.kind == "wheel" {
+                        DistKind::Wheel
+                    } else {
+                        DistKind::Sdist
+                    },
+                    entry_points: c.entry_points.clone(),
+                })
+                .collect(),
+            published: candidates.iter().filter_map(|c| c.published).min(),
         };
-        let review = json!({
-            "files": files,
-            "typosquat": typo,
-            "shadowing": {"checked": source.config.kind == IndexKind::Mirror, "shadowed_by": Value::Null},
+        let (previous, target_projects) = self.target_state(tid, &req.project, &version).await?;
+        let mut review = crate::pipeline::review(&snapshot, previous.as_ref(), |n| {
+            target_projects.contains(n.as_str())
         });
+        review.typosquat = TyposquatCheck::from(&verdict);
+        review.shadowing = self.shadowing(&req.target, &req.project).await?;
+        let review_text = crate::pipeline::render_text(&review);
+        let decision = match &target_policy {
+            Some(p) => crate::pipeline::evaluate(
+                &review,
+                &p.require,
+                ctx.approvals.len(),
+                crate::store::now(),
+            ),
+            None => Decision::Land,
+        };
+        let review = serde_json::to_value(&review).unwrap_or(Value::Null);
 
         let mut outcome = PushOutcome {
             source: req.source.to_string(),
@@ -221,9 +319,50 @@ impl Registry {
             version: version.clone(),
             files,
             review,
+            review_text,
+            decision: decision.clone(),
+            pending_id: ctx.pending_id,
             landed: false,
         };
-        if req.dry_run || outcome.files.iter().all(|f| f.action == "unchanged") {
+        if req.dry_run {
+            return Ok(outcome);
+        }
+        match &decision {
+            Decision::Refuse { reasons } => {
+                tracing::warn!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
+                    ?reasons, "push refused by policy");
+                return Err(RegistryError::Forbidden(format!(
+                    "push of {label} into {} refused by policy: {}",
+                    req.target,
+                    reasons.join("; ")
+                )));
+            }
+            Decision::Pending { needed } => {
+                if ctx.pending_id.is_none() {
+                    let (src, tgt, prj, ver, usr) = (
+                        req.source.to_string(),
+                        req.target.to_string(),
+                        req.project.to_string(),
+                        version.clone(),
+                        actor.user.clone(),
+                    );
+                    let cert = actor.cert_fingerprint.clone();
+                    let rv = outcome.review.to_string();
+                    let id = self
+                        .store
+                        .db
+                        .write(move |tx| {
+                            pending::create(tx, &src, &tgt, &prj, &ver, &usr, cert.as_deref(), &rv)
+                        })
+                        .await?;
+                    outcome.pending_id = Some(id);
+                    tracing::info!(id, release = %label, target = %req.target, needed, "push pending approval");
+                }
+                return Ok(outcome);
+            }
+            Decision::Land => {}
+        }
+        if outcome.files.iter().all(|f| f.action == "unchanged") {
             return Ok(outcome);
         }
 
@@ -275,6 +414,132 @@ impl Registry {
         tracing::info!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
             files = outcome.files.len(), "push landed");
         Ok(outcome)
+    }
+
+    async fn fill_entry_points(self: &Arc<Self>, candidates: &mut [Candidate]) {
+        for c in candidates
+            .iter_mut()
+            .filter(|c| c.kind == "wheel" && c.entry_points.is_none())
+        {
+            let path = self.store.blobs.path_of(&c.sha256);
+            let name = c.filename.clone();
+            if let Ok(Ok(d)) =
+                tokio::task::spawn_blocking(move || dist::inspect(&path, &name)).await
+            {
+                c.entry_points = d.entry_points;
+            }
+        }
+    }
+
+    /// The target's latest other release of `project` (for the review's
+    /// diff) and the names of the projects it holds.
+    async fn target_state(
+        self: &Arc<Self>,
+        target_id: i64,
+        project: &ProjectName,
+        version: &str,
+    ) -> Result<(Option<ReleaseSnapshot>, std::collections::HashSet<String>)> {
+        let (name, v) = (project.as_str().to_string(), version.to_string());
+        let (names, latest) = self
+            .store
+            .db
+            .read(move |c| {
+                let names: std::collections::HashSet<String> = releases::projects(c, target_id)?
+                    .into_iter()
+                    .map(|p| p.name)
+                    .collect();
+                let latest = releases::releases(c, target_id, &name)?
+                    .into_iter()
+                    .filter(|r| r.version != v)
+                    .filter_map(|r| {
+                        r.version
+                            .parse::<pep440_rs::Version>()
+                            .ok()
+                            .map(|pv| (pv, r))
+                    })
+                    .max_by(|a, b| a.0.cmp(&b.0))
+                    .map(|(_, r)| r);
+                let latest = match latest {
+                    Some(r) => {
+                        let files = releases::files_of_release(c, target_id, &name, &r.version)?;
+                        Some((r, files))
+                    }
+                    None => None,
+                };
+                Ok((names, latest))
+            })
+            .await?;
+        let mut snapshot = None;
+        if let Some((rel, files)) = latest {
+            let mut snap_files = Vec::new();
+            for f in &files {
+                let mut entry_points = None;
+                if f.kind == "wheel" {
+                    let path = self.store.blobs.path_of(&f.sha256);
+                    let n = f.filename.clone();
+                    if let Ok(Ok(d)) =
+                        tokio::task::spawn_blocking(move || dist::inspect(&path, &n)).await
+                    {
+                        entry_points = d.entry_points;
+                    }
+                }
+                snap_files.push(ReleaseFile {
+                    filename: f.filename.clone(),
+                    sha256: f.sha256,
+                    kind: if f.kind == "wheel" {
+                        DistKind::Wheel
+                    } else {
+                        DistKind::Sdist
+                    },
+                    entry_points,
+                });
+            }
+            snapshot = Some(ReleaseSnapshot {
+                metadata: serde_json::from_str(&rel.metadata).unwrap_or_else(|_| json!({})),
+                files: snap_files,
+                published: files.iter().map(|f| f.created).min(),
+            });
+        }
+        Ok((snapshot, names))
+    }
+
+    /// Does the name exist in another index the target sees (its bases:
+    /// stage indexes holding it, mirrors with it cached)?
+    async fn shadowing(
+        self: &Arc<Self>,
+        target: &IndexPath,
+        project: &ProjectName,
+    ) -> Result<ShadowingCheck> {
+        let chain: Vec<(IndexPath, i64, bool)> = self
+            .resolution_order(target)?
+            .into_iter()
+            .skip(1)
+            .map(|r| (r.path, r.id, r.config.kind == IndexKind::Mirror))
+            .collect();
+        let name = project.as_str().to_string();
+        let found = self
+            .store
+            .db
+            .read(move |c| {
+                for (p, id, is_mirror) in chain {
+                    let present = if is_mirror {
+                        crate::store::mirror::cached_projects(c, id)?
+                            .iter()
+                            .any(|x| x.name == name)
+                    } else {
+                        releases::project(c, id, &name)?.is_some()
+                    };
+                    if present {
+                        return Ok(Some(p.to_string()));
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+        Ok(ShadowingCheck {
+            checked: true,
+            shadowed_by: found,
+        })
     }
 
     /// The first stage index holding `project`, if any.
@@ -331,6 +596,8 @@ impl Registry {
                 metadata_sha256: f.metadata_sha256,
                 release_metadata: metadata.clone(),
                 display_name: f.display_name,
+                published: Some(f.created),
+                entry_points: None,
             })
             .collect())
     }
@@ -394,6 +661,8 @@ impl Registry {
                 release_metadata: super::upload::release_metadata_json(&inspected.metadata)
                     .to_string(),
                 display_name: inspected.metadata.name.clone(),
+                published: f.upload_time,
+                entry_points: inspected.entry_points.clone(),
             });
         }
         Ok(out)

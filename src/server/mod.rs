@@ -4,6 +4,7 @@
 
 mod alerts;
 mod api;
+mod approvals;
 mod caller;
 mod error;
 mod files;
@@ -65,6 +66,9 @@ pub fn router(state: AppState) -> Router {
         .route("/+api", get(api::root_api))
         .route("/+login", post(api::login))
         .route("/+alerts", get(alerts::list))
+        .route("/+pushes", get(approvals::list))
+        .route("/+pushes/{id}/approve", post(approvals::approve))
+        .route("/+pushes/{id}/reject", post(approvals::reject))
         .route("/+typo/check", get(typo::check))
         .route("/+typo/rules", get(typo::rules))
         .route(

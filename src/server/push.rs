@@ -76,6 +76,23 @@ pub async fn push(
         .iter()
         .map(|f| json!([200, f.action, f.filename, "->", outcome.target]))
         .collect();
+    if let Some(id) = outcome.pending_id {
+        let needed = match &outcome.decision {
+            crate::pipeline::Decision::Pending { needed } => *needed,
+            _ => 0,
+        };
+        let message = format!(
+            "push #{id} of {}=={} into {} is pending: it needs {needed} approval(s) by another user \
+             (airlock approve {id})",
+            outcome.project, outcome.version, outcome.target
+        );
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(
+                json!({"type": "actionlog", "result": [[202, "pending", id]], "message": message, "push": outcome}),
+            ),
+        ));
+    }
     let message = if outcome.landed {
         format!(
             "{}=={} pushed to {}",

@@ -8,6 +8,7 @@ pub mod blobs;
 pub mod db;
 pub mod indexes;
 pub mod mirror;
+pub mod pending;
 pub mod releases;
 mod schema;
 pub mod typo_rules;

@@ -159,4 +159,23 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'the audit log is append-only: entries cannot be deleted');
     END;
     "#,
+    // 8: pushes waiting for approvals (and what became of them).
+    r#"
+    CREATE TABLE pending_pushes (
+        id        INTEGER PRIMARY KEY,
+        created   INTEGER NOT NULL,
+        source    TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        project   TEXT NOT NULL,
+        version   TEXT NOT NULL,
+        pusher    TEXT NOT NULL,
+        pusher_cert TEXT,
+        review    TEXT NOT NULL,
+        status    TEXT NOT NULL CHECK (status IN ('pending', 'landed', 'rejected', 'failed')),
+        approvals TEXT NOT NULL DEFAULT '[]',
+        decided   INTEGER,
+        reason    TEXT
+    );
+    CREATE INDEX pending_pushes_by_status ON pending_pushes(status);
+    "#,
 ];

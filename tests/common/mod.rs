@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 
 pub const ROOT_PW: &str = "root-secret";
 
+/// The policy folder shipped in the repository.
+pub fn shipped_policies() -> String {
+    format!("{}/policies", env!("CARGO_MANIFEST_DIR"))
+}
+
 pub struct Server {
     child: Option<Child>,
     pub base: String,
@@ -63,6 +68,15 @@ impl Server {
                     &["--offline"][..]
                 },
             )
+            // Core tests run without policies (an empty folder); policy
+            // tests pass --policies themselves.
+            .args(if self.args.iter().any(|a| a == "--policies") {
+                vec![]
+            } else {
+                let empty = self.data.with_file_name("no-policies");
+                std::fs::create_dir_all(&empty).expect("empty policy dir");
+                vec!["--policies".to_string(), empty.display().to_string()]
+            })
             .env("AIRLOCK_ROOT_PASSWORD", ROOT_PW)
             .env("AIRLOCK_LOG", "info")
             .stdout(Stdio::piped())

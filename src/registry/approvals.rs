@@ -1,0 +1,165 @@
+//! Pending pushes: listing, approving (by someone other than the pusher)
+//! and rejecting. An approval re-runs the whole push with the approvals
+//! counted: every check is made again against the state at that moment.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::push::{PushContext, PushOutcome, PushRequest};
+use super::{Registry, RegistryError, Result};
+use crate::auth::{AuthMethod, Identity};
+use crate::names::{IndexPath, ProjectName};
+use crate::policy::Action;
+use crate::store::pending::{self, PendingRow};
+
+fn row_json(r: &PendingRow) -> Value {
+    json!({
+        "id": r.id, "created": r.created, "source": r.source, "target": r.target,
+        "project": r.project, "version": r.version, "pusher": r.pusher,
+        "status": r.status,
+        "approvals": serde_json::from_str::<Value>(&r.approvals).unwrap_or(json!([])),
+        "decided": r.decided, "reason": r.reason,
+        "review": serde_json::from_str::<Value>(&r.review).unwrap_or(Value::Null),
+    })
+}
+
+impl Registry {
+    pub async fn pending_pushes_json(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        status: Option<String>,
+    ) -> Result<Value> {
+        if actor.is_none() {
+            return Err(RegistryError::Unauthenticated(
+                "log in to see pushes".into(),
+            ));
+        }
+        let rows = self
+            .store
+            .db
+            .read(move |c| pending::list(c, status.as_deref()))
+            .await?;
+        Ok(Value::Array(rows.iter().map(row_json).collect()))
+    }
+
+    async fn open_pending(self: &Arc<Self>, id: i64) -> Result<PendingRow> {
+        let row = self
+            .store
+            .db
+            .read(move |c| pending::get(c, id))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("there is no push #{id}")))?;
+        if row.status != "pending" {
+            return Err(RegistryError::Conflict(format!(
+                "push #{id} is not pending: it was {}",
+                row.status
+            )));
+        }
+        Ok(row)
+    }
+
+    /// May `actor` decide on pushes into `target`?
+    fn check_approver(&self, actor: &Identity, row: &PendingRow, target: &IndexPath) -> Result<()> {
+        if actor.user == row.pusher {
+            return Err(RegistryError::Forbidden(format!(
+                "{} pushed #{} and cannot approve or reject it: another approver must",
+                actor.user, row.id
+            )));
+        }
+        let policy = self.policy_of(target).ok_or_else(|| {
+            RegistryError::Forbidden(format!("index {target} has no policy naming approvers"))
+        })?;
+        if !policy.may_approve(Some(&actor.user)) {
+            return Err(RegistryError::Forbidden(format!(
+                "user {} may not approve pushes into {target} (approve_users in the policy at {})",
+                actor.user, policy.defined_at
+            )));
+        }
+        self.check_credentials(target, Action::Approve, Some(actor))
+    }
+
+    /// Approve push `id`. Lands it when the policy's approvals are reached.
+    pub async fn approve_push(self: &Arc<Self>, actor: &Identity, id: i64) -> Result<PushOutcome> {
+        let row = self.open_pending(id).await?;
+        let target =
+            IndexPath::parse(&row.target).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        self.check_approver(actor, &row, &target)?;
+        let mut approvals: Vec<String> = serde_json::from_str(&row.approvals).unwrap_or_default();
+        if approvals.contains(&actor.user) {
+            return Err(RegistryError::Conflict(format!(
+                "{} already approved push #{id}",
+                actor.user
+            )));
+        }
+        approvals.push(actor.user.clone());
+        let req = PushRequest {
+            source: IndexPath::parse(&row.source)
+                .map_err(|e| RegistryError::Invalid(e.to_string()))?,
+            target,
+            project: ProjectName::new(&row.project)?,
+            version: row.version.clone(),
+            dry_run: false,
+        };
+        let pusher = Identity {
+            user: row.pusher.clone(),
+            method: AuthMethod::Password,
+            cert_fingerprint: row.pusher_cert.clone(),
+        };
+        let ctx = PushContext {
+            approvals: approvals.clone(),
+            pending_id: Some(id),
+        };
+        match self.push_with(&pusher, req, ctx).await {
+            Ok(outcome) => {
+                let list = serde_json::to_string(&approvals).unwrap_or_else(|_| "[]".into());
+                let landed = !matches!(outcome.decision, crate::pipeline::Decision::Pending { .. });
+                self.store
+                    .db
+                    .write(move |tx| {
+                        pending::set_approvals(tx, id, &list)?;
+                        if landed {
+                            pending::decide(tx, id, "landed", None)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                tracing::info!(id, by = %actor.user, landed, "push approved");
+                Ok(outcome)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                self.store
+                    .db
+                    .write(move |tx| pending::decide(tx, id, "failed", Some(&reason)))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn reject_push(
+        self: &Arc<Self>,
+        actor: &Identity,
+        id: i64,
+        reason: &str,
+    ) -> Result<Value> {
+        let row = self.open_pending(id).await?;
+        let target =
+            IndexPath::parse(&row.target).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        self.check_approver(actor, &row, &target)?;
+        if reason.trim().is_empty() {
+            return Err(RegistryError::Invalid(
+                "give a reason for the rejection".into(),
+            ));
+        }
+        let why = format!("rejected by {}: {}", actor.user, reason.trim());
+        let w = why.clone();
+        self.store
+            .db
+            .write(move |tx| pending::decide(tx, id, "rejected", Some(&w)))
+            .await?;
+        tracing::info!(id, by = %actor.user, reason, "push rejected");
+        Ok(json!({"id": id, "status": "rejected", "reason": why}))
+    }
+}

@@ -1,0 +1,100 @@
+//! The `pending_pushes` table: pushes waiting for approvals.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    pub id: i64,
+    pub created: i64,
+    pub source: String,
+    pub target: String,
+    pub project: String,
+    pub version: String,
+    pub pusher: String,
+    pub pusher_cert: Option<String>,
+    pub review: String,
+    pub status: String,
+    /// JSON list of approver user names.
+    pub approvals: String,
+    pub decided: Option<i64>,
+    pub reason: Option<String>,
+}
+
+const SELECT: &str = "SELECT id, created, source, target, project, version, pusher, pusher_cert, \
+    review, status, approvals, decided, reason FROM pending_pushes";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
+    Ok(PendingRow {
+        id: r.get(0)?,
+        created: r.get(1)?,
+        source: r.get(2)?,
+        target: r.get(3)?,
+        project: r.get(4)?,
+        version: r.get(5)?,
+        pusher: r.get(6)?,
+        pusher_cert: r.get(7)?,
+        review: r.get(8)?,
+        status: r.get(9)?,
+        approvals: r.get(10)?,
+        decided: r.get(11)?,
+        reason: r.get(12)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn create(
+    conn: &Connection,
+    source: &str,
+    target: &str,
+    project: &str,
+    version: &str,
+    pusher: &str,
+    pusher_cert: Option<&str>,
+    review: &str,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO pending_pushes (created, source, target, project, version, pusher, pusher_cert, review, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+        params![super::now(), source, target, project, version, pusher, pusher_cert, review],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<PendingRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+pub fn list(conn: &Connection, status: Option<&str>) -> Result<Vec<PendingRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE (?1 IS NULL OR status = ?1) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([status], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn set_approvals(conn: &Connection, id: i64, approvals: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE pending_pushes SET approvals = ?2 WHERE id = ?1",
+        params![id, approvals],
+    )?;
+    Ok(())
+}
+
+/// Close a pending push: `landed`, `rejected` or `failed`.
+pub fn decide(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE pending_pushes SET status = ?2, reason = ?3, decided = ?4 WHERE id = ?1 AND status = 'pending'",
+        params![id, status, reason, super::now()],
+    )?;
+    Ok(())
+}

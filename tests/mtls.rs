@@ -291,3 +291,108 @@ fn required_client_auth_and_revocation() {
     }
     assert!(s.log_text().contains("reloaded") || s.log_text().contains("CRL"));
 }
+
+/// Per-index credential policy: uploads to acme/dev need a client
+/// certificate (a password alone is refused with a message saying so),
+/// installs from acme/prod need one too, while root/dev stays anonymous.
+#[test]
+fn policies_require_client_certificates_per_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    pki(&dir, &["alice"]);
+    let pol = tmp.path().join("policies");
+    std::fs::create_dir_all(&pol).unwrap();
+    std::fs::write(
+        pol.join("acme.toml"),
+        r#"
+[index."acme/dev"]
+type = "stage"
+upload_users = ["alice"]
+auth = { upload = ["client_cert"] }
+
+[index."acme/prod"]
+type = "stage"
+production = true
+accepts_push_from = ["acme/dev"]
+push_users = ["alice"]
+auth = { push = ["client_cert"], install = ["client_cert"] }
+"#,
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap().to_string();
+    let s = Server::start_with(&[
+        "--tls-cert",
+        &format!("{d}/server.pem"),
+        "--tls-key",
+        &format!("{d}/server.key"),
+        "--client-ca",
+        &format!("{d}/ca.pem"),
+        "--client-auth",
+        "optional",
+        "--cert-identity",
+        "san-uri",
+        "--policies",
+        pol.to_str().unwrap(),
+    ]);
+    let base = s.base.replace("127.0.0.1", "localhost");
+    let anon = tls_client(&dir, None);
+    let alice = tls_client(&dir, Some("alice"));
+    let r = anon
+        .put(format!("{base}/alice"))
+        .basic_auth("root", Some(ROOT_PW))
+        .json(&serde_json::json!({"password": "apw"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+
+    let (n, b) = wheel("acme_billing", "1.0", "acme-billing");
+    let up = |c: &reqwest::blocking::Client, auth: Option<(&str, &str)>| {
+        let form = reqwest::blocking::multipart::Form::new()
+            .text(":action", "file_upload")
+            .part(
+                "content",
+                reqwest::blocking::multipart::Part::bytes(b.clone()).file_name(n.clone()),
+            );
+        let mut r = c.post(format!("{base}/acme/dev/")).multipart(form);
+        if let Some((u, p)) = auth {
+            r = r.basic_auth(u, Some(p));
+        }
+        r.send().unwrap()
+    };
+    // password only: refused, and the message names the missing credential
+    let before = s.data_files();
+    let r = up(&anon, Some(("alice", "apw")));
+    assert_eq!(r.status(), 403);
+    let msg = r.text().unwrap();
+    assert!(msg.contains("client_cert"), "{msg}");
+    assert_eq!(s.data_files(), before, "nothing stored");
+    // with alice's certificate: accepted
+    let r = up(&alice, None);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // push with the certificate
+    let r = alice
+        .post(format!("{base}/acme/dev"))
+        .json(&serde_json::json!({"name": "acme-billing", "version": "1.0", "targetindex": "acme/prod"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // installs from acme/prod need a certificate; root/dev stays anonymous
+    let r = anon
+        .get(format!("{base}/acme/prod/+simple/acme-billing/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().unwrap().contains("client_cert"));
+    let r = alice
+        .get(format!("{base}/acme/prod/+simple/acme-billing/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        anon.get(format!("{base}/root/dev/+simple/"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -33,10 +33,13 @@ pub fn file_path(index: &IndexPath, file: &FileRow) -> String {
 pub async fn download(
     State(st): State<AppState>,
     Path((user, index, h1, h2, filename)): Path<(String, String, String, String, String)>,
+    caller: Caller,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = index_path(&user, &index)?;
+    st.registry
+        .check_credentials(&path, crate::policy::Action::Install, caller.identity())?;
     // Mirror indexes serve from their cache or upstream (see mirror.rs).
     let hashes = [h1.as_str(), h2.as_str()];
     if let Some(resp) =

@@ -4,8 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{index_path, ApiError, AppState};
+use super::{index_path, ApiError, AppState, Caller};
 use crate::names::ProjectName;
+use crate::policy::Action;
 use crate::registry::RegistryError;
 use crate::simple::{self, Format, IndexEntry, ProjectPage, SimpleFile};
 
@@ -74,9 +75,12 @@ pub async fn index_redirect(
 pub async fn index_page(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = index_path(&user, &index)?;
+    st.registry
+        .check_credentials(&path, Action::Install, caller.identity())?;
     let format = simple::negotiate(accept(&headers))?;
     let projects = st.registry.visible_projects(&path).await?;
     let entries: Vec<IndexEntry<'_>> = projects
@@ -97,6 +101,7 @@ pub async fn project_redirect(
 pub async fn project_page(
     State(st): State<AppState>,
     Path((user, index, project)): Path<(String, String, String)>,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = index_path(&user, &index)?;
@@ -104,6 +109,8 @@ pub async fn project_page(
     if name.as_str() != project {
         return Ok(Redirect::permanent(&format!("/{path}/+simple/{name}/")).into_response());
     }
+    st.registry
+        .check_credentials(&path, Action::Install, caller.identity())?;
     let format = simple::negotiate(accept(&headers))?;
     let proj = match st.registry.project(&path, &name).await {
         Ok(p) => p,

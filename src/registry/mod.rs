@@ -2,7 +2,9 @@
 //! reads across inherited indexes. No HTTP here: handlers call these
 //! functions and map [`RegistryError`] to responses.
 
+mod actor;
 mod alerts;
+mod audit_log;
 mod bootstrap;
 mod certs;
 mod error;
@@ -16,6 +18,7 @@ mod users;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+pub use actor::Actor;
 pub use bootstrap::{bootstrap, RootPassword};
 pub use certs::parse_pem_certificate;
 pub use error::{RegistryError, Result};
@@ -67,6 +70,8 @@ pub struct Registry {
     /// All index configurations, kept in memory: they are read on every
     /// request (inheritance) and change rarely. Replaced whole on change.
     indexes: RwLock<Arc<HashMap<IndexPath, IndexRow>>>,
+    /// Blocked attempts recently recorded in the audit log.
+    audit: audit_log::BlockedAttempts,
 }
 
 impl Registry {
@@ -89,6 +94,7 @@ impl Registry {
             typo: TypoGuard::default(),
             confusion: alerts::ConfusionWatch::default(),
             indexes: RwLock::new(Arc::new(HashMap::new())),
+            audit: audit_log::BlockedAttempts::default(),
         });
         reg.reload_indexes().await?;
         Ok(reg)

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod api;
+mod audit;
 mod caller;
 mod error;
 mod files;
@@ -28,7 +29,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use caller::{BaseUrl, Caller};
+pub use caller::{BaseUrl, Caller, Remote};
 pub use error::ApiError;
 pub use json::JsonBody;
 
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/+api", get(api::root_api))
         .route("/+login", post(api::login))
         .route("/+alerts", get(alerts::list))
+        .route("/+audit", get(audit::list))
+        .route("/+audit/verify", get(audit::verify))
         .route("/+typo/check", get(typo::check))
         .route("/+typo/rules", get(typo::rules))
         .route(

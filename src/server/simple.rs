@@ -4,9 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{index_path, ApiError, AppState};
+use super::{index_path, ApiError, AppState, Remote};
 use crate::names::ProjectName;
-use crate::registry::RegistryError;
+use crate::registry::{Actor, RegistryError};
 use crate::simple::{self, Format, IndexEntry, ProjectPage, SimpleFile};
 
 fn page(format: Format, body: String) -> Response {
@@ -97,6 +97,7 @@ pub async fn project_redirect(
 pub async fn project_page(
     State(st): State<AppState>,
     Path((user, index, project)): Path<(String, String, String)>,
+    Remote(remote): Remote,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = index_path(&user, &index)?;
@@ -105,7 +106,11 @@ pub async fn project_page(
         return Ok(Redirect::permanent(&format!("/{path}/+simple/{name}/")).into_response());
     }
     let format = simple::negotiate(accept(&headers))?;
-    let proj = match st.registry.project(&path, &name).await {
+    let proj = match st
+        .registry
+        .project_for(&Actor::anonymous(remote), &path, &name)
+        .await
+    {
         Ok(p) => p,
         Err(RegistryError::TypoBlocked(message)) => return Ok(typo_refusal(&headers, message)),
         Err(e) => return Err(e.into()),

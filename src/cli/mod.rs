@@ -1,6 +1,7 @@
 //! The `airlock` command line: argument definitions and dispatch.
 
 pub mod alerts;
+pub mod audit;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -38,6 +39,9 @@ pub enum Command {
     Logout,
     /// Security alerts (dependency-confusion attempts); exits 1 if there are any.
     Alerts(alerts::AlertsArgs),
+    /// The hash-chained audit log: verify it, export it, print its head.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Push a release verbatim from one index to another (reviewed first).
     Push(push::PushArgs),
     /// User administration (client certificates).
@@ -55,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::User(cmd) => user::run(cmd).await,
         Command::Push(a) => push::run(a).await,
         Command::Alerts(a) => alerts::run(a).await,
+        Command::Audit(cmd) => audit::run(cmd).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -24,6 +24,8 @@ pub enum Action {
     BlockedPush,
     TypoAllow,
     TypoDeny,
+    /// An allow/deny typosquat rule was removed.
+    TypoRemove,
     SecurityEvent,
 }
 
@@ -48,6 +50,7 @@ impl Action {
         Action::BlockedPush,
         Action::TypoAllow,
         Action::TypoDeny,
+        Action::TypoRemove,
         Action::SecurityEvent,
     ];
 
@@ -72,6 +75,7 @@ impl Action {
             Action::BlockedPush => "blocked_push",
             Action::TypoAllow => "typo_allow",
             Action::TypoDeny => "typo_deny",
+            Action::TypoRemove => "typo_remove",
             Action::SecurityEvent => "security_event",
         }
     }

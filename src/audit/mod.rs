@@ -15,7 +15,9 @@
 //! action and its audit entry commit or roll back together.
 
 mod action;
+mod anchor;
 mod chain;
+pub mod jsonl;
 
 #[cfg(test)]
 mod tests;
@@ -337,4 +339,28 @@ pub fn export_jsonl(
     })?;
     out.flush()?;
     Ok(n)
+}
+
+/// At most `limit` entries with `seq > since_seq`, in sequence order.
+pub fn entries_after(
+    conn: &Connection,
+    since_seq: i64,
+    limit: usize,
+) -> Result<Vec<Entry>, AuditError> {
+    Ok(table::list_after(conn, since_seq, limit)?
+        .into_iter()
+        .map(Entry::from_row)
+        .collect())
+}
+
+impl VerifyReport {
+    /// The report as the API and the CLI show it: every problem as a sentence.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ok": self.is_intact(),
+            "entries": self.entries,
+            "head": self.head,
+            "problems": self.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })
+    }
 }

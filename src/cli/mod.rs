@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod approve;
+pub mod audit;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -45,6 +46,9 @@ pub enum Command {
     Pushes(approve::PushesArgs),
     /// Security alerts (dependency-confusion attempts); exits 1 if there are any.
     Alerts(alerts::AlertsArgs),
+    /// The hash-chained audit log: verify it, export it, print its head.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Push a release verbatim from one index to another (reviewed first).
     Push(push::PushArgs),
     /// User administration (client certificates).
@@ -65,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Approve(a) => approve::approve(a).await,
         Command::Reject(a) => approve::reject(a).await,
         Command::Pushes(a) => approve::list(a).await,
+        Command::Audit(cmd) => audit::run(cmd).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

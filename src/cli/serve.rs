@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// How many of the most popular PyPI projects the typosquat check protects.
     #[arg(long, default_value_t = 5000, env = "AIRLOCK_TYPO_PROTECT_TOP")]
     pub typo_protect_top: usize,
+    /// Also append every audit log entry to this file as one JSON line,
+    /// after its transaction commits (best effort; the database is the record).
+    #[arg(long, env = "AIRLOCK_AUDIT_JSONL")]
+    pub audit_jsonl: Option<PathBuf>,
     /// Mirror indexes: upstream, offline mode, timeouts (src/mirror/settings.rs).
     #[command(flatten)]
     pub mirror: crate::mirror::MirrorArgs,
@@ -123,6 +127,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let reg = Registry::new(store, auth, settings).await?;
     reg.warm_typo_detector();
+    let audit_export = match &args.audit_jsonl {
+        Some(path) => {
+            let export = crate::audit::jsonl::JsonlExport::open(Arc::clone(&reg.store.db), path)
+                .with_context(|| format!("opening the audit export {}", path.display()))?;
+            export.spawn();
+            Some(export)
+        }
+        None => None,
+    };
     let root_pw = match std::env::var("AIRLOCK_ROOT_PASSWORD") {
         Ok(p) => RootPassword::Given(p),
         Err(_) => RootPassword::Generate,
@@ -200,6 +213,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             println!("airlock listening on http://{addr}");
             server::serve_plain(listener, app, shutdown_signal()).await?;
+        }
+    }
+    if let Some(export) = audit_export {
+        if let Err(e) = export.export_new() {
+            tracing::error!(error = %e, "final append to the audit JSON-lines export failed");
         }
     }
     tracing::info!("shutting down: closing the database");

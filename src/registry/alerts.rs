@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{Registry, RegistryError, Result};
+use super::{Actor, Registry, RegistryError, Result};
+use crate::audit::{self, Action};
 use crate::auth::Identity;
 use crate::names::{IndexPath, ProjectName};
 use crate::store::alerts;
@@ -124,6 +125,13 @@ impl Registry {
             "private_versions": private,
         })
         .to_string();
+        let entry = Actor::system()
+            .entry(Action::SecurityEvent, format!("{index}/{project}"))
+            .details(super::audit_log::bounded(json!({
+                "kind": "dependency_confusion", "severity": severity, "message": message,
+                "mirror": mirror.path.to_string(), "upstream_max": upstream_max.as_ref().map(ToString::to_string),
+                "private_max": private_max.as_ref().map(ToString::to_string),
+            })));
         let dedupe = format!(
             "confusion|{}|{project}|{}",
             mirror.path,
@@ -134,7 +142,7 @@ impl Registry {
             .store
             .db
             .write(move |tx| {
-                alerts::record(
+                let recorded = alerts::record(
                     tx,
                     "dependency_confusion",
                     severity,
@@ -143,7 +151,11 @@ impl Registry {
                     &m,
                     &detail,
                     &dedupe,
-                )
+                )?;
+                if recorded {
+                    audit::append(tx, entry)?;
+                }
+                Ok(recorded)
             })
             .await;
         match recorded {

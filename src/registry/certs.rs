@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{Registry, RegistryError, Result};
+use super::{Actor, Registry, RegistryError, Result};
+use crate::audit::{self, Action};
 use crate::auth::Identity;
 use crate::store::{user_certs, users as user_table};
 use crate::tls::PeerCertificate;
@@ -54,10 +55,11 @@ fn rustls_pemfile_first_cert(reader: &mut dyn std::io::BufRead) -> Option<Vec<u8
 impl Registry {
     pub async fn add_user_cert(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         user: &str,
         pem: &str,
     ) -> Result<Value> {
+        let actor = by.identity();
         require_self_or_root(actor, user)?;
         let cert = parse_pem_certificate(pem)?;
         if cert.not_after <= crate::store::now() {
@@ -72,6 +74,9 @@ impl Registry {
             .clone()
             .unwrap_or_else(|| cert.issuer.clone());
         let not_after = cert.not_after;
+        let entry = by.entry(Action::UserModify, user).details(json!({
+            "change": "cert_pin", "fingerprint": fp, "subject": subject, "not_after": not_after,
+        }));
         let clash = self
             .store
             .db
@@ -81,7 +86,11 @@ impl Registry {
                         "user {u} does not exist"
                     ))));
                 };
-                Ok(Ok(user_certs::add(tx, row.id, &fp, &subject, not_after)?))
+                let clash = user_certs::add(tx, row.id, &fp, &subject, not_after)?;
+                if clash.is_none() {
+                    audit::append(tx, entry)?;
+                }
+                Ok(Ok(clash))
             })
             .await??;
         match clash {
@@ -120,13 +129,16 @@ impl Registry {
 
     pub async fn remove_user_cert(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         user: &str,
         fingerprint: &str,
     ) -> Result<()> {
-        require_self_or_root(actor, user)?;
+        require_self_or_root(by.identity(), user)?;
         let u = user.to_string();
         let fp = fingerprint.to_ascii_lowercase().replace(':', "");
+        let entry = by
+            .entry(Action::UserModify, user)
+            .details(json!({"change": "cert_unpin", "fingerprint": fp}));
         let removed = self
             .store
             .db
@@ -134,7 +146,11 @@ impl Registry {
                 let Some(row) = user_table::get(tx, &u)? else {
                     return Ok(false);
                 };
-                user_certs::remove(tx, row.id, &fp)
+                let removed = user_certs::remove(tx, row.id, &fp)?;
+                if removed {
+                    audit::append(tx, entry)?;
+                }
+                Ok(removed)
             })
             .await?;
         if !removed {

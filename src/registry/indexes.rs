@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
-use super::{Registry, RegistryError, Result};
+use super::audit_log::{bounded, files_json};
+use super::{Actor, Registry, RegistryError, Result};
+use crate::audit::{self, Action};
 use crate::auth::Identity;
 use crate::index::{IndexConfig, IndexKind};
 use crate::names::{IndexPath, ProjectName};
@@ -54,25 +56,40 @@ fn require_owner(actor: Option<&Identity>, path: &IndexPath, what: &str) -> Resu
 impl Registry {
     pub async fn create_index(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         path: &IndexPath,
         body: &Map<String, Value>,
     ) -> Result<IndexConfig> {
+        let actor = by.identity();
         require_owner(actor, path, "create")?;
         let config = IndexConfig::from_create_request(path, body)?;
         self.check_bases(path, &config)?;
         self.check_invariant(Some((path, &config)))?;
-        self.insert_index(path, config.clone()).await?;
+        self.insert_index_by(by, path, config.clone()).await?;
         tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index created");
         Ok(config)
     }
 
-    /// Insert an index without permission checks (bootstrap, policies).
+    /// Insert an index without permission checks (bootstrap, policies);
+    /// audited as done by the server itself.
     pub(crate) async fn insert_index(
         self: &Arc<Self>,
         path: &IndexPath,
         config: IndexConfig,
     ) -> Result<()> {
+        self.insert_index_by(&Actor::system(), path, config).await
+    }
+
+    /// Insert an index without permission checks, audited as done by `by`.
+    async fn insert_index_by(
+        self: &Arc<Self>,
+        by: &Actor,
+        path: &IndexPath,
+        config: IndexConfig,
+    ) -> Result<()> {
+        let entry = by
+            .entry(Action::IndexCreate, path.to_string())
+            .details(bounded(json!({"config": config.to_devpi_json()})));
         let p = path.clone();
         let created = self
             .store
@@ -84,7 +101,11 @@ impl Registry {
                         p.user
                     ))));
                 };
-                Ok(Ok(index_table::create(tx, owner.id, &p, &config)?))
+                let created = index_table::create(tx, owner.id, &p, &config)?;
+                if created.is_some() {
+                    audit::append(tx, entry)?;
+                }
+                Ok(Ok(created))
             })
             .await??;
         if created.is_none() {
@@ -97,10 +118,11 @@ impl Registry {
 
     pub async fn modify_index(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         path: &IndexPath,
         change: ConfigChange,
     ) -> Result<IndexConfig> {
+        let actor = by.identity();
         require_owner(actor, path, "modify")?;
         let row = self.index(path)?;
         let mut config = row.config.clone();
@@ -112,9 +134,18 @@ impl Registry {
         self.check_policy_managed(path, &row.config, &config)?;
         self.check_invariant(Some((path, &config)))?;
         let c = config.clone();
+        let entry = by
+            .entry(Action::IndexModify, path.to_string())
+            .details(bounded(
+                json!({"before": row.config.to_devpi_json(), "after": config.to_devpi_json()}),
+            ));
         self.store
             .db
-            .write(move |tx| index_table::update_config(tx, row.id, &c))
+            .write(move |tx| {
+                index_table::update_config(tx, row.id, &c)?;
+                audit::append(tx, entry)?;
+                Ok(())
+            })
             .await?;
         self.reload_indexes().await?;
         tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index modified");
@@ -140,10 +171,11 @@ impl Registry {
     /// files is only deleted with `force` (by its owner or root).
     pub async fn delete_index(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         path: &IndexPath,
         force: bool,
     ) -> Result<()> {
+        let actor = by.identity();
         require_owner(actor, path, "delete")?;
         let row = self.index(path)?;
         let id = row.id;
@@ -170,12 +202,21 @@ impl Registry {
                 dependents.join(", ")
             )));
         }
+        let entry = by.entry(Action::IndexDelete, path.to_string());
+        let config = row.config.to_devpi_json();
         let orphans = self
             .store
             .db
             .write(move |tx| {
+                let mut files = Vec::new();
+                for p in releases::projects(tx, id)? {
+                    files.extend(releases::files_of_project(tx, id, &p.name)?);
+                }
+                let details =
+                    json!({"config": config, "force": force, "deleted": files_json(&files)});
                 let out = releases::delete_all_of_index(tx, id)?;
                 index_table::delete(tx, id)?;
+                audit::append(tx, entry.details(bounded(details)))?;
                 Ok(out)
             })
             .await?;
@@ -211,12 +252,13 @@ impl Registry {
     /// release of a project. Only on volatile indexes, unless `force`.
     pub async fn delete_release(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         path: &IndexPath,
         project: &ProjectName,
         version: Option<&str>,
         force: bool,
     ) -> Result<()> {
+        let actor = by.identity();
         let row = self.writable_stage(actor, path, "delete from")?;
         check_non_volatile_delete(actor, path, row.config.volatile, force, "releases")?;
         let id = row.id;
@@ -236,16 +278,25 @@ impl Registry {
                 .collect(),
         };
         let label = version.map_or_else(|| project.to_string(), |v| format!("{project} {v}"));
+        let target = match version {
+            Some(_) => format!("{path}/{project}/{}", versions.first().map_or("", |v| v)),
+            None => format!("{path}/{project}"),
+        };
+        let entry = by.entry(Action::Delete, target);
         let orphans = self
             .store
             .db
             .write(move |tx| {
                 let mut out = Vec::new();
-                let mut any = false;
+                let mut deleted = Vec::new();
                 for v in &versions {
-                    let files = releases::files_of_release(tx, id, &name, v)?;
-                    any |= !files.is_empty();
+                    deleted.extend(releases::files_of_release(tx, id, &name, v)?);
                     out.extend(releases::delete_release(tx, id, &name, v)?);
+                }
+                let any = !deleted.is_empty();
+                if any {
+                    let details = json!({"force": force, "versions": versions, "deleted": files_json(&deleted)});
+                    audit::append(tx, entry.details(bounded(details)))?;
                 }
                 Ok((any, out))
             })
@@ -263,20 +314,33 @@ impl Registry {
     /// Delete one file by name.
     pub async fn delete_file(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         path: &IndexPath,
         filename: &str,
         force: bool,
     ) -> Result<()> {
+        let actor = by.identity();
         let row = self.writable_stage(actor, path, "delete from")?;
         check_non_volatile_delete(actor, path, row.config.volatile, force, "files")?;
         let id = row.id;
         let f = filename.to_string();
+        let by = by.clone();
+        let index = path.to_string();
         let orphans = self
             .store
             .db
             .write(move |tx| match releases::find_file(tx, id, &f)? {
-                Some(file) => Ok(Some(releases::delete_file(tx, &file)?)),
+                Some(file) => {
+                    let orphans = releases::delete_file(tx, &file)?;
+                    let target = format!(
+                        "{index}/{}/{}/{}",
+                        file.project, file.version, file.filename
+                    );
+                    let details =
+                        json!({"force": force, "deleted": files_json(std::slice::from_ref(&file))});
+                    audit::append(tx, by.entry(Action::Delete, target).details(details))?;
+                    Ok(Some(orphans))
+                }
                 None => Ok(None),
             })
             .await?

@@ -2,8 +2,10 @@
 //! reads across inherited indexes. No HTTP here: handlers call these
 //! functions and map [`RegistryError`] to responses.
 
+mod actor;
 mod alerts;
 mod approvals;
+mod audit_log;
 mod bootstrap;
 mod certs;
 mod error;
@@ -18,6 +20,7 @@ mod users;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+pub use actor::Actor;
 pub use bootstrap::{bootstrap, RootPassword};
 pub use certs::parse_pem_certificate;
 pub use error::{RegistryError, Result};
@@ -72,6 +75,8 @@ pub struct Registry {
     /// All index configurations, kept in memory: they are read on every
     /// request (inheritance) and change rarely. Replaced whole on change.
     indexes: RwLock<Arc<HashMap<IndexPath, IndexRow>>>,
+    /// Blocked attempts recently recorded in the audit log.
+    audit: audit_log::BlockedAttempts,
 }
 
 impl Registry {
@@ -95,6 +100,7 @@ impl Registry {
             confusion: alerts::ConfusionWatch::default(),
             policies: RwLock::new(Arc::new(crate::policy::Policies::default())),
             indexes: RwLock::new(Arc::new(HashMap::new())),
+            audit: audit_log::BlockedAttempts::default(),
         });
         reg.reload_indexes().await?;
         Ok(reg)

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::{Registry, Result};
+use super::{Actor, Registry, Result};
 use crate::index::mirror_whitelist::mirror_allowed;
 use crate::index::{IndexConfig, IndexKind};
 use crate::names::{IndexPath, ProjectName};
@@ -71,12 +71,23 @@ impl Registry {
         Ok(rows)
     }
 
-    /// A project as seen from `path`, or `None` if no index in the chain has
-    /// it. Mirrors in the chain are asked (fetching upstream on demand)
-    /// unless a stage index of the chain holds the name and it is not
-    /// whitelisted: see [`mirror_allowed`].
+    /// [`Self::project_for`] without an [`Actor`] (an install-time
+    /// typosquat refusal is then recorded without a user or address).
     pub async fn project(
         self: &Arc<Self>,
+        path: &IndexPath,
+        project: &ProjectName,
+    ) -> Result<Option<ResolvedProject>> {
+        self.project_for(&Actor::system(), path, project).await
+    }
+
+    /// A project as seen from `path` by `actor`, or `None` if no index in
+    /// the chain has it. Mirrors in the chain are asked (fetching upstream on demand)
+    /// unless a stage index of the chain holds the name and it is not
+    /// whitelisted: see [`mirror_allowed`].
+    pub async fn project_for(
+        self: &Arc<Self>,
+        actor: &Actor,
         path: &IndexPath,
         project: &ProjectName,
     ) -> Result<Option<ResolvedProject>> {
@@ -126,7 +137,9 @@ impl Registry {
             // Install-time typosquat check: a name no private index holds is
             // about to come from upstream; a look-alike is refused (block)
             // before a single byte of it is fetched.
-            if let super::Gate::Warned(v) = self.typo_gate(path, project, "install").await? {
+            if let super::Gate::Warned(v) =
+                self.typo_gate_for(actor, path, project, "install").await?
+            {
                 tracing::warn!(target: "security", index = %path, %project, reason = %v.reason,
                     "serving a suspicious name from the mirror (warn mode)");
             }

@@ -7,7 +7,8 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Registry, RegistryError, Result};
+use super::{Actor, Registry, RegistryError, Result};
+use crate::audit::{self, Action};
 use crate::auth::Identity;
 use crate::names::{IndexPath, ProjectName};
 use crate::store::typo_rules::{self, TypoRuleRow};
@@ -140,11 +141,26 @@ impl Registry {
         Ok(det.read().unwrap_or_else(|p| p.into_inner()).check(name))
     }
 
-    /// Check a project name that is new to `index` before `action`
-    /// ("upload", "install", "push"). In `block` mode a suspicious name is
-    /// a 403 whose message names the likely target and how to allow it.
+    /// [`Self::typo_gate_for`] for a caller that has no [`Actor`] at hand
+    /// (the refusal is recorded without a user or address).
     pub async fn typo_gate(
         self: &Arc<Self>,
+        index: &IndexPath,
+        name: &ProjectName,
+        action: &str,
+    ) -> Result<Gate> {
+        self.typo_gate_for(&Actor::system(), index, name, action)
+            .await
+    }
+
+    /// Check a project name that is new to `index` before `action`
+    /// ("upload", "install", "push"). In `block` mode a suspicious name is
+    /// a 403 whose message names the likely target and how to allow it,
+    /// and the refusal is recorded in the audit log (`blocked_upload`,
+    /// `blocked_install`, `blocked_push`).
+    pub async fn typo_gate_for(
+        self: &Arc<Self>,
+        actor: &Actor,
         index: &IndexPath,
         name: &ProjectName,
         action: &str,
@@ -158,9 +174,23 @@ impl Registry {
             return Ok(Gate::Pass);
         }
         let message = typo_message(&v, index);
-        tracing::warn!(target: "security", index = %index, project = %name, action, mode = ?mode, reason = %v.reason, "suspicious project name");
+        tracing::warn!(target: "security", index = %index, project = %name, action, mode = ?mode, reason = %v.reason, user = actor.user(), remote = ?actor.remote, "suspicious project name");
         match mode {
-            TypoMode::Block => Err(RegistryError::TypoBlocked(message)),
+            TypoMode::Block => {
+                let blocked = match action {
+                    "install" => Action::BlockedInstall,
+                    "push" => Action::BlockedPush,
+                    "upload" => Action::BlockedUpload,
+                    _ => Action::SecurityEvent,
+                };
+                let details = json!({
+                    "reason": v.reason, "looks_like": v.target, "rule": v.rule,
+                    "distance": v.distance, "gate": "typosquat", "attempted": action,
+                });
+                self.audit_blocked(actor, blocked, index, name, details)
+                    .await;
+                Err(RegistryError::TypoBlocked(message))
+            }
             _ => Ok(Gate::Warned(v)),
         }
     }
@@ -178,11 +208,12 @@ impl Registry {
     /// Set an allow/deny rule for `name` on `index` (or everywhere, root only).
     pub async fn typo_set_rule(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         index: Option<&IndexPath>,
         name: &str,
         verdict: &str,
     ) -> Result<Value> {
+        let actor = by.identity();
         self.require_typo_admin(actor, index)?;
         let name = ProjectName::new(name)?;
         if verdict != "allow" && verdict != "deny" {
@@ -191,11 +222,25 @@ impl Registry {
             )));
         }
         let scope = index.map(ToString::to_string).unwrap_or_default();
-        let by = actor.map(|a| a.user.clone()).unwrap_or_default();
+        let by_user = actor.map(|a| a.user.clone()).unwrap_or_default();
         let (s, n, v) = (scope.clone(), name.to_string(), verdict.to_string());
+        let entry = by
+            .entry(
+                if verdict == "allow" {
+                    Action::TypoAllow
+                } else {
+                    Action::TypoDeny
+                },
+                rule_target(&scope, name.as_str()),
+            )
+            .details(json!({"scope": scope, "name": name, "verdict": verdict}));
         self.store
             .db
-            .write(move |tx| typo_rules::set(tx, &s, &n, &v, &by))
+            .write(move |tx| {
+                typo_rules::set(tx, &s, &n, &v, &by_user)?;
+                audit::append(tx, entry)?;
+                Ok(())
+            })
             .await?;
         self.reload_typo_rules().await?;
         tracing::info!(scope = %scope, name = %name, verdict, by = actor.map(|a| a.user.as_str()), "typosquat rule set");
@@ -204,18 +249,27 @@ impl Registry {
 
     pub async fn typo_remove_rule(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         index: Option<&IndexPath>,
         name: &str,
     ) -> Result<()> {
-        self.require_typo_admin(actor, index)?;
+        self.require_typo_admin(by.identity(), index)?;
         let scope = index.map(ToString::to_string).unwrap_or_default();
         let n = crate::names::normalize(name);
+        let entry = by
+            .entry(Action::TypoRemove, rule_target(&scope, &n))
+            .details(json!({"scope": scope, "name": n}));
         let s = scope.clone();
         let removed = self
             .store
             .db
-            .write(move |tx| typo_rules::remove(tx, &s, &n))
+            .write(move |tx| {
+                let removed = typo_rules::remove(tx, &s, &n)?;
+                if removed {
+                    audit::append(tx, entry)?;
+                }
+                Ok(removed)
+            })
             .await?;
         if !removed {
             return Err(RegistryError::NotFound(format!(
@@ -271,6 +325,16 @@ impl Registry {
                 "only root may set rules for every index".into(),
             )),
         }
+    }
+}
+
+/// The audit target of a typosquat rule: `scope/name`, or `*/name` for a
+/// rule that holds on every index.
+fn rule_target(scope: &str, name: &str) -> String {
+    if scope.is_empty() {
+        format!("*/{name}")
+    } else {
+        format!("{scope}/{name}")
     }
 }
 

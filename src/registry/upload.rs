@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{Registry, RegistryError, Result};
-use crate::auth::Identity;
+use super::{Actor, Registry, RegistryError, Result};
+use crate::audit::{self, Action, NewEntry};
 use crate::digest::Sha256;
 use crate::dist::{self, CoreMetadata, DistKind, InspectedDist};
 use crate::names::{IndexPath, ProjectName};
@@ -54,12 +54,17 @@ fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
 impl Registry {
     pub async fn upload_file(
         self: &Arc<Self>,
-        actor: &Identity,
+        by: &Actor,
         path: &IndexPath,
         form: UploadForm,
         filename: &str,
         temp: TempBlob,
     ) -> Result<Uploaded> {
+        let Some(actor) = by.identity() else {
+            return Err(RegistryError::Unauthenticated(format!(
+                "log in to upload to index {path}"
+            )));
+        };
         self.check_upload_allowed(Some(actor), path)?;
         let index = self.writable_stage(Some(actor), path, "upload to")?;
         let sha = temp.sha256();
@@ -106,7 +111,8 @@ impl Registry {
                 .is_none()
         };
         if is_new {
-            if let super::Gate::Warned(v) = self.typo_gate(path, &project, "upload").await? {
+            if let super::Gate::Warned(v) = self.typo_gate_for(by, path, &project, "upload").await?
+            {
                 tracing::warn!(target: "security", index = %path, project = %project, reason = %v.reason, "upload of a suspicious name allowed by warn mode");
             }
         }
@@ -148,11 +154,24 @@ impl Registry {
         .await
         .map_err(blocking_failed)??;
 
+        let temp_size = std::fs::metadata(self.store.blobs.path_of(&sha))
+            .map(|m| m.len())
+            .unwrap_or(0);
         let release_metadata = release_metadata_json(&inspected.metadata).to_string();
         let kind = match inspected.filename.kind {
             DistKind::Wheel => "wheel",
             DistKind::Sdist => "sdist",
         };
+        let audit = by
+            .entry(
+                Action::Upload,
+                format!("{path}/{project}/{version}/{filename}"),
+            )
+            .details(json!({
+                "index": path.to_string(), "project": project.as_str(), "version": version,
+                "filename": filename, "sha256": sha.to_hex(), "size": temp_size,
+                "metadata_sha256": meta_sha.to_hex(), "kind": kind,
+            }));
         let row = NewFileOwned {
             index_id: index.id,
             volatile: index.config.volatile,
@@ -163,9 +182,7 @@ impl Registry {
             filename: filename.to_string(),
             kind,
             sha,
-            size: std::fs::metadata(self.store.blobs.path_of(&sha))
-                .map(|m| m.len())
-                .unwrap_or(0),
+            size: temp_size,
             requires_python: inspected.metadata.requires_python.clone(),
             meta_sha,
             uploader: actor.user.clone(),
@@ -174,6 +191,7 @@ impl Registry {
                 "cert": actor.cert_fingerprint, "at": crate::store::now(),
             }])
             .to_string(),
+            audit,
         };
         let result = match self.store.db.write(move |tx| row.insert(tx)).await {
             Ok(inner) => inner,
@@ -230,6 +248,8 @@ struct NewFileOwned {
     meta_sha: Sha256,
     uploader: String,
     provenance: String,
+    /// The `upload` audit entry, appended in the same transaction.
+    audit: NewEntry,
 }
 
 impl NewFileOwned {
@@ -238,12 +258,17 @@ impl NewFileOwned {
         tx: &rusqlite::Transaction<'_>,
     ) -> std::result::Result<Result<Vec<Sha256>>, StoreError> {
         // Re-check inside the transaction: another upload may have raced us.
+        let mut audit = self.audit.clone();
         if let Some(existing) = releases::find_file(tx, self.index_id, &self.filename)? {
             if existing.sha256 != self.sha && !self.volatile {
                 return Ok(Err(RegistryError::Conflict(format!(
                     "{} was uploaded concurrently with different content",
                     self.filename
                 ))));
+            }
+            // a volatile index: the new file replaces the old one
+            if let Some(d) = audit.details.as_object_mut() {
+                d.insert("replaced_sha256".into(), existing.sha256.to_hex().into());
             }
         }
         let orphans = releases::insert_file(
@@ -264,6 +289,7 @@ impl NewFileOwned {
                 provenance: &self.provenance,
             },
         )?;
+        audit::append(tx, audit)?;
         Ok(Ok(orphans))
     }
 }

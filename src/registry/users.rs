@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::{Registry, RegistryError, Result};
+use super::{Actor, Registry, RegistryError, Result};
+use crate::audit::{self, Action};
 use crate::auth::{password, Identity};
 use crate::names::UserName;
 use crate::store::{indexes as index_table, users as user_table};
@@ -106,10 +107,11 @@ fn require_self_or_root(actor: Option<&Identity>, user: &str, what: &str) -> Res
 impl Registry {
     pub async fn create_user(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         name: &str,
         changes: UserChanges,
     ) -> Result<()> {
+        let actor = by.identity();
         let name = UserName::new(name)?;
         if !self.settings.open_registration {
             match actor {
@@ -135,10 +137,19 @@ impl Registry {
             .map_err(|e| RegistryError::Store(crate::store::StoreError::Internal(e.to_string())))?;
         let email = changes.email.flatten();
         let n = name.as_str().to_string();
+        let entry = by
+            .entry(Action::UserCreate, name.as_str())
+            .details(json!({"email": email}));
         let created = self
             .store
             .db
-            .write(move |tx| user_table::create(tx, &n, Some(&hash), email.as_deref()))
+            .write(move |tx| {
+                let created = user_table::create(tx, &n, Some(&hash), email.as_deref())?;
+                if created {
+                    audit::append(tx, entry)?;
+                }
+                Ok(created)
+            })
             .await?;
         if !created {
             return Err(RegistryError::Conflict(format!(
@@ -151,11 +162,11 @@ impl Registry {
 
     pub async fn modify_user(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &Actor,
         name: &str,
         changes: UserChanges,
     ) -> Result<()> {
-        require_self_or_root(actor, name, "change this account")?;
+        require_self_or_root(by.identity(), name, "change this account")?;
         self.user_json(name).await?; // 404 if missing
         let hash = match changes.password {
             Some(pw) => Some(
@@ -168,6 +179,17 @@ impl Registry {
             None => None,
         };
         let n = name.to_string();
+        // never the password or its hash: only that it changed
+        let mut changed = Map::new();
+        if hash.is_some() {
+            changed.insert("password".into(), json!("changed"));
+        }
+        if let Some(e) = &changes.email {
+            changed.insert("email".into(), json!(e));
+        }
+        let entry = by
+            .entry(Action::UserModify, name)
+            .details(json!({ "changed": changed }));
         self.store
             .db
             .write(move |tx| {
@@ -177,6 +199,7 @@ impl Registry {
                 if let Some(e) = &changes.email {
                     user_table::set_email(tx, &n, e.as_deref())?;
                 }
+                audit::append(tx, entry)?;
                 Ok(())
             })
             .await?;
@@ -185,8 +208,8 @@ impl Registry {
 
     /// Delete a user. Their indexes must be deleted first, except volatile
     /// ones, which go with the user.
-    pub async fn delete_user(self: &Arc<Self>, actor: Option<&Identity>, name: &str) -> Result<()> {
-        require_self_or_root(actor, name, "delete this account")?;
+    pub async fn delete_user(self: &Arc<Self>, by: &Actor, name: &str) -> Result<()> {
+        require_self_or_root(by.identity(), name, "delete this account")?;
         if name == "root" {
             return Err(RegistryError::Forbidden(
                 "the root user cannot be deleted".into(),
@@ -204,9 +227,12 @@ impl Registry {
             )));
         }
         for idx in &owned {
-            self.delete_index(actor, &idx.path, true).await?;
+            self.delete_index(by, &idx.path, true).await?;
         }
         let n = name.to_string();
+        let entry = by.entry(Action::UserDelete, name).details(json!({
+            "deleted_indexes": owned.iter().map(|i| i.path.to_string()).collect::<Vec<_>>(),
+        }));
         let found = self
             .store
             .db
@@ -215,6 +241,7 @@ impl Registry {
                     return Ok(false);
                 };
                 user_table::delete(tx, row.id)?;
+                audit::append(tx, entry)?;
                 Ok(true)
             })
             .await?;

@@ -1,8 +1,9 @@
 //! Request context extractors: who is calling, and the server's outside URL.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
 use super::error::ApiError;
@@ -10,6 +11,7 @@ use super::AppState;
 use crate::auth::cert::user_for_cert;
 use crate::auth::{AuthError, AuthMethod, Credentials, Identity};
 use crate::connection::ConnectionInfo;
+use crate::registry::Actor;
 
 /// The authenticated caller, if credentials were sent. Credentials that do
 /// not check out are an error (401), never silently anonymous.
@@ -69,6 +71,43 @@ impl FromRequestParts<AppState> for Caller {
             }
         };
         Ok(Caller(id))
+    }
+}
+
+/// The peer address of the request's connection (both listeners record it).
+pub fn remote_addr(parts: &Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<ConnectionInfo>()
+        .map(|c| c.peer_addr)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0)
+        })
+}
+
+/// The caller and the address it connects from: who an audited operation
+/// is attributed to. Rejects like [`Caller`].
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(identity) = Caller::from_request_parts(parts, state).await?;
+        Ok(Actor::new(identity, remote_addr(parts)))
+    }
+}
+
+/// Only the address of the request, for anonymous reads where
+/// authenticating would cost too much (simple pages): never rejects.
+pub struct Remote(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Remote {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Remote(remote_addr(parts)))
     }
 }
 

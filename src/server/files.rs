@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::{index_path, ApiError, AppState, Caller};
 use crate::digest::Sha256;
 use crate::names::IndexPath;
+use crate::registry::Actor;
 use crate::store::releases::FileRow;
 
 /// The URL path of a stored file (devpi's layout: the first 3 and next 13
@@ -193,12 +194,12 @@ pub async fn delete(
     State(st): State<AppState>,
     Path((user, index, _h1, _h2, filename)): Path<(String, String, String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let force = q.get("force").is_some_and(|v| v != "false" && v != "0");
     st.registry
-        .delete_file(caller.identity(), &path, &filename, force)
+        .delete_file(&actor, &path, &filename, force)
         .await?;
     Ok(Json(
         json!({"message": format!("{filename} deleted from {path}")}),

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, Caller, JsonBody};
-use crate::registry::ConfigChange;
+use super::{index_path, ApiError, AppState, JsonBody};
+use crate::registry::{Actor, ConfigChange};
 
 pub async fn get(
     State(st): State<AppState>,
@@ -22,7 +22,7 @@ pub async fn get(
 pub async fn create(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
-    caller: Caller,
+    actor: Actor,
     body: Option<JsonBody<Value>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = crate::names::IndexPath::parse(&format!("{user}/{index}"))
@@ -36,9 +36,7 @@ pub async fn create(
             ))
         }
     };
-    st.registry
-        .create_index(caller.identity(), &path, &body)
-        .await?;
+    st.registry.create_index(&actor, &path, &body).await?;
     let cfg = st.registry.index_json(&path).await?;
     Ok((
         StatusCode::OK,
@@ -51,14 +49,12 @@ pub async fn create(
 pub async fn modify(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
-    caller: Caller,
+    actor: Actor,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let change = ConfigChange::from_json(body)?;
-    st.registry
-        .modify_index(caller.identity(), &path, change)
-        .await?;
+    st.registry.modify_index(&actor, &path, change).await?;
     let cfg = st.registry.index_json(&path).await?;
     Ok(Json(json!({"type": "indexconfig", "result": cfg})))
 }
@@ -67,12 +63,10 @@ pub async fn delete(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let force = q.get("force").is_some_and(|v| v != "false" && v != "0");
-    st.registry
-        .delete_index(caller.identity(), &path, force)
-        .await?;
+    st.registry.delete_index(&actor, &path, force).await?;
     Ok(Json(json!({"message": format!("index {path} deleted")})))
 }

@@ -5,6 +5,7 @@
 mod alerts;
 mod api;
 mod approvals;
+mod audit;
 mod caller;
 mod error;
 mod files;
@@ -29,7 +30,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use caller::{BaseUrl, Caller};
+pub use caller::{BaseUrl, Caller, Remote};
 pub use error::ApiError;
 pub use json::JsonBody;
 
@@ -69,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/+pushes", get(approvals::list))
         .route("/+pushes/{id}/approve", post(approvals::approve))
         .route("/+pushes/{id}/reject", post(approvals::reject))
+        .route("/+audit", get(audit::list))
+        .route("/+audit/verify", get(audit::verify))
         .route("/+typo/check", get(typo::check))
         .route("/+typo/rules", get(typo::rules))
         .route(

@@ -7,9 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::{index_path, ApiError, AppState, BaseUrl, Caller};
+use super::{index_path, ApiError, AppState, BaseUrl, Remote};
 use crate::names::ProjectName;
-use crate::registry::{normalize_version, ResolvedProject};
+use crate::registry::{normalize_version, Actor, ResolvedProject};
 
 /// Versions sorted by PEP 440 (unparseable ones last, by string).
 pub fn sorted_versions(versions: impl Iterator<Item = String>) -> Vec<String> {
@@ -60,12 +60,13 @@ pub async fn project(
     State(st): State<AppState>,
     Path((user, index, project)): Path<(String, String, String)>,
     BaseUrl(base): BaseUrl,
+    Remote(remote): Remote,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let name = project_name(&project)?;
     let proj = st
         .registry
-        .project(&path, &name)
+        .project_for(&Actor::anonymous(remote), &path, &name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("project {name} is not on index {path}")))?;
     let mut result = Map::new();
@@ -81,6 +82,7 @@ pub async fn version(
     State(st): State<AppState>,
     Path((user, index, project, version)): Path<(String, String, String, String)>,
     BaseUrl(base): BaseUrl,
+    Remote(remote): Remote,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let name = project_name(&project)?;
@@ -88,7 +90,7 @@ pub async fn version(
     let missing = || ApiError::not_found(format!("{name} {version} is not on index {path}"));
     let proj = st
         .registry
-        .project(&path, &name)
+        .project_for(&Actor::anonymous(remote), &path, &name)
         .await?
         .ok_or_else(missing)?;
     let data = version_json(&base, &proj, &v).ok_or_else(missing)?;
@@ -103,12 +105,12 @@ pub async fn delete_project(
     State(st): State<AppState>,
     Path((user, index, project)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let name = project_name(&project)?;
     st.registry
-        .delete_release(caller.identity(), &path, &name, None, force(&q))
+        .delete_release(&actor, &path, &name, None, force(&q))
         .await?;
     Ok(Json(
         json!({"message": format!("project {name} deleted from {path}")}),
@@ -119,12 +121,12 @@ pub async fn delete_version(
     State(st): State<AppState>,
     Path((user, index, project, version)): Path<(String, String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let name = project_name(&project)?;
     st.registry
-        .delete_release(caller.identity(), &path, &name, Some(&version), force(&q))
+        .delete_release(&actor, &path, &name, Some(&version), force(&q))
         .await?;
     Ok(Json(
         json!({"message": format!("{name} {version} deleted from {path}")}),

@@ -4,10 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{index_path, ApiError, AppState, Caller};
+use super::{index_path, ApiError, AppState, Caller, Remote};
 use crate::names::ProjectName;
 use crate::policy::Action;
-use crate::registry::RegistryError;
+use crate::registry::{Actor, RegistryError};
 use crate::simple::{self, Format, IndexEntry, ProjectPage, SimpleFile};
 
 fn page(format: Format, body: String) -> Response {
@@ -102,6 +102,7 @@ pub async fn project_page(
     State(st): State<AppState>,
     Path((user, index, project)): Path<(String, String, String)>,
     caller: Caller,
+    Remote(remote): Remote,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = index_path(&user, &index)?;
@@ -112,7 +113,11 @@ pub async fn project_page(
     st.registry
         .check_credentials(&path, Action::Install, caller.identity())?;
     let format = simple::negotiate(accept(&headers))?;
-    let proj = match st.registry.project(&path, &name).await {
+    let proj = match st
+        .registry
+        .project_for(&Actor::anonymous(remote), &path, &name)
+        .await
+    {
         Ok(p) => p,
         Err(RegistryError::TypoBlocked(message)) => return Ok(typo_refusal(&headers, message)),
         Err(e) => return Err(e.into()),

@@ -6,8 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, Caller, JsonBody};
+use super::{index_path, ApiError, AppState, JsonBody};
 use crate::names::IndexPath;
+use crate::registry::Actor;
 
 /// `GET /+typo/check?name=a,b[&index=user/index]`: verdicts as JSON.
 pub async fn check(
@@ -53,14 +54,14 @@ fn verdict_of(body: &Value) -> Result<String, ApiError> {
 pub async fn set_index_rule(
     State(st): State<AppState>,
     Path((user, index, name)): Path<(String, String, String)>,
-    caller: Caller,
+    actor: Actor,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let verdict = verdict_of(&body)?;
     let r = st
         .registry
-        .typo_set_rule(caller.identity(), Some(&path), &name, &verdict)
+        .typo_set_rule(&actor, Some(&path), &name, &verdict)
         .await?;
     Ok(Json(json!({"type": "typorule", "result": r})))
 }
@@ -68,11 +69,11 @@ pub async fn set_index_rule(
 pub async fn remove_index_rule(
     State(st): State<AppState>,
     Path((user, index, name)): Path<(String, String, String)>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     st.registry
-        .typo_remove_rule(caller.identity(), Some(&path), &name)
+        .typo_remove_rule(&actor, Some(&path), &name)
         .await?;
     Ok(Json(
         json!({"message": format!("typosquat rule for {name} on {path} removed")}),
@@ -83,13 +84,13 @@ pub async fn remove_index_rule(
 pub async fn set_global_rule(
     State(st): State<AppState>,
     Path(name): Path<String>,
-    caller: Caller,
+    actor: Actor,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let verdict = verdict_of(&body)?;
     let r = st
         .registry
-        .typo_set_rule(caller.identity(), None, &name, &verdict)
+        .typo_set_rule(&actor, None, &name, &verdict)
         .await?;
     Ok(Json(json!({"type": "typorule", "result": r})))
 }
@@ -97,11 +98,9 @@ pub async fn set_global_rule(
 pub async fn remove_global_rule(
     State(st): State<AppState>,
     Path(name): Path<String>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
-    st.registry
-        .typo_remove_rule(caller.identity(), None, &name)
-        .await?;
+    st.registry.typo_remove_rule(&actor, None, &name).await?;
     Ok(Json(
         json!({"message": format!("typosquat rule for {name} removed")}),
     ))

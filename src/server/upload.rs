@@ -11,8 +11,8 @@ use axum::Json;
 use multer::{Constraints, Multipart, SizeLimit};
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, Caller};
-use crate::registry::{RegistryError, UploadForm};
+use super::{index_path, ApiError, AppState, Caller, Remote};
+use crate::registry::{Actor, RegistryError, UploadForm};
 
 /// Budget for all non-file form fields together (descriptions can be long).
 const FIELD_BUDGET: u64 = 8 * 1024 * 1024;
@@ -21,6 +21,7 @@ pub async fn upload(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
     caller: Caller,
+    Remote(remote): Remote,
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let is_json = req
@@ -133,9 +134,8 @@ pub async fn upload(
     }
     let (filename, temp) =
         file.ok_or_else(|| ApiError::bad_request("the upload has no 'content' file field"))?;
-    let done = reg
-        .upload_file(&actor, &path, form, &filename, temp)
-        .await?;
+    let by = Actor::new(Some(actor.clone()), remote);
+    let done = reg.upload_file(&by, &path, form, &filename, temp).await?;
     let message = if done.unchanged {
         format!("{filename} is already on {path} with identical content")
     } else {

@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState, Caller, JsonBody};
-use crate::registry::UserChanges;
+use crate::registry::{Actor, UserChanges};
 
 pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let users = st.registry.list_users_json().await?;
@@ -24,13 +24,11 @@ pub async fn get(
 pub async fn create(
     State(st): State<AppState>,
     Path(user): Path<String>,
-    caller: Caller,
+    actor: Actor,
     body: Option<JsonBody<Value>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let changes = UserChanges::from_json(&body.map(|b| b.0).unwrap_or(Value::Null))?;
-    st.registry
-        .create_user(caller.identity(), &user, changes)
-        .await?;
+    st.registry.create_user(&actor, &user, changes).await?;
     let u = st.registry.user_json(&user).await?;
     Ok((
         StatusCode::CREATED,
@@ -41,13 +39,11 @@ pub async fn create(
 pub async fn modify(
     State(st): State<AppState>,
     Path(user): Path<String>,
-    caller: Caller,
+    actor: Actor,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let changes = UserChanges::from_json(&body)?;
-    st.registry
-        .modify_user(caller.identity(), &user, changes)
-        .await?;
+    st.registry.modify_user(&actor, &user, changes).await?;
     let u = st.registry.user_json(&user).await?;
     Ok(Json(
         json!({"type": "userconfig", "result": u, "message": format!("user {user} changed")}),
@@ -57,9 +53,9 @@ pub async fn modify(
 pub async fn delete(
     State(st): State<AppState>,
     Path(user): Path<String>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
-    st.registry.delete_user(caller.identity(), &user).await?;
+    st.registry.delete_user(&actor, &user).await?;
     Ok(Json(json!({"message": format!("user {user} deleted")})))
 }
 
@@ -80,13 +76,10 @@ pub async fn list_certs(
 pub async fn add_cert(
     State(st): State<AppState>,
     Path(user): Path<String>,
-    caller: Caller,
+    actor: Actor,
     body: String,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let cert = st
-        .registry
-        .add_user_cert(caller.identity(), &user, &body)
-        .await?;
+    let cert = st.registry.add_user_cert(&actor, &user, &body).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -99,10 +92,10 @@ pub async fn add_cert(
 pub async fn remove_cert(
     State(st): State<AppState>,
     Path((user, fingerprint)): Path<(String, String)>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
     st.registry
-        .remove_user_cert(caller.identity(), &user, &fingerprint)
+        .remove_user_cert(&actor, &user, &fingerprint)
         .await?;
     Ok(Json(
         json!({"message": format!("certificate {fingerprint} removed from {user}")}),

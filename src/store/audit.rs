@@ -95,3 +95,17 @@ pub fn for_each_after<E: From<StoreError>>(
     }
     Ok(())
 }
+
+/// At most `limit` entries with `seq > after`, in sequence order.
+pub fn list_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -19,6 +19,9 @@ pub struct Db {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
+    /// Counts committed write transactions; followers (the audit JSON-lines
+    /// export) wake on every change.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl Db {
@@ -34,6 +37,7 @@ impl Db {
             writer: Mutex::new(writer),
             readers: Mutex::new(readers),
             path: path.to_path_buf(),
+            commits: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -87,7 +91,26 @@ impl Db {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
         Ok(out)
+    }
+
+    /// A receiver that changes after every committed write transaction.
+    pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// Open the database file at `path` read-only, without migrating it
+    /// (for inspecting a data folder while no server runs, e.g.
+    /// `airlock audit verify --data DIR`).
+    pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Internal(format!(
+                "{} does not exist: is this an airlock data folder?",
+                path.display()
+            )));
+        }
+        open_conn(path, true)
     }
 
     /// Checkpoint the WAL into the main file; called at shutdown so the data

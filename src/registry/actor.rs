@@ -1,0 +1,103 @@
+//! Who performs a domain operation and from where: the identity (if any)
+//! and the remote address the request came from. Every audited operation
+//! takes an [`Actor`] so its audit entry can say who did it.
+
+use std::net::SocketAddr;
+
+use crate::audit::{Action, NewEntry};
+use crate::auth::Identity;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    /// The authenticated user, `None` for an anonymous request.
+    pub identity: Option<Identity>,
+    /// The peer address of the connection, when the request came over the network.
+    pub remote: Option<SocketAddr>,
+}
+
+impl Actor {
+    pub fn new(identity: Option<Identity>, remote: Option<SocketAddr>) -> Self {
+        Self { identity, remote }
+    }
+
+    /// An anonymous request from `remote`.
+    pub fn anonymous(remote: Option<SocketAddr>) -> Self {
+        Self {
+            identity: None,
+            remote,
+        }
+    }
+
+    /// The server itself (bootstrap, policies, background work).
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The user name, for log lines.
+    pub fn user(&self) -> Option<&str> {
+        self.identity.as_ref().map(|i| i.user.as_str())
+    }
+
+    /// An audit entry for `action` on `target`, attributed to this actor.
+    pub fn entry(&self, action: Action, target: impl Into<String>) -> NewEntry {
+        let mut e = NewEntry::new(action, target).actor(
+            self.user(),
+            self.identity
+                .as_ref()
+                .and_then(|i| i.cert_fingerprint.as_deref()),
+        );
+        if let Some(addr) = self.remote {
+            e = e.remote(addr.to_string());
+        }
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthMethod;
+
+    #[test]
+    fn entries_carry_who_and_from_where() {
+        let addr: SocketAddr = "192.0.2.7:50123".parse().unwrap();
+        let mut alice = Identity::new("alice".into(), AuthMethod::ClientCert);
+        alice.cert_fingerprint = Some("ab12".into());
+        let cases = [
+            (Actor::system(), None, None, None),
+            (
+                Actor::anonymous(Some(addr)),
+                None,
+                None,
+                Some("192.0.2.7:50123"),
+            ),
+            (
+                Actor::new(
+                    Some(Identity::new("bob".into(), AuthMethod::Password)),
+                    None,
+                ),
+                Some("bob"),
+                None,
+                None,
+            ),
+            (
+                Actor::new(Some(alice), Some(addr)),
+                Some("alice"),
+                Some("ab12"),
+                Some("192.0.2.7:50123"),
+            ),
+        ];
+        for (actor, user, fp, remote) in cases {
+            let e = actor.entry(Action::Delete, "root/dev/demo");
+            assert_eq!(e.actor.as_deref(), user, "{actor:?}");
+            assert_eq!(e.cert_fingerprint.as_deref(), fp, "{actor:?}");
+            assert_eq!(e.remote.as_deref(), remote, "{actor:?}");
+            assert_eq!(e.action, Action::Delete);
+            assert_eq!(e.target, "root/dev/demo");
+        }
+    }
+}

@@ -345,4 +345,36 @@ fn pushes_wait_for_a_second_persons_approval() {
         .as_str()
         .unwrap()
         .contains("changelog missing"));
+
+    // every step is in the audit log, attributed, and the chain verifies
+    let audit: Value = client()
+        .get(s.url("/+audit"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let entries = audit["result"].as_array().unwrap();
+    let find = |action: &str| -> Vec<&Value> {
+        entries.iter().filter(|e| e["action"] == action).collect()
+    };
+    assert_eq!(find("blocked_push").len(), 1, "the wheels_only refusal");
+    assert_eq!(find("push_pending").len(), 2);
+    let approve = find("approve");
+    assert_eq!(approve.len(), 1);
+    assert_eq!(approve[0]["actor"], "bob");
+    let landed = find("push");
+    assert_eq!(landed.len(), 1);
+    assert_eq!(landed[0]["actor"], "alice", "the pusher is recorded");
+    assert_eq!(landed[0]["details"]["approvals"], json!(["bob"]));
+    assert_eq!(landed[0]["details"]["files"][0]["sha256"], sha256_hex(&b));
+    assert_eq!(find("reject").len(), 1);
+    let verify: Value = client()
+        .get(s.url("/+audit/verify"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(verify["ok"], true, "{verify}");
 }

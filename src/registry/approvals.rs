@@ -114,9 +114,13 @@ impl Registry {
             Ok(outcome) => {
                 let list = serde_json::to_string(&approvals).unwrap_or_else(|_| "[]".into());
                 let landed = !matches!(outcome.decision, crate::pipeline::Decision::Pending { .. });
+                let entry = super::Actor::new(Some(actor.clone()), None)
+                    .entry(crate::audit::Action::Approve, format!("{}/{}/{}", row.target, row.project, row.version))
+                    .details(json!({"pending_id": id, "approvals": approvals, "landed": landed, "pusher": row.pusher}));
                 self.store
                     .db
                     .write(move |tx| {
+                        crate::audit::append(tx, entry)?;
                         pending::set_approvals(tx, id, &list)?;
                         if landed {
                             pending::decide(tx, id, "landed", None)?;
@@ -155,9 +159,18 @@ impl Registry {
         }
         let why = format!("rejected by {}: {}", actor.user, reason.trim());
         let w = why.clone();
+        let entry = super::Actor::new(Some(actor.clone()), None)
+            .entry(
+                crate::audit::Action::Reject,
+                format!("{}/{}/{}", row.target, row.project, row.version),
+            )
+            .details(json!({"pending_id": id, "reason": reason.trim(), "pusher": row.pusher}));
         self.store
             .db
-            .write(move |tx| pending::decide(tx, id, "rejected", Some(&w)))
+            .write(move |tx| {
+                crate::audit::append(tx, entry)?;
+                pending::decide(tx, id, "rejected", Some(&w))
+            })
             .await?;
         tracing::info!(id, by = %actor.user, reason, "push rejected");
         Ok(json!({"id": id, "status": "rejected", "reason": why}))

@@ -329,6 +329,20 @@ impl Registry {
         }
         match &decision {
             Decision::Refuse { reasons } => {
+                let entry = push_entry(
+                    actor,
+                    crate::audit::Action::BlockedPush,
+                    &outcome,
+                    &ctx.approvals,
+                );
+                if let Err(e) = self
+                    .store
+                    .db
+                    .write(move |tx| Ok(crate::audit::append(tx, entry)?))
+                    .await
+                {
+                    tracing::error!(error = %e, "recording a refused push in the audit log failed");
+                }
                 tracing::warn!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
                     ?reasons, "push refused by policy");
                 return Err(RegistryError::Forbidden(format!(
@@ -348,10 +362,17 @@ impl Registry {
                     );
                     let cert = actor.cert_fingerprint.clone();
                     let rv = outcome.review.to_string();
+                    let entry = push_entry(
+                        actor,
+                        crate::audit::Action::PushPending,
+                        &outcome,
+                        &ctx.approvals,
+                    );
                     let id = self
                         .store
                         .db
                         .write(move |tx| {
+                            crate::audit::append(tx, entry)?;
                             pending::create(tx, &src, &tgt, &prj, &ver, &usr, cert.as_deref(), &rv)
                         })
                         .await?;
@@ -374,10 +395,12 @@ impl Registry {
             .into_iter()
             .zip(outcome.files.iter().map(|f| f.action))
             .collect();
+        let entry = push_entry(actor, crate::audit::Action::Push, &outcome, &ctx.approvals);
         let orphans = self
             .store
             .db
             .write(move |tx| {
+                crate::audit::append(tx, entry)?;
                 let mut orphans = Vec::new();
                 for (c, action) in &rows {
                     if *action == "unchanged" {
@@ -667,4 +690,35 @@ impl Registry {
         }
         Ok(out)
     }
+}
+
+/// The audit entry of a push (landed, pending or refused): who, what, the
+/// files with their digests, the decision and the approvals.
+fn push_entry(
+    actor: &Identity,
+    action: crate::audit::Action,
+    outcome: &PushOutcome,
+    approvals: &[String],
+) -> crate::audit::NewEntry {
+    let files: Vec<Value> = outcome
+        .files
+        .iter()
+        .map(|f| json!({"filename": f.filename, "sha256": f.sha256, "action": f.action}))
+        .collect();
+    super::Actor::new(Some(actor.clone()), None)
+        .entry(
+            action,
+            format!("{}/{}/{}", outcome.target, outcome.project, outcome.version),
+        )
+        .details(json!({
+            "source": outcome.source,
+            "target": outcome.target,
+            "project": outcome.project,
+            "version": outcome.version,
+            "files": files,
+            "decision": outcome.decision,
+            "approvals": approvals,
+            "typosquat": outcome.review.get("typosquat"),
+            "shadowing": outcome.review.get("shadowing"),
+        }))
 }

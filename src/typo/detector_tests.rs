@@ -178,7 +178,7 @@ fn vowel_insertions() {
         ("colorbama", None),     // a consonant: usually another word
         ("cryptograp2hy", None), // a digit: usually a version
         ("acolorama", None),     // at the start it reads as another word
-        ("pandeas", None),       // too short
+        ("pandoas", None),       // too short
     ]);
 }
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example typo_eval -- [--corpus FILE.tsv] [--cases FILE.tsv]
-//!     [--top N] [--show-errors] [--bench-latency]
+//!     [--top N] [--show-errors] [--dump] [--bench-latency]
 //! ```
 //!
 //! Defaults use only files in this repository: `policies/popular-pypi.tsv` and
@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
     let mut corpus_path = root.join("policies/popular-pypi.tsv");
     let mut cases_path = root.join("bench/typo_eval/typosquat-dev.tsv");
     let mut top = 5000usize;
-    let (mut show_errors, mut bench) = (false, false);
+    let (mut show_errors, mut bench, mut dump) = (false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
             "--top" => top = args.next().context("--top needs a number")?.parse()?,
             "--show-errors" => show_errors = true,
             "--bench-latency" => bench = true,
+            "--dump" => dump = true,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -70,6 +71,12 @@ fn main() -> anyhow::Result<()> {
         e.0 += usize::from(flagged);
         e.1 += usize::from(flagged && target == case.target);
         e.2 += 1;
+        if dump {
+            println!(
+                "case\t{}\t{}\t{}\t{flagged}\t{target}\t{}",
+                case.name, case.kind, case.target, line["reason"]
+            );
+        }
         if show_errors && flagged != case.suspicious {
             let what = if flagged { "false positive" } else { "missed" };
             println!(

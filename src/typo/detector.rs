@@ -34,6 +34,8 @@ pub enum Rule {
     Transposition,
     /// A neighbouring key hit instead of, or as well as, the right one.
     AdjacentKey,
+    /// An extra vowel inside a long name, a spelling variant (`colourama`).
+    Insertion,
     /// A meaningless affix added or dropped (`python3-pika`, `requests-lib`, plural `s`).
     Affix,
     /// The same words in another order (`kafka-confluent`).
@@ -53,6 +55,7 @@ impl Rule {
             Rule::Repetition => "a character repeated",
             Rule::Transposition => "two characters swapped",
             Rule::AdjacentKey => "a neighbouring key on the keyboard",
+            Rule::Insertion => "a character added",
             Rule::Affix => "an affix added or removed",
             Rule::WordSwap => "words in a different order",
             Rule::VersionSuffix => "a version number appended",
@@ -83,6 +86,13 @@ const MIN_FUZZY_LEN: usize = 4;
 /// substitutions (`pandar`); in multi-word names a changed letter usually makes
 /// another word (`pytest-cov`/`pytest-csv`).
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
+/// A vowel inserted inside a name (not a neighbouring key, not a repeat) is
+/// flagged when the target is at least this long: in shorter names it
+/// usually makes another word.
+const MIN_LEN_FOR_INSERTION: usize = 7;
+/// A left-out first letter (`equests`) is flagged in candidates at least this
+/// long; shorter ones are mostly other words (`ignore`, `syncer`).
+const MIN_LEN_FOR_FIRST_OMISSION: usize = 7;
 /// Two-edit look-alikes need a target at least this long.
 const MIN_LEN_FOR_TWO_EDITS: usize = 7;
 /// Longer names are only searched one edit deep: the two-deletion
@@ -98,7 +108,8 @@ const MIN_FAMILY_SIZE: usize = 3;
 /// Affixes that add nothing to a name. `py`, `py-`, `python-` and `-py` are
 /// deliberately absent: `pytorch`, `python-jwt` and `path-py` are real projects
 /// next to `torch`, `jwt` and `path`, so those affixes are too often legitimate.
-const PREFIX_AFFIXES: &[&str] = &["python3-", "py3-"];
+/// Each also imitates the same name with `python-` (`python3-dateutil`).
+const PREFIX_AFFIXES: &[&str] = &["python3-", "py3-", "python2-", "py2-"];
 const SUFFIX_AFFIXES: &[&str] = &[
     "-python3", "-python", "-py3", "-lib", "-dev", "-sdk", "-pkg",
 ];
@@ -441,7 +452,7 @@ impl Detector {
                     && name.len() >= 5
                     && (doubled
                         || (name.len() >= 5
-                            && pos > 0
+                            && (pos > 0 || name.len() >= MIN_LEN_FOR_FIRST_OMISSION)
                             && (!trailing || (len >= 13 && ch != b's'))));
                 ok.then_some(Rule::Omission)
             }
@@ -450,8 +461,16 @@ impl Detector {
             }
             Edit::AdjacentInsertion { pos } => (len >= 4 && pos > 0).then_some(Rule::AdjacentKey),
             Edit::Insertion { pos, ch } => {
-                (pos == last && ch == b's' && len >= 5 && !target.ends_with('s'))
-                    .then_some(Rule::Affix)
+                if pos == last && ch == b's' && len >= 5 && !target.ends_with('s') {
+                    Some(Rule::Affix)
+                } else {
+                    // An extra vowel inside a long name is a spelling variant that
+                    // reads the same (`colourama`); other letters and digits
+                    // usually make another word or a version (`html2docx`), and
+                    // at either end it reads as another word.
+                    (pos > 0 && pos < last && len >= MIN_LEN_FOR_INSERTION && is_vowel(ch))
+                        .then_some(Rule::Insertion)
+                }
             }
             Edit::Substitution { pos } => {
                 let popular = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
@@ -460,23 +479,27 @@ impl Detector {
             }
         }?;
         // A changed word that protected names already use is a different word, not a typo
-        // (`pytest-csv` next to `pytest-cov`).
-        if self.changed_word_is_known(name, target) {
-            return None;
+        // (`pytest-csv` next to `pytest-cov`); so is one built from such words
+        // (`typedpy` next to `typepy`), except a plural (`taskgroups`).
+        match self.changed_word(name, target) {
+            Some(word) if self.index.is_word(word) => None,
+            Some(word) if rule != Rule::Affix && self.index.is_compound(word) => None,
+            _ => Some(rule),
         }
-        Some(rule)
     }
 
-    fn changed_word_is_known(&self, name: &str, target: &str) -> bool {
+    /// The one word of `name` that differs from `target`, when they have
+    /// the same number of words and only one differs.
+    fn changed_word<'a>(&self, name: &'a str, target: &str) -> Option<&'a str> {
         let a: Vec<&str> = name.split('-').collect();
         let b: Vec<&str> = target.split('-').collect();
         if a.len() != b.len() {
-            return false;
+            return None;
         }
         let mut changed = a.iter().zip(&b).filter(|(x, y)| x != y);
         match (changed.next(), changed.next()) {
-            (Some((word, _)), None) => self.index.is_word(word),
-            _ => false,
+            (Some((word, _)), None) => Some(word),
+            _ => None,
         }
     }
 
@@ -494,6 +517,9 @@ impl Detector {
         for prefix in PREFIX_AFFIXES {
             if let Some(base) = name.strip_prefix(prefix) {
                 push(base, Rule::Affix, out);
+                // `python3-dateutil`: a version-pinned prefix in front of a
+                // protected `python-` name looks like its Python 3 edition.
+                push(&format!("python-{base}"), Rule::Affix, out);
             }
         }
         for suffix in SUFFIX_AFFIXES {
@@ -586,4 +612,8 @@ fn split_version_suffix(name: &str) -> Option<(&str, Vec<&str>)> {
         .sum::<usize>()
         .saturating_sub(1);
     Some((name.get(..base_len)?, version))
+}
+
+fn is_vowel(c: u8) -> bool {
+    matches!(c, b'a' | b'e' | b'i' | b'o' | b'u')
 }

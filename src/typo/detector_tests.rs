@@ -41,6 +41,7 @@ const POPULAR: &[&str] = &[
     "elastic-apm",
     "pyyaml",
     "python-dateutil",
+    "colorama",
 ];
 
 fn detector() -> Detector {
@@ -92,6 +93,8 @@ fn omissions() {
         ("reqests", Some(("requests", Rule::Omission))),
         ("urlib3", Some(("urllib3", Rule::Omission))),
         ("crytography", Some(("cryptography", Rule::Omission))),
+        ("equests", Some(("requests", Rule::Omission))), // first letter of a long name
+        ("andas", None),  // first letter of a short name: too often another word
         ("urllib", None), // a version digit dropped: a different project
         ("panda", None),  // last letter: too often a real word
         ("moc", None),    // too short to judge
@@ -131,6 +134,13 @@ fn adjacent_keys() {
 fn affixes() {
     assert_cases(&[
         ("python3-pika", Some(("pika", Rule::Affix))),
+        // The 2019 malicious `python3-dateutil`: a version-pinned prefix in
+        // front of a protected `python-` name.
+        ("python3-dateutil", Some(("python-dateutil", Rule::Affix))),
+        ("py3-dateutil", Some(("python-dateutil", Rule::Affix))),
+        ("python2-dateutil", Some(("python-dateutil", Rule::Affix))),
+        ("python3-attrs", None), // neither attrs nor python-attrs is protected
+        ("python-pika", None),   // python- is too often a real project's prefix
         ("requests-lib", Some(("requests", Rule::Affix))),
         ("exceptiongroups", Some(("exceptiongroup", Rule::Affix))),
         ("aws-encryption", Some(("aws-encryption-sdk", Rule::Affix))),
@@ -158,6 +168,39 @@ fn version_suffixes() {
         ("requests2", None),
         ("pandas-2", None), // a single number is often a real major-version fork
     ]);
+}
+
+#[test]
+fn vowel_insertions() {
+    assert_cases(&[
+        ("colourama", Some(("colorama", Rule::Insertion))), // the 2018 malicious package
+        ("cryptogaraphy", Some(("cryptography", Rule::Insertion))),
+        ("colorbama", None),     // a consonant: usually another word
+        ("cryptograp2hy", None), // a digit: usually a version
+        ("acolorama", None),     // at the start it reads as another word
+        ("pandoas", None),       // too short
+    ]);
+}
+
+#[test]
+fn names_built_from_known_words_are_not_typos() {
+    // `py` is used as a word by many protected names, so it is a name part.
+    let mut names: Vec<String> = (0..12).map(|i| format!("tool{i}-py")).collect();
+    names.extend(["typepy", "typed-ast", "fastapi", "fast-ai-kit"].map(String::from));
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let d = Detector::builder()
+        .popular(&Corpus::from_ranked_names(&refs), refs.len())
+        .build();
+    for (name, want) in [
+        ("typedpy", None), // typed + py
+        // `ai` is a word of only one protected name here, so no particle.
+        ("fastai", Some("fastapi")),
+        ("typeppy", Some("typepy")),
+        ("tyepy", Some("typepy")),
+    ] {
+        let v = d.check(name);
+        assert_eq!(v.target.as_deref(), want, "{name}: {}", v.reason);
+    }
 }
 
 #[test]

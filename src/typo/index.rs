@@ -9,7 +9,7 @@
 //! * sorted word sets for swapped words,
 //! * exact names, and the vocabulary of words used in protected names.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Where a protected name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,15 @@ pub struct Entry {
     pub origin: Origin,
 }
 
+/// Words shorter than this are not words for [`NameIndex::is_word`].
+const MIN_WORD_LEN: usize = 3;
+/// Two-letter words count as name parts ([`NameIndex::is_compound`]) when at
+/// least this many protected names use them as a word (`py`, `ai`).
+const MIN_PARTICLE_LEN: usize = 2;
+const MIN_PARTICLE_USES: u32 = 10;
+/// Longest word split into parts; longer words are never compounds.
+const MAX_COMPOUND_LEN: usize = 64;
+
 /// Above this many names added since the last build, the overlay is merged.
 const OVERLAY_MERGE_KEYS: usize = 1 << 16;
 
@@ -41,7 +50,9 @@ pub struct NameIndex {
     overlay_keys: usize,
     skeletons: HashMap<u64, Vec<u32>>,
     word_sets: HashMap<u64, Vec<u32>>,
-    vocabulary: HashSet<String>,
+    /// Every word of two or more letters used in a protected name, with how
+    /// many protected names use it.
+    vocabulary: HashMap<String, u32>,
     /// How many multi-word names start with each first word.
     families: HashMap<String, usize>,
 }
@@ -117,9 +128,12 @@ impl NameIndex {
                 .or_default()
                 .push(id);
         }
-        for word in name.split('-').filter(|w| w.len() >= 3) {
-            if !self.vocabulary.contains(word) {
-                self.vocabulary.insert(word.to_string());
+        for word in name.split('-').filter(|w| w.len() >= MIN_PARTICLE_LEN) {
+            match self.vocabulary.get_mut(word) {
+                Some(uses) => *uses = uses.saturating_add(1),
+                None => {
+                    self.vocabulary.insert(word.to_string(), 1);
+                }
             }
         }
         if self.overlay_keys > OVERLAY_MERGE_KEYS {
@@ -154,8 +168,53 @@ impl NameIndex {
         self.families.get(word).copied().unwrap_or(0)
     }
 
+    /// True for a word of three or more letters that a protected name uses.
     pub fn is_word(&self, word: &str) -> bool {
-        self.vocabulary.contains(word)
+        word.len() >= MIN_WORD_LEN && self.vocabulary.contains_key(word)
+    }
+
+    /// True for a two-letter word that many protected names use as a word of
+    /// its own (`py`, `ai`): a building block of names, like a word.
+    fn is_particle(&self, word: &str) -> bool {
+        word.len() == MIN_PARTICLE_LEN
+            && self
+                .vocabulary
+                .get(word)
+                .is_some_and(|uses| *uses >= MIN_PARTICLE_USES)
+    }
+
+    /// True when `word` is two or more known words or particles run together
+    /// (`fastai`, `typedpy`, `pytrie`): a name built on purpose from parts,
+    /// not a slip of the finger. Longer inputs answer false.
+    pub fn is_compound(&self, word: &str) -> bool {
+        let n = word.len();
+        if n > MAX_COMPOUND_LEN || !word.is_ascii() {
+            return false;
+        }
+        // parts[i]: fewest known parts covering word[..i] (0 = not coverable).
+        let mut parts = [0u8; MAX_COMPOUND_LEN + 1];
+        for end in MIN_PARTICLE_LEN..=n {
+            for start in 0..=end - MIN_PARTICLE_LEN {
+                let before = if start == 0 {
+                    Some(0)
+                } else {
+                    parts.get(start).copied().filter(|p| *p > 0)
+                };
+                let Some(before) = before else { continue };
+                let Some(part) = word.get(start..end) else {
+                    continue;
+                };
+                if self.is_word(part) || self.is_particle(part) {
+                    let here = before.saturating_add(1);
+                    if let Some(slot) = parts.get_mut(end) {
+                        if *slot == 0 || here < *slot {
+                            *slot = here;
+                        }
+                    }
+                }
+            }
+        }
+        parts.get(n).is_some_and(|p| *p >= 2)
     }
 
     /// Ids of names whose separator-free form may be within `depth` edits of
@@ -236,6 +295,27 @@ mod tests {
         ix.merge_overlay();
         assert_eq!(near(&ix, "acme-biling", 1), ["acme-billing"]);
         assert!(!ix.insert("acme-billing", Origin::Private));
+    }
+
+    #[test]
+    fn compounds_of_known_words_and_particles() {
+        let mut names: Vec<String> = (0..10).map(|i| format!("x{i}-py")).collect();
+        names.extend(["json-diff", "typed-ast", "pytest-mock", "ab-tool"].map(String::from));
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let ix = index(&refs);
+        for (word, want) in [
+            ("jsondiff", true),
+            ("typedpy", true), // `py` is used by ten names: a particle
+            ("pymock", true),
+            ("abtool", false), // `ab` is used once: not a particle
+            ("json", false),   // one part is a word, not a compound
+            ("jsondif", false),
+            ("reqeusts", false),
+            ("", false),
+        ] {
+            assert_eq!(ix.is_compound(word), want, "{word}");
+        }
+        assert!(!ix.is_compound(&"json".repeat(40)), "too long to split");
     }
 
     #[test]

@@ -36,6 +36,8 @@ Standard library only.
 
 import argparse
 import hashlib
+import http.client
+import re
 import json
 import os
 import platform
@@ -48,6 +50,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -323,6 +326,78 @@ class Passes:
         return sorted(files)
 
 
+# ---------------------------------------------------------------- replay
+
+PAGE_ACCEPT = ("application/vnd.pypi.simple.v1+json, "
+               "application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01")
+_ANCHOR = re.compile(r'<a\s[^>]*href="([^"]+)"[^>]*>([^<]+)</a>', re.IGNORECASE)
+
+
+def replay(label, server, pins, wanted):
+    """pip's requests of a warm pass without pip: one keep-alive connection, for each
+    pin its project page (asking for PEP 691 JSON first, as pip does), then the
+    wheel pip chose. Shows what the server itself costs, without pip's ~1 s of CPU."""
+    parsed = urllib.parse.urlsplit(server.mirror_url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    by_project = {}
+    for filename in wanted:
+        by_project[filename.split("-", 1)[0].lower().replace("_", "-")] = filename
+    cpu0 = server.cpu_s()
+    t0 = time.perf_counter()
+    n_bytes = 0
+    try:
+        for name, _version in pins:
+            normal = re.sub(r"[-_.]+", "-", name).lower()
+            filename = by_project.get(normal)
+            if filename is None:
+                raise BenchError(f"{label}: no reference wheel for {name}")
+            page_url = f"{server.mirror_url}{normal}/"
+            body, ctype = _get(conn, page_url, PAGE_ACCEPT)
+            link = _find_link(body, ctype, filename)
+            if link is None:
+                raise BenchError(f"{label}: {page_url} does not list {filename}")
+            file_url = urllib.parse.urljoin(page_url, link).split("#", 1)[0]
+            data, _ = _get(conn, file_url, "*/*")
+            n_bytes += len(data)
+            if hashlib.sha256(data).hexdigest() != wanted[filename]:
+                raise BenchError(f"{label}: {file_url} is not the file pypi.org served")
+    finally:
+        conn.close()
+    wall = time.perf_counter() - t0
+    cpu1 = server.cpu_s()
+    result = {"label": label, "wall_s": wall, "requests": 2 * len(pins), "bytes": n_bytes,
+              "load1": os.getloadavg()[0]}
+    if cpu0 is not None and cpu1 is not None:
+        result["server_cpu_s"] = cpu1 - cpu0
+    log(f"{label}: {wall:.3f} s for {2 * len(pins)} requests")
+    return result
+
+
+def _get(conn, url, accept):
+    parsed = urllib.parse.urlsplit(url)
+    target = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    if parsed.port != conn.port or parsed.hostname != conn.host:
+        raise BenchError(f"replay: {url} points away from the server")
+    conn.request("GET", target, headers={"Accept": accept})
+    resp = conn.getresponse()
+    data = resp.read()
+    if resp.status != 200:
+        raise BenchError(f"replay: GET {url} answered {resp.status}")
+    return data, resp.getheader("Content-Type", "")
+
+
+def _find_link(body, ctype, filename):
+    if "json" in ctype:
+        for entry in json.loads(body).get("files", []):
+            if entry.get("filename") == filename:
+                return entry.get("url")
+        return None
+    for href, text in _ANCHOR.findall(body.decode("utf-8", "replace")):
+        if text.strip() == filename:
+            return href.replace("&amp;", "&")
+    return None
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -351,6 +426,8 @@ def summary(results):
         "devpi_cold_pip": stats("devpi-cold", "pip_cpu_s"),
         "airlock_warm_pip": stats("airlock-warm", "pip_cpu_s"),
         "devpi_warm_pip": stats("devpi-warm", "pip_cpu_s"),
+        "airlock_replay": stats("airlock-replay"),
+        "devpi_replay": stats("devpi-replay"),
     }
 
 
@@ -405,6 +482,11 @@ def report(results):
         f"| pip's own CPU s, warm pass | {fmt_stat(s['airlock_warm_pip'])} "
         f"| {fmt_stat(s['devpi_warm_pip'])} | – | – | – |",
     ]
+    if s["airlock_replay"]:
+        lines.append(
+            f"| warm, pip's requests replayed without pip (page + wheel each) "
+            f"| {fmt_stat(s['airlock_replay'])} | {fmt_stat(s['devpi_replay'])} | – "
+            f"| {fmt_ratio(ratio(s['airlock_replay'], s['devpi_replay']))} | – |")
     servers = results["servers"]
     lines.append(
         f"| start-up s | {servers.get('airlock', {}).get('startup_s', 0):.2f} "
@@ -418,6 +500,10 @@ def report(results):
     if warm is not None:
         verdict = "met" if warm >= 3 else "MISSED"
         lines.append(f"- warm path at least 3× faster than devpi-server: {warm:.2f}× — {verdict}")
+    replayed = ratio(s["devpi_replay"], s["airlock_replay"])
+    if replayed is not None:
+        lines.append(f"- (without pip's own CPU: the replayed warm requests are {replayed:.2f}× "
+                     "faster through airlock)")
     if cold is not None:
         verdict = "met" if cold <= 1.10 else "MISSED"
         lines.append(f"- cold path within 10% of pypi.org direct: {100 * (cold - 1):+.1f}% "
@@ -438,6 +524,9 @@ def parse_args(argv):
                     help="direct passes and airlock cold passes, each airlock on a fresh "
                          "data dir (default 3); devpi runs one cold pass")
     ap.add_argument("--warm-runs", type=int, default=3, help="warm passes per server (default 3)")
+    ap.add_argument("--replay-runs", type=int, default=3,
+                    help="warm passes per server that replay pip's requests without pip "
+                         "(default 3; 0: none)")
     ap.add_argument("--pip-command", choices=["download", "install"], default="download",
                     help="`pip download -d` (default) or `pip install --target`")
     ap.add_argument("--upstream-ca", default=default_upstream_ca(),
@@ -462,6 +551,8 @@ def parse_args(argv):
         return args
     if not 1 <= args.cold_runs <= 20 or not 1 <= args.warm_runs <= 20:
         ap.error("--cold-runs and --warm-runs must be between 1 and 20")
+    if not 0 <= args.replay_runs <= 20:
+        ap.error("--replay-runs must be between 0 and 20")
     for path, what in ((args.airlock_bin, "airlock binary (cargo build --release, or --airlock-bin)"),
                        (os.path.join(args.devpi_venv, "bin", "devpi-server"),
                         "devpi-server (the peer harness' install_peers.sh, or --devpi-venv)"),
@@ -538,6 +629,11 @@ def main(argv=None):
             results["passes"].append(passes.run(f"airlock-warm-{run}", airlock.mirror_url,
                                                 airlock))
             results["passes"].append(passes.run(f"devpi-warm-{run}", devpi.mirror_url, devpi))
+        # Replays need the reference digests, which only `pip download` records.
+        for run in range(1, args.replay_runs + 1 if passes.reference else 1):
+            for server in (airlock, devpi):
+                results["passes"].append(replay(f"{server.name}-replay-{run}", server, pins,
+                                                passes.reference))
         results["servers"]["airlock"]["rss_mib"] = airlock.rss_mib()
         results["servers"]["devpi"]["rss_mib"] = devpi.rss_mib()
     except BenchError as err:

@@ -4,10 +4,12 @@
 
 pub mod blobs;
 pub mod db;
+pub mod doczips;
 pub mod indexes;
 pub mod mirror;
 pub mod releases;
 mod schema;
+pub mod toxresults;
 pub mod typo_rules;
 pub mod user_certs;
 pub mod users;

@@ -112,4 +112,26 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mirror_files_by_sha ON mirror_files(sha256);
     CREATE INDEX mirror_files_by_metadata_sha ON mirror_files(metadata_sha256);
     "#,
+    // 5: test results posted to release files (`devpi test`) and
+    // documentation zips of releases. Both go with what they belong to.
+    r#"
+    CREATE TABLE toxresults (
+        id        INTEGER PRIMARY KEY,
+        file_id   INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        sha256    TEXT NOT NULL,
+        summary   TEXT NOT NULL,
+        uploader  TEXT,
+        created   INTEGER NOT NULL
+    );
+    CREATE INDEX toxresults_by_file ON toxresults(file_id);
+    CREATE INDEX toxresults_by_sha ON toxresults(sha256);
+    CREATE TABLE doczips (
+        release_id INTEGER PRIMARY KEY REFERENCES releases(id) ON DELETE CASCADE,
+        sha256    TEXT NOT NULL,
+        size      INTEGER NOT NULL,
+        uploader  TEXT NOT NULL,
+        created   INTEGER NOT NULL
+    );
+    CREATE INDEX doczips_by_sha ON doczips(sha256);
+    "#,
 ];

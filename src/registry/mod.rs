@@ -4,9 +4,11 @@
 
 mod bootstrap;
 mod certs;
+mod docs;
 mod error;
 mod indexes;
 mod reads;
+mod toxresults;
 mod typo;
 mod upload;
 mod users;
@@ -16,9 +18,11 @@ use std::sync::{Arc, RwLock};
 
 pub use bootstrap::{bootstrap, RootPassword};
 pub use certs::parse_pem_certificate;
+pub use docs::DocsStored;
 pub use error::{RegistryError, Result};
 pub use indexes::{normalize_version, ConfigChange};
 pub use reads::{ResolvedFile, ResolvedProject};
+pub use toxresults::{StoredToxResult, MAX_RESULTS_PER_FILE};
 pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};
 pub use upload::{UploadForm, Uploaded};
 pub use users::UserChanges;

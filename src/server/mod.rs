@@ -4,6 +4,7 @@
 
 mod api;
 mod caller;
+mod docs;
 mod error;
 mod files;
 mod indexes;
@@ -11,6 +12,7 @@ mod json;
 mod mirror;
 mod projects;
 mod simple;
+mod toxresults;
 mod typo;
 mod upload;
 mod users;
@@ -111,7 +113,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/{user}/{index}/+f/{h1}/{h2}/{filename}",
-            get(files::download).delete(files::delete),
+            get(files::download)
+                .delete(files::delete)
+                .post(toxresults::post),
         )
         .route(
             "/{user}/{index}/{project}",
@@ -128,6 +132,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/{user}/{index}/{project}/{version}/",
             get(projects::version).delete(projects::delete_version),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/+doc",
+            get(docs::page_root_redirect),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/+doc/",
+            get(docs::page_root),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/+doc/{*page}",
+            get(docs::page),
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))

@@ -46,6 +46,24 @@ impl EnvSummary {
     pub fn passed(&self) -> bool {
         self.outcome == EnvOutcome::Passed
     }
+
+    /// tox's own packaging environments (`.pkg`, `.pkg_external`) build
+    /// the package and run no tests.
+    pub fn is_packaging(&self) -> bool {
+        self.env.starts_with('.')
+    }
+}
+
+/// Whether a run counts as passed: at least one test environment ran, every
+/// test environment passed, and no packaging environment failed.
+pub fn run_passed(envs: &[EnvSummary]) -> bool {
+    let (packaging, tests): (Vec<&EnvSummary>, Vec<&EnvSummary>) =
+        envs.iter().partition(|e| e.is_packaging());
+    !tests.is_empty()
+        && tests.iter().all(|e| e.passed())
+        && packaging
+            .iter()
+            .all(|e| matches!(e.outcome, EnvOutcome::Passed | EnvOutcome::NoTests))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,6 +225,31 @@ mod tests {
         assert_eq!(names, [".pkg", "py312"]);
         assert_eq!(s[1].python.as_deref(), Some("3.12.1"));
         assert_eq!(s[0].python, None);
+    }
+
+    #[test]
+    fn whole_run_verdict() {
+        let env = |name: &str, outcome| EnvSummary {
+            env: name.into(),
+            host: "h".into(),
+            platform: "linux".into(),
+            python: None,
+            outcome,
+        };
+        use EnvOutcome::*;
+        let cases = [
+            (vec![env(".pkg", NoTests), env("py", Passed)], true),
+            (vec![env("py311", Passed), env("py312", Passed)], true),
+            (vec![env(".pkg", NoTests)], false),
+            (vec![], false),
+            (vec![env(".pkg", SetupFailed), env("py", Passed)], false),
+            (vec![env("py311", Passed), env("py312", TestsFailed)], false),
+            (vec![env("py", NoTests)], false),
+            (vec![env("py", SetupFailed)], false),
+        ];
+        for (envs, want) in cases {
+            assert_eq!(run_passed(&envs), want, "{envs:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{Registry, RegistryError, Result};
 use crate::auth::Identity;
 use crate::digest::Sha256;
-use crate::dist::toxresult::{parse_and_summarize, EnvSummary, ToxResultError};
+use crate::dist::toxresult::{parse_and_summarize, run_passed, EnvSummary, ToxResultError};
 use crate::index::IndexKind;
 use crate::names::{IndexPath, ProjectName};
 use crate::store::releases;
@@ -41,9 +41,9 @@ impl StoredToxResult {
         }
     }
 
-    /// Every environment of this run passed.
+    /// The run passed as a whole (see [`run_passed`]).
     pub fn passed(&self) -> bool {
-        !self.envs.is_empty() && self.envs.iter().all(|e| e.passed() || e.env == ".pkg")
+        run_passed(&self.envs)
     }
 }
 

@@ -214,7 +214,7 @@ def test_devpi_full_session(server, tmp_path):
     assert json.loads(devpi("getjson", f"/{alice}/dev").output)["result"]["acl_upload"] == [alice]
     res = devpi("index", "-l")
     assert f"{alice}/dev" in res.output and f"{alice}/scratch" in res.output, res
-    devpi("-y", "index", "--delete", f"{alice}/scratch")
+    devpi("index", "-y", "--delete", f"{alice}/scratch")
     assert f"{alice}/scratch" not in devpi("index", "-l").output
 
     # upload the sdist and its docs from a folder
@@ -254,7 +254,7 @@ def test_devpi_full_session(server, tmp_path):
     release = next(link for link in links if link["rel"] == "releasefile")
     tox = [link for link in links if link["rel"] == "toxresult"]
     assert len(tox) == 1 and tox[0]["for_href"] == release["href"], links
-    assert tox[0]["toxresult"]["passed"] is True, tox
+    assert tox[0]["toxresult"]["passed"] is True, tox[0]["toxresult"]
     assert any(env["env"] == "py" and env["outcome"] == "passed" and env["python"] for env in tox[0]["toxresult"]["envs"]), tox
     report = requests.get(tox[0]["href"], timeout=30)
     assert report.status_code == 200 and report.headers["content-type"] == "application/json", report
@@ -297,17 +297,17 @@ def test_devpi_full_session(server, tmp_path):
     assert after - before_outside == set(), after - before_outside
 
     # remove: refused on a non-volatile index without --force
-    res = devpi("-y", "remove", f"{name}==1.0", check=False)
+    res = devpi("remove", "-y", f"{name}==1.0", check=False)
     assert shows_status(res.output, 403) and "not volatile" in res.output and "--force" in res.output, res
     assert server.project_json(f"{alice}/dev", name), "nothing may be removed without --force"
-    devpi("-y", "remove", "--force", f"{name}==1.0")
+    devpi("remove", "-y", "--force", f"{name}==1.0")
     assert server.project_json(f"{alice}/dev", name) == {}
 
     # logout; root deletes bob
     res = devpi("logout")
     assert "login information deleted" in res.output or "logged out" in res.output.lower(), res
     devpi("login", "root", "--password", ROOT_PASSWORD)
-    devpi("-y", "user", "--delete", bob)
+    devpi("user", "-y", "--delete", bob)
     assert bob not in devpi("user", "-l").output
 
 

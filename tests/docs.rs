@@ -100,15 +100,35 @@ fn hostile_zips_are_refused() {
         ),
         (
             "symlink",
-            set_mode(zip_of(&[("index.html", ok), ("link", b"/etc/passwd")]), 1, 0o120_777),
+            set_mode(
+                zip_of(&[("index.html", ok), ("link", b"/etc/passwd")]),
+                1,
+                0o120_777,
+            ),
             DocZipLimits::default(),
-            |e| matches!(e, DocZipError::NotRegular { kind: "symbolic link", .. }),
+            |e| {
+                matches!(
+                    e,
+                    DocZipError::NotRegular {
+                        kind: "symbolic link",
+                        ..
+                    }
+                )
+            },
         ),
         (
             "character device",
             set_mode(zip_of(&[("tty", b"")]), 0, 0o020_666),
             DocZipLimits::default(),
-            |e| matches!(e, DocZipError::NotRegular { kind: "character device", .. }),
+            |e| {
+                matches!(
+                    e,
+                    DocZipError::NotRegular {
+                        kind: "character device",
+                        ..
+                    }
+                )
+            },
         ),
         (
             "fifo",
@@ -145,7 +165,11 @@ fn hostile_zips_are_refused() {
         ),
         (
             "duplicate names",
-            patch(zip_of(&[("a.html", ok), ("b.html", ok)]), b"b.html", b"a.html"),
+            patch(
+                zip_of(&[("a.html", ok), ("b.html", ok)]),
+                b"b.html",
+                b"a.html",
+            ),
             DocZipLimits::default(),
             |e| matches!(e, DocZipError::DuplicateMember(_)),
         ),
@@ -231,6 +255,10 @@ fn valid_docs_are_accepted_and_served_from_the_zip() {
         ("/etc/passwd", DocLookup::Missing),
     ];
     for (request, want) in cases {
-        assert_eq!(lookup_doc(&p, request, &limits).unwrap(), want, "{request:?}");
+        assert_eq!(
+            lookup_doc(&p, request, &limits).unwrap(),
+            want,
+            "{request:?}"
+        );
     }
 }

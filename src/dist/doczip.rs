@@ -84,7 +84,11 @@ pub enum DocZipError {
         "the documentation zip member {path:?} is compressed {ratio}:1, more than the {limit}:1 \
          allowed (a zip bomb?)"
     )]
-    Ratio { path: String, ratio: u64, limit: u64 },
+    Ratio {
+        path: String,
+        ratio: u64,
+        limit: u64,
+    },
     #[error("the documentation zip member {path:?} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
     #[error("reading the documentation zip: {0}")]
@@ -215,30 +219,34 @@ pub fn lookup_doc(
         is_dir |= name.starts_with(&dir_prefix) || (name == wanted && member.is_dir());
     }
     let Some(i) = found else {
-        return Ok(if is_dir && !request.is_empty() && !request.ends_with('/') {
-            DocLookup::Directory
-        } else if is_dir {
-            // "dir/" or "": serve its index.html, if there is one.
-            let index = if wanted.is_empty() {
-                "index.html".to_string()
+        return Ok(
+            if is_dir && !request.is_empty() && !request.ends_with('/') {
+                DocLookup::Directory
+            } else if is_dir {
+                // "dir/" or "": serve its index.html, if there is one.
+                let index = if wanted.is_empty() {
+                    "index.html".to_string()
+                } else {
+                    format!("{wanted}/index.html")
+                };
+                match lookup_doc(path, &index, limits)? {
+                    DocLookup::File {
+                        bytes,
+                        content_type,
+                    } => DocLookup::File {
+                        bytes,
+                        content_type,
+                    },
+                    _ => DocLookup::Missing,
+                }
             } else {
-                format!("{wanted}/index.html")
-            };
-            match lookup_doc(path, &index, limits)? {
-                DocLookup::File {
-                    bytes,
-                    content_type,
-                } => DocLookup::File {
-                    bytes,
-                    content_type,
-                },
-                _ => DocLookup::Missing,
-            }
-        } else {
-            DocLookup::Missing
-        });
+                DocLookup::Missing
+            },
+        );
     };
-    let member = zip.by_index(i).map_err(|e| corrupt(&wanted, e.to_string()))?;
+    let member = zip
+        .by_index(i)
+        .map_err(|e| corrupt(&wanted, e.to_string()))?;
     if member.size() > limits.max_member_bytes {
         return Err(DocZipError::MemberTooLarge {
             path: wanted,
@@ -303,8 +311,11 @@ fn normalise_request(request: &str) -> Option<String> {
 
 fn open(path: &Path, limits: &DocZipLimits) -> Result<ZipArchive<BufReader<File>>, DocZipError> {
     let file = File::open(path).map_err(|e| DocZipError::Io(e.to_string()))?;
-    let counter = file.try_clone().map_err(|e| DocZipError::Io(e.to_string()))?;
-    let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| DocZipError::NotZip(e.to_string()))?;
+    let counter = file
+        .try_clone()
+        .map_err(|e| DocZipError::Io(e.to_string()))?;
+    let zip =
+        ZipArchive::new(BufReader::new(file)).map_err(|e| DocZipError::NotZip(e.to_string()))?;
     if zip.len() > limits.max_members {
         return Err(DocZipError::TooManyMembers(limits.max_members));
     }
@@ -335,7 +346,12 @@ fn open_unchecked(path: &Path) -> Result<ZipArchive<BufReader<File>>, DocZipErro
 
 /// A member name as a normalised relative path, or why it is refused.
 fn checked_name(raw: &[u8]) -> Result<String, DocZipError> {
-    let shown = || String::from_utf8_lossy(raw).chars().take(200).collect::<String>();
+    let shown = || {
+        String::from_utf8_lossy(raw)
+            .chars()
+            .take(200)
+            .collect::<String>()
+    };
     std::str::from_utf8(raw).map_err(|_| DocZipError::NotUtf8(shown()))?;
     let parts = safe_components(raw).map_err(|_| DocZipError::UnsafePath(shown()))?;
     if parts.is_empty() {
@@ -351,7 +367,10 @@ fn checked_name(raw: &[u8]) -> Result<String, DocZipError> {
 
 /// `Ok(true)` for a directory, `Ok(false)` for a regular file; anything
 /// else (symlink, device, FIFO, socket) is refused.
-fn check_kind<R: Read>(member: &zip::read::ZipFile<'_, R>, name: &str) -> Result<bool, DocZipError> {
+fn check_kind<R: Read>(
+    member: &zip::read::ZipFile<'_, R>,
+    name: &str,
+) -> Result<bool, DocZipError> {
     const S_IFMT: u32 = 0o170_000;
     let kind = match member.unix_mode().map(|m| m & S_IFMT) {
         None | Some(0) | Some(0o100_000) => None,
@@ -421,7 +440,14 @@ mod tests {
     fn member_names() {
         assert_eq!(checked_name(b"a/b.html").unwrap(), "a/b.html");
         assert_eq!(checked_name(b"./a//b").unwrap(), "a/b");
-        for bad in [&b"../x"[..], b"/abs", b"a/../../x", b"C:\\x", b".", b"\xff.html"] {
+        for bad in [
+            &b"../x"[..],
+            b"/abs",
+            b"a/../../x",
+            b"C:\\x",
+            b".",
+            b"\xff.html",
+        ] {
             assert!(checked_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -111,9 +111,9 @@ pub fn summarize(report: &Value) -> Result<Vec<EnvSummary>, ToxResultError> {
     }
     let mut out = Vec::with_capacity(envs.len());
     for (name, env) in envs {
-        let env = env.as_object().ok_or_else(|| {
-            ToxResultError::Shape(format!("testenvs.{name} must be an object"))
-        })?;
+        let env = env
+            .as_object()
+            .ok_or_else(|| ToxResultError::Shape(format!("testenvs.{name} must be an object")))?;
         let setup = commands_failed(name, env, "setup")?;
         let test = commands_failed(name, env, "test")?;
         let outcome = match (setup, test) {
@@ -171,7 +171,11 @@ fn commands_failed(
                 "testenvs.{env}.{key}: every command needs an integer 'retcode'"
             ))
         };
-        let code = match cmd.as_object().and_then(|c| c.get("retcode")).ok_or_else(bad)? {
+        let code = match cmd
+            .as_object()
+            .and_then(|c| c.get("retcode"))
+            .ok_or_else(bad)?
+        {
             Value::Null => None,
             Value::Number(n) => Some(n.as_i64().ok_or_else(bad)?),
             Value::String(s) => Some(s.trim().parse::<i64>().map_err(|_| bad())?),
@@ -210,7 +214,10 @@ mod tests {
             assert_eq!(s.len(), 1);
             assert_eq!(s[0].outcome, want, "{env}");
             assert_eq!(s[0].passed(), want == EnvOutcome::Passed);
-            assert_eq!((s[0].host.as_str(), s[0].platform.as_str()), ("ci1", "linux"));
+            assert_eq!(
+                (s[0].host.as_str(), s[0].platform.as_str()),
+                ("ci1", "linux")
+            );
         }
     }
 

@@ -58,7 +58,9 @@ impl Registry {
             })?,
         };
         if temp.size() == 0 {
-            return Err(RegistryError::Invalid("the documentation zip is empty".into()));
+            return Err(RegistryError::Invalid(
+                "the documentation zip is empty".into(),
+            ));
         }
         let (checked, temp) = tokio::task::spawn_blocking(move || {
             let r = validate_doc_zip(temp.path(), &DocZipLimits::default());
@@ -164,11 +166,10 @@ impl Registry {
             })?;
         let zip = self.store.blobs.path_of(&row.sha256);
         let page = page.to_string();
-        let found = tokio::task::spawn_blocking(move || {
-            lookup_doc(&zip, &page, &DocZipLimits::default())
-        })
-        .await
-        .map_err(blocking_failed)??;
+        let found =
+            tokio::task::spawn_blocking(move || lookup_doc(&zip, &page, &DocZipLimits::default()))
+                .await
+                .map_err(blocking_failed)??;
         Ok((row.version, found))
     }
 }
@@ -188,7 +189,11 @@ mod tests {
 
     #[test]
     fn latest_and_stable() {
-        let vs = || ["1.0", "2.0b1", "1.10", "bogus", "1.9.dev1"].map(String::from).into_iter();
+        let vs = || {
+            ["1.0", "2.0b1", "1.10", "bogus", "1.9.dev1"]
+                .map(String::from)
+                .into_iter()
+        };
         assert_eq!(newest(vs(), false).as_deref(), Some("2.0b1"));
         assert_eq!(newest(vs(), true).as_deref(), Some("1.10"));
         assert_eq!(newest(["2.0rc1".to_string()].into_iter(), true), None);

@@ -77,9 +77,9 @@ impl Registry {
         let user = actor.map(|a| a.user.as_str());
         if !crate::index::acl_allows(&row.config.acl_toxresult_upload, user) {
             return Err(match actor {
-                None => RegistryError::Unauthenticated(format!(
-                    "log in to post test results to {path}"
-                )),
+                None => {
+                    RegistryError::Unauthenticated(format!("log in to post test results to {path}"))
+                }
                 Some(a) => RegistryError::Forbidden(format!(
                     "user {} may not post test results to {path} (not in its acl_toxresult_upload)",
                     a.user
@@ -217,5 +217,7 @@ impl Registry {
 }
 
 fn missing_after() -> RegistryError {
-    RegistryError::NotFound("the file was deleted or replaced while its test result was posted".into())
+    RegistryError::NotFound(
+        "the file was deleted or replaced while its test result was posted".into(),
+    )
 }

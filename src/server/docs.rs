@@ -16,7 +16,8 @@ use crate::dist::doczip::DocLookup;
 use crate::names::{IndexPath, ProjectName};
 
 /// The policy on every documentation page.
-pub const DOC_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+pub const DOC_CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; font-src 'self' data:; object-src 'none'; frame-ancestors 'none'; \
     base-uri 'none'; form-action 'none'; sandbox allow-scripts allow-popups";
 

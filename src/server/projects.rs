@@ -33,7 +33,16 @@ fn project_name(raw: &str) -> Result<ProjectName, ApiError> {
 /// A Unix time as devpi's log timestamp `[y, m, d, H, M, S]` (UTC).
 fn log_time(ts: i64) -> Value {
     time::OffsetDateTime::from_unix_timestamp(ts)
-        .map(|t| json!([t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()]))
+        .map(|t| {
+            json!([
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ])
+        })
         .unwrap_or(Value::Null)
 }
 
@@ -46,9 +55,16 @@ struct Attachments {
 }
 
 impl Attachments {
-    async fn load(st: &AppState, name: &ProjectName, proj: &ResolvedProject) -> Result<Self, ApiError> {
+    async fn load(
+        st: &AppState,
+        name: &ProjectName,
+        proj: &ResolvedProject,
+    ) -> Result<Self, ApiError> {
         let reg = &st.registry;
-        let is_stage = |p: &IndexPath| reg.index(p).is_ok_and(|r| r.config.kind == IndexKind::Stage);
+        let is_stage = |p: &IndexPath| {
+            reg.index(p)
+                .is_ok_and(|r| r.config.kind == IndexKind::Stage)
+        };
         // Only stage files have rows in `files` (mirror file ids are another table's).
         let ids = proj
             .files

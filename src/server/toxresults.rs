@@ -29,7 +29,13 @@ pub async fn post(
     let path = index_path(&user, &index)?;
     let (id, envs) = st
         .registry
-        .add_toxresult(caller.identity(), &path, &filename, &format!("{h1}{h2}"), &body)
+        .add_toxresult(
+            caller.identity(),
+            &path,
+            &filename,
+            &format!("{h1}{h2}"),
+            &body,
+        )
         .await?;
     // No "message" key: devpi-client prints a success response's message
     // as a warning.
@@ -64,7 +70,11 @@ pub async fn download(
         .own_file(path, release_file)
         .await?
         .ok_or_else(missing)?;
-    if !file.sha256.to_hex().starts_with(&format!("{}{}", hashes[0], hashes[1])) {
+    if !file
+        .sha256
+        .to_hex()
+        .starts_with(&format!("{}{}", hashes[0], hashes[1]))
+    {
         return Err(missing());
     }
     super::files::serve_blob(st, result.sha256, "application/json", method, headers)

@@ -50,7 +50,13 @@ pub fn insert(
         "INSERT INTO toxresults (file_id, sha256, summary, uploader, created)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![file_id, sha.to_hex(), summary, uploader, super::now()])?;
+    .execute(params![
+        file_id,
+        sha.to_hex(),
+        summary,
+        uploader,
+        super::now()
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -91,7 +97,11 @@ fn shas(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Sh
 
 /// Blobs of a file's results (they go when the file goes).
 pub fn shas_of_file(conn: &Connection, file_id: i64) -> Result<Vec<Sha256>, StoreError> {
-    shas(conn, "SELECT sha256 FROM toxresults WHERE file_id = ?1", [file_id])
+    shas(
+        conn,
+        "SELECT sha256 FROM toxresults WHERE file_id = ?1",
+        [file_id],
+    )
 }
 
 /// Blobs of every result in an index.

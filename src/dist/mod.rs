@@ -3,15 +3,19 @@
 //!
 //! - [`filename`]: wheel and sdist filenames (PEP 427/491/625/527).
 //! - [`metadata`]: core metadata (`METADATA` / `PKG-INFO`) parsing.
+//! - [`doczip`]: documentation zips, validated and read member by member.
+//! - [`toxresult`]: tox result reports, validated and summarised.
 //! - [`inspect()`]: open an uploaded archive with bounded effort, read its
 //!   metadata and check it agrees with the filename.
 
+pub mod doczip;
 mod entry_path;
 mod error;
 pub mod filename;
 mod inspect;
 pub mod metadata;
 mod tar_archive;
+pub mod toxresult;
 mod zip_archive;
 
 #[cfg(test)]

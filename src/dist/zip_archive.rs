@@ -107,7 +107,11 @@ impl CheckedZip {
 /// Walk the central directory ourselves and count its records. The zip
 /// crate keys members by name, so duplicates silently collapse; comparing
 /// this count with the number of distinct names exposes them.
-fn count_central_records(file: File, start: u64, limit: usize) -> Result<usize, DistError> {
+pub(super) fn count_central_records(
+    file: File,
+    start: u64,
+    limit: usize,
+) -> Result<usize, DistError> {
     let mut reader = BufReader::new(file);
     let corrupt = |e: std::io::Error| DistError::NotZip(format!("central directory: {e}"));
     reader.seek(SeekFrom::Start(start)).map_err(corrupt)?;

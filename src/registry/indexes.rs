@@ -392,8 +392,8 @@ fn check_non_volatile_delete(
     }
     if !force {
         return Err(RegistryError::Forbidden(format!(
-            "index {path} is not volatile: {what} cannot be deleted from it \
-             (its owner or root can force it)"
+            "index {path} is not volatile: {what} cannot be deleted from it; \
+             its owner or root can force it (devpi remove --force, or ?force=true)"
         )));
     }
     require_owner(actor, path, "force a deletion from")

@@ -43,6 +43,18 @@ pub async fn download(
         .check_credentials(&path, crate::policy::Action::Install, caller.identity())?;
     // Mirror indexes serve from their cache or upstream (see mirror.rs).
     let hashes = [h1.as_str(), h2.as_str()];
+    // Test results and doc zips live next to release files.
+    if let Some(resp) =
+        super::toxresults::download(&st, &path, hashes, &filename, &method, &headers).await?
+    {
+        return Ok(resp);
+    }
+    if let Some(resp) =
+        super::docs::download_zip(&st, &path, hashes, &filename, &method, &headers).await?
+    {
+        return Ok(resp);
+    }
+    // Mirror indexes serve from their cache or upstream (see mirror.rs).
     if let Some(resp) =
         super::mirror::download(&st, &path, hashes, &filename, &method, &headers).await?
     {

@@ -7,6 +7,7 @@ mod api;
 mod approvals;
 mod audit;
 mod caller;
+mod docs;
 mod error;
 mod files;
 mod indexes;
@@ -15,6 +16,7 @@ mod mirror;
 mod projects;
 mod push;
 mod simple;
+mod toxresults;
 mod typo;
 mod upload;
 mod users;
@@ -123,7 +125,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/{user}/{index}/+f/{h1}/{h2}/{filename}",
-            get(files::download).delete(files::delete),
+            get(files::download)
+                .delete(files::delete)
+                .post(toxresults::post),
         )
         .route(
             "/{user}/{index}/{project}",
@@ -140,6 +144,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/{user}/{index}/{project}/{version}/",
             get(projects::version).delete(projects::delete_version),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/+doc",
+            get(docs::page_root_redirect),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/+doc/",
+            get(docs::page_root),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/+doc/{*page}",
+            get(docs::page),
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))

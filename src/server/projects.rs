@@ -1,15 +1,17 @@
 //! `/{user}/{index}/{project}[/{version}]`: devpi's JSON views of releases,
 //! and deletion of releases.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::{index_path, ApiError, AppState, BaseUrl, Remote};
-use crate::names::ProjectName;
-use crate::registry::{normalize_version, Actor, ResolvedProject};
+use crate::index::IndexKind;
+use crate::names::{IndexPath, ProjectName};
+use crate::registry::{normalize_version, Actor, ResolvedProject, StoredToxResult};
+use crate::store::doczips::DocZipRow;
 
 /// Versions sorted by PEP 440 (unparseable ones last, by string).
 pub fn sorted_versions(versions: impl Iterator<Item = String>) -> Vec<String> {
@@ -28,50 +30,151 @@ fn project_name(raw: &str) -> Result<ProjectName, ApiError> {
     ProjectName::new(raw).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
-/// devpi's `versiondata` for one version: metadata plus `+links`.
-fn version_json(base: &str, proj: &ResolvedProject, version: &str) -> Option<Value> {
+/// A Unix time as devpi's log timestamp `[y, m, d, H, M, S]` (UTC).
+fn log_time(ts: i64) -> Value {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .map(|t| {
+            json!([
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ])
+        })
+        .unwrap_or(Value::Null)
+}
+
+/// What is attached to a project's releases: test results per file id,
+/// doc zips per (index, version).
+#[derive(Default)]
+struct Attachments {
+    toxresults: HashMap<i64, Vec<StoredToxResult>>,
+    docs: HashMap<(IndexPath, String), DocZipRow>,
+}
+
+impl Attachments {
+    async fn load(
+        st: &AppState,
+        name: &ProjectName,
+        proj: &ResolvedProject,
+    ) -> Result<Self, ApiError> {
+        let reg = &st.registry;
+        let is_stage = |p: &IndexPath| {
+            reg.index(p)
+                .is_ok_and(|r| r.config.kind == IndexKind::Stage)
+        };
+        // Only stage files have rows in `files` (mirror file ids are another table's).
+        let ids = proj
+            .files
+            .iter()
+            .filter(|f| is_stage(&f.index))
+            .map(|f| f.file.id)
+            .collect();
+        let toxresults = reg.toxresults_of_files(ids).await?;
+        let mut docs = HashMap::new();
+        let holders: HashSet<&IndexPath> = proj.releases.values().map(|(i, _)| i).collect();
+        for index in holders.into_iter().filter(|p| is_stage(p)) {
+            for d in reg.docs_of_project(index, name).await? {
+                docs.insert((index.clone(), d.version.clone()), d);
+            }
+        }
+        Ok(Self { toxresults, docs })
+    }
+}
+
+/// devpi's `versiondata` for one version: metadata plus `+links`
+/// (`releasefile`, `toxresult` with `for_href`, `doczip`).
+fn version_json(
+    base: &str,
+    proj: &ResolvedProject,
+    extra: &Attachments,
+    version: &str,
+) -> Option<Value> {
     let (index, release) = proj.releases.get(version)?;
     let mut data: Map<String, Value> = serde_json::from_str(&release.metadata).unwrap_or_default();
-    let links: Vec<Value> = proj
-        .files
-        .iter()
-        .filter(|f| f.file.version == version)
-        .map(|f| {
-            let when = time::OffsetDateTime::from_unix_timestamp(f.file.created)
-                .map(|t| {
-                    json!([t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second()])
-                })
-                .unwrap_or(Value::Null);
-            json!({
-                "rel": "releasefile",
-                "href": format!("{base}{}", super::files::file_path(&f.index, &f.file)),
-                "hash_spec": format!("sha256={}", f.file.sha256),
-                "hashes": {"sha256": f.file.sha256.to_hex()},
-                "log": [{"what": "upload", "who": f.file.uploader, "when": when, "dst": f.index.to_string()}],
-            })
-        })
-        .collect();
+    let mut links = Vec::new();
+    for f in proj.files.iter().filter(|f| f.file.version == version) {
+        let file_href = format!("{base}{}", super::files::file_path(&f.index, &f.file));
+        links.push(json!({
+            "rel": "releasefile",
+            "href": file_href,
+            "hash_spec": format!("sha256={}", f.file.sha256),
+            "hashes": {"sha256": f.file.sha256.to_hex()},
+            "log": [{"what": "upload", "who": f.file.uploader, "when": log_time(f.file.created), "dst": f.index.to_string()}],
+        }));
+        for t in extra.toxresults.get(&f.file.id).into_iter().flatten() {
+            links.push(json!({
+                "rel": "toxresult",
+                "href": format!("{file_href}{}", super::toxresults::toxresult_suffix(t.id)),
+                "for_href": file_href,
+                "hash_spec": format!("sha256={}", t.sha256),
+                "hashes": {"sha256": t.sha256.to_hex()},
+                "log": [{"what": "upload", "who": t.uploader, "when": log_time(t.created), "dst": f.index.to_string()}],
+                "toxresult": {"passed": t.passed(), "envs": t.envs},
+            }));
+        }
+    }
+    if let Some(d) = extra.docs.get(&(index.clone(), version.to_string())) {
+        links.push(json!({
+            "rel": "doczip",
+            "href": format!("{base}{}", super::docs::doczip_path(index, &proj.name, version, &d.sha256)),
+            "hash_spec": format!("sha256={}", d.sha256),
+            "hashes": {"sha256": d.sha256.to_hex()},
+            "log": [{"what": "upload", "who": d.uploader, "when": log_time(d.created), "dst": index.to_string()}],
+        }));
+        data.insert(
+            "+doc".into(),
+            Value::String(format!("{base}/{index}/{}/{version}/+doc/", proj.name)),
+        );
+    }
     data.insert("+links".into(), Value::Array(links));
     data.insert("+index".into(), Value::String(index.to_string()));
     Some(Value::Object(data))
 }
 
+/// `?ignore_bases` (devpi-client sends it with `list` and `remove`): only
+/// what the index itself holds.
+fn own_only(mut proj: ResolvedProject, path: &IndexPath) -> Option<ResolvedProject> {
+    proj.files.retain(|f| &f.index == path);
+    proj.releases.retain(|_, (i, _)| i == path);
+    (!proj.releases.is_empty()).then_some(proj)
+}
+
+async fn resolve(
+    st: &AppState,
+    path: &IndexPath,
+    name: &ProjectName,
+    q: &HashMap<String, String>,
+    remote: Option<std::net::SocketAddr>,
+) -> Result<Option<ResolvedProject>, ApiError> {
+    let proj = st
+        .registry
+        .project_for(&Actor::anonymous(remote), path, name)
+        .await?;
+    Ok(match proj {
+        Some(p) if q.contains_key("ignore_bases") => own_only(p, path),
+        other => other,
+    })
+}
+
 pub async fn project(
     State(st): State<AppState>,
     Path((user, index, project)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
     BaseUrl(base): BaseUrl,
     Remote(remote): Remote,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let name = project_name(&project)?;
-    let proj = st
-        .registry
-        .project_for(&Actor::anonymous(remote), &path, &name)
+    let proj = resolve(&st, &path, &name, &q, remote)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("project {name} is not on index {path}")))?;
+    let extra = Attachments::load(&st, &name, &proj).await?;
     let mut result = Map::new();
     for v in sorted_versions(proj.releases.keys().cloned()) {
-        if let Some(data) = version_json(&base, &proj, &v) {
+        if let Some(data) = version_json(&base, &proj, &extra, &v) {
             result.insert(v, data);
         }
     }
@@ -81,6 +184,7 @@ pub async fn project(
 pub async fn version(
     State(st): State<AppState>,
     Path((user, index, project, version)): Path<(String, String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
     BaseUrl(base): BaseUrl,
     Remote(remote): Remote,
 ) -> Result<Json<Value>, ApiError> {
@@ -88,12 +192,11 @@ pub async fn version(
     let name = project_name(&project)?;
     let v = normalize_version(&version).map_err(|e| ApiError::not_found(e.to_string()))?;
     let missing = || ApiError::not_found(format!("{name} {version} is not on index {path}"));
-    let proj = st
-        .registry
-        .project_for(&Actor::anonymous(remote), &path, &name)
+    let proj = resolve(&st, &path, &name, &q, remote)
         .await?
         .ok_or_else(missing)?;
-    let data = version_json(&base, &proj, &v).ok_or_else(missing)?;
+    let extra = Attachments::load(&st, &name, &proj).await?;
+    let data = version_json(&base, &proj, &extra, &v).ok_or_else(missing)?;
     Ok(Json(json!({"type": "versiondata", "result": data})))
 }
 

@@ -122,13 +122,33 @@ pub async fn upload(
             ));
         }
         Some("doc_upload") => {
-            return Err(ApiError::bad_request(
-                "documentation uploads are not supported by this server yet",
-            ))
+            let (filename, temp) = file.ok_or_else(|| {
+                ApiError::bad_request("the documentation upload has no 'content' zip file")
+            })?;
+            let done = reg
+                .upload_docs(
+                    &actor,
+                    &path,
+                    form.name.as_deref(),
+                    form.version.as_deref(),
+                    temp,
+                )
+                .await?;
+            tracing::info!(index = %path, file = %filename, sha256 = %done.sha256, user = %actor.user, "documentation upload");
+            return Ok((
+                StatusCode::OK,
+                Json(json!({
+                    "message": format!(
+                        "documentation of {} {} stored on {path} ({} files)",
+                        done.project, done.version, done.files
+                    ),
+                    "result": {"sha256": done.sha256.to_hex()},
+                })),
+            ));
         }
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "unknown :action {other:?}; expected file_upload"
+                "unknown :action {other:?}; expected file_upload or doc_upload"
             )))
         }
     }

@@ -209,6 +209,8 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
     if let Some(old) = find_file(conn, f.index_id, f.filename)? {
         orphans.push(old.sha256);
         orphans.extend(old.metadata_sha256);
+        // test results were for the old bytes; they go with the file row
+        orphans.extend(super::toxresults::shas_of_file(conn, old.id)?);
         conn.execute("DELETE FROM files WHERE id = ?1", [old.id])?;
     }
     conn.prepare_cached(
@@ -235,10 +237,11 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
 /// Delete one file; its release and project go too when left empty.
 /// Returns the digests of blobs that may now be unreferenced.
 pub fn delete_file(conn: &Connection, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {
-    conn.execute("DELETE FROM files WHERE id = ?1", [file.id])?;
-    prune_empty(conn, file.index_id)?;
     let mut out = vec![file.sha256];
     out.extend(file.metadata_sha256);
+    out.extend(super::toxresults::shas_of_file(conn, file.id)?);
+    conn.execute("DELETE FROM files WHERE id = ?1", [file.id])?;
+    out.extend(prune_empty(conn, file.index_id)?);
     Ok(out)
 }
 
@@ -250,8 +253,9 @@ pub fn delete_release(
     version: &str,
 ) -> Result<Vec<Sha256>, StoreError> {
     let files = files_of_release(conn, index_id, project, version)?;
-    let mut out = Vec::new();
+    let mut out = super::doczips::shas_of_release(conn, index_id, project, version)?;
     for f in &files {
+        out.extend(super::toxresults::shas_of_file(conn, f.id)?);
         conn.execute("DELETE FROM files WHERE id = ?1", [f.id])?;
         out.push(f.sha256);
         out.extend(f.metadata_sha256);
@@ -261,7 +265,7 @@ pub fn delete_release(
            (SELECT id FROM projects WHERE index_id = ?1 AND name = ?2)",
         params![index_id, project, version],
     )?;
-    prune_empty(conn, index_id)?;
+    out.extend(prune_empty(conn, index_id)?);
     Ok(out)
 }
 
@@ -269,7 +273,8 @@ pub fn delete_release(
 pub fn delete_all_of_index(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT sha256, metadata_sha256 FROM files WHERE index_id = ?1")?;
-    let mut out = Vec::new();
+    let mut out = super::toxresults::shas_of_index(conn, index_id)?;
+    out.extend(super::doczips::shas_of_index(conn, index_id)?);
     let rows = stmt.query_map([index_id], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
     })?;
@@ -287,7 +292,10 @@ pub fn delete_all_of_index(conn: &Connection, index_id: i64) -> Result<Vec<Sha25
     Ok(out)
 }
 
-fn prune_empty(conn: &Connection, index_id: i64) -> Result<(), StoreError> {
+/// Remove releases left without files (their doc zips go too) and projects
+/// left without releases. Returns the doc zip blobs that may now be unused.
+fn prune_empty(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
+    let orphans = super::doczips::shas_of_empty_releases(conn, index_id)?;
     conn.execute(
         "DELETE FROM releases WHERE project_id IN (SELECT id FROM projects WHERE index_id = ?1)
            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.release_id = releases.id)",
@@ -298,7 +306,7 @@ fn prune_empty(conn: &Connection, index_id: i64) -> Result<(), StoreError> {
            AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = projects.id)",
         [index_id],
     )?;
-    Ok(())
+    Ok(orphans)
 }
 
 /// Is a blob still referenced by any file (as content or as metadata)?
@@ -310,6 +318,8 @@ pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreErr
                  OR EXISTS(SELECT 1 FROM files WHERE metadata_sha256 = ?1)",
         )?
         .query_row([hex], |r| r.get::<_, bool>(0))?
-        // a mirrored file may share the blob
-        || super::mirror::blob_referenced(conn, sha)?)
+        // a mirrored file, a test result or a doc zip may share the blob
+        || super::mirror::blob_referenced(conn, sha)?
+        || super::toxresults::blob_referenced(conn, sha)?
+        || super::doczips::blob_referenced(conn, sha)?)
 }

@@ -178,4 +178,45 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX pending_pushes_by_status ON pending_pushes(status);
     "#,
+    // 9: test results posted to release files (`devpi test`) and
+    // documentation zips of releases. Both go with what they belong to.
+    r#"
+    CREATE TABLE toxresults (
+        id        INTEGER PRIMARY KEY,
+        file_id   INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        sha256    TEXT NOT NULL,
+        summary   TEXT NOT NULL,
+        uploader  TEXT,
+        created   INTEGER NOT NULL
+    );
+    CREATE INDEX toxresults_by_file ON toxresults(file_id);
+    CREATE INDEX toxresults_by_sha ON toxresults(sha256);
+    CREATE TABLE doczips (
+        release_id INTEGER PRIMARY KEY REFERENCES releases(id) ON DELETE CASCADE,
+        sha256    TEXT NOT NULL,
+        size      INTEGER NOT NULL,
+        uploader  TEXT NOT NULL,
+        created   INTEGER NOT NULL
+    );
+    CREATE INDEX doczips_by_sha ON doczips(sha256);
+    "#,
 ];
+
+#[cfg(test)]
+mod tests {
+    /// Every migration is one well-formed SQL batch that applies in order
+    /// on an empty database (a merge once glued two together).
+    #[test]
+    fn migrations_apply_in_order_on_an_empty_database() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for (i, sql) in super::MIGRATIONS.iter().enumerate() {
+            assert!(
+                !sql.contains("r#\""),
+                "migration {} swallowed the next one",
+                i + 1
+            );
+            conn.execute_batch(sql)
+                .unwrap_or_else(|e| panic!("migration {} fails: {e}", i + 1));
+        }
+    }
+}

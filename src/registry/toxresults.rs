@@ -1,0 +1,223 @@
+//! Test results posted to release files (`devpi test`): who may post
+//! (`acl_toxresult_upload`), validation, storage, and reading them back
+//! summarised (for the project JSON, push review and `tests_passed`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Registry, RegistryError, Result};
+use crate::auth::Identity;
+use crate::digest::Sha256;
+use crate::dist::toxresult::{parse_and_summarize, run_passed, EnvSummary, ToxResultError};
+use crate::index::IndexKind;
+use crate::names::{IndexPath, ProjectName};
+use crate::store::releases;
+use crate::store::toxresults::{self as table, ToxResultRow};
+
+/// Most results kept per release file: each `devpi test` run adds one, and
+/// anonymous posting is devpi's default, so the pile must be bounded.
+pub const MAX_RESULTS_PER_FILE: usize = 100;
+
+/// A stored test result, its summary decoded.
+#[derive(Debug, Clone)]
+pub struct StoredToxResult {
+    pub id: i64,
+    pub file_id: i64,
+    pub sha256: Sha256,
+    pub envs: Vec<EnvSummary>,
+    pub uploader: Option<String>,
+    pub created: i64,
+}
+
+impl StoredToxResult {
+    fn from_row(row: ToxResultRow) -> Self {
+        Self {
+            envs: serde_json::from_str(&row.summary).unwrap_or_default(),
+            id: row.id,
+            file_id: row.file_id,
+            sha256: row.sha256,
+            uploader: row.uploader,
+            created: row.created,
+        }
+    }
+
+    /// The run passed as a whole (see [`run_passed`]).
+    pub fn passed(&self) -> bool {
+        run_passed(&self.envs)
+    }
+}
+
+impl From<ToxResultError> for RegistryError {
+    fn from(e: ToxResultError) -> Self {
+        match e {
+            ToxResultError::TooLarge => RegistryError::TooLarge(e.to_string()),
+            other => RegistryError::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl Registry {
+    /// Attach a tox result report to the release file `filename` of the
+    /// stage index `path` (whose sha256 must start with `hash_prefix`, as
+    /// in the file's URL). Returns the new result's id and its summary.
+    pub async fn add_toxresult(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        path: &IndexPath,
+        filename: &str,
+        hash_prefix: &str,
+        body: &[u8],
+    ) -> Result<(i64, Vec<EnvSummary>)> {
+        let row = self.index(path)?;
+        if row.config.kind == IndexKind::Mirror {
+            return Err(RegistryError::Forbidden(format!(
+                "index {path} is a mirror: test results can only be attached to files of stage indexes"
+            )));
+        }
+        let user = actor.map(|a| a.user.as_str());
+        if !crate::index::acl_allows(&row.config.acl_toxresult_upload, user) {
+            return Err(match actor {
+                None => {
+                    RegistryError::Unauthenticated(format!("log in to post test results to {path}"))
+                }
+                Some(a) => RegistryError::Forbidden(format!(
+                    "user {} may not post test results to {path} (not in its acl_toxresult_upload)",
+                    a.user
+                )),
+            });
+        }
+        let missing = || RegistryError::NotFound(format!("file {filename} is not on index {path}"));
+        let file = self.own_file(path, filename).await?.ok_or_else(missing)?;
+        if !file.sha256.to_hex().starts_with(hash_prefix) {
+            return Err(missing());
+        }
+        let (value, envs) = parse_and_summarize(body)?;
+        let canonical = serde_json::to_vec(&value)
+            .map_err(|e| RegistryError::Invalid(format!("test result: {e}")))?;
+        let summary = serde_json::to_string(&envs)
+            .map_err(|e| RegistryError::Invalid(format!("test result: {e}")))?;
+        let (sha, created) = {
+            let blobs = Arc::clone(&self.store.blobs);
+            tokio::task::spawn_blocking(move || blobs.put_bytes(&canonical))
+                .await
+                .map_err(|e| {
+                    RegistryError::Store(crate::store::StoreError::Internal(e.to_string()))
+                })??
+        };
+        let uploader = actor.map(|a| a.user.clone());
+        let file_id = file.id;
+        let inserted = self
+            .store
+            .db
+            .write(move |tx| {
+                // The file may have been deleted or replaced meanwhile.
+                if !releases::find_file(tx, file.index_id, &file.filename)?
+                    .is_some_and(|f| f.id == file_id)
+                {
+                    return Ok(Err(missing_after()));
+                }
+                if table::count_for_file(tx, file_id)? >= MAX_RESULTS_PER_FILE {
+                    return Ok(Err(RegistryError::Conflict(format!(
+                        "{} already has {MAX_RESULTS_PER_FILE} test results; \
+                         no more are accepted for this file",
+                        file.filename
+                    ))));
+                }
+                Ok(Ok(table::insert(
+                    tx,
+                    file_id,
+                    &sha,
+                    &summary,
+                    uploader.as_deref(),
+                )?))
+            })
+            .await;
+        let inserted = inserted.unwrap_or_else(|e| Err(e.into()));
+        match inserted {
+            Ok(id) => {
+                tracing::info!(index = %path, file = %filename, result = id, by = ?user, "test result stored");
+                Ok((id, envs))
+            }
+            Err(e) => {
+                if created {
+                    self.collect_garbage(vec![sha]).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One stored result of `filename` on `path`, by id (for download).
+    pub async fn toxresult(
+        self: &Arc<Self>,
+        path: &IndexPath,
+        filename: &str,
+        id: i64,
+    ) -> Result<Option<StoredToxResult>> {
+        let Some(file) = self.own_file(path, filename).await? else {
+            return Ok(None);
+        };
+        let row = self.store.db.read(move |c| table::get(c, id)).await?;
+        Ok(row
+            .filter(|r| r.file_id == file.id)
+            .map(StoredToxResult::from_row))
+    }
+
+    /// The results of the given stage-index files, grouped by file id,
+    /// oldest first.
+    pub async fn toxresults_of_files(
+        self: &Arc<Self>,
+        file_ids: Vec<i64>,
+    ) -> Result<HashMap<i64, Vec<StoredToxResult>>> {
+        if file_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = self
+            .store
+            .db
+            .read(move |c| table::for_files(c, &file_ids))
+            .await?;
+        let mut out: HashMap<i64, Vec<StoredToxResult>> = HashMap::new();
+        for r in rows {
+            out.entry(r.file_id)
+                .or_default()
+                .push(StoredToxResult::from_row(r));
+        }
+        Ok(out)
+    }
+
+    /// Every test result of one release on the stage index `path` (not
+    /// inherited), per filename, oldest first. For push review and the
+    /// `tests_passed` check.
+    pub async fn release_toxresults(
+        self: &Arc<Self>,
+        path: &IndexPath,
+        project: &ProjectName,
+        version: &str,
+    ) -> Result<Vec<(String, Vec<StoredToxResult>)>> {
+        let id = self.index(path)?.id;
+        let version = super::normalize_version(version)?;
+        let name = project.as_str().to_string();
+        let files = self
+            .store
+            .db
+            .read(move |c| releases::files_of_release(c, id, &name, &version))
+            .await?;
+        let mut by_file = self
+            .toxresults_of_files(files.iter().map(|f| f.id).collect())
+            .await?;
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let results = by_file.remove(&f.id).unwrap_or_default();
+                (f.filename, results)
+            })
+            .collect())
+    }
+}
+
+fn missing_after() -> RegistryError {
+    RegistryError::NotFound(
+        "the file was deleted or replaced while its test result was posted".into(),
+    )
+}

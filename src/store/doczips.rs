@@ -1,0 +1,140 @@
+//! Documentation zips of releases (`doczips`): one per release, the zip
+//! itself a blob.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+use crate::digest::Sha256;
+
+#[derive(Debug, Clone)]
+pub struct DocZipRow {
+    pub version: String,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub uploader: String,
+    pub created: i64,
+}
+
+/// Attach a doc zip to a release of a project on an index, replacing the
+/// previous one. `Ok(None)`: no such release. `Ok(Some(old))`: stored; the
+/// replaced zip's digest, if any.
+pub fn set(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    version: &str,
+    sha: &Sha256,
+    size: u64,
+    uploader: &str,
+) -> Result<Option<Option<Sha256>>, StoreError> {
+    let release: Option<i64> = conn
+        .prepare_cached(
+            "SELECT r.id FROM releases r JOIN projects p ON p.id = r.project_id
+             WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3",
+        )?
+        .query_row(params![index_id, project, version], |r| r.get(0))
+        .optional()?;
+    let Some(release) = release else {
+        return Ok(None);
+    };
+    let old: Option<String> = conn
+        .prepare_cached("SELECT sha256 FROM doczips WHERE release_id = ?1")?
+        .query_row([release], |r| r.get(0))
+        .optional()?;
+    conn.prepare_cached(
+        "INSERT INTO doczips (release_id, sha256, size, uploader, created) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(release_id) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
+           uploader = excluded.uploader, created = excluded.created",
+    )?
+    .execute(params![release, sha.to_hex(), size as i64, uploader, super::now()])?;
+    Ok(Some(old.and_then(|o| o.parse().ok())))
+}
+
+/// The doc zips of a project's releases on one index.
+pub fn of_project(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+) -> Result<Vec<DocZipRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.version, d.sha256, d.size, d.uploader, d.created FROM doczips d
+         JOIN releases r ON r.id = d.release_id JOIN projects p ON p.id = r.project_id
+         WHERE p.index_id = ?1 AND p.name = ?2 ORDER BY r.version",
+    )?;
+    let rows = stmt.query_map(params![index_id, project], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (version, sha, size, uploader, created) = row?;
+        out.push(DocZipRow {
+            version,
+            sha256: sha
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("doczips: bad sha256 {sha:?}")))?,
+            size: size as u64,
+            uploader,
+            created,
+        });
+    }
+    Ok(out)
+}
+
+fn shas(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Sha256>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(p, |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.extend(r?.parse::<Sha256>().ok());
+    }
+    Ok(out)
+}
+
+/// Doc zip blobs of an index's releases that have no file left (about to
+/// be pruned with their release).
+pub fn shas_of_empty_releases(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
+    shas(
+        conn,
+        "SELECT d.sha256 FROM doczips d JOIN releases r ON r.id = d.release_id
+         JOIN projects p ON p.id = r.project_id
+         WHERE p.index_id = ?1 AND NOT EXISTS (SELECT 1 FROM files f WHERE f.release_id = r.id)",
+        [index_id],
+    )
+}
+
+/// Doc zip blob of one release.
+pub fn shas_of_release(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    version: &str,
+) -> Result<Vec<Sha256>, StoreError> {
+    shas(
+        conn,
+        "SELECT d.sha256 FROM doczips d JOIN releases r ON r.id = d.release_id
+         JOIN projects p ON p.id = r.project_id
+         WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3",
+        params![index_id, project, version],
+    )
+}
+
+pub fn shas_of_index(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
+    shas(
+        conn,
+        "SELECT d.sha256 FROM doczips d JOIN releases r ON r.id = d.release_id
+         JOIN projects p ON p.id = r.project_id WHERE p.index_id = ?1",
+        [index_id],
+    )
+}
+
+pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM doczips WHERE sha256 = ?1)")?
+        .query_row([sha.to_hex()], |r| r.get::<_, bool>(0))?)
+}

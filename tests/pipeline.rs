@@ -358,7 +358,20 @@ fn pushes_wait_for_a_second_persons_approval() {
     let find = |action: &str| -> Vec<&Value> {
         entries.iter().filter(|e| e["action"] == action).collect()
     };
-    assert_eq!(find("blocked_push").len(), 1, "the wheels_only refusal");
+    let blocked = find("blocked_push");
+    assert_eq!(
+        blocked.len(),
+        2,
+        "the wheels_only refusal and bob's push: {blocked:?}"
+    );
+    assert!(blocked
+        .iter()
+        .any(|e| e["details"]["decision"]["decision"] == "refuse"));
+    assert!(blocked.iter().any(|e| e["actor"] == "bob"
+        && e["details"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("may not push")));
     assert_eq!(find("push_pending").len(), 2);
     let approve = find("approve");
     assert_eq!(approve.len(), 1);

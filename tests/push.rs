@@ -188,6 +188,26 @@ fn a_file_altered_on_disk_is_never_pushed() {
         "{msg}"
     );
     assert!(files_on(&s, "root/prod", "tamper-me").is_empty());
+    let audit: Value = client()
+        .get(s.url("/+audit"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let blocked = audit["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "blocked_push")
+        .cloned();
+    assert!(
+        blocked.is_some_and(|e| e["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer match")),
+        "the refusal is audited with its reason"
+    );
 }
 
 #[test]

@@ -17,6 +17,10 @@ pub enum RegistryError {
     /// The request conflicts with what is stored (409).
     #[error("{0}")]
     Conflict(String),
+    /// A push refused by the target's policy checks (403); already audited
+    /// with the full review.
+    #[error("{0}")]
+    PolicyRefused(String),
     /// A project name refused as a likely typosquat (403 by default; the
     /// simple API renders it so pip and uv show the message).
     #[error("{0}")]

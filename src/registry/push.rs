@@ -95,8 +95,41 @@ fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
 }
 
 impl Registry {
+    /// Push as `actor`. Every refusal is recorded in the audit log with its
+    /// reason (policy refusals and typosquat blocks record themselves, with
+    /// more detail).
     pub async fn push(self: &Arc<Self>, actor: &Identity, req: PushRequest) -> Result<PushOutcome> {
-        self.push_with(actor, req, PushContext::default()).await
+        let result = self
+            .push_with(actor, req.clone(), PushContext::default())
+            .await;
+        if let Err(e) = &result {
+            if !matches!(
+                e,
+                RegistryError::TypoBlocked(_) | RegistryError::PolicyRefused(_)
+            ) {
+                let entry = super::Actor::new(Some(actor.clone()), None)
+                    .entry(
+                        crate::audit::Action::BlockedPush,
+                        format!("{}/{}/{}", req.target, req.project, req.version),
+                    )
+                    .details(json!({
+                        "source": req.source.to_string(),
+                        "target": req.target.to_string(),
+                        "project": req.project.to_string(),
+                        "version": req.version,
+                        "reason": e.to_string(),
+                    }));
+                if let Err(ae) = self
+                    .store
+                    .db
+                    .write(move |tx| Ok(crate::audit::append(tx, entry)?))
+                    .await
+                {
+                    tracing::error!(error = %ae, "recording a refused push in the audit log failed");
+                }
+            }
+        }
+        result
     }
 
     pub async fn push_with(
@@ -345,7 +378,7 @@ impl Registry {
                 }
                 tracing::warn!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
                     ?reasons, "push refused by policy");
-                return Err(RegistryError::Forbidden(format!(
+                return Err(RegistryError::PolicyRefused(format!(
                     "push of {label} into {} refused by policy: {}",
                     req.target,
                     reasons.join("; ")

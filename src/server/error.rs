@@ -49,7 +49,9 @@ impl From<RegistryError> for ApiError {
         let status = match &e {
             RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
             RegistryError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            RegistryError::Forbidden(_) | RegistryError::TypoBlocked(_) => StatusCode::FORBIDDEN,
+            RegistryError::Forbidden(_)
+            | RegistryError::TypoBlocked(_)
+            | RegistryError::PolicyRefused(_) => StatusCode::FORBIDDEN,
             RegistryError::Conflict(_) => StatusCode::CONFLICT,
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
             RegistryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -305,3 +305,85 @@ fn mirror_to_stage_push_verifies_and_keeps_upstream_provenance() {
     assert_eq!(r.status(), 403);
     assert!(r.text().unwrap().contains("dependency confusion"));
 }
+
+/// Test results and documentation travel with the release, and the review
+/// shows the test status.
+#[test]
+fn pushes_carry_test_results_and_docs() {
+    let s = Server::start();
+    let (wn, wb) = wheel("tested_pkg", "1.0", "tested-pkg");
+    assert_eq!(
+        upload(&s, "root/dev", root(), &wn, wb.clone(), &[]).status(),
+        200
+    );
+    // a tox result posted to the file (as devpi test does)
+    let sha = sha256_hex(&wb);
+    let file_url = s.url(&format!("/root/dev/+f/{}/{}/{wn}", &sha[..3], &sha[3..16]));
+    let report = json!({"reportversion": "1", "host": "ci1", "platform": "linux",
+        "testenvs": {"py311": {"python": {"version": "3.11.7"}, "test": [{"retcode": 0}]}}});
+    let r = client()
+        .post(&file_url)
+        .basic_auth("root", Some(ROOT_PW))
+        .json(&report)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    // a documentation zip for the release
+    let mut zbuf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zbuf);
+        z.start_file("index.html", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, b"<h1>tested-pkg docs</h1>").unwrap();
+        z.finish().unwrap();
+    }
+    let form = reqwest::blocking::multipart::Form::new()
+        .text(":action", "doc_upload")
+        .text("name", "tested-pkg")
+        .text("version", "1.0")
+        .part(
+            "content",
+            reqwest::blocking::multipart::Part::bytes(zbuf.into_inner())
+                .file_name("tested-pkg-1.0.doc.zip"),
+        );
+    let r = client()
+        .post(s.url("/root/dev/"))
+        .basic_auth("root", Some(ROOT_PW))
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+
+    let r: Value = push(
+        &s,
+        "root/dev",
+        root(),
+        json!({"name": "tested-pkg", "version": "1.0", "targetindex": "root/prod"}),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(r["push"]["landed"], true, "{r}");
+    assert_eq!(r["push"]["review"]["tests"]["checked"], true);
+    assert_eq!(r["push"]["review"]["tests"]["passed"], true);
+    assert!(r["push"]["review"]["tests"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("py311 passed"));
+
+    // prod has the result and the docs
+    let p: Value = client()
+        .get(s.url("/root/prod/tested-pkg"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let links = p["result"]["1.0"]["+links"].as_array().unwrap();
+    assert!(links.iter().any(|l| l["rel"] == "toxresult"), "{links:?}");
+    assert!(links.iter().any(|l| l["rel"] == "doczip"), "{links:?}");
+    let page = client()
+        .get(s.url("/root/prod/tested-pkg/1.0/+doc/index.html"))
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().unwrap().contains("tested-pkg docs"));
+}

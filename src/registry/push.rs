@@ -19,7 +19,9 @@ use crate::dist::{self, DistKind};
 use crate::index::IndexKind;
 use crate::mirror::FilePart;
 use crate::names::{IndexPath, ProjectName};
-use crate::pipeline::{Decision, ReleaseFile, ReleaseSnapshot, ShadowingCheck, TyposquatCheck};
+use crate::pipeline::{
+    Decision, ReleaseFile, ReleaseSnapshot, ShadowingCheck, TestsCheck, TyposquatCheck,
+};
 use crate::policy::Action;
 use crate::store::pending;
 use crate::store::releases::{self, FileRow, NewFile};
@@ -88,7 +90,12 @@ struct Candidate {
     /// Upload (or upstream publication) time.
     published: Option<i64>,
     entry_points: Option<String>,
+    /// Test results attached to the file: (report blob, summary JSON, uploader).
+    toxresults: Vec<(Sha256, String, Option<String>)>,
 }
+
+/// The documentation zip of the release being pushed: (blob, size, uploader).
+type DocZip = (Sha256, u64, String);
 
 fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
     RegistryError::Store(StoreError::Internal(format!("background task failed: {e}")))
@@ -333,6 +340,13 @@ impl Registry {
         });
         review.typosquat = TyposquatCheck::from(&verdict);
         review.shadowing = self.shadowing(&req.target, &req.project).await?;
+        review.tests = tests_check(&candidates);
+        let doc = if source.config.kind == IndexKind::Stage {
+            self.source_doczip(source.id, &req.project, &version)
+                .await?
+        } else {
+            None
+        };
         let review_text = crate::pipeline::render_text(&review);
         let decision = match &target_policy {
             Some(p) => crate::pipeline::evaluate(
@@ -458,6 +472,28 @@ impl Registry {
                             provenance: &prov,
                         },
                     )?);
+                    // test results travel with their file
+                    if let Some(new) = releases::find_file(tx, tid, &c.filename)? {
+                        for (sha, summary, by) in &c.toxresults {
+                            crate::store::toxresults::insert(
+                                tx,
+                                new.id,
+                                sha,
+                                summary,
+                                by.as_deref(),
+                            )?;
+                        }
+                    }
+                }
+                // ... and the documentation with its release
+                if let Some((sha, size, by)) = &doc {
+                    if let Some(Some(old)) =
+                        crate::store::doczips::set(tx, tid, &project, &v, sha, *size, by)?
+                    {
+                        if old != *sha {
+                            orphans.push(old);
+                        }
+                    }
                 }
                 Ok(orphans)
             })
@@ -598,6 +634,24 @@ impl Registry {
         })
     }
 
+    /// The documentation zip of a release on a stage index, if any.
+    async fn source_doczip(
+        self: &Arc<Self>,
+        index_id: i64,
+        project: &ProjectName,
+        version: &str,
+    ) -> Result<Option<DocZip>> {
+        let (name, v) = (project.as_str().to_string(), version.to_string());
+        Ok(self
+            .store
+            .db
+            .read(move |c| crate::store::doczips::of_project(c, index_id, &name))
+            .await?
+            .into_iter()
+            .find(|d| d.version == v)
+            .map(|d| (d.sha256, d.size, d.uploader)))
+    }
+
     /// The first stage index holding `project`, if any.
     async fn private_holder(self: &Arc<Self>, project: &ProjectName) -> Result<Option<IndexPath>> {
         let stages: Vec<(IndexPath, i64)> = self
@@ -628,7 +682,7 @@ impl Registry {
         version: &str,
     ) -> Result<Vec<Candidate>> {
         let (id, name, v) = (source.id, project.as_str().to_string(), version.to_string());
-        let (files, release) = self
+        let (files, release, tox) = self
             .store
             .db
             .read(move |c| {
@@ -636,7 +690,9 @@ impl Registry {
                 let rel = releases::releases(c, id, &name)?
                     .into_iter()
                     .find(|r| r.version == v);
-                Ok((files, rel))
+                let ids: Vec<i64> = files.iter().map(|f| f.id).collect();
+                let tox = crate::store::toxresults::for_files(c, &ids)?;
+                Ok((files, rel, tox))
             })
             .await?;
         let metadata = release.map(|r| r.metadata).unwrap_or_else(|| "{}".into());
@@ -654,6 +710,11 @@ impl Registry {
                 display_name: f.display_name,
                 published: Some(f.created),
                 entry_points: None,
+                toxresults: tox
+                    .iter()
+                    .filter(|t| t.file_id == f.id)
+                    .map(|t| (t.sha256, t.summary.clone(), t.uploader.clone()))
+                    .collect(),
             })
             .collect())
     }
@@ -719,9 +780,50 @@ impl Registry {
                 display_name: inspected.metadata.name.clone(),
                 published: f.upload_time,
                 entry_points: inspected.entry_points.clone(),
+                toxresults: Vec::new(),
             });
         }
         Ok(out)
+    }
+}
+
+/// The review's test status from the results attached to the files: passed
+/// when at least one recorded run passed (every test environment green).
+fn tests_check(candidates: &[Candidate]) -> TestsCheck {
+    let runs: Vec<Vec<crate::dist::toxresult::EnvSummary>> = candidates
+        .iter()
+        .flat_map(|c| c.toxresults.iter())
+        .filter_map(|(_, summary, _)| serde_json::from_str(summary).ok())
+        .collect();
+    if runs.is_empty() {
+        return TestsCheck::default();
+    }
+    let passed_runs = runs
+        .iter()
+        .filter(|r| crate::dist::toxresult::run_passed(r))
+        .count();
+    let envs: Vec<String> = runs
+        .iter()
+        .flatten()
+        .filter(|e| !e.is_packaging())
+        .map(|e| {
+            format!(
+                "{} {} ({} on {})",
+                e.env,
+                if e.passed() { "passed" } else { "failed" },
+                e.python.as_deref().unwrap_or("?"),
+                e.platform
+            )
+        })
+        .collect();
+    TestsCheck {
+        checked: true,
+        passed: passed_runs > 0,
+        summary: Some(format!(
+            "{passed_runs} of {} recorded test run(s) passed: {}",
+            runs.len(),
+            envs.join(", ")
+        )),
     }
 }
 

@@ -192,6 +192,23 @@ fn production_invariant_holds_through_api_changes() {
         .json()
         .unwrap();
     assert_eq!(cfg["result"]["bases"], json!([]), "nothing changed");
+    // the refusals are in the audit log
+    let audit: Value = client()
+        .get(s.url("/+audit"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let refused = audit["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "security_event" && e["details"]["event"] == "index_change_refused"
+        })
+        .count();
+    assert_eq!(refused, 3, "one create and two modifications were refused");
 }
 
 #[test]

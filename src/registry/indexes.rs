@@ -54,6 +54,30 @@ fn require_owner(actor: Option<&Identity>, path: &IndexPath, what: &str) -> Resu
 }
 
 impl Registry {
+    /// Pass `check` through; a refusal (the production invariant, a
+    /// policy-managed key) is also recorded in the audit log.
+    async fn refuse_audited(
+        self: &Arc<Self>,
+        by: &Actor,
+        path: &IndexPath,
+        check: Result<()>,
+    ) -> Result<()> {
+        if let Err(e) = &check {
+            let entry = by
+                .entry(Action::SecurityEvent, path.to_string())
+                .details(json!({"event": "index_change_refused", "reason": e.to_string()}));
+            if let Err(ae) = self
+                .store
+                .db
+                .write(move |tx| Ok(crate::audit::append(tx, entry)?))
+                .await
+            {
+                tracing::error!(error = %ae, "recording a refused index change in the audit log failed");
+            }
+        }
+        check
+    }
+
     pub async fn create_index(
         self: &Arc<Self>,
         by: &Actor,
@@ -64,7 +88,8 @@ impl Registry {
         require_owner(actor, path, "create")?;
         let config = IndexConfig::from_create_request(path, body)?;
         self.check_bases(path, &config)?;
-        self.check_invariant(Some((path, &config)))?;
+        self.refuse_audited(by, path, self.check_invariant(Some((path, &config))))
+            .await?;
         self.insert_index_by(by, path, config.clone()).await?;
         tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index created");
         Ok(config)
@@ -131,8 +156,14 @@ impl Registry {
             ConfigChange::Operations(ops) => config.apply_operations(path, ops)?,
         }
         self.check_bases(path, &config)?;
-        self.check_policy_managed(path, &row.config, &config)?;
-        self.check_invariant(Some((path, &config)))?;
+        self.refuse_audited(
+            by,
+            path,
+            self.check_policy_managed(path, &row.config, &config),
+        )
+        .await?;
+        self.refuse_audited(by, path, self.check_invariant(Some((path, &config))))
+            .await?;
         let c = config.clone();
         let entry = by
             .entry(Action::IndexModify, path.to_string())

@@ -249,7 +249,10 @@ def test_devpi_full_session(server, tmp_path):
     assert "posting tox result data" in res.output and "could not post" not in res.output, res
     res = devpi("list", "-t", name)
     assert "tests passed" in res.output, res
-    project = server.project_json(f"{alice}/dev", name)
+    r = requests.get(f"{server.url}/{alice}/dev/{name}/", headers={"Accept": "application/json"}, timeout=30)
+    # exactly this: devpi-client compares the content type
+    assert r.headers["content-type"] == "application/json" and r.headers["x-devpi-api-version"] == "2", r.headers
+    project = r.json()["result"]
     links = project["1.0"]["+links"]
     release = next(link for link in links if link["rel"] == "releasefile")
     tox = [link for link in links if link["rel"] == "toxresult"]

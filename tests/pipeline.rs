@@ -399,6 +399,16 @@ fn pushes_wait_for_a_second_persons_approval() {
     assert_eq!(landed[0]["details"]["approvals"], json!(["bob"]));
     assert_eq!(landed[0]["details"]["files"][0]["sha256"], sha256_hex(&b));
     assert_eq!(find("reject").len(), 1);
+    let refused: Vec<&Value> = find("security_event")
+        .into_iter()
+        .filter(|e| e["details"]["event"] == "approve_refused")
+        .collect();
+    assert_eq!(
+        refused.len(),
+        2,
+        "alice's self-approval and eve's: {refused:?}"
+    );
+    assert!(refused.iter().any(|e| e["actor"] == "alice"));
     let verify: Value = client()
         .get(s.url("/+audit/verify"))
         .basic_auth("root", Some(ROOT_PW))

@@ -79,12 +79,42 @@ impl Registry {
         self.check_credentials(target, Action::Approve, Some(actor))
     }
 
+    /// [`check_approver`], with a refusal (self-approval, not an
+    /// approver, missing credentials) recorded in the audit log.
+    async fn audited_approver_check(
+        self: &Arc<Self>,
+        actor: &Identity,
+        row: &PendingRow,
+        target: &IndexPath,
+        what: &str,
+    ) -> Result<()> {
+        let check = self.check_approver(actor, row, target);
+        if let Err(e) = &check {
+            let entry = super::Actor::new(Some(actor.clone()), None)
+                .entry(
+                    crate::audit::Action::SecurityEvent,
+                    format!("{}/{}/{}", row.target, row.project, row.version),
+                )
+                .details(json!({"event": format!("{what}_refused"), "pending_id": row.id, "reason": e.to_string()}));
+            if let Err(ae) = self
+                .store
+                .db
+                .write(move |tx| Ok(crate::audit::append(tx, entry)?))
+                .await
+            {
+                tracing::error!(error = %ae, "recording a refused approval in the audit log failed");
+            }
+        }
+        check
+    }
+
     /// Approve push `id`. Lands it when the policy's approvals are reached.
     pub async fn approve_push(self: &Arc<Self>, actor: &Identity, id: i64) -> Result<PushOutcome> {
         let row = self.open_pending(id).await?;
         let target =
             IndexPath::parse(&row.target).map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        self.check_approver(actor, &row, &target)?;
+        self.audited_approver_check(actor, &row, &target, "approve")
+            .await?;
         let mut approvals: Vec<String> = serde_json::from_str(&row.approvals).unwrap_or_default();
         if approvals.contains(&actor.user) {
             return Err(RegistryError::Conflict(format!(
@@ -151,7 +181,8 @@ impl Registry {
         let row = self.open_pending(id).await?;
         let target =
             IndexPath::parse(&row.target).map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        self.check_approver(actor, &row, &target)?;
+        self.audited_approver_check(actor, &row, &target, "reject")
+            .await?;
         if reason.trim().is_empty() {
             return Err(RegistryError::Invalid(
                 "give a reason for the rejection".into(),

@@ -72,6 +72,17 @@ def test_upload_push_install_from_prod(make_server, clients, airlock_bin, tmp_pa
     _, target = clients.uv_install(srv.index_url("root/prod"), "acme-billing", "acme-tools")
     assert clients.import_from(target, "acme_billing") == "1.4.0"
 
+    # devpi push of different bytes under the same filename into the
+    # non-volatile prod: the client fails and shows the reason
+    tools_alt = build(tmp_path / "alt", "acme-tools", "2.0.0", 'VERSION = "2.0.0"\nALT = 1\n')
+    assert tools_alt.name == tools.name and tools_alt.read_bytes() != tools.read_bytes()
+    clients.twine_upload(srv.upload_url("root/dev"), [tools_alt], "root", ROOT_PASSWORD)  # volatile: replaced
+    res = devpi("push", "acme-tools==2.0.0", "root/prod", check=False)
+    assert res.returncode != 0 and "non-volatile" in res.output, res.output
+    _, target = clients.pip_install(srv.index_url("root/prod"), "acme-tools")
+    assert clients.import_from(target, "acme_tools") == "2.0.0"
+    assert not (target / "acme_tools" / "__init__.py").read_text().count("ALT"), "prod kept the pushed bytes"
+
     # the wrong direction is refused with a clear message, and nothing changes
     res = airlock(airlock_bin, srv, tmp_path, "push", "acme-billing==1.4.0", "--from", "root/prod", "--to", "root/dev", check=False)
     assert res.returncode != 0 and "accepts pushes only from" in res.output, res.output

@@ -61,7 +61,17 @@ pub struct AppState {
 /// Largest request body outside uploads (JSON API calls).
 const API_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The whole HTTP application. `%2B` in paths is decoded to `+` before
+/// routing (pip quotes the `+` of devpi's route names), for every listener.
 pub fn router(state: AppState) -> Router {
+    let routes = routes(state);
+    Router::new().fallback_service(tower::Layer::layer(
+        &tower::util::MapRequestLayer::new(decode_plus),
+        routes,
+    ))
+}
+
+fn routes(state: AppState) -> Router {
     // Uploads stream under their own limit (see upload.rs); only their
     // handler is exempt from the API body limit.
     let upload = || upload::upload.layer(DefaultBodyLimit::disable());
@@ -249,7 +259,6 @@ pub async fn serve_plain(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = tower::Layer::layer(&tower::util::MapRequestLayer::new(decode_plus), router);
     // Without TCP_NODELAY a streamed body's first write waits for the
     // delayed ACK of the headers (~40 ms per small download).
     use axum::serve::ListenerExt;
@@ -258,7 +267,7 @@ pub async fn serve_plain(
     });
     axum::serve(
         listener,
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -34,7 +34,7 @@ ROOT_PASSWORD = "secret-root-pw"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 CLIENT_TIMEOUT = 180.0
-LISTENING = re.compile(r"airlock listening on (http://127\.0\.0\.1:\d+)")
+LISTENING = re.compile(r"airlock listening on (https?://127\.0\.0\.1:\d+)")
 # Files of the data folder that change on every start or every read (the
 # database and its journal); everything else is compared byte for byte.
 VOLATILE_DATA_FILES = re.compile(r"\.(sqlite3?|db)(-wal|-shm|-journal)?$|-(wal|shm|journal)$")
@@ -361,11 +361,12 @@ class Clients:
             cwd=self.tmp,
         )
 
-    def pip(self, *args, check: bool | None = True) -> Result:
+    def pip(self, *args, check: bool | None = True, env_extra=None) -> Result:
         return run(
             [sys.executable, "-m", "pip", "--isolated", "--no-cache-dir", "--disable-pip-version-check", *args],
             check=check,
             cwd=self.tmp,
+            env_extra=env_extra,
         )
 
     def pip_install(self, index_url: str, *reqs, extra=(), check: bool | None = True) -> tuple[Result, Path]:

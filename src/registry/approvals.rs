@@ -96,14 +96,7 @@ impl Registry {
                     format!("{}/{}/{}", row.target, row.project, row.version),
                 )
                 .details(json!({"event": format!("{what}_refused"), "pending_id": row.id, "reason": e.to_string()}));
-            if let Err(ae) = self
-                .store
-                .db
-                .write(move |tx| Ok(crate::audit::append(tx, entry)?))
-                .await
-            {
-                tracing::error!(error = %ae, "recording a refused approval in the audit log failed");
-            }
+            self.audit_alone(entry).await;
         }
         check
     }

@@ -66,14 +66,7 @@ impl Registry {
             let entry = by
                 .entry(Action::SecurityEvent, path.to_string())
                 .details(json!({"event": "index_change_refused", "reason": e.to_string()}));
-            if let Err(ae) = self
-                .store
-                .db
-                .write(move |tx| Ok(crate::audit::append(tx, entry)?))
-                .await
-            {
-                tracing::error!(error = %ae, "recording a refused index change in the audit log failed");
-            }
+            self.audit_alone(entry).await;
         }
         check
     }

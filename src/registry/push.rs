@@ -126,14 +126,7 @@ impl Registry {
                         "version": req.version,
                         "reason": e.to_string(),
                     }));
-                if let Err(ae) = self
-                    .store
-                    .db
-                    .write(move |tx| Ok(crate::audit::append(tx, entry)?))
-                    .await
-                {
-                    tracing::error!(error = %ae, "recording a refused push in the audit log failed");
-                }
+                self.audit_alone(entry).await;
             }
         }
         result
@@ -382,14 +375,7 @@ impl Registry {
                     &outcome,
                     &ctx.approvals,
                 );
-                if let Err(e) = self
-                    .store
-                    .db
-                    .write(move |tx| Ok(crate::audit::append(tx, entry)?))
-                    .await
-                {
-                    tracing::error!(error = %e, "recording a refused push in the audit log failed");
-                }
+                self.audit_alone(entry).await;
                 tracing::warn!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
                     ?reasons, "push refused by policy");
                 return Err(RegistryError::PolicyRefused(format!(

@@ -146,6 +146,17 @@ impl IndexConfig {
                     m.insert(key.to_string(), Value::String(value.to_string()));
                     self.apply_object(path, &m)?;
                 }
+                OpMode::Add | OpMode::Remove if key == "bases" => {
+                    let base = IndexPath::parse(value).map_err(|e| ConfigError::InvalidValue {
+                        key: "bases",
+                        why: e.to_string(),
+                    })?;
+                    if mode == OpMode::Remove {
+                        self.bases.retain(|b| *b != base);
+                    } else if !self.bases.contains(&base) {
+                        self.bases.push(base);
+                    }
+                }
                 OpMode::Add | OpMode::Remove => {
                     let list = self
                         .list_mut(key)
@@ -451,6 +462,21 @@ mod tests {
         cfg.apply_operations(&path(), &["acl_upload-=alice".into()])
             .unwrap();
         assert_eq!(cfg.acl_upload, vec!["bob"]);
+        cfg.apply_operations(
+            &path(),
+            &["bases+=root/other".into(), "bases+=root/pypi".into()],
+        )
+        .unwrap();
+        let bases: Vec<String> = cfg.bases.iter().map(|b| b.to_string()).collect();
+        assert_eq!(bases, ["root/pypi", "root/other"], "added once, in order");
+        cfg.apply_operations(&path(), &["bases-=root/pypi".into()])
+            .unwrap();
+        let bases: Vec<String> = cfg.bases.iter().map(|b| b.to_string()).collect();
+        assert_eq!(bases, ["root/other"]);
+        assert!(matches!(
+            cfg.apply_operations(&path(), &["bases+=not a path".into()]),
+            Err(ConfigError::InvalidValue { key: "bases", .. })
+        ));
         assert!(matches!(
             cfg.apply_operations(&path(), &["volatile+=x".into()]),
             Err(ConfigError::NotAList(_))

@@ -157,8 +157,11 @@ fn pages_and_files_on_demand_then_from_cache() {
     assert!(!href.contains(&up.addr.to_string()), "{href}");
     assert_eq!(up.hits("/simple/demo/"), 1);
 
-    // HTML page of the same, from the cache
-    let html = get(&s, "/root/pypi/+simple/demo/", None).text().unwrap();
+    // HTML page of the same, from the mirror's cache (never from the page
+    // cache: a mirror's page also depends on upstream freshness)
+    let r = get(&s, "/root/pypi/+simple/demo/", None);
+    assert_eq!(r.headers()["x-airlock-cache"], "bypass");
+    let html = r.text().unwrap();
     assert!(
         html.contains(&format!("#sha256={}", sha256_hex(&d.sdist.bytes))),
         "{html}"

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Largest accepted distribution file, in MiB.
     #[arg(long, default_value_t = 100, env = "AIRLOCK_MAX_UPLOAD_MB")]
     pub max_upload_mb: u64,
+    /// Memory for rendered simple pages, in MiB (0 = render every request).
+    #[arg(long, default_value_t = 64, env = "AIRLOCK_PAGE_CACHE_MB")]
+    pub page_cache_mb: u64,
     /// Lifetime of login tokens, in hours.
     #[arg(long, default_value_t = 10, env = "AIRLOCK_TOKEN_HOURS")]
     pub token_hours: u64,
@@ -188,6 +191,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     let state = AppState {
         registry: Arc::clone(&reg),
+        pages: Arc::new(crate::simple::PageCache::new(
+            args.page_cache_mb * 1024 * 1024,
+        )),
         settings: Arc::new(ServerSettings {
             listen: addr.to_string(),
             outside_url: args.outside_url.clone(),

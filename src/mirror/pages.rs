@@ -93,7 +93,7 @@ impl Mirror {
                 let project = name.as_str().to_string();
                 let now = crate::store::now();
                 self.db
-                    .write(move |tx| mirror_table::touch_page(tx, id, &project, now))
+                    .write_log(move |tx| mirror_table::touch_page(tx, id, &project, now))
                     .await?;
                 let mut confirmed = cached;
                 if let Some(p) = confirmed.0.as_mut() {

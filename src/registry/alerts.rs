@@ -54,6 +54,22 @@ impl Registry {
         project: &ProjectName,
         private_versions: Vec<String>,
     ) {
+        self.watch(index, project, Some(private_versions));
+    }
+
+    /// [`Self::watch_private_name`] for a project page served from the page
+    /// cache: the private versions are read in the background, and only if
+    /// a probe is due.
+    pub fn watch_cached_private_name(self: &Arc<Self>, index: &IndexPath, project: &ProjectName) {
+        self.watch(index, project, None);
+    }
+
+    fn watch(
+        self: &Arc<Self>,
+        index: &IndexPath,
+        project: &ProjectName,
+        private_versions: Option<Vec<String>>,
+    ) {
         let Ok(chain) = self.resolution_order(index) else {
             return;
         };
@@ -68,6 +84,16 @@ impl Registry {
         let reg = Arc::clone(self);
         let (index, project) = (index.clone(), project.clone());
         tokio::spawn(async move {
+            let private_versions = match private_versions {
+                Some(v) => v,
+                None => match reg.private_versions(&index, &project).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(%index, %project, error = %e, "confusion watch: private versions not readable");
+                        return;
+                    }
+                },
+            };
             for m in mirrors {
                 match reg.mirror.upstream_versions(&m, &project).await {
                     Ok(Some(upstream)) if !upstream.is_empty() => {
@@ -81,6 +107,36 @@ impl Registry {
                 }
             }
         });
+    }
+
+    /// The versions of `project` held by the stage indexes of `index`'s chain.
+    async fn private_versions(
+        self: &Arc<Self>,
+        index: &IndexPath,
+        project: &ProjectName,
+    ) -> Result<Vec<String>, super::RegistryError> {
+        let stages: Vec<i64> = self
+            .resolution_order(index)?
+            .iter()
+            .filter(|r| r.config.kind != crate::index::IndexKind::Mirror)
+            .map(|r| r.id)
+            .collect();
+        let name = project.as_str().to_string();
+        Ok(self
+            .store
+            .db
+            .read(move |c| {
+                let mut out = Vec::new();
+                for id in stages {
+                    out.extend(
+                        crate::store::releases::releases(c, id, &name)?
+                            .into_iter()
+                            .map(|r| r.version),
+                    );
+                }
+                Ok(out)
+            })
+            .await?)
     }
 
     async fn record_confusion(
@@ -141,7 +197,7 @@ impl Registry {
         let recorded = self
             .store
             .db
-            .write(move |tx| {
+            .write_log(move |tx| {
                 let recorded = alerts::record(
                     tx,
                     "dependency_confusion",

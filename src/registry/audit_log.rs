@@ -98,7 +98,7 @@ impl Registry {
         let recorded = self
             .store
             .db
-            .write(move |tx| Ok(audit::append(tx, entry)?))
+            .write_log(move |tx| Ok(audit::append(tx, entry)?))
             .await;
         if let Err(e) = recorded {
             tracing::error!(target: "security", %action, error = %e, "recording an audit entry failed");

@@ -79,6 +79,9 @@ pub struct Registry {
     /// All index configurations, kept in memory: they are read on every
     /// request (inheritance) and change rarely. Replaced whole on change.
     indexes: RwLock<Arc<HashMap<IndexPath, IndexRow>>>,
+    /// Advanced every time `indexes` is replaced (see
+    /// [`Registry::content_generation`]).
+    index_reloads: std::sync::atomic::AtomicU64,
     /// Blocked attempts recently recorded in the audit log.
     audit: audit_log::BlockedAttempts,
 }
@@ -104,6 +107,7 @@ impl Registry {
             confusion: alerts::ConfusionWatch::default(),
             policies: RwLock::new(Arc::new(crate::policy::Policies::default())),
             indexes: RwLock::new(Arc::new(HashMap::new())),
+            index_reloads: std::sync::atomic::AtomicU64::new(0),
             audit: audit_log::BlockedAttempts::default(),
         });
         reg.reload_indexes().await?;
@@ -115,7 +119,20 @@ impl Registry {
         let rows = self.store.db.read(index_table::list_all).await?;
         let map = rows.into_iter().map(|r| (r.path.clone(), r)).collect();
         *self.indexes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+        self.index_reloads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// A number that changes whenever anything a page could show may have
+    /// changed: every committed write but log appends (`Db::write_log`) and
+    /// every index-configuration reload.
+    /// Both counters only grow, so their sum does too. Read it *before*
+    /// reading the data a cached answer is built from: a change landing in
+    /// between then makes the answer stale at once, never the reverse.
+    pub fn content_generation(&self) -> u64 {
+        self.store.db.content_commits()
+            + self.index_reloads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn index_map(&self) -> Arc<HashMap<IndexPath, IndexRow>> {

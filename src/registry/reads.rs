@@ -31,6 +31,9 @@ pub struct ResolvedProject {
     /// Some of it comes from a mirror's cache that upstream could not
     /// confirm (upstream down): served anyway, flagged to the client.
     pub stale: bool,
+    /// A mirror was asked for this project (its page then depends on
+    /// upstream freshness, not only on the database).
+    pub from_mirror: bool,
 }
 
 /// What one index of the chain holds of a project.
@@ -181,6 +184,7 @@ impl Registry {
                 files: Vec::new(),
                 releases: BTreeMap::new(),
                 stale: false,
+                from_mirror: false,
             });
             for f in files {
                 if seen_files.insert(f.filename.clone()) {
@@ -200,6 +204,7 @@ impl Registry {
             (None, Some(e)) => Err(e.into()),
             (Some(mut rp), err) => {
                 rp.stale = stale || err.is_some();
+                rp.from_mirror = ask_mirrors && has_mirror;
                 Ok(Some(rp))
             }
             (None, None) => Ok(None),

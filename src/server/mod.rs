@@ -55,6 +55,8 @@ pub struct ServerSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    /// Rendered simple pages (see `simple::PageCache`).
+    pub pages: Arc<crate::simple::PageCache>,
     pub settings: Arc<ServerSettings>,
 }
 

@@ -1,4 +1,8 @@
-//! `/{user}/{index}/+simple/…`: the PyPI simple repository API.
+//! `/{user}/{index}/+simple/…`: the PyPI simple repository API. Project
+//! lists, and project pages that no mirror contributes to, are served from
+//! the page cache.
+
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -8,11 +12,43 @@ use super::{index_path, ApiError, AppState, Caller, Remote};
 use crate::names::ProjectName;
 use crate::policy::Action;
 use crate::registry::{Actor, RegistryError};
-use crate::simple::{self, Format, IndexEntry, ProjectPage, SimpleFile};
+use crate::simple::{self, Format, IndexEntry, Page, PageKey, ProjectPage, SimpleFile};
 
-fn page(format: Format, body: String) -> Response {
-    let mut resp = (StatusCode::OK, body).into_response();
-    let h = resp.headers_mut();
+/// Where a page came from, told in the `X-Airlock-Cache` header (for
+/// operators and the benchmarks).
+#[derive(Clone, Copy)]
+enum CacheUse {
+    Hit,
+    Miss,
+    /// Not cacheable: the page shows what a mirror holds.
+    Bypass,
+}
+
+impl CacheUse {
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+            CacheUse::Bypass => "bypass",
+        }
+    }
+}
+
+/// Send a rendered page in the best encoding the client accepts, with its
+/// ETag; `If-None-Match` naming it gets a 304.
+async fn send_page(
+    page: &Arc<Page>,
+    format: Format,
+    headers: &HeaderMap,
+    cache: CacheUse,
+) -> Response {
+    let wanted = simple::preferred_encoding(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let encoding = page.encoding_for(wanted);
+    let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -21,7 +57,21 @@ fn page(format: Format, body: String) -> Response {
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Encoding"),
     );
-    resp
+    h.insert("x-airlock-cache", HeaderValue::from_static(cache.as_str()));
+    if let Ok(v) = HeaderValue::from_str(&page.etag(encoding)) {
+        h.insert(header::ETAG, v);
+    }
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| page.matches(v));
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
+    }
+    if let Some(token) = encoding.token() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
+    }
+    (StatusCode::OK, h, page.body(encoding).await).into_response()
 }
 
 fn accept(headers: &HeaderMap) -> Option<&str> {
@@ -82,12 +132,25 @@ pub async fn index_page(
     st.registry
         .check_credentials(&path, Action::Install, caller.identity())?;
     let format = simple::negotiate(accept(&headers))?;
-    let projects = st.registry.visible_projects(&path).await?;
-    let entries: Vec<IndexEntry<'_>> = projects
-        .iter()
-        .map(|p| IndexEntry { name: &p.name })
-        .collect();
-    Ok(page(format, simple::render_index(&entries, format)))
+    let key = PageKey::project_list(&path, format);
+    let generation = st.registry.content_generation();
+    let page = match st.pages.get(&key, generation) {
+        Some(page) => return Ok(send_page(&page, format, &headers, CacheUse::Hit).await),
+        None => {
+            let projects = st.registry.visible_projects(&path).await?;
+            let entries: Vec<IndexEntry<'_>> = projects
+                .iter()
+                .map(|p| IndexEntry { name: &p.name })
+                .collect();
+            let page = Arc::new(Page::new(
+                simple::render_index(&entries, format),
+                generation,
+            ));
+            st.pages.insert(key, Arc::clone(&page));
+            page
+        }
+    };
+    Ok(send_page(&page, format, &headers, CacheUse::Miss).await)
 }
 
 pub async fn project_redirect(
@@ -113,6 +176,14 @@ pub async fn project_page(
     st.registry
         .check_credentials(&path, Action::Install, caller.identity())?;
     let format = simple::negotiate(accept(&headers))?;
+    let key = PageKey::project(&path, &name, format);
+    let generation = st.registry.content_generation();
+    if let Some(page) = st.pages.get(&key, generation) {
+        // Only pages built without a mirror are cached; a private name
+        // that shadows a mirror is still watched upstream.
+        st.registry.watch_cached_private_name(&path, &name);
+        return Ok(send_page(&page, format, &headers, CacheUse::Hit).await);
+    }
     let proj = match st
         .registry
         .project_for(&Actor::anonymous(remote), &path, &name)
@@ -144,8 +215,8 @@ pub async fn project_page(
         .collect();
     let versions = super::projects::sorted_versions(proj.releases.keys().cloned());
     let stale = proj.stale;
-    let resp = page(
-        format,
+    let cacheable = !proj.from_mirror;
+    let page = Arc::new(Page::new(
         simple::render_project(
             &ProjectPage {
                 name: name.as_str(),
@@ -154,7 +225,15 @@ pub async fn project_page(
             },
             format,
         ),
-    );
+        generation,
+    ));
+    let used = if cacheable {
+        st.pages.insert(key, Arc::clone(&page));
+        CacheUse::Miss
+    } else {
+        CacheUse::Bypass
+    };
+    let resp = send_page(&page, format, &headers, used).await;
     Ok(if stale {
         super::mirror::mark_stale(resp)
     } else {

@@ -3,9 +3,13 @@
 //! PEP 658/714 core metadata, PEP 700 versions/size/upload-time).
 //! Pure functions: the server hands in what to list and gets bytes back.
 
+mod cache;
+mod encoding;
 mod negotiate;
 mod render;
 
+pub use cache::{Page, PageCache, PageKey};
+pub use encoding::{preferred as preferred_encoding, Encoding};
 pub use negotiate::{negotiate, Format, NotAcceptable};
 pub use render::{render_index, render_project, rfc3339, IndexEntry, ProjectPage, SimpleFile};
 

@@ -1,6 +1,6 @@
 //! Choosing HTML or JSON from the `Accept` header (PEP 691), quality values included.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// `application/vnd.pypi.simple.v1+json`
     Json,

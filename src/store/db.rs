@@ -22,6 +22,9 @@ pub struct Db {
     /// Counts committed write transactions; followers (the audit JSON-lines
     /// export) wake on every change.
     commits: tokio::sync::watch::Sender<u64>,
+    /// Counts committed write transactions that may change what a page or
+    /// listing shows: all but [`Db::write_log`]'s.
+    content_commits: std::sync::atomic::AtomicU64,
 }
 
 impl Db {
@@ -38,6 +41,7 @@ impl Db {
             readers: Mutex::new(readers),
             path: path.to_path_buf(),
             commits: tokio::sync::watch::Sender::new(0),
+            content_commits: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -66,6 +70,22 @@ impl Db {
             .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
     }
 
+    /// [`Db::write`] for a transaction that only appends to a log (audit
+    /// entries, security alerts) or refreshes a timestamp no page shows: it
+    /// does not advance [`Db::content_commits`], so cached pages stay valid.
+    /// Anything that changes a listed project, file, release, user or index
+    /// must use [`Db::write`].
+    pub async fn write_log<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = Arc::clone(self);
+        tokio::task::spawn_blocking(move || db.commit(f, false))
+            .await
+            .map_err(|e| StoreError::Internal(format!("database task failed: {e}")))?
+    }
+
     pub fn read_blocking<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -87,12 +107,31 @@ impl Db {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.commit(f, true)
+    }
+
+    fn commit<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        changes_content: bool,
+    ) -> Result<T, StoreError> {
         let mut conn = self.writer.lock().map_err(poisoned)?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        if changes_content {
+            self.content_commits
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
         Ok(out)
+    }
+
+    /// How many write transactions that may change what pages show this
+    /// process has committed so far (see [`Db::write_log`]).
+    pub fn content_commits(&self) -> u64 {
+        self.content_commits
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A receiver that changes after every committed write transaction.
@@ -169,4 +208,34 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version = i + 1, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn log_writes_do_not_advance_the_content_counter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("airlock.db")).expect("open");
+        let commits = db.subscribe_commits();
+        let before = (db.content_commits(), *commits.borrow());
+        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE t(x)")?))
+            .await
+            .expect("write");
+        assert_eq!(db.content_commits(), before.0 + 1);
+        db.write_log(|tx| Ok(tx.execute("INSERT INTO t VALUES (1)", [])?))
+            .await
+            .expect("log write");
+        assert_eq!(db.content_commits(), before.0 + 1, "a log append");
+        assert_eq!(*commits.borrow(), before.1 + 2, "followers see both");
+        let failed: Result<(), StoreError> = db
+            .write(|tx| {
+                tx.execute("INSERT INTO t VALUES (2)", [])?;
+                Err(StoreError::Internal("rolled back".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(db.content_commits(), before.0 + 1, "nothing committed");
+    }
 }

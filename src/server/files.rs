@@ -3,15 +3,12 @@
 //! ETag and Range support.
 
 use std::collections::HashMap;
-use std::io::SeekFrom;
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{index_path, ApiError, AppState, Caller};
 use crate::digest::Sha256;
@@ -122,18 +119,16 @@ pub(super) async fn serve_blob(
         return Ok((StatusCode::NOT_MODIFIED, base).into_response());
     }
     let blob_path = st.registry.store.blobs.path_of(&sha);
-    let mut f = tokio::fs::File::open(&blob_path).await.map_err(|e| {
-        tracing::error!(path = %blob_path.display(), error = %e, "stored file missing");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "stored file is missing; see the server log",
-        )
-    })?;
-    let len = f
-        .metadata()
+    let blob = super::blob_body::open(blob_path.clone())
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .len();
+        .map_err(|e| {
+            tracing::error!(path = %blob_path.display(), error = %e, "stored file missing");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "stored file is missing; see the server log",
+            )
+        })?;
+    let len = blob.len;
 
     let range = headers
         .get(header::RANGE)
@@ -165,13 +160,7 @@ pub(super) async fn serve_blob(
     if method == Method::HEAD {
         return Ok((status, base).into_response());
     }
-    if start > 0 {
-        f.seek(SeekFrom::Start(start))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    }
-    let stream = tokio_util::io::ReaderStream::with_capacity(f.take(count), 256 * 1024);
-    Ok((status, base, Body::from_stream(stream)).into_response())
+    Ok((status, base, blob.body(start, count)).into_response())
 }
 
 /// Parse a single `bytes=` range against a length; `Err` = unsatisfiable.

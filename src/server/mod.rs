@@ -6,6 +6,7 @@ mod alerts;
 mod api;
 mod approvals;
 mod audit;
+mod blob_body;
 mod caller;
 mod docs;
 mod error;

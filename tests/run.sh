@@ -6,7 +6,8 @@
 #   bash tests/run.sh -k upload  # extra arguments go to pytest
 #
 # Needs Rust, Python >= 3.11 with venv/pip, and network access to PyPI the
-# first time (to fill .venv-test/). Nothing else: no sudo, no local wheels.
+# first time (to fill .venv-test/), and curl (installed with apt-get if it
+# is missing). No local wheels.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -69,12 +70,26 @@ ensure_venv() {
     echo "$want" >"$stamp"
 }
 
+# Debian packages the end-to-end tests run as clients.
+ensure_debian_tools() {
+    local missing=() tool sudo=()
+    for tool in curl; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]} (apt-get)"
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
+}
+
 cargo_locked=()
 if git -C "$repo" ls-files --error-unmatch Cargo.lock >/dev/null 2>&1; then
     cargo_locked=(--locked)
 fi
 
 clean_pip_env
+ensure_debian_tools
 ensure_venv
 
 log "cargo build"

@@ -22,9 +22,10 @@ impl Encoding {
     }
 }
 
-/// Pages shorter than this are sent as they are: compressing them saves less
-/// than the encoding's own framing and a round of CPU.
-pub const MIN_COMPRESS_LEN: usize = 1024;
+/// Pages shorter than this are sent as they are: compressing them saves
+/// little more than the encoding's own framing. (Cached pages are compressed
+/// once, so the CPU is not the concern.)
+pub const MIN_COMPRESS_LEN: usize = 256;
 
 /// The best encoding `accept_encoding` allows: brotli, then gzip, then
 /// identity, each only with a q-value above zero. A missing header means

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import requests
 
-from conftest import ROOT_PASSWORD, Clients, Dist, Server, shows_status, unique, wheel_metadata
+from conftest import ROOT_PASSWORD, Clients, Dist, Server, run, shows_status, unique, wheel_metadata
 
 ROOT = ("root", ROOT_PASSWORD)
 JSON_SIMPLE = "application/vnd.pypi.simple.v1+json"
@@ -158,6 +158,37 @@ def test_files_served_are_the_uploaded_bytes(server, dists, clients, alice):
     # An HTML client (old pip) sees the same files with the hash fragment.
     html = requests.get(f"{server.index_url(index)}demo-pkg/", timeout=30).text
     assert f"{dists.demo.wheel.name}#sha256={dists.demo.wheel.sha256}" in html
+
+
+def test_curl_gets_compressed_pages_and_304_for_a_known_etag(server, dists, clients, alice, tmp_path):
+    index = server.create_index(alice, unique("gz"), volatile=False)
+    clients.twine_upload(server.upload_url(index), [dists.demo.wheel.path, dists.demo.sdist.path], *alice)
+    url = f"{server.index_url(index)}demo-pkg/"
+    plain = run(["curl", "-sS", "--fail", url]).output
+    assert f"{dists.demo.wheel.name}#sha256={dists.demo.wheel.sha256}" in plain
+
+    # --compressed asks for gzip/br and decodes: same page; the headers show
+    # what travelled.
+    headers = tmp_path / "headers.txt"
+    body = run(["curl", "-sS", "--fail", "--compressed", "-D", headers, url]).output
+    assert body == plain
+    sent = headers.read_text().lower()
+    assert re.search(r"^content-encoding: (gzip|br)", sent, re.M), sent
+    assert re.search(r"^x-airlock-cache: (hit|miss)", sent, re.M), sent
+    etag = re.search(r"^etag: (.+?)\r?$", sent, re.M).group(1)
+
+    # A client that has the page already is told so, with no body.
+    res = run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--compressed",
+               "-H", f"If-None-Match: {etag}", url])
+    assert res.output == "304", res
+    # A new project changes the project list, and so its ETag.
+    list_url = server.index_url(index)
+    run(["curl", "-sS", "--fail", "-D", headers, "-o", "/dev/null", list_url])
+    list_etag = re.search(r"^etag: (.+?)\r?$", headers.read_text().lower(), re.M).group(1)
+    check = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"If-None-Match: {list_etag}", list_url]
+    assert run(check).output == "304"
+    clients.twine_upload(server.upload_url(index), [dists.app.wheel.path], *alice)
+    assert run(check).output == "200"
 
 
 def test_install_from_non_volatile_root_prod(server, dists, clients, root_prod_has_demo):

@@ -299,7 +299,7 @@ fn required_client_auth_and_revocation() {
 fn policies_require_client_certificates_per_index() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pki");
-    pki(&dir, &["alice"]);
+    pki(&dir, &["alice", "bob"]);
     let pol = tmp.path().join("policies");
     std::fs::create_dir_all(&pol).unwrap();
     std::fs::write(
@@ -344,6 +344,14 @@ auth = { push = ["client_cert"], install = ["client_cert"] }
         .send()
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let r = anon
+        .put(format!("{base}/bob"))
+        .basic_auth("root", Some(ROOT_PW))
+        .json(&serde_json::json!({"password": "bpw"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    let bob = tls_client(&dir, Some("bob"));
 
     let (n, b) = wheel("acme_billing", "1.0", "acme-billing");
     let up = |c: &reqwest::blocking::Client, auth: Option<(&str, &str)>| {
@@ -366,6 +374,78 @@ auth = { push = ["client_cert"], install = ["client_cert"] }
     let msg = r.text().unwrap();
     assert!(msg.contains("client_cert"), "{msg}");
     assert_eq!(s.data_files(), before, "nothing stored");
+    // a valid certificate of a user without upload rights on acme/dev
+    let r = up(&bob, None);
+    assert_eq!(r.status(), 403);
+    let msg = r.text().unwrap();
+    assert!(
+        msg.contains("user bob") && msg.contains("acme/dev"),
+        "{msg}"
+    );
+    assert_eq!(s.data_files(), before, "nothing stored");
+    // both refusals are in the audit log: who, with which credential and
+    // certificate, from where, and why
+    let log: Value = anon
+        .get(format!("{base}/+audit"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let refused: Vec<&Value> = log["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "blocked_upload" && e["target"] == "acme/dev")
+        .collect();
+    assert_eq!(refused.len(), 2, "{log:#}");
+    let by_alice = refused.iter().find(|e| e["actor"] == "alice").unwrap();
+    assert_eq!(by_alice["cert_fingerprint"], Value::Null);
+    assert_eq!(
+        by_alice["details"]["credentials"],
+        serde_json::json!(["password"])
+    );
+    assert!(by_alice["details"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("missing: client_cert"));
+    let by_bob = refused.iter().find(|e| e["actor"] == "bob").unwrap();
+    assert_eq!(
+        by_bob["cert_fingerprint"].as_str().map(str::len),
+        Some(64),
+        "{by_bob}"
+    );
+    assert_eq!(
+        by_bob["details"]["credentials"],
+        serde_json::json!(["client_cert"])
+    );
+    assert!(by_bob["details"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not allowed to upload"));
+    for e in &refused {
+        assert!(
+            e["remote"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{e}"
+        );
+    }
+    // the same refusal repeated within a minute is not recorded again
+    let r = up(&bob, None);
+    assert_eq!(r.status(), 403);
+    let log: Value = anon
+        .get(format!("{base}/+audit"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let again = log["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "blocked_upload")
+        .count();
+    assert_eq!(again, 2, "a retry loop does not flood the log");
     // with alice's certificate: accepted
     let r = up(&alice, None);
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());

@@ -114,20 +114,31 @@ impl Registry {
         name: &ProjectName,
         details: Value,
     ) {
+        self.audit_refused(actor, action, format!("{index}/{name}"), details)
+            .await;
+    }
+
+    /// Record that `actor` was refused `action` on `target`: once per
+    /// window for the same action, target, host, user and details, so a
+    /// client retrying in a loop cannot flood the log.
+    pub(crate) async fn audit_refused(
+        &self,
+        actor: &Actor,
+        action: Action,
+        target: String,
+        details: Value,
+    ) {
         let host = actor.remote.map(|a| a.ip().to_string()).unwrap_or_default();
         let key = format!(
-            "{action}|{index}|{name}|{host}|{}",
-            actor.user().unwrap_or("")
+            "{action}|{target}|{host}|{}|{}",
+            actor.user().unwrap_or(""),
+            Sha256::of(details.to_string().as_bytes()).to_hex()
         );
         if !self.audit.claim(key) {
             return;
         }
-        self.audit_alone(
-            actor
-                .entry(action, format!("{index}/{name}"))
-                .details(bounded(details)),
-        )
-        .await;
+        self.audit_alone(actor.entry(action, target).details(bounded(details)))
+            .await;
     }
 
     /// Entries after `since` (at most `limit`) and the current head (root only).

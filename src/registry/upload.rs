@@ -52,6 +52,43 @@ fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
 }
 
 impl Registry {
+    /// May `actor` upload to `path` at all? Asked before the request body
+    /// is read, so a refused client sends nothing more. A refusal (no
+    /// uploads on the index, a missing credential, not in `acl_upload`,
+    /// anonymous) is recorded in the audit log with who, from where and
+    /// why. Returns the identity the upload will be attributed to.
+    pub async fn admit_upload(
+        &self,
+        actor: &Actor,
+        path: &IndexPath,
+    ) -> Result<crate::auth::Identity> {
+        let admitted = self
+            .check_upload_allowed(actor.identity(), path)
+            .and_then(|()| {
+                // `:ANONYMOUS:` may be in acl_upload, but every upload is
+                // still attributed to someone.
+                actor.identity().cloned().ok_or_else(|| {
+                    RegistryError::Unauthenticated(format!(
+                        "log in to upload to {path}: anonymous uploads are not accepted"
+                    ))
+                })
+            });
+        if let Err(e) = &admitted {
+            self.audit_refused(
+                actor,
+                Action::BlockedUpload,
+                path.to_string(),
+                json!({
+                    "index": path.to_string(),
+                    "reason": e.to_string(),
+                    "credentials": presented(actor.identity()),
+                }),
+            )
+            .await;
+        }
+        admitted
+    }
+
     pub async fn upload_file(
         self: &Arc<Self>,
         by: &Actor,
@@ -341,4 +378,19 @@ pub fn release_metadata_json(m: &CoreMetadata) -> Value {
         "project_urls": m.project_urls,
         "description_content_type": m.description_content_type,
     })
+}
+
+/// The credentials a request brought, by policy name, for audit entries.
+fn presented(identity: Option<&crate::auth::Identity>) -> Vec<&'static str> {
+    let Some(i) = identity else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if i.has_password() {
+        out.push("password");
+    }
+    if i.has_client_cert() {
+        out.push("client_cert");
+    }
+    out
 }

@@ -38,13 +38,9 @@ pub async fn upload(
     }
     let path = index_path(&user, &index)?;
     let reg = &st.registry;
-    reg.check_upload_allowed(caller.identity(), &path)?;
-    let Some(actor) = caller.identity().cloned() else {
-        // :ANONYMOUS: in acl_upload; uploads are still attributed to someone.
-        return Err(ApiError::unauthorized(format!(
-            "log in to upload to {path}: anonymous uploads are not accepted"
-        )));
-    };
+    let actor = reg
+        .admit_upload(&Actor::new(caller.identity().cloned(), remote), &path)
+        .await?;
 
     let max = reg.settings.max_upload_bytes;
     let content_type = req

@@ -28,7 +28,7 @@ auth = { push = ["client_cert"], install = ["client_cert"] }
 
 def test_real_clients_with_client_certificates(make_server, clients, airlock_bin, tmp_path):
     pki = tmp_path / "pki"
-    run([str(airlock_bin), "certs", "init", str(pki), "--client", "alice"])
+    run([str(airlock_bin), "certs", "init", str(pki), "--client", "alice", "--client", "bob"])
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "acme.toml").write_text(POLICY)
@@ -44,6 +44,9 @@ def test_real_clients_with_client_certificates(make_server, clients, airlock_bin
     # alice gets a password too (twine always sends one)
     import requests
     r = requests.put(f"{base}/alice", json={"password": "apw"}, auth=("root", ROOT_PASSWORD), verify=ca)
+    assert r.status_code == 201, r.text
+    # bob has an account and a valid certificate, but no upload rights on acme/dev
+    r = requests.put(f"{base}/bob", json={"password": "bpw"}, auth=("root", ROOT_PASSWORD), verify=ca)
     assert r.status_code == 201, r.text
 
     proj = write_project(tmp_path / "src", "acme-billing", "1.0", "acme_billing", 'VERSION = "1.0"\n')
@@ -61,6 +64,20 @@ def test_real_clients_with_client_certificates(make_server, clients, airlock_bin
     # twine without a client certificate: refused, the reason shown
     res = run([*twine, str(wheel)], check=False, env_extra=no_env_ca)
     assert res.returncode != 0 and "client_cert" in res.output, res.output
+    # twine with bob's certificate (and password): refused, naming bob
+    bob_twine = [a if a not in ("alice", "apw") else {"alice": "bob", "apw": "bpw"}[a] for a in twine]
+    res = run([*bob_twine, "--client-cert", str(pki / "bob-bundle.pem"), str(wheel)], check=False,
+              env_extra=no_env_ca)
+    assert res.returncode != 0 and "user bob is not allowed to upload" in res.output, res.output
+    # both refusals are audited with who and why; nothing was stored
+    log = requests.get(f"{base}/+audit", auth=("root", ROOT_PASSWORD), verify=ca).json()["result"]
+    refused = {e["actor"]: e for e in log if e["action"] == "blocked_upload" and e["target"] == "acme/dev"}
+    assert set(refused) == {"alice", "bob"}, refused
+    assert "missing: client_cert" in refused["alice"]["details"]["reason"]
+    assert refused["bob"]["cert_fingerprint"] and refused["bob"]["details"]["credentials"] == [
+        "password", "client_cert"]
+    r = requests.get(f"{base}/acme/dev/+simple/acme-billing/", verify=ca)
+    assert r.status_code == 404, r.text
     # twine with alice's certificate: stored
     run([*twine, "--client-cert", bundle, str(wheel)], env_extra=no_env_ca)
 
@@ -85,3 +102,10 @@ def test_real_clients_with_client_certificates(make_server, clients, airlock_bin
          "--index-url", index, "--target", str(target), "acme-billing"],
         env_extra={"SSL_CERT_FILE": ca, "SSL_CLIENT_CERT": bundle})
     assert clients.import_from(target, "acme_billing") == "1.0"
+
+    # curl: refused without a certificate (the reason in the body), served with one
+    curl = ["curl", "-sS", "--cacert", ca, "-w", "\n%{http_code}"]
+    res = run([*curl, index + "acme-billing/"], env_extra=no_env_ca)
+    assert res.output.endswith("401") and "client_cert" in res.output, res.output
+    res = run([*curl, "--cert", bundle, index + "acme-billing/"], env_extra=no_env_ca)
+    assert res.output.endswith("200") and "acme_billing-1.0-py3-none-any.whl" in res.output, res.output

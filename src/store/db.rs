@@ -181,9 +181,13 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
              PRAGMA synchronous = NORMAL;",
         )?;
     }
+    // 4 MiB of page cache per connection (five of them): the hot paths are
+    // point lookups by index, and the OS page cache holds the rest of the
+    // file; at 16 MiB each, a 100,000-project database grew the server's
+    // RSS by ~60 MiB under load for no measurable gain.
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -16000;
+         PRAGMA cache_size = -4000;
          PRAGMA temp_store = MEMORY;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);

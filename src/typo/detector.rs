@@ -157,10 +157,10 @@ impl DetectorBuilder {
     pub fn build(self) -> Detector {
         let mut index = NameIndex::default();
         for (name, rank) in &self.popular {
-            index.insert(name, Origin::Popular { rank: *rank });
+            index.insert_bulk(name, Origin::Popular { rank: *rank });
         }
         for name in &self.private {
-            index.insert(name, Origin::Private);
+            index.insert_bulk(name, Origin::Private);
         }
         index.merge_overlay();
         Detector {

@@ -156,6 +156,10 @@ impl DetectorBuilder {
 
     pub fn build(self) -> Detector {
         let mut index = NameIndex::default();
+        let names = self.popular.len() + self.private.len();
+        let chars = self.popular.iter().map(|(n, _)| n.len()).sum::<usize>()
+            + self.private.iter().map(String::len).sum::<usize>();
+        index.reserve_bulk(names, chars);
         for (name, rank) in &self.popular {
             index.insert_bulk(name, Origin::Popular { rank: *rank });
         }

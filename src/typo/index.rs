@@ -44,9 +44,11 @@ pub struct NameIndex {
     entries: Vec<Entry>,
     by_name: HashMap<String, u32>,
     /// (hash of a deletion variant, entry id), sorted.
-    deletions: Vec<(u64, u32)>,
+    /// (32-bit hash of a deletion variant, entry id), sorted: 8 bytes a
+    /// key. Collisions only add candidates, which are verified anyway.
+    deletions: Vec<(u32, u32)>,
     /// Deletion variants of names added after the last merge.
-    overlay: HashMap<u64, Vec<u32>>,
+    overlay: HashMap<u32, Vec<u32>>,
     overlay_keys: usize,
     skeletons: HashMap<u64, Vec<u32>>,
     word_sets: HashMap<u64, Vec<u32>>,
@@ -75,21 +77,26 @@ pub fn word_set_key(name: &str) -> u64 {
     hash(words.join("-").as_bytes())
 }
 
+/// A 64-bit hash folded to 32 bits, for the deletion table.
+fn short(h: u64) -> u32 {
+    (h ^ (h >> 32)) as u32
+}
+
 /// Hashes of `s` and of every string made by deleting up to `depth` (1 or 2) characters.
-fn deletion_hashes(s: &str, depth: usize, out: &mut Vec<u64>) {
+fn deletion_hashes(s: &str, depth: usize, out: &mut Vec<u32>) {
     let b = s.as_bytes();
-    out.push(hash(b));
+    out.push(short(hash(b)));
     let mut buf = Vec::with_capacity(b.len());
     for i in 0..b.len() {
         buf.clear();
         buf.extend_from_slice(&b[..i]);
         buf.extend_from_slice(&b[i + 1..]);
-        out.push(hash(&buf));
+        out.push(short(hash(&buf)));
         if depth >= 2 {
             for j in i..buf.len() {
                 let mut two = buf.clone();
                 two.remove(j);
-                out.push(hash(&two));
+                out.push(short(hash(&two)));
             }
         }
     }
@@ -108,6 +115,12 @@ impl NameIndex {
     /// [`Self::merge_overlay`]), not through the overlay map, whose
     /// per-key allocations cost several times the table itself at 100,000
     /// names.
+    /// Room for the deletion variants of `names` more names totalling
+    /// `chars` characters, before a bulk build (no doubling on the way).
+    pub fn reserve_bulk(&mut self, names: usize, chars: usize) {
+        self.deletions.reserve(names + chars);
+    }
+
     pub fn insert_bulk(&mut self, name: &str, origin: Origin) -> bool {
         self.add(name, origin, true)
     }

@@ -40,6 +40,10 @@ then bench/ratios.py's table of every figure with the ratio airlock/peer.
   --servers LIST     adapters to run (default $SERVERS)
   --out FILE         results JSON (default \$BENCH_WORK/results-<time>.json)
   --no-build         do not run cargo; use \$AIRLOCK_BIN or target/release/airlock
+  --extras           after the harness, run the issue-6/8 benches too: transfer_bench.py
+                     (50 MB vs nginx, pip/uv vs --find-links), tls_bench.py (TLS vs
+                     nginx+devpi), scale_bench.py (1k/10k/100k projects)
+  --only-extras      only those three (the peers' venvs must exist already)
 
 Environment: AIRLOCK_PEER_HARNESS (the harness folder, default ../shared/bench
 relative to the repository), BENCH_WORK (scratch, default /tmp/airlock-bench-work),
@@ -61,13 +65,42 @@ while [ $# -gt 0 ]; do
     --servers) SERVERS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --extras) EXTRAS=1; shift ;;
+    --only-extras) EXTRAS=1; ONLY_EXTRAS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
+EXTRAS=${EXTRAS:-0}
+ONLY_EXTRAS=${ONLY_EXTRAS:-0}
+
 say() { echo "[run.sh] $*"; }
+
+# The issue-6/8 benches (each stops what it starts; each prints its table).
+run_extras() {
+  local d=${DURATION}
+  echo
+  echo "## 50 MB downloads and installs (bench/transfer_bench.py)"
+  python3 "$REPO/bench/transfer_bench.py" --duration "$d"
+  echo
+  echo "## TLS (bench/tls_bench.py)"
+  python3 "$REPO/bench/tls_bench.py" --duration "$d"
+  echo
+  echo "## Scale (bench/scale_bench.py)"
+  python3 "$REPO/bench/scale_bench.py" --duration "$d"
+}
+
+if [ "$ONLY_EXTRAS" = 1 ]; then
+  if [ "$BUILD" = 1 ] && [ -z "${AIRLOCK_BIN:-}" ]; then
+    (cd "$REPO" && cargo build --release --locked)
+  fi
+  export AIRLOCK_BIN=${AIRLOCK_BIN:-$REPO/target/release/airlock}
+  export BENCH_WORK BENCH_PEERS
+  run_extras
+  exit 0
+fi
 
 # ---- the peer harness: present and recognisable?
 if [ ! -f "$HARNESS/bench.py" ] || [ ! -f "$HARNESS/adapters/__init__.py" ]; then
@@ -159,4 +192,8 @@ echo
 python3 "$REPO/bench/ratios.py" "$OUT"
 echo
 say "results JSON: $OUT (bench.py exit status $rc)"
+if [ "$EXTRAS" = 1 ]; then
+  export BENCH_WORK BENCH_PEERS
+  run_extras
+fi
 exit "$rc"

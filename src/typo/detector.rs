@@ -327,7 +327,7 @@ impl Detector {
     /// Same visual skeleton: homoglyphs, and separator-only differences.
     fn skeleton_findings(&self, name: &str, out: &mut Vec<Finding>) {
         let stripped = strip_separators(name);
-        for &id in self.index.same_skeleton(&skeleton(name)) {
+        for id in self.index.same_skeleton(&skeleton(name)) {
             let Some(target) = self.index.entry(id) else {
                 continue;
             };
@@ -547,7 +547,7 @@ impl Detector {
         if !name.contains('-') {
             return;
         }
-        for &id in self.index.same_words(name) {
+        for id in self.index.same_words(name) {
             let Some(target) = self.index.entry(id) else {
                 continue;
             };

@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use super::pair_table::PairTable;
+
 /// Where a protected name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -42,16 +44,16 @@ const OVERLAY_MERGE_KEYS: usize = 1 << 16;
 #[derive(Debug, Default)]
 pub struct NameIndex {
     entries: Vec<Entry>,
-    by_name: HashMap<String, u32>,
+    /// (32-bit hash of the name, entry id); the name is compared on lookup.
+    by_name: PairTable,
     /// (hash of a deletion variant, entry id), sorted.
-    /// (32-bit hash of a deletion variant, entry id), sorted: 8 bytes a
-    /// key. Collisions only add candidates, which are verified anyway.
-    deletions: Vec<(u32, u32)>,
-    /// Deletion variants of names added after the last merge.
-    overlay: HashMap<u32, Vec<u32>>,
-    overlay_keys: usize,
-    skeletons: HashMap<u64, Vec<u32>>,
-    word_sets: HashMap<u64, Vec<u32>>,
+    /// (32-bit hash of a deletion variant, entry id). Collisions of the
+    /// short hash only add candidates, which are verified anyway.
+    deletions: PairTable,
+    /// (32-bit hash of a visual skeleton, entry id).
+    skeletons: PairTable,
+    /// (32-bit hash of the sorted word set, entry id), multi-word names.
+    word_sets: PairTable,
     /// Every word of two or more letters used in a protected name, with how
     /// many protected names use it.
     vocabulary: HashMap<String, u32>,
@@ -110,23 +112,24 @@ impl NameIndex {
         self.add(name, origin, false)
     }
 
-    /// [`Self::insert`] while building the whole index: deletion variants
-    /// go straight into the sorted table's vector (sorted once by
-    /// [`Self::merge_overlay`]), not through the overlay map, whose
-    /// per-key allocations cost several times the table itself at 100,000
-    /// names.
-    /// Room for the deletion variants of `names` more names totalling
-    /// `chars` characters, before a bulk build (no doubling on the way).
+    /// Room for `names` more names totalling `chars` characters before a
+    /// bulk build, so the tables do not double on the way.
     pub fn reserve_bulk(&mut self, names: usize, chars: usize) {
         self.deletions.reserve(names + chars);
+        self.skeletons.reserve(names);
+        self.word_sets.reserve(names);
+        self.entries.reserve(names);
     }
 
+    /// [`Self::insert`] while building the whole index: the pairs go
+    /// straight into the tables' vectors, sorted once by
+    /// [`Self::merge_overlay`].
     pub fn insert_bulk(&mut self, name: &str, origin: Origin) -> bool {
         self.add(name, origin, true)
     }
 
     fn add(&mut self, name: &str, origin: Origin, bulk: bool) -> bool {
-        if self.by_name.contains_key(name) {
+        if self.id_of(name).is_some() {
             return false;
         }
         let Ok(id) = u32::try_from(self.entries.len()) else {
@@ -136,27 +139,29 @@ impl NameIndex {
             name: name.to_string(),
             origin,
         });
-        self.by_name.insert(name.to_string(), id);
+        // Always through the overlay: later names of the same build must
+        // see it (the first origin of a name wins).
+        self.by_name.insert(short(hash(name.as_bytes())), id);
         let mut keys = Vec::new();
         deletion_hashes(&strip_separators(name), 1, &mut keys);
-        if bulk {
-            self.deletions.extend(keys.into_iter().map(|k| (k, id)));
-        } else {
-            self.overlay_keys += keys.len();
-            for k in keys {
-                self.overlay.entry(k).or_default().push(id);
+        let skeleton = short(hash(super::confusables::skeleton(name).as_bytes()));
+        let words = name
+            .split_once('-')
+            .map(|(first, _)| (first, short(word_set_key(name))));
+        let add = |table: &mut PairTable, key: u32| {
+            if bulk {
+                table.push_bulk(key, id)
+            } else {
+                table.insert(key, id)
             }
+        };
+        for k in keys {
+            add(&mut self.deletions, k);
         }
-        self.skeletons
-            .entry(hash(super::confusables::skeleton(name).as_bytes()))
-            .or_default()
-            .push(id);
-        if let Some((first, _)) = name.split_once('-') {
+        add(&mut self.skeletons, skeleton);
+        if let Some((first, key)) = words {
             *self.families.entry(first.to_string()).or_default() += 1;
-            self.word_sets
-                .entry(word_set_key(name))
-                .or_default()
-                .push(id);
+            add(&mut self.word_sets, key);
         }
         for word in name.split('-').filter(|w| w.len() >= MIN_PARTICLE_LEN) {
             match self.vocabulary.get_mut(word) {
@@ -166,26 +171,20 @@ impl NameIndex {
                 }
             }
         }
-        if self.overlay_keys > OVERLAY_MERGE_KEYS {
+        if self.deletions.overlay_len() > OVERLAY_MERGE_KEYS {
             self.merge_overlay();
         }
         true
     }
 
-    /// Move the overlay into the sorted deletion table.
+    /// Fold names added one by one (and bulk-built ones) into the sorted
+    /// tables, and drop spare capacity.
     pub fn merge_overlay(&mut self) {
-        for (k, ids) in self.overlay.drain() {
-            self.deletions.extend(ids.into_iter().map(|id| (k, id)));
-        }
-        self.overlay_keys = 0;
-        self.deletions.sort_unstable();
-        self.deletions.dedup();
-        self.deletions.shrink_to_fit();
-        self.overlay.shrink_to_fit();
+        self.deletions.merge();
+        self.skeletons.merge();
+        self.word_sets.merge();
         self.entries.shrink_to_fit();
-        self.by_name.shrink_to_fit();
-        self.skeletons.shrink_to_fit();
-        self.word_sets.shrink_to_fit();
+        self.by_name.merge();
         self.vocabulary.shrink_to_fit();
         self.families.shrink_to_fit();
     }
@@ -195,7 +194,13 @@ impl NameIndex {
     }
 
     pub fn id_of(&self, name: &str) -> Option<u32> {
-        self.by_name.get(name).copied()
+        let mut ids = Vec::new();
+        self.by_name.get(short(hash(name.as_bytes())), &mut ids);
+        ids.into_iter().find(|id| {
+            self.entries
+                .get(*id as usize)
+                .is_some_and(|e| e.name == name)
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -262,31 +267,23 @@ impl NameIndex {
         let mut keys = Vec::new();
         deletion_hashes(stripped, depth, &mut keys);
         for k in keys {
-            let start = self.deletions.partition_point(|(h, _)| *h < k);
-            out.extend(
-                self.deletions[start..]
-                    .iter()
-                    .take_while(|(h, _)| *h == k)
-                    .map(|(_, id)| *id),
-            );
-            if let Some(ids) = self.overlay.get(&k) {
-                out.extend_from_slice(ids);
-            }
+            self.deletions.get(k, out);
         }
         out.sort_unstable();
         out.dedup();
     }
 
-    pub fn same_skeleton(&self, skeleton: &str) -> &[u32] {
+    pub fn same_skeleton(&self, skeleton: &str) -> Vec<u32> {
+        let mut out = Vec::new();
         self.skeletons
-            .get(&hash(skeleton.as_bytes()))
-            .map_or(&[], Vec::as_slice)
+            .get(short(hash(skeleton.as_bytes())), &mut out);
+        out
     }
 
-    pub fn same_words(&self, name: &str) -> &[u32] {
-        self.word_sets
-            .get(&word_set_key(name))
-            .map_or(&[], Vec::as_slice)
+    pub fn same_words(&self, name: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.word_sets.get(short(word_set_key(name)), &mut out);
+        out
     }
 }
 

@@ -13,6 +13,7 @@ mod detector;
 mod edits;
 mod index;
 mod keyboard;
+mod pair_table;
 
 pub use corpus::{load_corpus, parse_corpus, Corpus, CorpusEntry, CorpusError};
 pub use detector::{Detector, DetectorBuilder, Rule, Verdict};

@@ -336,6 +336,13 @@ fn pushes_wait_for_a_second_persons_approval() {
         .json()
         .unwrap();
     let id2 = v["push"]["pending_id"].as_i64().unwrap();
+    // nobody logged in: refused, and recorded like any other refusal
+    let r = client()
+        .post(s.url(&format!("/+pushes/{id2}/approve")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().unwrap().contains("log in to approve push"));
     let r = client()
         .post(s.url(&format!("/+pushes/{id2}/reject")))
         .basic_auth("bob", Some("bpw"))
@@ -405,10 +412,20 @@ fn pushes_wait_for_a_second_persons_approval() {
         .collect();
     assert_eq!(
         refused.len(),
-        2,
-        "alice's self-approval and eve's: {refused:?}"
+        3,
+        "alice's self-approval, eve's and an anonymous one: {refused:?}"
     );
     assert!(refused.iter().any(|e| e["actor"] == "alice"));
+    assert!(refused.iter().any(|e| e["actor"].is_null()));
+    // refusals and decisions carry the peer address
+    for e in refused.iter().chain(&approve).chain(&find("reject")) {
+        assert!(
+            e["remote"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("127.0.0.1:")),
+            "{e}"
+        );
+    }
     let verify: Value = client()
         .get(s.url("/+audit/verify"))
         .basic_auth("root", Some(ROOT_PW))

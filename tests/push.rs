@@ -188,6 +188,15 @@ fn a_file_altered_on_disk_is_never_pushed() {
         "{msg}"
     );
     assert!(files_on(&s, "root/prod", "tamper-me").is_empty());
+    // an anonymous push is refused before anything is read, and audited too
+    let r = push(
+        &s,
+        "root/dev",
+        None,
+        json!({"name": "tamper-me", "version": "1.0", "targetindex": "root/prod"}),
+    );
+    assert_eq!(r.status(), 401);
+    assert!(r.text().unwrap().contains("log in to push to root/prod"));
     let audit: Value = client()
         .get(s.url("/+audit"))
         .basic_auth("root", Some(ROOT_PW))
@@ -201,13 +210,33 @@ fn a_file_altered_on_disk_is_never_pushed() {
         .iter()
         .find(|e| e["action"] == "blocked_push")
         .cloned();
+    let blocked = blocked.expect("the refusal is audited");
     assert!(
-        blocked.is_some_and(|e| e["details"]["reason"]
+        blocked["details"]["reason"]
             .as_str()
             .unwrap()
-            .contains("no longer match")),
-        "the refusal is audited with its reason"
+            .contains("no longer match"),
+        "{blocked}"
     );
+    assert_eq!(blocked["actor"], "root");
+    let from_loopback = |e: &Value| {
+        e["remote"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("127.0.0.1:"))
+    };
+    assert!(from_loopback(&blocked), "with the peer address: {blocked}");
+    let anonymous: Vec<&Value> = audit["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "blocked_push" && e["actor"].is_null())
+        .collect();
+    assert_eq!(anonymous.len(), 1, "{audit:#}");
+    assert!(from_loopback(anonymous[0]), "{}", anonymous[0]);
+    assert!(anonymous[0]["details"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("log in"));
 }
 
 #[test]

@@ -83,14 +83,20 @@ impl Registry {
     /// approver, missing credentials) recorded in the audit log.
     async fn audited_approver_check(
         self: &Arc<Self>,
-        actor: &Identity,
+        actor: &super::Actor,
         row: &PendingRow,
         target: &IndexPath,
         what: &str,
-    ) -> Result<()> {
-        let check = self.check_approver(actor, row, target);
+    ) -> Result<Identity> {
+        let check = match actor.identity() {
+            Some(who) => self.check_approver(who, row, target).map(|()| who.clone()),
+            None => Err(RegistryError::Unauthenticated(format!(
+                "log in to {what} push #{}",
+                row.id
+            ))),
+        };
         if let Err(e) = &check {
-            let entry = super::Actor::new(Some(actor.clone()), None)
+            let entry = actor
                 .entry(
                     crate::audit::Action::SecurityEvent,
                     format!("{}/{}/{}", row.target, row.project, row.version),
@@ -102,11 +108,12 @@ impl Registry {
     }
 
     /// Approve push `id`. Lands it when the policy's approvals are reached.
-    pub async fn approve_push(self: &Arc<Self>, actor: &Identity, id: i64) -> Result<PushOutcome> {
+    pub async fn approve_push(self: &Arc<Self>, by: &super::Actor, id: i64) -> Result<PushOutcome> {
         let row = self.open_pending(id).await?;
         let target =
             IndexPath::parse(&row.target).map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        self.audited_approver_check(actor, &row, &target, "approve")
+        let actor = &self
+            .audited_approver_check(by, &row, &target, "approve")
             .await?;
         let mut approvals: Vec<String> = serde_json::from_str(&row.approvals).unwrap_or_default();
         if approvals.contains(&actor.user) {
@@ -132,12 +139,13 @@ impl Registry {
         let ctx = PushContext {
             approvals: approvals.clone(),
             pending_id: Some(id),
+            remote: None,
         };
         match self.push_with(&pusher, req, ctx).await {
             Ok(outcome) => {
                 let list = serde_json::to_string(&approvals).unwrap_or_else(|_| "[]".into());
                 let landed = !matches!(outcome.decision, crate::pipeline::Decision::Pending { .. });
-                let entry = super::Actor::new(Some(actor.clone()), None)
+                let entry = by
                     .entry(crate::audit::Action::Approve, format!("{}/{}/{}", row.target, row.project, row.version))
                     .details(json!({"pending_id": id, "approvals": approvals, "landed": landed, "pusher": row.pusher}));
                 self.store
@@ -167,14 +175,15 @@ impl Registry {
 
     pub async fn reject_push(
         self: &Arc<Self>,
-        actor: &Identity,
+        by: &super::Actor,
         id: i64,
         reason: &str,
     ) -> Result<Value> {
         let row = self.open_pending(id).await?;
         let target =
             IndexPath::parse(&row.target).map_err(|e| RegistryError::Invalid(e.to_string()))?;
-        self.audited_approver_check(actor, &row, &target, "reject")
+        let actor = &self
+            .audited_approver_check(by, &row, &target, "reject")
             .await?;
         if reason.trim().is_empty() {
             return Err(RegistryError::Invalid(
@@ -183,7 +192,7 @@ impl Registry {
         }
         let why = format!("rejected by {}: {}", actor.user, reason.trim());
         let w = why.clone();
-        let entry = super::Actor::new(Some(actor.clone()), None)
+        let entry = by
             .entry(
                 crate::audit::Action::Reject,
                 format!("{}/{}/{}", row.target, row.project, row.version),

@@ -74,6 +74,9 @@ pub struct PushOutcome {
 pub struct PushContext {
     pub approvals: Vec<String>,
     pub pending_id: Option<i64>,
+    /// The peer address of the request behind this push, for its audit
+    /// entries (none when an approval lands a pending push).
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 /// A file prepared for the target.
@@ -105,16 +108,30 @@ impl Registry {
     /// Push as `actor`. Every refusal is recorded in the audit log with its
     /// reason (policy refusals and typosquat blocks record themselves, with
     /// more detail).
-    pub async fn push(self: &Arc<Self>, actor: &Identity, req: PushRequest) -> Result<PushOutcome> {
-        let result = self
-            .push_with(actor, req.clone(), PushContext::default())
-            .await;
+    pub async fn push(
+        self: &Arc<Self>,
+        actor: &super::Actor,
+        req: PushRequest,
+    ) -> Result<PushOutcome> {
+        let result = match actor.identity() {
+            Some(who) => {
+                let ctx = PushContext {
+                    remote: actor.remote,
+                    ..PushContext::default()
+                };
+                self.push_with(who, req.clone(), ctx).await
+            }
+            None => Err(RegistryError::Unauthenticated(format!(
+                "log in to push to {}",
+                req.target
+            ))),
+        };
         if let Err(e) = &result {
             if !matches!(
                 e,
                 RegistryError::TypoBlocked(_) | RegistryError::PolicyRefused(_)
             ) {
-                let entry = super::Actor::new(Some(actor.clone()), None)
+                let entry = actor
                     .entry(
                         crate::audit::Action::BlockedPush,
                         format!("{}/{}/{}", req.target, req.project, req.version),
@@ -371,6 +388,7 @@ impl Registry {
             Decision::Refuse { reasons } => {
                 let entry = push_entry(
                     actor,
+                    ctx.remote,
                     crate::audit::Action::BlockedPush,
                     &outcome,
                     &ctx.approvals,
@@ -397,6 +415,7 @@ impl Registry {
                     let rv = outcome.review.to_string();
                     let entry = push_entry(
                         actor,
+                        ctx.remote,
                         crate::audit::Action::PushPending,
                         &outcome,
                         &ctx.approvals,
@@ -428,7 +447,13 @@ impl Registry {
             .into_iter()
             .zip(outcome.files.iter().map(|f| f.action))
             .collect();
-        let entry = push_entry(actor, crate::audit::Action::Push, &outcome, &ctx.approvals);
+        let entry = push_entry(
+            actor,
+            ctx.remote,
+            crate::audit::Action::Push,
+            &outcome,
+            &ctx.approvals,
+        );
         let orphans = self
             .store
             .db
@@ -817,6 +842,7 @@ fn tests_check(candidates: &[Candidate]) -> TestsCheck {
 /// files with their digests, the decision and the approvals.
 fn push_entry(
     actor: &Identity,
+    remote: Option<std::net::SocketAddr>,
     action: crate::audit::Action,
     outcome: &PushOutcome,
     approvals: &[String],
@@ -826,7 +852,7 @@ fn push_entry(
         .iter()
         .map(|f| json!({"filename": f.filename, "sha256": f.sha256, "action": f.action}))
         .collect();
-    super::Actor::new(Some(actor.clone()), None)
+    super::Actor::new(Some(actor.clone()), remote)
         .entry(
             action,
             format!("{}/{}/{}", outcome.target, outcome.project, outcome.version),

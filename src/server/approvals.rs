@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState, Caller, JsonBody};
+use crate::registry::Actor;
 
 pub async fn list(
     State(st): State<AppState>,
@@ -21,19 +22,11 @@ pub async fn list(
     Ok(Json(json!({"type": "list:push", "result": rows})))
 }
 
-fn need_login(caller: &Caller) -> Result<crate::auth::Identity, ApiError> {
-    caller
-        .identity()
-        .cloned()
-        .ok_or_else(|| ApiError::unauthorized("log in to approve or reject pushes"))
-}
-
 pub async fn approve(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    caller: Caller,
+    actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = need_login(&caller)?;
     let outcome = st.registry.approve_push(&actor, id).await?;
     let message = if outcome.landed {
         format!(
@@ -51,10 +44,9 @@ pub async fn approve(
 pub async fn reject(
     State(st): State<AppState>,
     Path(id): Path<i64>,
-    caller: Caller,
+    actor: Actor,
     body: Option<JsonBody<Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = need_login(&caller)?;
     let reason = body
         .and_then(|b| b.0["reason"].as_str().map(str::to_string))
         .unwrap_or_default();

@@ -183,6 +183,7 @@ async fn push_method(
     state: axum::extract::State<AppState>,
     path: axum::extract::Path<(String, String)>,
     caller: Caller,
+    Remote(remote): Remote,
     req: Request,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -200,7 +201,8 @@ async fn push_method(
                 "push request too large",
             )
         })?;
-    Ok(push::push(state, path, caller, body).await.into_response())
+    let actor = crate::registry::Actor::new(caller.identity().cloned(), remote);
+    Ok(push::push(state, path, actor, body).await.into_response())
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -34,7 +34,8 @@ pub async fn upload(
         let body = axum::body::to_bytes(req.into_body(), 1024 * 1024)
             .await
             .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "push request too large"))?;
-        return super::push::push(State(st), Path((user, index)), caller, body).await;
+        let actor = Actor::new(caller.identity().cloned(), remote);
+        return super::push::push(State(st), Path((user, index)), actor, body).await;
     }
     let path = index_path(&user, &index)?;
     let reg = &st.registry;

@@ -246,6 +246,7 @@ impl Registry {
             .await?;
         self.reload_indexes().await?;
         self.collect_garbage(orphans).await;
+        self.typo_sync_names().await;
         tracing::info!(index = %path, by = actor.map(|a| a.user.as_str()), "index deleted");
         Ok(())
     }
@@ -331,6 +332,7 @@ impl Registry {
             )));
         }
         self.collect_garbage(orphans.1).await;
+        self.typo_sync_names().await;
         tracing::info!(index = %path, release = %label, by = actor.map(|a| a.user.as_str()), "release deleted");
         Ok(())
     }
@@ -370,6 +372,7 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("{filename} is not on index {path}")))?;
         self.collect_garbage(orphans).await;
+        self.typo_sync_names().await;
         Ok(())
     }
 

@@ -511,7 +511,7 @@ impl Registry {
             .await?;
         self.collect_garbage(orphans).await;
         if new_project {
-            self.typo_note_private(&req.project).await;
+            self.typo_sync_names().await;
         }
         outcome.landed = true;
         tracing::info!(source = %req.source, target = %req.target, release = %label, by = %actor.user,

@@ -1,6 +1,7 @@
 //! Typosquat checks inside the server: the detector over the popular corpus
-//! plus every private project name, admin allow/deny rules, and the gate
-//! that uploads (and later installs and pushes) pass through.
+//! (in memory) plus every private project name (in the store, see
+//! [`crate::store::typo_index`]), admin allow/deny rules, and the gate that
+//! uploads, installs and pushes pass through.
 
 use std::sync::{Arc, RwLock};
 
@@ -11,8 +12,9 @@ use super::{Actor, Registry, RegistryError, Result};
 use crate::audit::{self, Action};
 use crate::auth::Identity;
 use crate::names::{IndexPath, ProjectName};
+use crate::store::typo_index;
 use crate::store::typo_rules::{self, TypoRuleRow};
-use crate::typo::{Detector, Verdict};
+use crate::typo::{probe::KEYS_VERSION, Detector, Verdict};
 
 /// What happens to a name the detector flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -42,12 +44,17 @@ impl Default for TypoSettings {
     }
 }
 
-/// The detector, built once in the background, and the admin rules.
+/// The detector, built once in the background (with the stored index of
+/// private names brought up to date), and the admin rules.
 #[derive(Default)]
 pub struct TypoGuard {
-    detector: tokio::sync::OnceCell<RwLock<Detector>>,
+    detector: tokio::sync::OnceCell<Arc<Detector>>,
     rules: RwLock<Vec<TypoRuleRow>>,
 }
+
+/// Names stored (or forgotten) per write transaction while syncing, so an
+/// upload never waits long behind the sync.
+const SYNC_BATCH: usize = 2000;
 
 /// The outcome of the gate for one name.
 #[derive(Debug, Clone)]
@@ -69,15 +76,10 @@ impl Registry {
         });
     }
 
-    async fn typo_detector(self: &Arc<Self>) -> Result<&RwLock<Detector>> {
+    async fn typo_detector(self: &Arc<Self>) -> Result<&Arc<Detector>> {
         self.typo
             .detector
             .get_or_try_init(|| async {
-                let private = self
-                    .store
-                    .db
-                    .read(typo_rules::private_project_names)
-                    .await?;
                 let rules = self.store.db.read(typo_rules::all).await?;
                 *self.typo.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
                 let top = self.settings.typo.protect_top;
@@ -85,19 +87,44 @@ impl Registry {
                 let detector = tokio::task::spawn_blocking(move || {
                     Detector::builder()
                         .popular(&crate::typo::builtin_corpus(), top)
-                        .private(private)
                         .build()
                 })
                 .await
                 .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+                let (stored, forgotten) = self.sync_typo_index().await?;
                 tracing::info!(
-                    protected = detector.protected_len(),
+                    popular = detector.protected_len(),
+                    private_stored = stored,
+                    private_forgotten = forgotten,
                     ms = started.elapsed().as_millis() as u64,
                     "typosquat detector ready"
                 );
-                Ok::<_, RegistryError>(RwLock::new(detector))
+                Ok::<_, RegistryError>(Arc::new(detector))
             })
             .await
+    }
+
+    /// Bring the stored index of private names in line with the projects of
+    /// stage indexes: work off the queue of names added or removed since
+    /// (rebuilding from scratch when the stored keys are not this
+    /// airlock's). Returns how many names were stored and forgotten.
+    async fn sync_typo_index(self: &Arc<Self>) -> Result<(usize, usize)> {
+        let db = &self.store.db;
+        if db.read(typo_index::keys_version).await? != Some(KEYS_VERSION) {
+            db.write_log(|tx| typo_index::reset(tx, KEYS_VERSION))
+                .await?;
+        }
+        let (mut stored, mut forgotten) = (0, 0);
+        loop {
+            let (s, f, taken) = db
+                .write_log(|tx| typo_index::work_queue(tx, SYNC_BATCH))
+                .await?;
+            stored += s;
+            forgotten += f;
+            if taken < SYNC_BATCH {
+                return Ok((stored, forgotten));
+            }
+        }
     }
 
     /// The verdict for `name` as seen from `index` (admin rules first).
@@ -138,7 +165,18 @@ impl Registry {
                 ),
             });
         }
-        Ok(det.read().unwrap_or_else(|p| p.into_inner()).check(name))
+        let Some(probe) = det.probe(name) else {
+            return Ok(det.check(name));
+        };
+        let (det, name) = (Arc::clone(det), name.to_string());
+        Ok(self
+            .store
+            .db
+            .read(move |conn| {
+                let hood = typo_index::neighbourhood(conn, &probe)?;
+                Ok(det.check_near(&name, &hood))
+            })
+            .await?)
     }
 
     /// [`Self::typo_gate_for`] for a caller that has no [`Actor`] at hand
@@ -195,13 +233,15 @@ impl Registry {
         }
     }
 
-    /// A new private project exists: protect it from look-alikes from now on.
-    pub async fn typo_note_private(self: &Arc<Self>, name: &ProjectName) {
-        if let Ok(det) = self.typo_detector().await {
-            let mut d = det.write().unwrap_or_else(|p| p.into_inner());
-            if !d.is_established(name.as_str()) {
-                d.add_private(name.as_str());
-            }
+    /// Project names were added or removed: protect new ones from
+    /// look-alikes from now on, forget removed ones. (Should this fail, the
+    /// queue keeps them for the next call or start.)
+    pub async fn typo_sync_names(self: &Arc<Self>) {
+        if self.typo_detector().await.is_err() {
+            return;
+        }
+        if let Err(e) = self.sync_typo_index().await {
+            tracing::error!(error = %e, "updating the typosquat index of private names failed");
         }
     }
 

@@ -241,8 +241,8 @@ impl Registry {
                     .filter(|o| *o != sha && *o != meta_sha)
                     .collect();
                 self.collect_garbage(orphans).await;
-                self.typo_note_private(&project).await;
                 if is_new {
+                    self.typo_sync_names().await;
                     // Is the name already published upstream of a mirror in the chain?
                     self.watch_private_name(path, &project, vec![version.clone()]);
                 }

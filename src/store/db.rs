@@ -71,7 +71,8 @@ impl Db {
     }
 
     /// [`Db::write`] for a transaction that only appends to a log (audit
-    /// entries, security alerts) or refreshes a timestamp no page shows: it
+    /// entries, security alerts), refreshes a timestamp no page shows, or
+    /// maintains lookup tables no page shows (the typosquat index): it
     /// does not advance [`Db::content_commits`], so cached pages stay valid.
     /// Anything that changes a listed project, file, release, user or index
     /// must use [`Db::write`].

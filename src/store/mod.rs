@@ -13,6 +13,7 @@ pub mod pending;
 pub mod releases;
 mod schema;
 pub mod toxresults;
+pub mod typo_index;
 pub mod typo_rules;
 pub mod user_certs;
 pub mod users;

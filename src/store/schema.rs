@@ -200,6 +200,44 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX doczips_by_sha ON doczips(sha256);
     "#,
+    // 10: the typosquat index of this server's project names (see
+    // src/typo/probe.rs), kept here rather than in memory. Derived from the
+    // projects of stage indexes: triggers queue every project name added or
+    // removed, and the server works the queue off (store/typo_index.rs);
+    // rebuilt when `keys_version` changes.
+    r#"
+    CREATE INDEX projects_by_name ON projects(name);
+    CREATE TABLE typo_queue (
+        name      TEXT PRIMARY KEY
+    ) WITHOUT ROWID;
+    CREATE TRIGGER typo_queue_project_added AFTER INSERT ON projects
+    BEGIN
+        INSERT OR IGNORE INTO typo_queue (name) VALUES (NEW.name);
+    END;
+    CREATE TRIGGER typo_queue_project_removed AFTER DELETE ON projects
+    BEGIN
+        INSERT OR IGNORE INTO typo_queue (name) VALUES (OLD.name);
+    END;
+    INSERT OR IGNORE INTO typo_queue (name) SELECT name FROM projects;
+    CREATE TABLE typo_names (
+        id        INTEGER PRIMARY KEY,
+        name      TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE typo_keys (
+        key       INTEGER NOT NULL,
+        name_id   INTEGER NOT NULL,
+        PRIMARY KEY (key, name_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE typo_words (
+        word      TEXT PRIMARY KEY,
+        uses      INTEGER NOT NULL,
+        families  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE typo_index_state (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        keys_version INTEGER NOT NULL
+    );
+    "#,
 ];
 
 #[cfg(test)]

@@ -52,14 +52,3 @@ pub fn remove(conn: &Connection, scope: &str, name: &str) -> Result<bool, StoreE
         params![scope, name],
     )? == 1)
 }
-
-/// Every project name held by a stage index (mirrored names are public and
-/// must never become "established").
-pub fn private_project_names(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT p.name FROM projects p JOIN indexes i ON i.id = p.index_id
-         WHERE json_extract(i.config, '$.type') = 'stage'",
-    )?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}

@@ -16,6 +16,8 @@ use super::confusables::{fold_to_ascii, skeleton};
 use super::corpus::Corpus;
 use super::edits::{edit_script, edit_scripts, Edit};
 use super::index::{strip_separators, NameIndex, Origin};
+use super::probe::{Neighbourhood, Probe};
+use super::protected::Protected;
 use crate::names::normalize;
 
 /// The typo class that explains a look-alike.
@@ -103,7 +105,7 @@ const MAX_SCRIPTS: usize = 8;
 /// A first word shared by at least this many protected names is a plugin
 /// family (`flask-`, `pytest-`, `types-`): `flask-bootstrap` is a plugin, not
 /// a swapped `bootstrap-flask`.
-const MIN_FAMILY_SIZE: usize = 3;
+const MIN_FAMILY_SIZE: u32 = 3;
 
 /// Affixes that add nothing to a name. `py`, `py-`, `python-` and `-py` are
 /// deliberately absent: `pytorch`, `python-jwt` and `path-py` are real projects
@@ -209,10 +211,66 @@ impl Detector {
         self.index.len()
     }
 
-    /// True when `name` is protected or allow-listed: such names are never flagged.
+    /// True when `name` is protected in memory or allow-listed: such names
+    /// are never flagged. (Names kept in the store are established when the
+    /// neighbourhood given to [`Self::check_near`] holds them.)
     pub fn is_established(&self, name: &str) -> bool {
         let n = normalize(name);
         self.index.id_of(&n).is_some() || self.allow.contains(&n)
+    }
+
+    /// Check one candidate name against the names held in memory.
+    pub fn check(&self, candidate: &str) -> Verdict {
+        self.check_near(candidate, &Neighbourhood::default())
+    }
+
+    /// What to fetch from a store of further protected names before
+    /// checking `candidate` with [`Self::check_near`]; `None` when the
+    /// answer cannot depend on them (not a name, or established in memory).
+    pub fn probe(&self, candidate: &str) -> Option<Probe> {
+        let folded = fold_to_ascii(candidate);
+        let name = normalize(&folded.text);
+        if name.is_empty()
+            || name.len() > crate::names::MAX_PROJECT_NAME_LEN
+            || (folded.replaced == 0 && self.is_established(&name))
+        {
+            return None;
+        }
+        let stripped_len = strip_separators(&name).len();
+        let depth = match stripped_len {
+            n if n < MIN_FUZZY_LEN => 0,
+            n if n <= MAX_LEN_FOR_TWO_EDITS => 2,
+            _ => 1,
+        };
+        let mut names: Vec<String> = affix_bases(&name).into_iter().map(|(b, _)| b).collect();
+        names.push(name.clone());
+        let mut words = super::words::lookups(&name);
+        if let Some((first, _)) = name.split_once('-') {
+            words.push(first.to_string());
+        }
+        Some(Probe::new(&name, depth, names, words))
+    }
+
+    /// Check one candidate against the names in memory plus `hood`, the
+    /// stored names near it (fetched with [`Self::probe`]).
+    pub fn check_near(&self, candidate: &str, hood: &Neighbourhood) -> Verdict {
+        Scan {
+            index: Protected::new(&self.index, hood),
+            allow: &self.allow,
+        }
+        .check(candidate)
+    }
+}
+
+/// One check: the protected names it sees, and the allow-list.
+struct Scan<'a> {
+    index: Protected<'a>,
+    allow: &'a HashSet<String>,
+}
+
+impl Scan<'_> {
+    fn is_established(&self, name: &str) -> bool {
+        self.index.id_of(name).is_some() || self.allow.contains(name)
     }
 
     /// Check one candidate name.
@@ -508,37 +566,14 @@ impl Detector {
     }
 
     fn affix_findings(&self, name: &str, out: &mut Vec<Finding>) {
-        let push = |base: &str, rule: Rule, out: &mut Vec<Finding>| {
-            if let Some(id) = self.index.id_of(base) {
-                let distance = strsim::osa_distance(name, base);
+        for (base, rule) in affix_bases(name) {
+            if let Some(id) = self.index.id_of(&base) {
+                let distance = strsim::osa_distance(name, &base);
                 out.push(Finding {
                     target: id,
                     rule,
                     distance,
                 });
-            }
-        };
-        for prefix in PREFIX_AFFIXES {
-            if let Some(base) = name.strip_prefix(prefix) {
-                push(base, Rule::Affix, out);
-                // `python3-dateutil`: a version-pinned prefix in front of a
-                // protected `python-` name looks like its Python 3 edition.
-                push(&format!("python-{base}"), Rule::Affix, out);
-            }
-        }
-        for suffix in SUFFIX_AFFIXES {
-            if let Some(base) = name.strip_suffix(suffix) {
-                push(base, Rule::Affix, out);
-            }
-        }
-        if name.contains('-') {
-            for suffix in DROPPED_SUFFIXES {
-                push(&format!("{name}{suffix}"), Rule::Affix, out);
-            }
-        }
-        if let Some((base, version)) = split_version_suffix(name) {
-            if version.len() >= 2 {
-                push(base, Rule::VersionSuffix, out);
             }
         }
     }
@@ -566,6 +601,37 @@ impl Detector {
             }
         }
     }
+}
+
+/// The protected names `name` would imitate by an affix: `python3-x` → `x`
+/// and `python-x`; `x-lib` → `x`; `aws-encryption` → `aws-encryption-sdk`;
+/// `requests-2-31` → `requests`.
+fn affix_bases(name: &str) -> Vec<(String, Rule)> {
+    let mut out = Vec::new();
+    for prefix in PREFIX_AFFIXES {
+        if let Some(base) = name.strip_prefix(prefix) {
+            out.push((base.to_string(), Rule::Affix));
+            // `python3-dateutil`: a version-pinned prefix in front of a
+            // protected `python-` name looks like its Python 3 edition.
+            out.push((format!("python-{base}"), Rule::Affix));
+        }
+    }
+    for suffix in SUFFIX_AFFIXES {
+        if let Some(base) = name.strip_suffix(suffix) {
+            out.push((base.to_string(), Rule::Affix));
+        }
+    }
+    if name.contains('-') {
+        for suffix in DROPPED_SUFFIXES {
+            out.push((format!("{name}{suffix}"), Rule::Affix));
+        }
+    }
+    if let Some((base, version)) = split_version_suffix(name) {
+        if version.len() >= 2 {
+            out.push((base.to_string(), Rule::VersionSuffix));
+        }
+    }
+    out
 }
 
 /// Two typing mistakes in one name: only the visually subtle ones (swaps,

@@ -8,6 +8,9 @@
 //! * visual skeletons ([`super::confusables::skeleton`]) for homoglyphs,
 //! * sorted word sets for swapped words,
 //! * exact names, and the vocabulary of words used in protected names.
+//!
+//! The server keeps only the popularity corpus here; its own project names
+//! live in the store under the same keys ([`super::probe`]).
 
 use std::collections::HashMap;
 
@@ -29,14 +32,7 @@ pub struct Entry {
     pub origin: Origin,
 }
 
-/// Words shorter than this are not words for [`NameIndex::is_word`].
-const MIN_WORD_LEN: usize = 3;
-/// Two-letter words count as name parts ([`NameIndex::is_compound`]) when at
-/// least this many protected names use them as a word (`py`, `ai`).
-const MIN_PARTICLE_LEN: usize = 2;
-const MIN_PARTICLE_USES: u32 = 10;
-/// Longest word split into parts; longer words are never compounds.
-const MAX_COMPOUND_LEN: usize = 64;
+use super::words::MIN_PARTICLE_LEN;
 
 /// Above this many names added since the last build, the overlay is merged.
 const OVERLAY_MERGE_KEYS: usize = 1 << 16;
@@ -58,7 +54,7 @@ pub struct NameIndex {
     /// many protected names use it.
     vocabulary: HashMap<String, u32>,
     /// How many multi-word names start with each first word.
-    families: HashMap<String, usize>,
+    families: HashMap<String, u32>,
 }
 
 /// FNV-1a: fast, deterministic, good enough for keys that are verified afterwards.
@@ -80,12 +76,17 @@ pub fn word_set_key(name: &str) -> u64 {
 }
 
 /// A 64-bit hash folded to 32 bits, for the deletion table.
-fn short(h: u64) -> u32 {
+pub fn short(h: u64) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
+/// The key of a name's visual skeleton.
+pub fn skeleton_key(skeleton: &str) -> u32 {
+    short(hash(skeleton.as_bytes()))
+}
+
 /// Hashes of `s` and of every string made by deleting up to `depth` (1 or 2) characters.
-fn deletion_hashes(s: &str, depth: usize, out: &mut Vec<u32>) {
+pub fn deletion_hashes(s: &str, depth: usize, out: &mut Vec<u32>) {
     let b = s.as_bytes();
     out.push(short(hash(b)));
     let mut buf = Vec::with_capacity(b.len());
@@ -144,7 +145,7 @@ impl NameIndex {
         self.by_name.insert(short(hash(name.as_bytes())), id);
         let mut keys = Vec::new();
         deletion_hashes(&strip_separators(name), 1, &mut keys);
-        let skeleton = short(hash(super::confusables::skeleton(name).as_bytes()));
+        let skeleton = skeleton_key(&super::confusables::skeleton(name));
         let words = name
             .split_once('-')
             .map(|(first, _)| (first, short(word_set_key(name))));
@@ -160,7 +161,8 @@ impl NameIndex {
         }
         add(&mut self.skeletons, skeleton);
         if let Some((first, key)) = words {
-            *self.families.entry(first.to_string()).or_default() += 1;
+            let family = self.families.entry(first.to_string()).or_default();
+            *family = family.saturating_add(1);
             add(&mut self.word_sets, key);
         }
         for word in name.split('-').filter(|w| w.len() >= MIN_PARTICLE_LEN) {
@@ -208,57 +210,13 @@ impl NameIndex {
     }
 
     /// How many protected multi-word names start with `word-`.
-    pub fn family_size(&self, word: &str) -> usize {
+    pub fn family_size(&self, word: &str) -> u32 {
         self.families.get(word).copied().unwrap_or(0)
     }
 
-    /// True for a word of three or more letters that a protected name uses.
-    pub fn is_word(&self, word: &str) -> bool {
-        word.len() >= MIN_WORD_LEN && self.vocabulary.contains_key(word)
-    }
-
-    /// True for a two-letter word that many protected names use as a word of
-    /// its own (`py`, `ai`): a building block of names, like a word.
-    fn is_particle(&self, word: &str) -> bool {
-        word.len() == MIN_PARTICLE_LEN
-            && self
-                .vocabulary
-                .get(word)
-                .is_some_and(|uses| *uses >= MIN_PARTICLE_USES)
-    }
-
-    /// True when `word` is two or more known words or particles run together
-    /// (`fastai`, `typedpy`, `pytrie`): a name built on purpose from parts,
-    /// not a slip of the finger. Longer inputs answer false.
-    pub fn is_compound(&self, word: &str) -> bool {
-        let n = word.len();
-        if n > MAX_COMPOUND_LEN || !word.is_ascii() {
-            return false;
-        }
-        // parts[i]: fewest known parts covering word[..i] (0 = not coverable).
-        let mut parts = [0u8; MAX_COMPOUND_LEN + 1];
-        for end in MIN_PARTICLE_LEN..=n {
-            for start in 0..=end - MIN_PARTICLE_LEN {
-                let before = if start == 0 {
-                    Some(0)
-                } else {
-                    parts.get(start).copied().filter(|p| *p > 0)
-                };
-                let Some(before) = before else { continue };
-                let Some(part) = word.get(start..end) else {
-                    continue;
-                };
-                if self.is_word(part) || self.is_particle(part) {
-                    let here = before.saturating_add(1);
-                    if let Some(slot) = parts.get_mut(end) {
-                        if *slot == 0 || here < *slot {
-                            *slot = here;
-                        }
-                    }
-                }
-            }
-        }
-        parts.get(n).is_some_and(|p| *p >= 2)
+    /// How many protected names use `word` as a word (two letters or more).
+    pub fn word_uses(&self, word: &str) -> u32 {
+        self.vocabulary.get(word).copied().unwrap_or(0)
     }
 
     /// Ids of names whose separator-free form may be within `depth` edits of
@@ -275,8 +233,7 @@ impl NameIndex {
 
     pub fn same_skeleton(&self, skeleton: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        self.skeletons
-            .get(short(hash(skeleton.as_bytes())), &mut out);
+        self.skeletons.get(skeleton_key(skeleton), &mut out);
         out
     }
 
@@ -334,32 +291,17 @@ mod tests {
     }
 
     #[test]
-    fn compounds_of_known_words_and_particles() {
-        let mut names: Vec<String> = (0..10).map(|i| format!("x{i}-py")).collect();
-        names.extend(["json-diff", "typed-ast", "pytest-mock", "ab-tool"].map(String::from));
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let ix = index(&refs);
-        for (word, want) in [
-            ("jsondiff", true),
-            ("typedpy", true), // `py` is used by ten names: a particle
-            ("pymock", true),
-            ("abtool", false), // `ab` is used once: not a particle
-            ("json", false),   // one part is a word, not a compound
-            ("jsondif", false),
-            ("reqeusts", false),
-            ("", false),
-        ] {
-            assert_eq!(ix.is_compound(word), want, "{word}");
-        }
-        assert!(!ix.is_compound(&"json".repeat(40)), "too long to split");
-    }
-
-    #[test]
     fn word_sets_and_vocabulary() {
         let ix = index(&["confluent-kafka", "requests"]);
         assert_eq!(ix.same_words("kafka-confluent").len(), 1);
         assert!(ix.same_words("kafka-python").is_empty());
-        assert!(ix.is_word("kafka"));
-        assert!(!ix.is_word("kafk"));
+        assert_eq!(ix.word_uses("kafka"), 1);
+        assert_eq!(ix.word_uses("kafk"), 0);
+        assert_eq!(ix.family_size("confluent"), 1);
+        assert_eq!(
+            ix.family_size("requests"),
+            0,
+            "single-word names make no family"
+        );
     }
 }

@@ -14,9 +14,13 @@ mod edits;
 mod index;
 mod keyboard;
 mod pair_table;
+pub mod probe;
+mod protected;
+mod words;
 
 pub use corpus::{load_corpus, parse_corpus, Corpus, CorpusEntry, CorpusError};
 pub use detector::{Detector, DetectorBuilder, Rule, Verdict};
+pub use probe::{Neighbourhood, Probe, StoredName};
 
 /// The popularity corpus shipped with airlock (`policies/popular-pypi.tsv`),
 /// compiled into the binary so the server needs no file at run time.

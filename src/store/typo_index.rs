@@ -1,0 +1,327 @@
+//! The `typo_*` tables: this server's project names with the lookup keys of
+//! the typosquat detector ([`crate::typo::StoredName`]), and the answer to a
+//! [`Probe`]. Derived data: triggers on `projects` queue every name added
+//! or removed (`typo_queue`), and [`work_queue`] brings the index in line
+//! with the projects of stage indexes, so a restart costs nothing.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+use crate::typo::{Neighbourhood, Probe, StoredName};
+
+/// The key version the stored keys were made with, if any.
+pub fn keys_version(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT keys_version FROM typo_index_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Forget every stored name and queue every project name again, to be
+/// stored with keys of `version`.
+pub fn reset(conn: &Connection, version: i64) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "DELETE FROM typo_keys; DELETE FROM typo_words; DELETE FROM typo_names;
+         INSERT OR IGNORE INTO typo_queue (name) SELECT name FROM projects;",
+    )?;
+    conn.execute(
+        "INSERT INTO typo_index_state (id, keys_version) VALUES (1, ?1)
+         ON CONFLICT(id) DO UPDATE SET keys_version = excluded.keys_version",
+        [version],
+    )?;
+    Ok(())
+}
+
+/// Take up to `limit` names off the queue and store or forget each, as a
+/// stage index now holds it or not. Returns (stored, forgotten, taken).
+pub fn work_queue(conn: &Connection, limit: usize) -> Result<(usize, usize, usize), StoreError> {
+    let queued: Vec<(String, bool)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT q.name, EXISTS (SELECT 1 FROM projects p JOIN indexes i ON i.id = p.index_id
+                 WHERE p.name = q.name AND json_extract(i.config, '$.type') = 'stage')
+             FROM typo_queue q LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let (mut stored, mut forgotten) = (0, 0);
+    let mut done = conn.prepare_cached("DELETE FROM typo_queue WHERE name = ?1")?;
+    for (name, private) in &queued {
+        let entry = StoredName::new(name);
+        if *private {
+            stored += usize::from(add(conn, &entry)?);
+        } else {
+            forgotten += usize::from(remove(conn, &entry)?);
+        }
+        done.execute([name])?;
+    }
+    Ok((stored, forgotten, queued.len()))
+}
+
+/// Store `name` with its keys and words; false when it was stored already.
+pub fn add(conn: &Connection, name: &StoredName) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached("INSERT INTO typo_names (name) VALUES (?1) ON CONFLICT(name) DO NOTHING")?
+        .execute([&name.name])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let id = conn.last_insert_rowid();
+    let mut key =
+        conn.prepare_cached("INSERT OR IGNORE INTO typo_keys (key, name_id) VALUES (?1, ?2)")?;
+    for k in &name.keys {
+        key.execute(params![k, id])?;
+    }
+    let mut word = conn.prepare_cached(
+        "INSERT INTO typo_words (word, uses, families) VALUES (?1, ?2, ?3)
+         ON CONFLICT(word) DO UPDATE SET uses = uses + excluded.uses,
+           families = families + excluded.families",
+    )?;
+    for w in &name.words {
+        word.execute(params![w, 1, 0])?;
+    }
+    if let Some(f) = &name.family {
+        word.execute(params![f, 0, 1])?;
+    }
+    Ok(true)
+}
+
+/// Forget `name`; false when it was not stored.
+pub fn remove(conn: &Connection, name: &StoredName) -> Result<bool, StoreError> {
+    let id: Option<i64> = conn
+        .prepare_cached("SELECT id FROM typo_names WHERE name = ?1")?
+        .query_row([&name.name], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    let mut key = conn.prepare_cached("DELETE FROM typo_keys WHERE key = ?1 AND name_id = ?2")?;
+    for k in &name.keys {
+        key.execute(params![k, id])?;
+    }
+    let mut word = conn.prepare_cached(
+        "UPDATE typo_words SET uses = max(uses - ?2, 0), families = max(families - ?3, 0)
+         WHERE word = ?1",
+    )?;
+    for w in &name.words {
+        word.execute(params![w, 1, 0])?;
+    }
+    if let Some(f) = &name.family {
+        word.execute(params![f, 0, 1])?;
+    }
+    conn.execute("DELETE FROM typo_words WHERE uses = 0 AND families = 0", [])?;
+    conn.execute("DELETE FROM typo_names WHERE id = ?1", [id])?;
+    Ok(true)
+}
+
+/// The stored names under any of the probe's keys or among its exact
+/// names, and the use counts of its words.
+pub fn neighbourhood(conn: &Connection, probe: &Probe) -> Result<Neighbourhood, StoreError> {
+    let keys =
+        serde_json::to_string(&probe.keys).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let names =
+        serde_json::to_string(&probe.names).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let words =
+        serde_json::to_string(&probe.words).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut hood = Neighbourhood::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT n.name FROM typo_keys k JOIN typo_names n ON n.id = k.name_id
+         WHERE k.key IN (SELECT value FROM json_each(?1))
+         UNION SELECT name FROM typo_names WHERE name IN (SELECT value FROM json_each(?2))",
+    )?;
+    let rows = stmt.query_map([&keys, &names], |r| r.get::<_, String>(0))?;
+    hood.names = rows.collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT word, uses, families FROM typo_words
+         WHERE word IN (SELECT value FROM json_each(?1))",
+    )?;
+    let mut rows = stmt.query([&words])?;
+    while let Some(r) = rows.next()? {
+        let word: String = r.get(0)?;
+        let uses: u32 = r.get(1)?;
+        let families: u32 = r.get(2)?;
+        if uses > 0 {
+            hood.word_uses.insert(word.clone(), uses);
+        }
+        if families > 0 {
+            hood.families.insert(word, families);
+        }
+    }
+    Ok(hood)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: i64 = crate::typo::probe::KEYS_VERSION;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in super::super::schema::MIGRATIONS {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn
+    }
+
+    fn probe_for(d: &crate::typo::Detector, name: &str) -> Probe {
+        d.probe(name).expect("a name to look up")
+    }
+
+    #[test]
+    fn stored_names_are_found_by_their_neighbours_and_forgotten() {
+        let conn = db();
+        let d = crate::typo::Detector::builder().build();
+        assert_eq!(keys_version(&conn).unwrap(), None);
+        reset(&conn, 1).unwrap();
+        assert_eq!(keys_version(&conn).unwrap(), Some(1));
+        for n in ["acme-billing", "acme-ledger", "acme-invoices"] {
+            assert!(add(&conn, &StoredName::new(n)).unwrap());
+        }
+        assert!(
+            !add(&conn, &StoredName::new("acme-billing")).unwrap(),
+            "once"
+        );
+
+        let hood = neighbourhood(&conn, &probe_for(&d, "acme-biling")).unwrap();
+        assert_eq!(hood.names, ["acme-billing"]);
+        assert_eq!(
+            hood.word_uses.get("acme"),
+            Some(&3),
+            "counted once per name"
+        );
+        assert_eq!(hood.word_uses.get("biling"), None, "no stored name uses it");
+        assert_eq!(hood.families.get("acme"), Some(&3));
+        let words = neighbourhood(&conn, &probe_for(&d, "billing-acmee")).unwrap();
+        assert_eq!(words.word_uses.get("billing"), Some(&1));
+        let swapped = neighbourhood(&conn, &probe_for(&d, "ledger-acme")).unwrap();
+        assert_eq!(swapped.names, ["acme-ledger"]);
+        let far = neighbourhood(&conn, &probe_for(&d, "numpy")).unwrap();
+        assert!(far.names.is_empty() && far.word_uses.is_empty());
+
+        assert!(remove(&conn, &StoredName::new("acme-billing")).unwrap());
+        assert!(!remove(&conn, &StoredName::new("acme-billing")).unwrap());
+        let hood = neighbourhood(&conn, &probe_for(&d, "acme-biling")).unwrap();
+        assert!(hood.names.is_empty());
+        assert_eq!(hood.word_uses.get("acme"), Some(&2));
+        let words = neighbourhood(&conn, &probe_for(&d, "billing-acmee")).unwrap();
+        assert_eq!(
+            words.word_uses.get("billing"),
+            None,
+            "unused words are dropped"
+        );
+        let rows: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM typo_words WHERE word = 'billing'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rows, 0);
+        let keys: i64 = conn
+            .query_row("SELECT count(*) FROM typo_keys", [], |r| r.get(0))
+            .unwrap();
+        let expected: usize = ["acme-ledger", "acme-invoices"]
+            .iter()
+            .map(|n| StoredName::new(n).keys.len())
+            .sum();
+        assert_eq!(
+            keys as usize, expected,
+            "no keys of a removed name are left"
+        );
+
+        reset(&conn, 2).unwrap();
+        assert_eq!(keys_version(&conn).unwrap(), Some(2));
+        let hood = neighbourhood(&conn, &probe_for(&d, "acme-ledgr")).unwrap();
+        assert!(hood.names.is_empty() && hood.families.is_empty());
+    }
+
+    fn queued(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT name FROM typo_queue ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn stored(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT name FROM typo_names ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn project_changes_are_queued_and_worked_off() {
+        let conn = db();
+        conn.execute_batch(
+            r#"INSERT INTO users (id, name, created) VALUES (1, 'acme', 0);
+               INSERT INTO indexes (id, user_id, name, config, created)
+                 VALUES (1, 1, 'dev', '{"type":"stage"}', 0),
+                        (2, 1, 'pypi', '{"type":"mirror"}', 0);
+               INSERT INTO projects (index_id, name, display_name, created)
+                 VALUES (1, 'acme-billing', 'acme-billing', 0),
+                        (1, 'acme-ledger', 'acme-ledger', 0),
+                        (2, 'requests', 'requests', 0);"#,
+        )
+        .unwrap();
+        assert_eq!(queued(&conn), ["acme-billing", "acme-ledger", "requests"]);
+        // Taken in batches; a mirror's project is not private.
+        assert_eq!(work_queue(&conn, 2).unwrap().2, 2);
+        assert_eq!(work_queue(&conn, 2).unwrap().2, 1);
+        assert!(queued(&conn).is_empty());
+        assert_eq!(stored(&conn), ["acme-billing", "acme-ledger"]);
+
+        conn.execute("DELETE FROM projects WHERE name = 'acme-billing'", [])
+            .unwrap();
+        assert_eq!(queued(&conn), ["acme-billing"]);
+        assert_eq!(work_queue(&conn, 10).unwrap(), (0, 1, 1));
+        assert_eq!(stored(&conn), ["acme-ledger"]);
+
+        // A reset queues every project again and stores them anew.
+        reset(&conn, KEYS).unwrap();
+        assert!(stored(&conn).is_empty());
+        assert_eq!(queued(&conn), ["acme-ledger", "requests"]);
+        assert_eq!(work_queue(&conn, 10).unwrap(), (1, 0, 2));
+        assert_eq!(stored(&conn), ["acme-ledger"]);
+    }
+
+    #[test]
+    fn exact_names_of_the_probe_are_found_without_a_shared_key() {
+        let conn = db();
+        add(&conn, &StoredName::new("acme-billing-sdk")).unwrap();
+        let d = crate::typo::Detector::builder().build();
+        // `acme-billing` → `acme-billing-sdk` is an affix away: no shared
+        // deletion key, found by exact name.
+        let hood = neighbourhood(&conn, &probe_for(&d, "acme-billing")).unwrap();
+        assert_eq!(hood.names, ["acme-billing-sdk"]);
+    }
+
+    #[test]
+    fn lookups_use_the_indexes() {
+        let conn = db();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT n.name FROM typo_keys k JOIN typo_names n ON n.id = k.name_id
+                 WHERE k.key IN (SELECT value FROM json_each(?1))",
+            )
+            .unwrap()
+            .query_map(["[1]"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            !plan.contains("SCAN k") && !plan.contains("SCAN n"),
+            "no table scan: {plan}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ copies it to a scratch folder, starts the release `airlock` on it and measures:
 - a ~2 KiB file download: req/s, p99;
 - a typosquat check of a look-alike of a private name (`/+typo/check`,
   the lookup uploads and installs of new names pay): req/s, p99;
-- upload latency: the median of 20 sequential uploads of distinct small
+- upload latency: the median of 50 sequential uploads of distinct small
   wheels, each a multipart POST shaped like twine's (twine itself would add
   ~0.3 s of Python start-up per file, drowning the server's share);
 - RSS after the load.
@@ -54,6 +54,8 @@ LUA = REPO / "bench" / "wrk_json.lua"
 ROOT_PW = "scale-bench-root"
 BENCH_USER, BENCH_PW, INDEX = "bench", "bench", "bench/big"
 GROWTH_LIMIT = 0.20
+# Sequential uploads per size: their median is a few ms, so take enough.
+UPLOADS = 50
 
 
 def log(msg: str) -> None:
@@ -249,12 +251,6 @@ def measure(airlock: Path, gen: Path, projects: int, versions: int, duration: in
         phases["page_json"] = rss_mib(srv.proc.pid)
         res["download_2k"] = wrk(file_url, duration)
         phases["download_2k"] = rss_mib(srv.proc.pid)
-        listing = f"{srv.base}/{INDEX}/+simple/"
-        status, body = get(listing)
-        assert status == 200 and body.count(b"<a ") == projects, status
-        res["project_list_bytes"] = len(body)
-        res["project_list"] = wrk(listing, duration)
-        phases["project_list"] = rss_mib(srv.proc.pid)
         # A transposed look-alike of a private name: a store-backed check.
         lookalike = "sacle" + middle[len("scale"):]
         check = f"{srv.base}/+typo/check?name={lookalike}"
@@ -263,9 +259,16 @@ def measure(airlock: Path, gen: Path, projects: int, versions: int, duration: in
         assert status == 200 and v["suspicious"] and v["target"] == middle, body
         res["typo_check"] = wrk(check, duration)
         phases["typo_check"] = rss_mib(srv.proc.pid)
+        res["rss_held_mib"] = rss_mib(srv.proc.pid)
+        listing = f"{srv.base}/{INDEX}/+simple/"
+        status, body = get(listing)
+        assert status == 200 and body.count(b"<a ") == projects, status
+        res["project_list_bytes"] = len(body)
+        res["project_list"] = wrk(listing, duration)
+        phases["project_list"] = rss_mib(srv.proc.pid)
 
         times = []
-        for i in range(20):
+        for i in range(UPLOADS):
             name, data_ = small_wheel(f"scale-upload-{i:03d}", "1.0")
             times.append(upload(srv.base, name, data_))
         res["upload_ms_median"] = statistics.median(times) * 1000
@@ -291,8 +294,9 @@ ROWS = [
     ("2 KiB file download p99", "ms", lambda r: r["download_2k"]["p99_ms"], True),
     ("typosquat check, look-alike of a private name", "req/s", lambda r: r["typo_check"]["rps"], True),
     ("typosquat check p99", "ms", lambda r: r["typo_check"]["p99_ms"], True),
-    ("upload, median of 20", "ms", lambda r: r["upload_ms_median"], True),
-    ("RSS after load", "MiB", lambda r: r["rss_after_mib"], True),
+    (f"upload, median of {UPLOADS}", "ms", lambda r: r["upload_ms_median"], True),
+    ("RSS after page, download and check load", "MiB", lambda r: r["rss_held_mib"], True),
+    ("RSS after all load (incl. uploads, project list)", "MiB", lambda r: r["rss_after_mib"], False),
     ("project list (whole index)", "req/s", lambda r: r["project_list"]["rps"], False),
     ("project list p50", "ms", lambda r: r["project_list"]["p50_ms"], False),
     ("project list size", "KiB", lambda r: r["project_list_bytes"] / 1024, False),

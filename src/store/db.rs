@@ -18,6 +18,9 @@ const READERS: usize = 4;
 pub struct Db {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per pooled reader: async reads queue here instead of
+    /// opening extra connections (each with its own page cache) under load.
+    read_permits: tokio::sync::Semaphore,
     path: std::path::PathBuf,
     /// Counts committed write transactions; followers (the audit JSON-lines
     /// export) wake on every change.
@@ -39,6 +42,7 @@ impl Db {
         Ok(Arc::new(Self {
             writer: Mutex::new(writer),
             readers: Mutex::new(readers),
+            read_permits: tokio::sync::Semaphore::new(READERS),
             path: path.to_path_buf(),
             commits: tokio::sync::watch::Sender::new(0),
             content_commits: std::sync::atomic::AtomicU64::new(0),
@@ -51,6 +55,11 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let _permit = self
+            .read_permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Internal(format!("database closed: {e}")))?;
         let db = Arc::clone(self);
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await

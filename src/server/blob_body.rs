@@ -4,10 +4,12 @@
 //! small (most wheels and every metadata file) it is read whole in that same
 //! trip and sent as one buffer. Larger ones are streamed in chunks read with
 //! positioned reads straight into the body's buffer: one trip and one copy
-//! per chunk, and the buffer is reused once the previous chunk has been
-//! written out (`BytesMut::reserve` reclaims it), so a long download does not
-//! allocate per chunk. A trip is taken per chunk rather than one thread per
-//! download, so slow clients cannot occupy the blocking pool.
+//! per chunk. The next chunk is read while the current one is written out
+//! (one read ahead, never more), and two buffers take turns: a buffer is
+//! reused once its chunk has been written (`BytesMut::reserve` reclaims it),
+//! so a long download does not allocate per chunk. A trip is taken per chunk
+//! rather than one thread per download, so slow clients cannot occupy the
+//! blocking pool.
 
 use std::fs::File;
 use std::io;
@@ -61,12 +63,14 @@ impl OpenBlob {
                 Body::from(bytes.slice(start.min(bytes.len())..end.min(bytes.len())))
             }
             Content::File(file) => {
-                let state = Chunks {
+                let mut state = Chunks {
                     file,
                     pos: start,
                     end: start + count,
-                    buf: BytesMut::new(),
+                    pending: None,
+                    older: BytesMut::new(),
                 };
+                state.read_ahead(BytesMut::new());
                 Body::from_stream(futures_util::stream::unfold(state, Chunks::next))
             }
         }
@@ -75,36 +79,46 @@ impl OpenBlob {
 
 struct Chunks {
     file: Arc<File>,
+    /// Where the next read starts.
     pos: u64,
     end: u64,
-    buf: BytesMut,
+    /// The read of the chunk to send next, if any is left.
+    pending: Option<tokio::task::JoinHandle<io::Result<BytesMut>>>,
+    /// The buffer of the chunk sent before the last one: written out by
+    /// the time it is needed again, so its memory can be reclaimed.
+    older: BytesMut,
 }
 
 impl Chunks {
-    async fn next(mut self) -> Option<(io::Result<Bytes>, Self)> {
+    /// Start reading the chunk at `pos` into `buf`.
+    fn read_ahead(&mut self, mut buf: BytesMut) {
         if self.pos >= self.end {
-            return None;
+            self.pending = None;
+            return;
         }
         let want = (self.end - self.pos).min(CHUNK as u64) as usize;
-        let (file, pos, mut buf) = (
-            Arc::clone(&self.file),
-            self.pos,
-            std::mem::take(&mut self.buf),
-        );
-        let read = tokio::task::spawn_blocking(move || {
+        let (file, pos) = (Arc::clone(&self.file), self.pos);
+        self.pos += want as u64;
+        self.pending = Some(tokio::task::spawn_blocking(move || {
             buf.clear();
             buf.reserve(CHUNK);
             buf.resize(want, 0);
             file.read_exact_at(&mut buf[..], pos).map(|()| buf)
-        })
-        .await
-        .map_err(io::Error::other)
-        .and_then(|r| r);
+        }));
+    }
+
+    async fn next(mut self) -> Option<(io::Result<Bytes>, Self)> {
+        let read = self
+            .pending
+            .take()?
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r);
         match read {
             Ok(mut buf) => {
                 let chunk = buf.split().freeze();
-                self.pos += want as u64;
-                self.buf = buf;
+                let next = std::mem::replace(&mut self.older, buf);
+                self.read_ahead(next);
                 Some((Ok(chunk), self))
             }
             Err(e) => {
@@ -112,6 +126,7 @@ impl Chunks {
                 // End the stream after the error: the response is cut short
                 // and the client sees a truncated body, never wrong bytes.
                 self.pos = self.end;
+                self.pending = None;
                 Some((Err(e), self))
             }
         }
@@ -156,6 +171,23 @@ mod tests {
                 assert_eq!(got, &bytes[s as usize..(s + c) as usize], "range of {n}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_blob_cut_short_ends_the_body_with_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b");
+        let n = 4 * CHUNK;
+        std::fs::write(&path, data(n)).expect("write");
+        let blob = open(path.clone()).await.expect("open");
+        // The file shrinks after it was opened and measured.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(CHUNK as u64 + 10))
+            .expect("truncate");
+        let got = axum::body::to_bytes(blob.body(0, n as u64), usize::MAX).await;
+        assert!(got.is_err(), "a short read is an error, not short data");
     }
 
     #[tokio::test]

@@ -16,7 +16,8 @@ Order of one run (interleaved so that network and machine drifts hit all alike):
   1. devpi-server: fresh data dir, cold pass (this warms its cache);
   2. --cold-runs times: a direct pass, then airlock on a fresh data dir and a
      cold pass through it (the last airlock keeps running: its cache is warm);
-  3. --warm-runs times: a warm pass through airlock, then through devpi.
+  3. --warm-runs times: a warm pass through airlock, then through devpi;
+     then as many warm passes with uv (`uv pip install --target`), if found.
 Both servers are warmed by exactly one cold pass of the same list, so their
 cache state is the same when the warm passes start.
 
@@ -304,6 +305,38 @@ class Passes:
         result["command"] = " ".join(argv[:argv.index("--index-url") + 2]) + " <pins>"
         return result
 
+    def run_uv(self, label, index_url, server):
+        """A warm pass with uv: `uv pip install --no-deps --no-cache --target`
+        of the pins from the server's root/pypi (uv has no `download`)."""
+        self.count += 1
+        dest = os.path.join(self.workdir, f"{self.count:02d}-{label}")
+        argv = [self.args.uv, "pip", "install", "--quiet", "--no-deps", "--no-cache",
+                "--no-config", "--target", dest, "--index-url", index_url]
+        argv += [f"{name}=={version}" for name, version in self.pins]
+        env = dict(client_env(), UV_HTTP_TIMEOUT="120")
+        cpu0 = server.cpu_s()
+        t0 = time.perf_counter()
+        with open(dest + ".log", "wb") as out:
+            try:
+                rc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env,
+                                    timeout=self.args.pass_timeout).returncode
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"{label}: uv did not finish within "
+                                 f"{self.args.pass_timeout} s") from None
+        wall = time.perf_counter() - t0
+        cpu1 = server.cpu_s()
+        if rc != 0:
+            raise BenchError(f"{label}: uv exited with {rc}; see {dest}.log")
+        names = [d for d in os.listdir(dest) if d.endswith(".dist-info")]
+        if len(names) != len(self.pins):
+            raise BenchError(f"{label}: uv installed {len(names)} of {len(self.pins)}")
+        shutil.rmtree(dest, ignore_errors=True)
+        log(f"{label}: {wall:.2f} s, server CPU {cpu1 - cpu0:.2f} s")
+        return {"label": label, "wall_s": wall, "server_cpu_s": cpu1 - cpu0,
+                "files": len(names), "command": " ".join(argv[:argv.index("--index-url") + 2])
+                + " <pins>"}
+
     def check(self, label, dest):
         if self.args.pip_command == "install":
             names = [d for d in os.listdir(dest) if d.endswith(".dist-info")]
@@ -426,6 +459,10 @@ def summary(results):
         "devpi_cold_pip": stats("devpi-cold", "pip_cpu_s"),
         "airlock_warm_pip": stats("airlock-warm", "pip_cpu_s"),
         "devpi_warm_pip": stats("devpi-warm", "pip_cpu_s"),
+        "airlock_uv_warm": stats("airlock-uv-warm"),
+        "devpi_uv_warm": stats("devpi-uv-warm"),
+        "airlock_uv_warm_cpu": stats("airlock-uv-warm", "server_cpu_s"),
+        "devpi_uv_warm_cpu": stats("devpi-uv-warm", "server_cpu_s"),
         "airlock_replay": stats("airlock-replay"),
         "devpi_replay": stats("devpi-replay"),
     }
@@ -482,6 +519,15 @@ def report(results):
         f"| pip's own CPU s, warm pass | {fmt_stat(s['airlock_warm_pip'])} "
         f"| {fmt_stat(s['devpi_warm_pip'])} | – | – | – |",
     ]
+    if s["airlock_uv_warm"]:
+        lines += [
+            f"| warm with uv (`uv pip install --no-deps --no-cache --target`) "
+            f"| {fmt_stat(s['airlock_uv_warm'])} | {fmt_stat(s['devpi_uv_warm'])} | – "
+            f"| {fmt_ratio(ratio(s['airlock_uv_warm'], s['devpi_uv_warm']))} | – |",
+            f"| server CPU s, warm pass with uv | {fmt_stat(s['airlock_uv_warm_cpu'])} "
+            f"| {fmt_stat(s['devpi_uv_warm_cpu'])} | – "
+            f"| {fmt_ratio(ratio(s['airlock_uv_warm_cpu'], s['devpi_uv_warm_cpu']))} | – |",
+        ]
     if s["airlock_replay"]:
         lines.append(
             f"| warm, pip's requests replayed without pip (page + wheel each) "
@@ -500,6 +546,10 @@ def report(results):
     if warm is not None:
         verdict = "met" if warm >= 3 else "MISSED"
         lines.append(f"- warm path at least 3× faster than devpi-server: {warm:.2f}× — {verdict}")
+    uv_warm = ratio(s["devpi_uv_warm"], s["airlock_uv_warm"])
+    if uv_warm is not None:
+        verdict = "met" if uv_warm >= 3 else "MISSED"
+        lines.append(f"- the same with uv: {uv_warm:.2f}× — {verdict}")
     replayed = ratio(s["devpi_replay"], s["airlock_replay"])
     if replayed is not None:
         lines.append(f"- (without pip's own CPU: the replayed warm requests are {replayed:.2f}× "
@@ -538,6 +588,10 @@ def parse_args(argv):
                     or os.path.join(PEERS, "devpi"))
     ap.add_argument("--pip", default=os.path.join(os.environ.get("TOOLS_VENV")
                                                   or os.path.join(PEERS, "tools"), "bin", "pip"))
+    ap.add_argument("--uv", default=shutil.which("uv") or os.path.join(
+        os.environ.get("TOOLS_VENV") or os.path.join(PEERS, "tools"), "bin", "uv"),
+        help="uv for warm passes with uv too (default: on PATH or in the tools venv; "
+             "'' for none)")
     ap.add_argument("--pass-timeout", type=int, default=600, help="seconds per pip pass")
     ap.add_argument("--work", default=None,
                     help="scratch dir (default $BENCH_WORK/mirror-<time>, BENCH_WORK "
@@ -629,6 +683,10 @@ def main(argv=None):
             results["passes"].append(passes.run(f"airlock-warm-{run}", airlock.mirror_url,
                                                 airlock))
             results["passes"].append(passes.run(f"devpi-warm-{run}", devpi.mirror_url, devpi))
+        for run in range(1, (args.warm_runs + 1) if args.uv else 1):
+            for server, label in ((airlock, "airlock"), (devpi, "devpi")):
+                results["passes"].append(passes.run_uv(f"{label}-uv-warm-{run}",
+                                                       server.mirror_url, server))
         # Replays need the reference digests, which only `pip download` records.
         for run in range(1, args.replay_runs + 1 if passes.reference else 1):
             for server in (airlock, devpi):

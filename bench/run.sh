@@ -89,7 +89,7 @@ run_extras() {
   python3 "$REPO/bench/tls_bench.py" --duration "$d"
   echo
   echo "## Scale (bench/scale_bench.py)"
-  python3 "$REPO/bench/scale_bench.py" --duration "$d"
+  python3 "$REPO/bench/scale_bench.py" --duration "$(( (d + 1) / 2 ))" --reps 3
 }
 
 if [ "$ONLY_EXTRAS" = 1 ]; then

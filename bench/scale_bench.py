@@ -10,7 +10,8 @@ copies it to a scratch folder, starts the release `airlock` on it and measures:
   index of all private names (in the background; reported, it grows with
   the number of names); then, on a restart, spawn until `GET /+api`
   answers and until the server is idle, and idle RSS then;
-- a project page (HTML and PEP 691 JSON) with wrk -t2 -c32: req/s, p50, p99;
+- a project page (HTML and PEP 691 JSON) with wrk -t2 -c32: req/s, p50, p99
+  (each wrk figure is the median of --reps runs of --duration seconds);
 - the index's project list (HTML): req/s, p50 (grows with the index by
   nature: a 100k-project page is ~5 MB; reported, not held to the target);
 - a ~2 KiB file download: req/s, p99;
@@ -26,7 +27,7 @@ flags figures that grow by more than 20% (the issue's target), and writes the
 raw numbers as JSON. Needs wrk (apt) and cargo. Every process it starts is
 stopped by PID.
 
-    python3 bench/scale_bench.py [--sizes 1000,10000,100000] [--duration 10]
+    python3 bench/scale_bench.py [--sizes 1000,10000,100000] [--duration 5] [--reps 3]
 """
 
 from __future__ import annotations
@@ -151,13 +152,15 @@ class Server:
         # The typosquat index of every private name is built in the
         # background after start-up; wait until the server is idle so the
         # load runs measure serving, not that build.
+        # Idle = at most one 10 ms CPU tick per 0.1 s, ten polls in a row;
+        # the idle second itself is not counted.
         last, still = cpu_s(self.proc.pid), 0
-        while time.perf_counter() < deadline and still < 5:
-            time.sleep(0.2)
+        while time.perf_counter() < deadline and still < 10:
+            time.sleep(0.1)
             now = cpu_s(self.proc.pid)
-            still = still + 1 if now - last < 0.02 else 0
+            still = still + 1 if now - last <= 0.011 else 0
             last = now
-        self.settled_s = time.perf_counter() - t0 - 1.0
+        self.settled_s = max(time.perf_counter() - t0 - 1.0, self.startup_s)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -168,6 +171,13 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def wrk_median(url: str, duration: int, reps: int, headers: dict | None = None) -> dict:
+    """`reps` wrk runs; each figure is the median over the runs (a p99 of a
+    ms or two moves by a fifth from one 10 s run to the next)."""
+    runs = [wrk(url, duration, headers) for _ in range(reps)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
 
 
 def wrk(url: str, duration: int, headers: dict | None = None) -> dict:
@@ -217,7 +227,8 @@ def upload(base: str, filename: str, data: bytes) -> float:
     return time.perf_counter() - t0
 
 
-def measure(airlock: Path, gen: Path, projects: int, versions: int, duration: int, run: Path) -> dict:
+def measure(airlock: Path, gen: Path, projects: int, versions: int, duration: int, reps: int,
+            run: Path) -> dict:
     source = generated(gen, projects, versions)
     data = run / f"data-{projects}"
     shutil.rmtree(data, ignore_errors=True)
@@ -245,11 +256,11 @@ def measure(airlock: Path, gen: Path, projects: int, versions: int, duration: in
         # Warm-up, then the measured runs.
         wrk(page, 2)
         phases = res["rss_after_phase_mib"] = {}
-        res["page_html"] = wrk(page, duration)
+        res["page_html"] = wrk_median(page, duration, reps)
         phases["page_html"] = rss_mib(srv.proc.pid)
-        res["page_json"] = wrk(page, duration, {"Accept": "application/vnd.pypi.simple.v1+json"})
+        res["page_json"] = wrk_median(page, duration, reps, {"Accept": "application/vnd.pypi.simple.v1+json"})
         phases["page_json"] = rss_mib(srv.proc.pid)
-        res["download_2k"] = wrk(file_url, duration)
+        res["download_2k"] = wrk_median(file_url, duration, reps)
         phases["download_2k"] = rss_mib(srv.proc.pid)
         # A transposed look-alike of a private name: a store-backed check.
         lookalike = "sacle" + middle[len("scale"):]
@@ -257,14 +268,14 @@ def measure(airlock: Path, gen: Path, projects: int, versions: int, duration: in
         status, body = get(check)
         v = json.loads(body)["result"][0]
         assert status == 200 and v["suspicious"] and v["target"] == middle, body
-        res["typo_check"] = wrk(check, duration)
+        res["typo_check"] = wrk_median(check, duration, reps)
         phases["typo_check"] = rss_mib(srv.proc.pid)
         res["rss_held_mib"] = rss_mib(srv.proc.pid)
         listing = f"{srv.base}/{INDEX}/+simple/"
         status, body = get(listing)
         assert status == 200 and body.count(b"<a ") == projects, status
         res["project_list_bytes"] = len(body)
-        res["project_list"] = wrk(listing, duration)
+        res["project_list"] = wrk_median(listing, duration, reps)
         phases["project_list"] = rss_mib(srv.proc.pid)
 
         times = []
@@ -332,7 +343,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000,100000", help="projects per run, comma-separated")
     ap.add_argument("--versions", type=int, default=5, help="versions per project (2 files each)")
-    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--reps", type=int, default=3, help="wrk runs per figure (the median is reported)")
     ap.add_argument("--out", type=Path, help="results JSON (default $BENCH_WORK/scale-<time>.json)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -345,11 +357,11 @@ def main() -> int:
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         log(f"{n} projects")
-        r = measure(airlock, gen, n, args.versions, args.duration, run)
+        r = measure(airlock, gen, n, args.versions, args.duration, args.reps, run)
         log(json.dumps(r))
         results.append(r)
     out = args.out or WORK / f"scale-{stamp}.json"
-    out.write_text(json.dumps({"versions": args.versions, "duration_s": args.duration,
+    out.write_text(json.dumps({"versions": args.versions, "duration_s": args.duration, "reps": args.reps,
                                "results": results}, indent=2))
     print(table(results))
     print(f"\nraw results: {out}")

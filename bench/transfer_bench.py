@@ -13,10 +13,12 @@ floor rather than with another index.
    wheels uploaded to airlock and copied into a local folder; hyperfine times
    `pip --isolated install --no-deps --no-cache-dir --target DIR <50 names>`
    against airlock's index and with `--no-index --find-links FOLDER`, and
-   the same with `uv pip install --no-cache`. Target: pip through airlock ≤
+   the same with `uv pip install --no-cache`, and both against the same
+   wheels as a static index behind nginx (pages + PEP 658 metadata files:
+   the client's cost of any HTTP index). Target: pip through airlock ≤
    1.15× pip from the folder.
 
-    python3 bench/transfer_bench.py [--duration 10] [--runs 5]
+    python3 bench/transfer_bench.py [--duration 10] [--runs 10]
 
 Needs wrk, nginx, curl, hyperfine (apt); the peer venvs of bench/run.sh
 ($BENCH_PEERS, default /tmp/peers: devpi, pypiserver, tools with pip and
@@ -117,6 +119,27 @@ def curl_mbps(url: str, size: int, runs: int = 5) -> float:
     return size / statistics.median(times) / 1e6
 
 
+def static_index(root: Path, wheels: Path) -> None:
+    """A PEP 503 index of `wheels` under root/simple/, files and their PEP 658
+    metadata under root/pkgs/ (served by nginx as plain files)."""
+    pkgs = root / "pkgs"
+    pkgs.mkdir(exist_ok=True)
+    for w in sorted(wheels.iterdir()):
+        shutil.copy(w, pkgs / w.name)
+        with zipfile.ZipFile(w) as z:
+            meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA")))
+        (pkgs / f"{w.name}.metadata").write_bytes(meta)
+        project = w.name.split("-")[0].replace("_", "-")
+        page = root / "simple" / project
+        page.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(w.read_bytes()).hexdigest()
+        mdigest = hashlib.sha256(meta).hexdigest()
+        (page / "index.html").write_text(
+            "<!DOCTYPE html><html><body>"
+            f'<a href="../../pkgs/{w.name}#sha256={digest}" data-dist-info-metadata="sha256={mdigest}" '
+            f'data-core-metadata="sha256={mdigest}">{w.name}</a></body></html>\n')
+
+
 def hyperfine(commands: dict[str, str], runs: int, prepare: str, out: Path) -> dict:
     args = ["hyperfine", "--runs", str(runs), "--warmup", "1", "--prepare", prepare, "--export-json", out]
     for name, cmd in commands.items():
@@ -149,7 +172,7 @@ def put_json(url: str, body: dict, auth: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    ap.add_argument("--runs", type=int, default=5, help="hyperfine runs per install command")
+    ap.add_argument("--runs", type=int, default=10, help="hyperfine runs per install command")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     airlock = Path(os.environ.get("AIRLOCK_BIN", REPO / "target" / "release" / "airlock"))
@@ -257,6 +280,12 @@ http {{ access_log off; sendfile on; tcp_nopush on;
             big_res[server] = {"wrk_c4": wrk_mbps(url, args.duration, size), "curl_MBps": curl_mbps(url, size)}
         results["big"] = big_res
 
+        # The same 50 wheels as a static PEP 503 index behind nginx, with
+        # PEP 658 metadata files like airlock's: what any HTTP index costs
+        # the client (three requests per package), with no server work.
+        static_index(static, wheels)
+        static_url = f"http://127.0.0.1:{n_port}/simple/"
+
         # pip / uv install of 50 packages
         log("install of 50 packages")
         target = scratch / "target"
@@ -266,12 +295,14 @@ http {{ access_log off; sendfile on; tcp_nopush on;
         cmds = {
             "pip, airlock index": f"{pip_base} --index-url {index} {names_s}",
             "pip, --find-links folder": f"{pip_base} --no-index --find-links {wheels} {names_s}",
+            "pip, nginx static index": f"{pip_base} --index-url {static_url} {names_s}",
         }
         if has_uv:
             py = sys.executable
             uv_base = f"{uv} pip install --no-cache --no-deps --no-config -q --python {py} --target {target}"
             cmds["uv, airlock index"] = f"{uv_base} --index-url {index} {names_s}"
             cmds["uv, --find-links folder"] = f"{uv_base} --no-index --find-links {wheels} {names_s}"
+            cmds["uv, nginx static index"] = f"{uv_base} --index-url {static_url} {names_s}"
         results["install"] = hyperfine(cmds, args.runs, f"rm -rf {target}", scratch / "hyperfine.json")
         got = sorted(p.name for p in target.iterdir() if p.name.endswith(".dist-info"))
         assert len(got) == N_PACKAGES, got
@@ -287,14 +318,16 @@ http {{ access_log off; sendfile on; tcp_nopush on;
         print(f"| {server} | {r['wrk_c4']['MBps']:,.0f} | {r['wrk_c4']['MBps'] / limit['wrk_c4']['MBps']:.0%} | "
               f"{r['curl_MBps']:,.0f} | {r['curl_MBps'] / limit['curl_MBps']:.0%} |")
     inst = results["install"]
-    print("\n| install of 50 packages (cold cache) | median s | vs --find-links |")
-    print("|---|---|---|")
+    print("\n| install of 50 packages (cold cache) | median s | vs --find-links | vs nginx static index |")
+    print("|---|---|---|---|")
     for tool in ("pip", "uv"):
         if f"{tool}, airlock index" not in inst:
             continue
-        idx, fl = inst[f"{tool}, airlock index"], inst[f"{tool}, --find-links folder"]
-        print(f"| {tool}, airlock index | {idx['median_s']:.2f} | {idx['median_s'] / fl['median_s']:.2f}× |")
-        print(f"| {tool}, --find-links folder | {fl['median_s']:.2f} | 1.00× |")
+        fl, st = inst[f"{tool}, --find-links folder"], inst[f"{tool}, nginx static index"]
+        for where in ("airlock index", "--find-links folder", "nginx static index"):
+            r = inst[f"{tool}, {where}"]
+            print(f"| {tool}, {where} | {r['median_s']:.2f} | {r['median_s'] / fl['median_s']:.2f}× "
+                  f"| {r['median_s'] / st['median_s']:.2f}× |")
     print(f"\nraw results: {out}")
     return 0
 

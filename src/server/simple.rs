@@ -134,22 +134,25 @@ pub async fn index_page(
     let format = simple::negotiate(accept(&headers))?;
     let key = PageKey::project_list(&path, format);
     let generation = st.registry.content_generation();
-    let page = match st.pages.get(&key, generation) {
-        Some(page) => return Ok(send_page(&page, format, &headers, CacheUse::Hit).await),
-        None => {
-            let projects = st.registry.visible_projects(&path).await?;
-            let entries: Vec<IndexEntry<'_>> = projects
-                .iter()
-                .map(|p| IndexEntry { name: &p.name })
-                .collect();
-            let page = Arc::new(Page::new(
-                simple::render_index(&entries, format),
-                generation,
-            ));
-            st.pages.insert(key, Arc::clone(&page));
-            page
-        }
-    };
+    if let Some(page) = st.pages.get(&key, generation) {
+        return Ok(send_page(&page, format, &headers, CacheUse::Hit).await);
+    }
+    let turn = st.pages.list_render_turn().await;
+    if let Some(page) = st.pages.get(&key, generation) {
+        drop(turn);
+        return Ok(send_page(&page, format, &headers, CacheUse::Hit).await);
+    }
+    let projects = st.registry.visible_projects(&path).await?;
+    let entries: Vec<IndexEntry<'_>> = projects
+        .iter()
+        .map(|p| IndexEntry { name: &p.name })
+        .collect();
+    let page = Arc::new(Page::new(
+        simple::render_index(&entries, format),
+        generation,
+    ));
+    st.pages.insert(key, Arc::clone(&page));
+    drop(turn);
     Ok(send_page(&page, format, &headers, CacheUse::Miss).await)
 }
 

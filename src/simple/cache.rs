@@ -161,6 +161,11 @@ impl quick_cache::Weighter<PageKey, Arc<Page>> for ByBytes {
 /// The bounded page cache; cheap to share (`Arc`) between handlers.
 pub struct PageCache {
     pages: quick_cache::sync::Cache<PageKey, Arc<Page>, ByBytes>,
+    /// Held while a project list is rendered: at 100,000 projects a list is
+    /// 4.5 MB and ~25 ms of work, and every change makes all lists stale at
+    /// once, so concurrent misses wait for one render instead of each
+    /// doing it. (Project pages are small; they render concurrently.)
+    list_render: tokio::sync::Mutex<()>,
 }
 
 impl PageCache {
@@ -171,7 +176,14 @@ impl PageCache {
         let estimated = (max_bytes / 4096).clamp(16, 1 << 20) as usize;
         Self {
             pages: quick_cache::sync::Cache::with_weighter(estimated, max_bytes.max(1), ByBytes),
+            list_render: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Wait for the right to render a project list; check the cache again
+    /// once it is granted (another holder may have rendered it meanwhile).
+    pub async fn list_render_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.list_render.lock().await
     }
 
     /// The page for `key` if it was rendered at `generation`.

@@ -241,8 +241,8 @@ mod tests {
         assert!(hood.names.is_empty() && hood.families.is_empty());
     }
 
-    fn queued(conn: &Connection) -> Vec<String> {
-        conn.prepare("SELECT name FROM typo_queue ORDER BY name")
+    fn names_in(conn: &Connection, table: &str) -> Vec<String> {
+        conn.prepare(&format!("SELECT name FROM {table} ORDER BY name"))
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -250,13 +250,12 @@ mod tests {
             .unwrap()
     }
 
+    fn queued(conn: &Connection) -> Vec<String> {
+        names_in(conn, "typo_queue")
+    }
+
     fn stored(conn: &Connection) -> Vec<String> {
-        conn.prepare("SELECT name FROM typo_names ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        names_in(conn, "typo_names")
     }
 
     #[test]

@@ -65,20 +65,21 @@ impl<'a> Protected<'a> {
         out.extend(local);
     }
 
-    pub fn same_skeleton(&self, skeleton: &str) -> Vec<u32> {
-        let mut out = self.memory.same_skeleton(skeleton);
-        let mut local = self.nearby.same_skeleton(skeleton);
+    /// The ids `lookup` finds in memory and among the nearby names.
+    fn in_both(&self, lookup: impl Fn(&NameIndex) -> Vec<u32>) -> Vec<u32> {
+        let mut out = lookup(self.memory);
+        let mut local = lookup(&self.nearby);
         self.shift(&mut local);
         out.extend(local);
         out
     }
 
+    pub fn same_skeleton(&self, skeleton: &str) -> Vec<u32> {
+        self.in_both(|ix| ix.same_skeleton(skeleton))
+    }
+
     pub fn same_words(&self, name: &str) -> Vec<u32> {
-        let mut out = self.memory.same_words(name);
-        let mut local = self.nearby.same_words(name);
-        self.shift(&mut local);
-        out.extend(local);
-        out
+        self.in_both(|ix| ix.same_words(name))
     }
 
     fn word_uses(&self, word: &str) -> u32 {

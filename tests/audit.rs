@@ -24,16 +24,6 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
-fn audit_log(s: &Server) -> Value {
-    client()
-        .get(s.url("/+audit"))
-        .basic_auth("root", Some(ROOT_PW))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
 /// The one entry with `action` and `target`.
 fn entry<'a>(log: &'a Value, action: &str, target: &str) -> &'a Value {
     let found: Vec<&Value> = log["result"]

@@ -193,13 +193,7 @@ fn production_invariant_holds_through_api_changes() {
         .unwrap();
     assert_eq!(cfg["result"]["bases"], json!([]), "nothing changed");
     // the refusals are in the audit log
-    let audit: Value = client()
-        .get(s.url("/+audit"))
-        .basic_auth("root", Some(ROOT_PW))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = audit_log(&s);
     let refused = audit["result"]
         .as_array()
         .unwrap()
@@ -371,13 +365,7 @@ fn pushes_wait_for_a_second_persons_approval() {
         .contains("changelog missing"));
 
     // every step is in the audit log, attributed, and the chain verifies
-    let audit: Value = client()
-        .get(s.url("/+audit"))
-        .basic_auth("root", Some(ROOT_PW))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = audit_log(&s);
     let entries = audit["result"].as_array().unwrap();
     let find = |action: &str| -> Vec<&Value> {
         entries.iter().filter(|e| e["action"] == action).collect()

@@ -197,13 +197,7 @@ fn a_file_altered_on_disk_is_never_pushed() {
     );
     assert_eq!(r.status(), 401);
     assert!(r.text().unwrap().contains("log in to push to root/prod"));
-    let audit: Value = client()
-        .get(s.url("/+audit"))
-        .basic_auth("root", Some(ROOT_PW))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = audit_log(&s);
     let blocked = audit["result"]
         .as_array()
         .unwrap()

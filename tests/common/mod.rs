@@ -305,3 +305,14 @@ pub fn create_index(server: &Server, path: &str, auth: (&str, &str), config: ser
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().unwrap());
 }
+
+/// `GET /+audit` as root: the whole audit log, as JSON.
+pub fn audit_log(server: &Server) -> serde_json::Value {
+    client()
+        .get(server.url("/+audit"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .expect("GET /+audit")
+        .json()
+        .expect("audit log JSON")
+}

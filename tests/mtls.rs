@@ -299,7 +299,8 @@ fn required_client_auth_and_revocation() {
 fn policies_require_client_certificates_per_index() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pki");
-    pki(&dir, &["alice", "bob"]);
+    // carol's certificate is valid but stands for no user here
+    pki(&dir, &["alice", "bob", "carol"]);
     let pol = tmp.path().join("policies");
     std::fs::create_dir_all(&pol).unwrap();
     std::fs::write(
@@ -383,7 +384,12 @@ auth = { push = ["client_cert"], install = ["client_cert"] }
         "{msg}"
     );
     assert_eq!(s.data_files(), before, "nothing stored");
-    // both refusals are in the audit log: who, with which credential and
+    // a valid certificate that stands for no user: anonymous, refused
+    let carol = tls_client(&dir, Some("carol"));
+    let r = up(&carol, None);
+    assert_eq!(r.status(), 401, "{}", r.text().unwrap());
+    assert_eq!(s.data_files(), before, "nothing stored");
+    // the refusals are in the audit log: who, with which credential and
     // certificate, from where, and why
     let log: Value = anon
         .get(format!("{base}/+audit"))
@@ -398,7 +404,14 @@ auth = { push = ["client_cert"], install = ["client_cert"] }
         .iter()
         .filter(|e| e["action"] == "blocked_upload" && e["target"] == "acme/dev")
         .collect();
-    assert_eq!(refused.len(), 2, "{log:#}");
+    assert_eq!(refused.len(), 3, "{log:#}");
+    // carol's: no user, but the certificate she presented is on record
+    let by_carol = refused.iter().find(|e| e["actor"].is_null()).unwrap();
+    assert_eq!(
+        by_carol["cert_fingerprint"].as_str().map(str::len),
+        Some(64),
+        "{by_carol}"
+    );
     let by_alice = refused.iter().find(|e| e["actor"] == "alice").unwrap();
     assert_eq!(by_alice["cert_fingerprint"], Value::Null);
     assert_eq!(
@@ -445,7 +458,7 @@ auth = { push = ["client_cert"], install = ["client_cert"] }
         .iter()
         .filter(|e| e["action"] == "blocked_upload")
         .count();
-    assert_eq!(again, 2, "a retry loop does not flood the log");
+    assert_eq!(again, 3, "a retry loop does not flood the log");
     // with alice's certificate: accepted
     let r = up(&alice, None);
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());

@@ -13,19 +13,40 @@ pub struct Actor {
     pub identity: Option<Identity>,
     /// The peer address of the connection, when the request came over the network.
     pub remote: Option<SocketAddr>,
+    /// The fingerprint of a verified client certificate on the connection
+    /// that stands for no user (recorded, so refusals say which certificate
+    /// was presented).
+    pub unmapped_cert: Option<String>,
 }
 
 impl Actor {
     pub fn new(identity: Option<Identity>, remote: Option<SocketAddr>) -> Self {
-        Self { identity, remote }
+        Self {
+            identity,
+            remote,
+            unmapped_cert: None,
+        }
     }
 
     /// An anonymous request from `remote`.
     pub fn anonymous(remote: Option<SocketAddr>) -> Self {
-        Self {
-            identity: None,
-            remote,
-        }
+        Self::new(None, remote)
+    }
+
+    /// The same actor, having presented `fingerprint`'s certificate, which
+    /// maps to no user.
+    pub fn with_unmapped_cert(mut self, fingerprint: Option<String>) -> Self {
+        self.unmapped_cert = fingerprint;
+        self
+    }
+
+    /// The fingerprint of the client certificate this request came with:
+    /// the identity's, or one that stands for no user.
+    pub fn cert_fingerprint(&self) -> Option<&str> {
+        self.identity
+            .as_ref()
+            .and_then(|i| i.cert_fingerprint.as_deref())
+            .or(self.unmapped_cert.as_deref())
     }
 
     /// The server itself (bootstrap, policies, background work).
@@ -44,12 +65,7 @@ impl Actor {
 
     /// An audit entry for `action` on `target`, attributed to this actor.
     pub fn entry(&self, action: Action, target: impl Into<String>) -> NewEntry {
-        let mut e = NewEntry::new(action, target).actor(
-            self.user(),
-            self.identity
-                .as_ref()
-                .and_then(|i| i.cert_fingerprint.as_deref()),
-        );
+        let mut e = NewEntry::new(action, target).actor(self.user(), self.cert_fingerprint());
         if let Some(addr) = self.remote {
             e = e.remote(addr.to_string());
         }
@@ -88,6 +104,12 @@ mod tests {
                 Actor::new(Some(alice), Some(addr)),
                 Some("alice"),
                 Some("ab12"),
+                Some("192.0.2.7:50123"),
+            ),
+            (
+                Actor::anonymous(Some(addr)).with_unmapped_cert(Some("cd34".into())),
+                None,
+                Some("cd34"),
                 Some("192.0.2.7:50123"),
             ),
         ];

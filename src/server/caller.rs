@@ -95,7 +95,15 @@ impl FromRequestParts<AppState> for Actor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Caller(identity) = Caller::from_request_parts(parts, state).await?;
-        Ok(Actor::new(identity, remote_addr(parts)))
+        // A verified certificate that no identity accounts for stands for
+        // no user; it is still recorded with what the request does.
+        let unmapped = parts
+            .extensions
+            .get::<ConnectionInfo>()
+            .and_then(|c| c.peer_cert.as_ref())
+            .map(|c| c.fingerprint_sha256.clone())
+            .filter(|fp| identity.as_ref().and_then(|i| i.cert_fingerprint.as_ref()) != Some(fp));
+        Ok(Actor::new(identity, remote_addr(parts)).with_unmapped_cert(unmapped))
     }
 }
 

@@ -182,8 +182,7 @@ fn routes(state: AppState) -> Router {
 async fn push_method(
     state: axum::extract::State<AppState>,
     path: axum::extract::Path<(String, String)>,
-    caller: Caller,
-    Remote(remote): Remote,
+    actor: crate::registry::Actor,
     req: Request,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -201,7 +200,6 @@ async fn push_method(
                 "push request too large",
             )
         })?;
-    let actor = crate::registry::Actor::new(caller.identity().cloned(), remote);
     Ok(push::push(state, path, actor, body).await.into_response())
 }
 

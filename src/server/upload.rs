@@ -11,7 +11,7 @@ use axum::Json;
 use multer::{Constraints, Multipart, SizeLimit};
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, Caller, Remote};
+use super::{index_path, ApiError, AppState};
 use crate::registry::{Actor, RegistryError, UploadForm};
 
 /// Budget for all non-file form fields together (descriptions can be long).
@@ -20,10 +20,10 @@ const FIELD_BUDGET: u64 = 8 * 1024 * 1024;
 pub async fn upload(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
-    caller: Caller,
-    Remote(remote): Remote,
+    from: Actor,
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let remote = from.remote;
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -34,14 +34,11 @@ pub async fn upload(
         let body = axum::body::to_bytes(req.into_body(), 1024 * 1024)
             .await
             .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "push request too large"))?;
-        let actor = Actor::new(caller.identity().cloned(), remote);
-        return super::push::push(State(st), Path((user, index)), actor, body).await;
+        return super::push::push(State(st), Path((user, index)), from, body).await;
     }
     let path = index_path(&user, &index)?;
     let reg = &st.registry;
-    let actor = reg
-        .admit_upload(&Actor::new(caller.identity().cloned(), remote), &path)
-        .await?;
+    let actor = reg.admit_upload(&from, &path).await?;
 
     let max = reg.settings.max_upload_bytes;
     let content_type = req
@@ -151,7 +148,7 @@ pub async fn upload(
     }
     let (filename, temp) =
         file.ok_or_else(|| ApiError::bad_request("the upload has no 'content' file field"))?;
-    let by = Actor::new(Some(actor.clone()), remote);
+    let by = Actor::new(Some(actor.clone()), remote).with_unmapped_cert(from.unmapped_cert.clone());
     let done = reg.upload_file(&by, &path, form, &filename, temp).await?;
     let message = if done.unchanged {
         format!("{filename} is already on {path} with identical content")

@@ -91,7 +91,12 @@ impl Registry {
                 })
                 .await
                 .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
-                let (stored, forgotten) = self.sync_typo_index().await?;
+                let db = &self.store.db;
+                if db.read(typo_index::keys_version).await? != Some(KEYS_VERSION) {
+                    db.write_log(|tx| typo_index::reset(tx, KEYS_VERSION))
+                        .await?;
+                }
+                let (stored, forgotten) = self.work_typo_queue().await?;
                 tracing::info!(
                     popular = detector.protected_len(),
                     private_stored = stored,
@@ -105,15 +110,11 @@ impl Registry {
     }
 
     /// Bring the stored index of private names in line with the projects of
-    /// stage indexes: work off the queue of names added or removed since
-    /// (rebuilding from scratch when the stored keys are not this
-    /// airlock's). Returns how many names were stored and forgotten.
-    async fn sync_typo_index(self: &Arc<Self>) -> Result<(usize, usize)> {
+    /// stage indexes: work off the queue of names added or removed since.
+    /// (At start, stored keys of another version are reset first, which
+    /// queues every name.) Returns how many names were stored and forgotten.
+    async fn work_typo_queue(self: &Arc<Self>) -> Result<(usize, usize)> {
         let db = &self.store.db;
-        if db.read(typo_index::keys_version).await? != Some(KEYS_VERSION) {
-            db.write_log(|tx| typo_index::reset(tx, KEYS_VERSION))
-                .await?;
-        }
         let (mut stored, mut forgotten) = (0, 0);
         loop {
             let (s, f, taken) = db
@@ -240,7 +241,7 @@ impl Registry {
         if self.typo_detector().await.is_err() {
             return;
         }
-        if let Err(e) = self.sync_typo_index().await {
+        if let Err(e) = self.work_typo_queue().await {
             tracing::error!(error = %e, "updating the typosquat index of private names failed");
         }
     }

@@ -23,7 +23,6 @@ pub async fn upload(
     from: Actor,
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let remote = from.remote;
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -148,8 +147,8 @@ pub async fn upload(
     }
     let (filename, temp) =
         file.ok_or_else(|| ApiError::bad_request("the upload has no 'content' file field"))?;
-    let by = Actor::new(Some(actor.clone()), remote).with_unmapped_cert(from.unmapped_cert.clone());
-    let done = reg.upload_file(&by, &path, form, &filename, temp).await?;
+    // `from` is the admitted actor: its identity is `actor`.
+    let done = reg.upload_file(&from, &path, form, &filename, temp).await?;
     let message = if done.unchanged {
         format!("{filename} is already on {path} with identical content")
     } else {

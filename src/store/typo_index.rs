@@ -77,17 +77,7 @@ pub fn add(conn: &Connection, name: &StoredName) -> Result<bool, StoreError> {
     for k in &name.keys {
         key.execute(params![k, id])?;
     }
-    let mut word = conn.prepare_cached(
-        "INSERT INTO typo_words (word, uses, families) VALUES (?1, ?2, ?3)
-         ON CONFLICT(word) DO UPDATE SET uses = uses + excluded.uses,
-           families = families + excluded.families",
-    )?;
-    for w in &name.words {
-        word.execute(params![w, 1, 0])?;
-    }
-    if let Some(f) = &name.family {
-        word.execute(params![f, 0, 1])?;
-    }
+    count_words(conn, name, 1)?;
     Ok(true)
 }
 
@@ -104,19 +94,30 @@ pub fn remove(conn: &Connection, name: &StoredName) -> Result<bool, StoreError> 
     for k in &name.keys {
         key.execute(params![k, id])?;
     }
-    let mut word = conn.prepare_cached(
-        "UPDATE typo_words SET uses = max(uses - ?2, 0), families = max(families - ?3, 0)
-         WHERE word = ?1",
-    )?;
-    for w in &name.words {
-        word.execute(params![w, 1, 0])?;
-    }
-    if let Some(f) = &name.family {
-        word.execute(params![f, 0, 1])?;
-    }
-    conn.execute("DELETE FROM typo_words WHERE uses = 0 AND families = 0", [])?;
+    count_words(conn, name, -1)?;
     conn.execute("DELETE FROM typo_names WHERE id = ?1", [id])?;
     Ok(true)
+}
+
+/// Add `delta` (1 or -1) to the use counts of `name`'s words and to its
+/// family's size; a word no stored name uses any more is dropped.
+fn count_words(conn: &Connection, name: &StoredName, delta: i64) -> Result<(), StoreError> {
+    let mut bump = conn.prepare_cached(
+        "INSERT INTO typo_words (word, uses, families) VALUES (?1, max(?2, 0), max(?3, 0))
+         ON CONFLICT(word) DO UPDATE SET uses = max(uses + ?2, 0),
+           families = max(families + ?3, 0)",
+    )?;
+    let mut unused = conn
+        .prepare_cached("DELETE FROM typo_words WHERE word = ?1 AND uses = 0 AND families = 0")?;
+    let uses = name.words.iter().map(|w| (w, delta, 0));
+    let family = name.family.iter().map(|f| (f, 0, delta));
+    for (word, uses, families) in uses.chain(family) {
+        bump.execute(params![word, uses, families])?;
+        if delta < 0 {
+            unused.execute([word])?;
+        }
+    }
+    Ok(())
 }
 
 /// The stored names under any of the probe's keys or among its exact

@@ -285,7 +285,18 @@ fn odd_input_never_panics() {
     ] {
         let v = d.check(name);
         assert_eq!(v.name, name);
+        // The store-backed path: a probe (when there is one) and a check
+        // against a neighbourhood holding a stored name.
+        if let Some(p) = d.probe(name) {
+            assert!(p.keys.windows(2).all(|w| w[0] < w[1]), "sorted keys");
+        }
+        let hood = super::Neighbourhood {
+            names: vec!["acme-billing".into()],
+            ..Default::default()
+        };
+        assert_eq!(d.check_near(name, &hood).name, name);
     }
+    assert!(d.probe(&long).is_none(), "too long to be a name");
     assert!(!d.check(&long).suspicious);
 }
 

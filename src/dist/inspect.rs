@@ -177,7 +177,10 @@ fn zip_sdist_metadata(
     let mut zip = CheckedZip::open(file, limits)?;
     let mut candidates = Vec::new();
     for name in zip.names() {
-        if let [_top, b"PKG-INFO"] = safe_components(name.as_bytes())?.as_slice() {
+        if matches!(
+            safe_components(name.as_bytes())?.as_slice(),
+            [_, b"PKG-INFO"] | [b"PKG-INFO"]
+        ) {
             candidates.push(name.clone());
         }
     }

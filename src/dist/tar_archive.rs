@@ -86,7 +86,9 @@ pub(super) fn find_pkg_info(
         let header_path = entry.header().path_bytes().into_owned();
         let path = extensions.path().unwrap_or(&header_path);
         let components = safe_components(path)?;
-        if let [_top, b"PKG-INFO"] = components.as_slice() {
+        // `TOP/PKG-INFO` as sdists are made, or `PKG-INFO` at the root as
+        // older tools and devpi's own tests make them.
+        if matches!(components.as_slice(), [_, b"PKG-INFO"] | [b"PKG-INFO"]) {
             let shown = String::from_utf8_lossy(path).into_owned();
             if !matches!(kind, EntryType::Regular | EntryType::Continuous) {
                 return Err(DistError::NotRegularFile { path: shown });

@@ -83,7 +83,13 @@ pub fn parse_and_summarize(bytes: &[u8]) -> Result<(Value, Vec<EnvSummary>), Tox
     }
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| ToxResultError::NotJson(e.to_string()))?;
-    let summary = summarize(&value)?;
+    if !value.is_object() {
+        return Err(ToxResultError::Shape("expected a JSON object".into()));
+    }
+    // devpi keeps any JSON object a client posts. One that is not a tox
+    // report is kept too, with no environments: it never counts as a
+    // passed run (see `run_passed`).
+    let summary = summarize(&value).unwrap_or_default();
     Ok((value, summary))
 }
 
@@ -297,5 +303,19 @@ mod tests {
             .map(|i| (format!("e{i}"), json!({})))
             .collect();
         assert!(summarize(&report(Value::Object(many))).is_err());
+    }
+
+    #[test]
+    fn any_json_object_is_kept_but_never_passes() {
+        let (value, envs) = parse_and_summarize(br#"{"foo": "bar"}"#).unwrap();
+        assert_eq!(value, json!({"foo": "bar"}));
+        assert!(envs.is_empty());
+        assert!(!run_passed(&envs));
+        for not_object in [&b"[1, 2]"[..], b"\"text\"", b"12", b"null"] {
+            assert!(matches!(
+                parse_and_summarize(not_object),
+                Err(ToxResultError::Shape(_))
+            ));
+        }
     }
 }

@@ -37,6 +37,10 @@ pub struct IndexConfig {
     /// Seconds a mirrored project page stays fresh (mirror indexes only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_cache_expiry: Option<u64>,
+    /// Free-form data a client keeps with the index (devpi's `custom_data`):
+    /// stored and returned as given, never interpreted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_data: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,7 +74,10 @@ pub enum ConfigError {
 
 const KNOWN_KEYS: &str = "type, bases, volatile, acl_upload, acl_toxresult_upload, \
     mirror_whitelist, mirror_whitelist_inheritance, title, description, mirror_url, \
-    mirror_cache_expiry";
+    mirror_cache_expiry, custom_data";
+
+/// Largest `custom_data` value, serialised.
+const MAX_CUSTOM_DATA: usize = 64 * 1024;
 
 impl IndexConfig {
     /// Defaults for a new index of `kind` owned by `owner`, as devpi has them.
@@ -87,6 +94,7 @@ impl IndexConfig {
             description: None,
             mirror_url: None,
             mirror_cache_expiry: None,
+            custom_data: None,
         }
     }
 
@@ -263,6 +271,18 @@ impl IndexConfig {
                     why: "expected a whole number of seconds".into(),
                 })?);
             }
+            "custom_data" => {
+                let size = serde_json::to_vec(value)
+                    .map(|v| v.len())
+                    .unwrap_or(usize::MAX);
+                if size > MAX_CUSTOM_DATA {
+                    return Err(ConfigError::InvalidValue {
+                        key: "custom_data",
+                        why: format!("{size} bytes of JSON; at most {MAX_CUSTOM_DATA} are kept"),
+                    });
+                }
+                self.custom_data = Some(value.clone()).filter(|v| !v.is_null());
+            }
             // read-only keys some clients echo back
             "projects" | "pypi_whitelist" => {}
             _ => return Err(ConfigError::UnknownKeys(key.to_string())),
@@ -375,8 +395,19 @@ fn string_list(key: &'static str, v: &Value) -> Result<Vec<String>, ConfigError>
     Ok(out)
 }
 
+/// An ACL list; the special entries are matched without regard to case and
+/// kept in devpi's upper-case spelling (`:anonymous:` → `:ANONYMOUS:`).
 fn acl_list(key: &'static str, v: &Value) -> Result<Vec<String>, ConfigError> {
-    let list = string_list(key, v)?;
+    let mut list = string_list(key, v)?;
+    for entry in &mut list {
+        for special in [ACL_ANONYMOUS, ACL_AUTHENTICATED] {
+            if entry.eq_ignore_ascii_case(special) {
+                *entry = special.to_string();
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|e| seen.insert(e.clone()));
     for entry in &list {
         let special = entry == ACL_ANONYMOUS || entry == ACL_AUTHENTICATED;
         if !special && crate::names::UserName::new(entry).is_err() {

@@ -78,6 +78,7 @@ impl Registry {
         body: &Map<String, Value>,
     ) -> Result<IndexConfig> {
         let actor = by.identity();
+        self.require_user(path.user.as_str()).await?;
         require_owner(actor, path, "create")?;
         let config = IndexConfig::from_create_request(path, body)?;
         self.check_bases(path, &config)?;
@@ -191,8 +192,8 @@ impl Registry {
         Ok(())
     }
 
-    /// Delete an index and everything in it. A non-volatile index that holds
-    /// files is only deleted with `force` (by its owner or root).
+    /// Delete an index and everything in it. Only volatile indexes can be
+    /// deleted (devpi's rule); `force` is recorded.
     pub async fn delete_index(
         self: &Arc<Self>,
         by: &Actor,
@@ -203,15 +204,13 @@ impl Registry {
         require_owner(actor, path, "delete")?;
         let row = self.index(path)?;
         let id = row.id;
-        let has_projects = !self
-            .store
-            .db
-            .read(move |c| releases::projects(c, id))
-            .await?
-            .is_empty();
-        if !row.config.volatile && has_projects && !force {
+        // devpi's rule: a non-volatile index is never deleted (what was
+        // released there stays); it has to be made volatile first, which
+        // policies can forbid.
+        if !row.config.volatile {
             return Err(RegistryError::Forbidden(format!(
-                "index {path} is not volatile and holds projects; deleting it needs force"
+                "index {path} is not volatile and cannot be deleted; \
+                 set volatile=True first if you mean it"
             )));
         }
         let dependents: Vec<String> = self

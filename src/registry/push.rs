@@ -296,7 +296,19 @@ impl Registry {
                         cand.filename, req.target, o.sha256, cand.sha256
                     )))
                 }
-                Some(_) => "replace",
+                Some(o) => {
+                    // As devpi logs it: the replacing file's history starts
+                    // by saying how often the name was overwritten.
+                    let before = overwrite_count(&o.provenance);
+                    if let Value::Array(list) = &mut cand.provenance {
+                        list.insert(
+                            0,
+                            json!({"op": "overwrite", "count": before + 1,
+                                   "by": actor.user, "at": crate::store::now()}),
+                        );
+                    }
+                    "replace"
+                }
             };
             files.push(PushedFile {
                 filename: cand.filename.clone(),
@@ -868,4 +880,17 @@ fn push_entry(
             "typosquat": outcome.review.get("typosquat"),
             "shadowing": outcome.review.get("shadowing"),
         }))
+}
+
+/// How often a file's name had been overwritten, from its provenance.
+fn overwrite_count(provenance: &str) -> u64 {
+    serde_json::from_str::<Value>(provenance)
+        .ok()
+        .and_then(|v| {
+            v.as_array()?
+                .iter()
+                .find(|hop| hop["op"] == "overwrite")
+                .and_then(|hop| hop["count"].as_u64())
+        })
+        .unwrap_or(0)
 }

@@ -76,12 +76,15 @@ impl Registry {
         }
         let user = actor.map(|a| a.user.as_str());
         if !crate::index::acl_allows(&row.config.acl_toxresult_upload, user) {
+            // devpi's wording, which its client and tests look for.
             return Err(match actor {
-                None => {
-                    RegistryError::Unauthenticated(format!("log in to post test results to {path}"))
-                }
+                None => RegistryError::Unauthenticated(format!(
+                    "no permission to upload tox results to {path}: log in as a user in its \
+                     acl_toxresult_upload"
+                )),
                 Some(a) => RegistryError::Forbidden(format!(
-                    "user {} may not post test results to {path} (not in its acl_toxresult_upload)",
+                    "no permission to upload tox results to {path}: user {} is not in its \
+                     acl_toxresult_upload",
                     a.user
                 )),
             });

@@ -12,6 +12,8 @@ use crate::store::{indexes as index_table, users as user_table};
 
 /// Longest accepted password (bounds the hashing work per request).
 const MAX_PASSWORD: usize = 1024;
+/// Longest accepted email value.
+const MAX_EMAIL: usize = 1024;
 
 /// Changes to a user account, from a devpi `PATCH /user` body.
 #[derive(Debug, Default, Clone)]
@@ -73,10 +75,13 @@ impl UserChanges {
         if let Some(p) = &out.password {
             check_password(p)?;
         }
+        // Email is contact information, not a credential: accept what devpi
+        // accepts (any text), bounded and printable so it cannot break a log
+        // line or a page.
         if let Some(Some(e)) = &out.email {
-            if e.len() > 256 || !e.contains('@') || e.chars().any(char::is_control) {
+            if e.len() > MAX_EMAIL || e.chars().any(char::is_control) {
                 return Err(RegistryError::Invalid(format!(
-                    "{e:?} is not an email address"
+                    "email must be at most {MAX_EMAIL} bytes without control characters"
                 )));
             }
         }
@@ -221,7 +226,7 @@ impl Registry {
             .filter(|i| i.path.user.as_str() == name)
             .collect();
         if let Some(keep) = owned.iter().find(|i| !i.config.volatile) {
-            return Err(RegistryError::Conflict(format!(
+            return Err(RegistryError::Forbidden(format!(
                 "user {name} owns the non-volatile index {}; delete it first",
                 keep.path
             )));
@@ -251,6 +256,18 @@ impl Registry {
             )));
         }
         Ok(())
+    }
+
+    /// A 404 unless the user exists (asked before permissions, as devpi
+    /// does: whether an account exists is public, `GET /` lists them).
+    pub async fn require_user(self: &Arc<Self>, name: &str) -> Result<()> {
+        let n = name.to_string();
+        match self.store.db.read(move |c| user_table::get(c, &n)).await? {
+            Some(_) => Ok(()),
+            None => Err(RegistryError::NotFound(format!(
+                "user {name} does not exist"
+            ))),
+        }
     }
 
     /// devpi's `userconfig` JSON: name, email and the user's indexes.

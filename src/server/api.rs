@@ -39,18 +39,32 @@ pub async fn index_api(
     caller: Result<Caller, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
-    st.registry.index(&path)?;
-    Ok(Json(json!({
-        "type": "apiconfig",
+    let row = st.registry.index(&path)?;
+    let mut result = json!({
+        "login": format!("{base}/+login"),
+        "authstatus": authstatus(&caller),
+        "features": ["server-keyvalue-parsing"],
+        "index": format!("{base}/{path}"),
+        "simpleindex": format!("{base}/{path}/+simple/"),
+    });
+    // Only stage indexes take uploads; devpi leaves the key out for mirrors
+    // and its client then says the index does not support upload.
+    if row.config.kind == crate::index::IndexKind::Stage {
+        result["pypisubmit"] = json!(format!("{base}/{path}/"));
+    }
+    Ok(Json(json!({"type": "apiconfig", "result": result})))
+}
+
+/// `GET /+status`: what devpi's status answers that clients read
+/// (`devpi --version` prints `versioninfo`).
+pub async fn status() -> Json<Value> {
+    Json(json!({
+        "type": "status",
         "result": {
-            "login": format!("{base}/+login"),
-            "authstatus": authstatus(&caller),
-            "features": ["server-keyvalue-parsing"],
-            "index": format!("{base}/{path}"),
-            "simpleindex": format!("{base}/{path}/+simple/"),
-            "pypisubmit": format!("{base}/{path}/"),
+            "role": "primary",
+            "versioninfo": {"airlock": env!("CARGO_PKG_VERSION")},
         }
-    })))
+    }))
 }
 
 #[derive(Deserialize)]

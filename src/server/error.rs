@@ -68,6 +68,19 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// For devpi's account and index management routes: a refusal because
+    /// nobody is logged in is a 403, as devpi answers it (its client reads a
+    /// 403 to an anonymous caller as "log in first"). Credentials that do not
+    /// check out stay a 401; they never get here.
+    pub fn management(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Unauthenticated(m) => Self::forbidden(m),
+            other => other.into(),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
@@ -98,7 +111,7 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Basic realm=\"airlock\""),
             );
         }
-        if let Some(reason) = reason_phrase(&self.message) {
+        if let Some(reason) = reason_phrase(self.status, &self.message) {
             resp.extensions_mut().insert(reason);
         }
         resp.extensions_mut().insert(ErrorMessage(self.message));
@@ -106,9 +119,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The message as an HTTP/1.1 reason phrase: printable ASCII only, bounded.
-pub fn reason_phrase(message: &str) -> Option<hyper::ext::ReasonPhrase> {
-    let cleaned: String = message
+/// The reason phrase of an error: the status's standard phrase, then the
+/// message (`Forbidden: user bob may not …`), so that clients which print
+/// only the phrase show both. Printable ASCII only, bounded.
+pub fn reason_phrase(status: StatusCode, message: &str) -> Option<hyper::ext::ReasonPhrase> {
+    let full = match status.canonical_reason() {
+        Some(standard) => format!("{standard}: {message}"),
+        None => message.to_string(),
+    };
+    let cleaned: String = full
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {

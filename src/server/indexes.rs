@@ -22,11 +22,15 @@ pub async fn get(
 pub async fn create(
     State(st): State<AppState>,
     Path((user, index)): Path<(String, String)>,
-    actor: Actor,
+    actor: Result<Actor, ApiError>,
     body: Option<JsonBody<Value>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = crate::names::IndexPath::parse(&format!("{user}/{index}"))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // An index of a user that does not exist is a 404 whoever asks, even
+    // with credentials that no longer check out (a deleted user's token).
+    st.registry.require_user(path.user.as_str()).await?;
+    let actor = actor?;
     let body = match body.map(|b| b.0) {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(m)) => m,
@@ -36,7 +40,10 @@ pub async fn create(
             ))
         }
     };
-    st.registry.create_index(&actor, &path, &body).await?;
+    st.registry
+        .create_index(&actor, &path, &body)
+        .await
+        .map_err(ApiError::management)?;
     let cfg = st.registry.index_json(&path).await?;
     Ok((
         StatusCode::OK,
@@ -54,7 +61,10 @@ pub async fn modify(
 ) -> Result<Json<Value>, ApiError> {
     let path = index_path(&user, &index)?;
     let change = ConfigChange::from_json(body)?;
-    st.registry.modify_index(&actor, &path, change).await?;
+    st.registry
+        .modify_index(&actor, &path, change)
+        .await
+        .map_err(ApiError::management)?;
     let cfg = st.registry.index_json(&path).await?;
     Ok(Json(json!({"type": "indexconfig", "result": cfg})))
 }
@@ -64,9 +74,16 @@ pub async fn delete(
     Path((user, index)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     actor: Actor,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = index_path(&user, &index)?;
     let force = q.get("force").is_some_and(|v| v != "false" && v != "0");
-    st.registry.delete_index(&actor, &path, force).await?;
-    Ok(Json(json!({"message": format!("index {path} deleted")})))
+    st.registry
+        .delete_index(&actor, &path, force)
+        .await
+        .map_err(ApiError::management)?;
+    // devpi answers a deleted index with 201, and its client checks for it.
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"message": format!("index {path} deleted")})),
+    ))
 }

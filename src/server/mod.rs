@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -80,6 +80,7 @@ fn routes(state: AppState) -> Router {
     let upload = || upload::upload.layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/+api", get(api::root_api))
+        .route("/+status", get(api::status))
         .route("/+login", post(api::login))
         .route("/+alerts", get(alerts::list))
         .route("/+pushes", get(approvals::list))
@@ -219,14 +220,17 @@ async fn common_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Errors are rendered as devpi JSON by default; a client that did not ask
-/// for JSON (pip, a browser, curl) gets the message as plain text.
+/// Errors are rendered as devpi JSON by default; a read by a client that
+/// did not ask for JSON (pip, a browser, curl) gets the message as plain
+/// text. Writes always get JSON, as from devpi.
 async fn render_errors(req: Request, next: Next) -> Response {
-    let wants_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("json"))
+    let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let wants_json = !is_read
+        || req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("json"))
         || req.headers().contains_key("x-devpi-auth")
         || req
             .headers()

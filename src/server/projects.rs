@@ -46,6 +46,37 @@ fn log_time(ts: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// devpi's per-file `log` from a file's provenance: where it was uploaded
+/// or fetched from, then every push hop (who, when, from, to), and an
+/// `overwrite` entry first when it replaced a file of the same name.
+fn file_log(provenance: &str, uploader: &str, created: i64, index: &IndexPath) -> Value {
+    let hops: Vec<Value> = serde_json::from_str::<Value>(provenance)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    let at = |hop: &Value| log_time(hop["at"].as_i64().unwrap_or(created));
+    let log: Vec<Value> = hops
+        .iter()
+        .filter_map(|hop| match hop["op"].as_str()? {
+            "upload" => Some(json!({"what": "upload", "who": hop["by"], "when": at(hop),
+                                    "dst": hop["index"]})),
+            "push" => Some(json!({"what": "push", "who": hop["by"], "when": at(hop),
+                                  "src": hop["from"], "dst": hop["to"],
+                                  "approved_by": hop["approved_by"]})),
+            "overwrite" => Some(json!({"what": "overwrite", "who": hop["by"], "when": at(hop),
+                                       "count": hop["count"]})),
+            "mirror" => Some(json!({"what": "fetch", "when": log_time(hop["fetched"].as_i64().unwrap_or(created)),
+                                    "src": hop["index"], "url": hop["url"]})),
+            _ => None,
+        })
+        .collect();
+    if log.is_empty() {
+        // rows from before provenance was kept
+        return json!([{"what": "upload", "who": uploader, "when": log_time(created), "dst": index.to_string()}]);
+    }
+    Value::Array(log)
+}
+
 /// What is attached to a project's releases: test results per file id,
 /// doc zips per (index, version).
 #[derive(Default)]
@@ -102,7 +133,7 @@ fn version_json(
             "href": file_href,
             "hash_spec": format!("sha256={}", f.file.sha256),
             "hashes": {"sha256": f.file.sha256.to_hex()},
-            "log": [{"what": "upload", "who": f.file.uploader, "when": log_time(f.file.created), "dst": f.index.to_string()}],
+            "log": file_log(&f.file.provenance, &f.file.uploader, f.file.created, &f.index),
         }));
         for t in extra.toxresults.get(&f.file.id).into_iter().flatten() {
             links.push(json!({

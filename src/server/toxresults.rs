@@ -36,7 +36,8 @@ pub async fn post(
             &format!("{h1}{h2}"),
             &body,
         )
-        .await?;
+        .await
+        .map_err(ApiError::management)?;
     // No "message" key: devpi-client prints a success response's message
     // as a warning.
     Ok(Json(json!({

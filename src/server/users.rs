@@ -43,7 +43,10 @@ pub async fn modify(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let changes = UserChanges::from_json(&body)?;
-    st.registry.modify_user(&actor, &user, changes).await?;
+    st.registry
+        .modify_user(&actor, &user, changes)
+        .await
+        .map_err(ApiError::management)?;
     let u = st.registry.user_json(&user).await?;
     Ok(Json(
         json!({"type": "userconfig", "result": u, "message": format!("user {user} changed")}),
@@ -55,7 +58,10 @@ pub async fn delete(
     Path(user): Path<String>,
     actor: Actor,
 ) -> Result<Json<Value>, ApiError> {
-    st.registry.delete_user(&actor, &user).await?;
+    st.registry
+        .delete_user(&actor, &user)
+        .await
+        .map_err(ApiError::management)?;
     Ok(Json(json!({"message": format!("user {user} deleted")})))
 }
 

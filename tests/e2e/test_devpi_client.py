@@ -266,7 +266,8 @@ def test_devpi_full_session(server, tmp_path):
     # only who acl_toxresult_upload names may post results
     devpi("index", "dev", f"acl_toxresult_upload={alice}")
     r = requests.post(release["href"], json=report.json(), timeout=30)
-    assert r.status_code == 401 and "log in to post test results" in r.text, r.text
+    # devpi's answer to an anonymous caller: 403, "no permission to upload tox results"
+    assert r.status_code == 403 and "no permission to upload tox results" in r.text, r.text
     r = requests.post(release["href"], data=b"{not json", headers={"Content-Type": "application/json"},
                       auth=(alice, server.token(alice, "alice-pw")), timeout=30)
     assert r.status_code == 400, r.text

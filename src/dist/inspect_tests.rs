@@ -432,10 +432,23 @@ fn rejects_wheels_without_exactly_one_matching_dist_info() {
 }
 
 #[test]
+fn accepts_pkg_info_at_the_archive_root() {
+    // older tools (and devpi's own tests) make sdists without a top folder
+    let tar = tar_gz_bytes(|b| {
+        add_file(b, "PKG-INFO", &metadata("mypkg", "1.0"));
+        add_file(b, "content", b"x");
+    });
+    let zip = zip_bytes(&[("PKG-INFO", &metadata("mypkg", "1.0"))]);
+    for (file, bytes) in [("mypkg-1.0.tar.gz", tar), ("mypkg-1.0.zip", zip)] {
+        let got = inspect_bytes(file, &bytes).unwrap();
+        assert_eq!(got.metadata.version, "1.0", "{file}");
+    }
+}
+
+#[test]
 fn rejects_sdists_without_exactly_one_top_level_pkg_info() {
     let only_nested =
         tar_gz_bytes(|b| add_file(b, "mypkg-1.0/sub/PKG-INFO", &metadata("mypkg", "1.0")));
-    let root_level = tar_gz_bytes(|b| add_file(b, "PKG-INFO", &metadata("mypkg", "1.0")));
     let two_in_zip = zip_bytes(&[
         ("a/PKG-INFO", &metadata("mypkg", "1.0")),
         ("b/PKG-INFO", &metadata("mypkg", "1.0")),
@@ -448,11 +461,6 @@ fn rejects_sdists_without_exactly_one_top_level_pkg_info() {
             "mypkg-1.0.tar.gz",
             only_nested,
             "no PKG-INFO file in its top-level directory (expected \"mypkg-1.0/PKG-INFO\")",
-        ),
-        (
-            "mypkg-1.0.tar.gz",
-            root_level,
-            "no PKG-INFO file in its top-level directory",
         ),
         (
             "mypkg-1.0.zip",

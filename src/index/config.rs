@@ -85,7 +85,9 @@ impl IndexConfig {
         Self {
             kind,
             bases: Vec::new(),
-            volatile: kind == IndexKind::Stage,
+            // devpi's default for stages and mirrors alike: deletable.
+            // root/pypi and production indexes are made non-volatile.
+            volatile: true,
             acl_upload: vec![owner.to_string()],
             acl_toxresult_upload: vec![ACL_ANONYMOUS.to_string()],
             mirror_whitelist: Vec::new(),

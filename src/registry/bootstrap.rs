@@ -58,8 +58,9 @@ pub async fn bootstrap(reg: &Arc<Registry>, root_pw: RootPassword) -> Result<Opt
     // deleted it later does not get it back on restart.
     let pypi = IndexPath::parse("root/pypi").expect("valid default index name");
     if !exists && reg.index(&pypi).is_err() {
-        reg.insert_index(&pypi, IndexConfig::new(IndexKind::Mirror, "root"))
-            .await?;
+        let mut cfg = IndexConfig::new(IndexKind::Mirror, "root");
+        cfg.volatile = false;
+        reg.insert_index(&pypi, cfg).await?;
         tracing::info!(index = "root/pypi", "created default mirror index");
     }
     for (name, volatile) in [("root/dev", true), ("root/prod", false)] {

@@ -46,17 +46,42 @@ impl Registry {
         temp: TempBlob,
     ) -> Result<DocsStored> {
         let index = self.writable_stage(Some(actor), path, "upload documentation to")?;
-        let project = ProjectName::new(project.ok_or_else(|| {
-            RegistryError::Invalid("the documentation upload has no 'name' field".into())
-        })?)?;
+        let display_name = project
+            .ok_or_else(|| {
+                RegistryError::Invalid("the documentation upload has no 'name' field".into())
+            })?
+            .to_string();
+        let project = ProjectName::new(&display_name)?;
         let version = match version.filter(|v| !v.is_empty()) {
             Some(v) => super::normalize_version(v)?,
-            None => self.newest_version(index.id, &project).await?.ok_or_else(|| {
-                RegistryError::NotFound(format!(
-                    "project {project} is not on index {path}; upload a release before its documentation"
-                ))
-            })?,
+            // devpi's wording
+            None => self
+                .newest_version(index.id, &project)
+                .await?
+                .ok_or_else(|| {
+                    RegistryError::Invalid(format!(
+                        "doczip has no version and '{project}' has no releases to derive one from"
+                    ))
+                })?,
         };
+        // Documentation may create the project (and a release without
+        // files): a new name passes the same look-alike gate as an upload.
+        let is_new = {
+            let (id, name) = (index.id, project.as_str().to_string());
+            self.store
+                .db
+                .read(move |c| releases::project(c, id, &name))
+                .await?
+                .is_none()
+        };
+        if is_new {
+            let by = super::Actor::new(Some(actor.clone()), None);
+            if let super::Gate::Warned(v) =
+                self.typo_gate_for(&by, path, &project, "upload").await?
+            {
+                tracing::warn!(target: "security", index = %path, project = %project, reason = %v.reason, "documentation for a suspicious name allowed by warn mode");
+            }
+        }
         if temp.size() == 0 {
             return Err(RegistryError::Invalid(
                 "the documentation zip is empty".into(),
@@ -84,10 +109,26 @@ impl Registry {
         let stored = self
             .store
             .db
-            .write(move |tx| table::set(tx, id, &name, &v, &sha, size, &who))
+            .write(move |tx| {
+                table::set(
+                    tx,
+                    &table::NewDocZip {
+                        index_id: id,
+                        project: &name,
+                        display_name: &display_name,
+                        version: &v,
+                        sha256: &sha,
+                        size,
+                        uploader: &who,
+                    },
+                )
+            })
             .await;
+        if is_new {
+            self.typo_sync_names().await;
+        }
         match stored {
-            Ok(Some(old)) => {
+            Ok(old) => {
                 self.collect_garbage(old.into_iter().filter(|o| *o != sha).collect())
                     .await;
                 tracing::info!(index = %path, %project, %version, %sha, by = %actor.user, "documentation stored");
@@ -98,16 +139,11 @@ impl Registry {
                     files: summary.files,
                 })
             }
-            other => {
+            Err(e) => {
                 if created {
                     self.collect_garbage(vec![sha]).await;
                 }
-                match other {
-                    Err(e) => Err(e.into()),
-                    _ => Err(RegistryError::NotFound(format!(
-                        "{project} {version} is not on index {path}; upload its release files before its documentation"
-                    ))),
-                }
+                Err(e.into())
             }
         }
     }

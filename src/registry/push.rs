@@ -510,9 +510,17 @@ impl Registry {
                 }
                 // ... and the documentation with its release
                 if let Some((sha, size, by)) = &doc {
-                    if let Some(Some(old)) =
-                        crate::store::doczips::set(tx, tid, &project, &v, sha, *size, by)?
-                    {
+                    // the release files above created the project and release
+                    let new_doc = crate::store::doczips::NewDocZip {
+                        index_id: tid,
+                        project: &project,
+                        display_name: &project,
+                        version: &v,
+                        sha256: sha,
+                        size: *size,
+                        uploader: by,
+                    };
+                    if let Some(old) = crate::store::doczips::set(tx, &new_doc)? {
                         if old != *sha {
                             orphans.push(old);
                         }

@@ -18,25 +18,31 @@ pub struct DocZipRow {
 /// Attach a doc zip to a release of a project on an index, replacing the
 /// previous one. `Ok(None)`: no such release. `Ok(Some(old))`: stored; the
 /// replaced zip's digest, if any.
-pub fn set(
-    conn: &Connection,
-    index_id: i64,
-    project: &str,
-    version: &str,
-    sha: &Sha256,
-    size: u64,
-    uploader: &str,
-) -> Result<Option<Option<Sha256>>, StoreError> {
-    let release: Option<i64> = conn
-        .prepare_cached(
-            "SELECT r.id FROM releases r JOIN projects p ON p.id = r.project_id
-             WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3",
-        )?
-        .query_row(params![index_id, project, version], |r| r.get(0))
-        .optional()?;
-    let Some(release) = release else {
-        return Ok(None);
-    };
+/// Attach documentation to `project` `version` on an index, creating the
+/// project and a release without files when they are not there yet (as
+/// devpi does: documentation may come before the release files). Returns
+/// the digest of the doc zip it replaced, if any.
+pub fn set(conn: &Connection, doc: &NewDocZip<'_>) -> Result<Option<Sha256>, StoreError> {
+    let now = super::now();
+    conn.prepare_cached(
+        "INSERT INTO projects (index_id, name, display_name, created) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(index_id, name) DO NOTHING",
+    )?
+    .execute(params![doc.index_id, doc.project, doc.display_name, now])?;
+    let project_id: i64 = conn
+        .prepare_cached("SELECT id FROM projects WHERE index_id = ?1 AND name = ?2")?
+        .query_row(params![doc.index_id, doc.project], |r| r.get(0))?;
+    let metadata =
+        serde_json::json!({"name": doc.display_name, "version": doc.version}).to_string();
+    conn.prepare_cached(
+        "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(project_id, version) DO NOTHING",
+    )?
+    .execute(params![project_id, doc.version, metadata, now])?;
+    let release: i64 = conn
+        .prepare_cached("SELECT id FROM releases WHERE project_id = ?1 AND version = ?2")?
+        .query_row(params![project_id, doc.version], |r| r.get(0))?;
+    let (sha, size, uploader) = (doc.sha256, doc.size, doc.uploader);
     let old: Option<String> = conn
         .prepare_cached("SELECT sha256 FROM doczips WHERE release_id = ?1")?
         .query_row([release], |r| r.get(0))
@@ -46,8 +52,19 @@ pub fn set(
          ON CONFLICT(release_id) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,
            uploader = excluded.uploader, created = excluded.created",
     )?
-    .execute(params![release, sha.to_hex(), size as i64, uploader, super::now()])?;
-    Ok(Some(old.and_then(|o| o.parse().ok())))
+    .execute(params![release, sha.to_hex(), size as i64, uploader, now])?;
+    Ok(old.and_then(|o| o.parse().ok()))
+}
+
+/// A doc zip to attach with [`set`].
+pub struct NewDocZip<'a> {
+    pub index_id: i64,
+    pub project: &'a str,
+    pub display_name: &'a str,
+    pub version: &'a str,
+    pub sha256: &'a Sha256,
+    pub size: u64,
+    pub uploader: &'a str,
 }
 
 /// The doc zips of a project's releases on one index.

@@ -262,20 +262,60 @@ fn index_crud_config_and_permissions() {
         .starts_with("text/plain"));
     assert_eq!(r.text().unwrap().trim(), "index alice/nope does not exist");
 
-    // a base in use cannot be deleted
+    // a non-volatile index is never deleted (devpi's rule), even by root
     let r = client()
         .delete(s.url("/root/prod"))
         .basic_auth("root", Some(ROOT_PW))
         .send()
         .unwrap();
-    assert_eq!(r.status(), 409);
-    // deleting alice/dev as alice works (empty, so no force needed)
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("not volatile"));
+    // a base in use cannot be deleted
+    for (name, body) in [
+        ("alice/base", json!({})),
+        ("alice/top", json!({"bases": "alice/base"})),
+    ] {
+        let r = client()
+            .put(s.url(&format!("/{name}")))
+            .basic_auth("alice", Some("apw"))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    }
     let r = client()
-        .delete(s.url("/alice/dev"))
+        .delete(s.url("/alice/base"))
         .basic_auth("alice", Some("apw"))
         .send()
         .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().unwrap().contains("alice/top"));
+    for name in ["alice/top", "alice/base"] {
+        let r = client()
+            .delete(s.url(&format!("/{name}")))
+            .basic_auth("alice", Some("apw"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "{name}: {}", r.text().unwrap());
+    }
+    // alice/dev is not volatile: refused, then deleted once made volatile
+    let del = || {
+        client()
+            .delete(s.url("/alice/dev"))
+            .basic_auth("alice", Some("apw"))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(del().status(), 403);
+    let r = client()
+        .patch(s.url("/alice/dev"))
+        .basic_auth("alice", Some("apw"))
+        .json(&json!(["volatile=True"]))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let r = del();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
     assert_eq!(
         client().get(s.url("/alice/dev")).send().unwrap().status(),
         404

@@ -123,12 +123,16 @@ else
     [ -x "$bin" ] || { echo "devpi_suite.sh: no airlock binary at $bin (cargo build)" >&2; exit 2; }
     port="$(free_port)"
     # As devpi's own test servers run: empty root password, anyone may
-    # register. The built-in policies stay in force. root/pypi points at a
-    # closed local port, so nothing here ever reaches the internet; the
-    # suite's own mirrors point at its local fake PyPI.
+    # register, mirrors may list files without hashes (the suite's fake
+    # PyPI gives none), Basic auth belongs to a front proxy (the suite sets
+    # one with `devpi use --basic-auth`). These are devpi's looser ways, each
+    # a documented setting (docs/devpi-compat.md); the built-in policies
+    # stay in force. root/pypi points at a closed local port; the suite's
+    # own mirrors point at its local fake PyPI, and two of its tests make a
+    # mirror of pypi.org.
     AIRLOCK_ROOT_PASSWORD="" "$bin" serve --data "$run/data" --listen "127.0.0.1:$port" \
         --open-registration --upstream "http://127.0.0.1:9/simple/" \
-        --mirror-unverified-files >"$run/server.log" 2>&1 &
+        --mirror-unverified-files --proxy-basic-auth >"$run/server.log" 2>&1 &
     server_pid=$!
     url="http://127.0.0.1:$port"
 fi

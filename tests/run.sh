@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command of airlock: Rust unit + integration tests, then the
-# end-to-end suite that drives the real binary with pip, uv and twine.
+# The test command of airlock: Rust unit + integration tests, the
+# end-to-end suite that drives the real binary with pip, uv, twine and
+# devpi, then the devpi client's own test suite against airlock.
 #
 #   bash tests/run.sh            # everything
 #   bash tests/run.sh -k upload  # extra arguments go to pytest
@@ -106,3 +107,12 @@ log "end-to-end tests (pytest tests/e2e)"
 start=$SECONDS
 "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider "$@"
 log "end-to-end tests passed in $((SECONDS - start))s"
+
+# The devpi client's own test suite against airlock (a selection of e2e
+# tests given as arguments skips it).
+if [ $# -eq 0 ]; then
+    log "the devpi client's test suite (tests/devpi_suite.sh)"
+    start=$SECONDS
+    bash "$repo/tests/devpi_suite.sh"
+    log "devpi suite passed in $((SECONDS - start))s"
+fi

@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// Let anyone create a user account (devpi's default). Off: only root can.
     #[arg(long, env = "AIRLOCK_OPEN_REGISTRATION")]
     pub open_registration: bool,
+    /// `Authorization: Basic` belongs to a front proxy (devpi-client's
+    /// `use --basic-auth`), not to airlock: it is not checked. Clients then
+    /// authenticate with login tokens (X-Devpi-Auth) or certificates only;
+    /// twine and pip passwords stop working.
+    #[arg(long, env = "AIRLOCK_PROXY_BASIC_AUTH")]
+    pub proxy_basic_auth: bool,
     /// Policy folder (*.toml). Default: ./policies if it exists, else the
     /// built-in copy of policies/default.toml.
     #[arg(long, env = "AIRLOCK_POLICIES")]
@@ -199,6 +205,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             outside_url: args.outside_url.clone(),
             tls: tls.is_some(),
             cert_identity: args.tls.cert_identity,
+            proxy_basic_auth: args.proxy_basic_auth,
         }),
     };
     let app = server::router(state);

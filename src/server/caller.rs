@@ -45,7 +45,12 @@ impl FromRequestParts<AppState> for Caller {
             None => None,
         };
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let creds = Credentials::from_headers(header("authorization"), header("x-devpi-auth"))?;
+        let authorization = if state.settings.proxy_basic_auth {
+            None
+        } else {
+            header("authorization")
+        };
+        let creds = Credentials::from_headers(authorization, header("x-devpi-auth"))?;
         let id = match (creds, cert_user) {
             (None, None) => None,
             (None, Some((user, fp))) => Some(Identity {

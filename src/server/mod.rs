@@ -51,6 +51,9 @@ pub struct ServerSettings {
     pub tls: bool,
     /// How a verified client certificate maps to a user.
     pub cert_identity: crate::tls::IdentityRule,
+    /// `Authorization: Basic` is a front proxy's and is ignored
+    /// (`--proxy-basic-auth`).
+    pub proxy_basic_auth: bool,
 }
 
 #[derive(Clone)]

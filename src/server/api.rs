@@ -55,6 +55,10 @@ pub async fn index_api(
     Ok(Json(json!({"type": "apiconfig", "result": result})))
 }
 
+/// The devpi-server release whose API and behaviour airlock follows; its
+/// client's own test suite passes against airlock as against it.
+pub const DEVPI_API_VERSION: &str = "6.20.3";
+
 /// `GET /+status`: what devpi's status answers that clients read
 /// (`devpi --version` prints `versioninfo`).
 pub async fn status() -> Json<Value> {
@@ -62,7 +66,12 @@ pub async fn status() -> Json<Value> {
         "type": "status",
         "result": {
             "role": "primary",
-            "versioninfo": {"airlock": env!("CARGO_PKG_VERSION")},
+            // The devpi-server whose API airlock speaks (its client and
+            // tools look for this name), then airlock's own version.
+            "versioninfo": {
+                "airlock": env!("CARGO_PKG_VERSION"),
+                "devpi-server": DEVPI_API_VERSION,
+            },
         }
     }))
 }

@@ -119,13 +119,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The reason phrase of an error: the status's standard phrase, then the
-/// message (`Forbidden: user bob may not …`), so that clients which print
-/// only the phrase show both. Printable ASCII only, bounded.
+/// The reason phrase of an error: the message, because clients print the
+/// phrase (devpi does the same). An authentication challenge (401) keeps
+/// its standard phrase in front (`Unauthorized: log in to …`), as devpi's
+/// challenges have it. Printable ASCII only, bounded.
 pub fn reason_phrase(status: StatusCode, message: &str) -> Option<hyper::ext::ReasonPhrase> {
-    let full = match status.canonical_reason() {
-        Some(standard) => format!("{standard}: {message}"),
-        None => message.to_string(),
+    let full = match status {
+        StatusCode::UNAUTHORIZED => format!("Unauthorized: {message}"),
+        _ => message.to_string(),
     };
     let cleaned: String = full
         .chars()

@@ -117,7 +117,7 @@ if [ "$mode" = reference ]; then
     "$work/venv-devpi-server/bin/devpi-server" --serverdir "$run/server" \
         --host 127.0.0.1 --port "$port" >>"$run/server.log" 2>&1 &
     server_pid=$!
-    url="http://127.0.0.1:$port"
+    url="http://localhost:$port"  # some tests look for "localhost" in URLs
 else
     bin="${AIRLOCK_BIN:-$target_dir/debug/airlock}"
     [ -x "$bin" ] || { echo "devpi_suite.sh: no airlock binary at $bin (cargo build)" >&2; exit 2; }
@@ -134,7 +134,7 @@ else
         --open-registration --upstream "http://127.0.0.1:9/simple/" \
         --mirror-unverified-files --proxy-basic-auth >"$run/server.log" 2>&1 &
     server_pid=$!
-    url="http://127.0.0.1:$port"
+    url="http://localhost:$port"  # some tests look for "localhost" in URLs
 fi
 wait_for "$url/+api"
 log "running testing/ against $mode at $url"

@@ -46,6 +46,10 @@ pub enum Rule {
     VersionSuffix,
     /// Several small edits, or an unexplained one against a very popular name.
     EditDistance,
+    /// A letter replaced by one that is not a neighbouring key, against a very popular name (`numpi`).
+    Substitution,
+    /// A word made plural or singular (`setuptool`, `google-apis-core`, `scikits-learns`).
+    Plural,
 }
 
 impl Rule {
@@ -62,6 +66,8 @@ impl Rule {
             Rule::WordSwap => "words in a different order",
             Rule::VersionSuffix => "a version number appended",
             Rule::EditDistance => "small edits",
+            Rule::Substitution => "a character replaced",
+            Rule::Plural => "a word made plural or singular",
         }
     }
 }
@@ -97,6 +103,27 @@ const MIN_LEN_FOR_INSERTION: usize = 7;
 const MIN_LEN_FOR_FIRST_OMISSION: usize = 7;
 /// Two-edit look-alikes need a target at least this long.
 const MIN_LEN_FOR_TWO_EDITS: usize = 7;
+/// Edits that are often legitimate (a letter replaced by an unrelated one, a
+/// letter added at the end) are flagged only against names at most this
+/// popular rank: attackers imitate what many people type.
+const TOP_RANK_WEAK: u32 = 500;
+/// A changed first letter, or a letter dropped from a four-letter name
+/// (`ettrs`, `ric`), only against the very top.
+const TOP_RANK_SHORT: u32 = 300;
+/// A first letter replaced by an unrelated one (`ettrs`).
+const TOP_RANK_FIRST_LETTER: u32 = 100;
+/// A word made plural or singular inside a name (`google-apis-core`).
+const TOP_RANK_PLURAL: u32 = 2000;
+/// Names of at most this many letters (separators aside) are "short": one
+/// edit from a short name is often just another short name.
+const SHORT_TARGET_LEN: usize = 6;
+/// Short names beyond this rank are only matched by the strongest edits
+/// (swaps, doubled letters inside the name, look-alike characters).
+const TOP_RANK_SHORT_TARGET: u32 = 2000;
+/// Two combined edits of other kinds ([`Scan::combined_edit_rule`]) need a
+/// target at least this long (separators aside) and this popular.
+const MIN_LEN_FOR_COMBINED: usize = 7;
+const TOP_RANK_COMBINED: u32 = 1000;
 /// Longer names are only searched one edit deep: the two-deletion
 /// neighbourhood grows with the square of the length, and it bounds latency.
 const MAX_LEN_FOR_TWO_EDITS: usize = 24;
@@ -115,6 +142,10 @@ const PREFIX_AFFIXES: &[&str] = &["python3-", "py3-", "python2-", "py2-"];
 const SUFFIX_AFFIXES: &[&str] = &[
     "-python3", "-python", "-py3", "-lib", "-dev", "-sdk", "-pkg",
 ];
+/// Affixes are flagged only against names at most this popular rank:
+/// companions of less popular projects by their own authors (`textual-dev`,
+/// `daytona-sdk`, `statsd-python`) are common, attacks on them rare.
+const TOP_RANK_AFFIX: u32 = 1000;
 /// Affixes whose removal from a protected multi-word name is suspicious (`aws-encryption`).
 const DROPPED_SUFFIXES: &[&str] = &["-sdk", "-python", "-py"];
 
@@ -238,11 +269,12 @@ impl Detector {
         }
         let stripped_len = strip_separators(&name).len();
         let depth = match stripped_len {
-            n if n < MIN_FUZZY_LEN => 0,
+            n if n < MIN_FUZZY_LEN - 1 => 0,
+            n if n < MIN_FUZZY_LEN => 1,
             n if n <= MAX_LEN_FOR_TWO_EDITS => 2,
             _ => 1,
         };
-        let mut names: Vec<String> = affix_bases(&name).into_iter().map(|(b, _)| b).collect();
+        let mut names: Vec<String> = affix_bases(&name).into_iter().map(|a| a.base).collect();
         names.push(name.clone());
         let mut words = super::words::lookups(&name);
         if let Some((first, _)) = name.split_once('-') {
@@ -429,14 +461,16 @@ impl Scan<'_> {
     /// Protected names within two edits whose edits are typing mistakes.
     fn edit_findings(&self, name: &str, out: &mut Vec<Finding>) {
         let stripped = strip_separators(name);
-        if stripped.len() < MIN_FUZZY_LEN {
+        if stripped.len() < MIN_FUZZY_LEN - 1 {
             return;
         }
+        // Three letters: only a letter dropped from a four-letter name (`ric`).
+        let three = stripped.len() < MIN_FUZZY_LEN;
         let mut ids = Vec::new();
-        let depth = if stripped.len() <= MAX_LEN_FOR_TWO_EDITS {
-            2
-        } else {
-            1
+        let depth = match stripped.len() {
+            n if n < MIN_FUZZY_LEN => 1,
+            n if n <= MAX_LEN_FOR_TWO_EDITS => 2,
+            _ => 1,
         };
         self.index.near(&stripped, depth, &mut ids);
         for id in ids {
@@ -444,10 +478,16 @@ impl Scan<'_> {
                 continue;
             };
             let scripts = edit_scripts(name, &target.name, 2, MAX_SCRIPTS);
+            let rank = self.rank_of(id);
             let explained = scripts.iter().find_map(|edits| {
                 let rule = match edits.as_slice() {
-                    [edit] => self.single_edit_rule(name, &target.name, *edit, self.rank_of(id)),
-                    [a, b] => two_edit_rule(&target.name, *a, *b),
+                    [edit @ Edit::Omission { .. }] if three => {
+                        self.single_edit_rule(name, &target.name, *edit, rank)
+                    }
+                    _ if three => None,
+                    [edit] => self.single_edit_rule(name, &target.name, *edit, rank),
+                    [a, b] => two_edit_rule(&target.name, *a, *b)
+                        .or_else(|| self.combined_edit_rule(name, &target.name, *a, *b, rank)),
                     _ => None,
                 }?;
                 Some(Finding {
@@ -461,6 +501,81 @@ impl Scan<'_> {
                 None => self.stripped_finding(name, id, out),
             }
         }
+    }
+
+    /// Two edits of kinds attackers combine, against a popular name of six or
+    /// more letters: a typo plus a letter added at the end (`reqeustss`,
+    /// `cryptogarphy2`), two letters swapped across one (`setoptuols`), or
+    /// two words made plural or singular (`scikits-learns`).
+    fn combined_edit_rule(
+        &self,
+        name: &str,
+        target: &str,
+        a: Edit,
+        b: Edit,
+        rank: Option<u32>,
+    ) -> Option<Rule> {
+        if strip_separators(target).len() < MIN_LEN_FOR_COMBINED
+            || !rank.is_some_and(|r| r <= TOP_RANK_COMBINED)
+        {
+            return None;
+        }
+        let c = name.as_bytes();
+        let t = target.as_bytes();
+        let last = c.len().checked_sub(1)?;
+        let at_end = |e: Edit| {
+            matches!(
+                e,
+                Edit::Insertion { .. } | Edit::Repetition { .. } | Edit::AdjacentInsertion { .. }
+            ) && e.pos() == last
+        };
+        // A typo, then an `s`, a digit or the last letter again typed at the
+        // end (other letters make another word: `pytest-cover`, `pandasai`).
+        let end_char = c.get(last).copied().unwrap_or(0);
+        let plausible_end = end_char == b's'
+            || end_char.is_ascii_digit()
+            || c.get(last.wrapping_sub(1)) == Some(&end_char);
+        for (typo, end) in [(a, b), (b, a)] {
+            if at_end(end) && !at_end(typo) && plausible_end && typo.pos() + 2 < c.len() {
+                let trimmed = name.get(..last)?;
+                let rule = self.single_edit_rule(trimmed, target, typo, rank)?;
+                return matches!(
+                    rule,
+                    Rule::Transposition
+                        | Rule::Repetition
+                        | Rule::Omission
+                        | Rule::AdjacentKey
+                        | Rule::Insertion
+                        | Rule::Homoglyph
+                        | Rule::Plural
+                )
+                .then_some(Rule::EditDistance);
+            }
+        }
+        let substituted = |e: Edit| {
+            matches!(
+                e,
+                Edit::Substitution { .. } | Edit::AdjacentKey { .. } | Edit::Homoglyph { .. }
+            )
+        };
+        if substituted(a) && substituted(b) && c.len() == t.len() {
+            // Two letters swapped with one between them (`setoptuols`).
+            let (i, j) = (a.pos().min(b.pos()), a.pos().max(b.pos()));
+            let swapped = j - i <= 3
+                && c.get(i) == t.get(j)
+                && c.get(j) == t.get(i)
+                && !c.get(i..=j)?.contains(&b'-');
+            return (swapped && i > 0).then_some(Rule::Transposition);
+        }
+        // Every changed word made plural or singular (`scikits-learns`).
+        let plural = |e: Edit| match e {
+            Edit::Insertion { pos, ch: b's' } | Edit::Repetition { pos } => {
+                c.get(pos) == Some(&b's') && c.get(pos + 1).is_none_or(|n| *n == b'-')
+            }
+            Edit::Omission { pos, ch: b's', .. } => c.get(pos).is_none_or(|n| *n == b'-'),
+            _ => false,
+        };
+        (plural(a) && plural(b) && name.contains('-')).then_some(Rule::Plural)
     }
 
     /// `awsencrytpionsdk`: separators dropped *and* a swap.
@@ -495,6 +610,17 @@ impl Scan<'_> {
         let c = name.as_bytes();
         let at = |p: usize| c.get(p).copied().unwrap_or(0);
         let last = name.len().saturating_sub(1);
+        let within = |top: u32| rank.is_some_and(|r| r <= top);
+        // Popularity asymmetry: the edits that are often legitimate are
+        // flagged only against names far more popular than almost any
+        // new project (attackers imitate what many people type).
+        let weak = within(TOP_RANK_WEAK);
+        let short_target = strip_separators(target).len() <= SHORT_TARGET_LEN;
+        // A short name one edit from a little-used short name is mostly a
+        // coincidence (`parsl`/`parso`, `clint`/`cint`): the space of short
+        // names is crowded.
+        let crowded = short_target && !within(TOP_RANK_SHORT_TARGET);
+        let word_end = |p: usize| c.get(p + 1).is_none_or(|n| *n == b'-');
         let rule = match edit {
             Edit::Homoglyph { .. } => return Some(Rule::Homoglyph),
             Edit::Separator { .. } => {
@@ -503,47 +629,79 @@ impl Scan<'_> {
                     .then_some(Rule::Separator)
             }
             Edit::Transposition { pos } => (len >= 5
+                && !crowded
                 && !(at(pos).is_ascii_digit() && at(pos + 1).is_ascii_digit()))
             .then_some(Rule::Transposition),
             Edit::Repetition { pos } => {
-                (len >= 4 && !at(pos).is_ascii_digit()).then_some(Rule::Repetition)
+                (len >= 4 && !at(pos).is_ascii_digit() && !crowded).then_some(Rule::Repetition)
             }
             Edit::Omission { pos, ch, doubled } => {
                 let trailing = pos >= name.len();
-                let ok = !ch.is_ascii_digit()
-                    && name.len() >= 5
-                    && (doubled
-                        || (name.len() >= 5
-                            && (pos > 0 || name.len() >= MIN_LEN_FOR_FIRST_OMISSION)
-                            && (!trailing || (len >= 13 && ch != b's'))));
-                ok.then_some(Rule::Omission)
+                let at_word_end = trailing || at(pos) == b'-';
+                if ch.is_ascii_digit() {
+                    None
+                } else if name.len() == MIN_FUZZY_LEN - 1 {
+                    // `ric` for `rich`, `tml` for `toml`.
+                    within(TOP_RANK_SHORT).then_some(Rule::Omission)
+                } else if ch == b's' && at_word_end && strip_separators(target).len() >= 6 {
+                    // `setuptool`, `more-itertool`, `google-api-cores`.
+                    within(TOP_RANK_PLURAL).then_some(Rule::Plural)
+                } else if trailing {
+                    (weak && len >= 6 || len >= 13).then_some(Rule::Omission)
+                } else {
+                    let ok = name.len() >= 5
+                        && !crowded
+                        && (doubled || pos > 0 || name.len() >= MIN_LEN_FOR_FIRST_OMISSION);
+                    ok.then_some(Rule::Omission)
+                }
             }
             Edit::AdjacentKey { pos } => {
-                (len >= 5 && (pos > 0 || len >= 7)).then_some(Rule::AdjacentKey)
+                (len >= 5 && !crowded && (pos > 0 || len >= 7 || within(TOP_RANK_SHORT)))
+                    .then_some(Rule::AdjacentKey)
             }
-            Edit::AdjacentInsertion { pos } => (len >= 4 && pos > 0).then_some(Rule::AdjacentKey),
+            Edit::AdjacentInsertion { pos } => {
+                (len >= 4 && pos > 0 && !crowded).then_some(Rule::AdjacentKey)
+            }
             Edit::Insertion { pos, ch } => {
-                if pos == last && ch == b's' && len >= 5 && !target.ends_with('s') {
-                    Some(Rule::Affix)
+                if ch == b's'
+                    && word_end(pos)
+                    && len >= 5
+                    && c.get(pos.wrapping_sub(1)) != Some(&b's')
+                {
+                    // A plural: `pandass` is a repetition, `pandas-corex` not a word end.
+                    (pos == last && !target.ends_with('s') || within(TOP_RANK_PLURAL))
+                        .then_some(Rule::Plural)
+                } else if pos == last {
+                    // A stray letter typed after the name (`pandasx`, `scipyt`).
+                    (weak && len >= 4 && ch.is_ascii_lowercase()).then_some(Rule::Insertion)
                 } else {
                     // An extra vowel inside a long name is a spelling variant that
                     // reads the same (`colourama`); other letters and digits
                     // usually make another word or a version (`html2docx`), and
-                    // at either end it reads as another word.
-                    (pos > 0 && pos < last && len >= MIN_LEN_FOR_INSERTION && is_vowel(ch))
+                    // at the start it reads as another word.
+                    (pos > 0 && len >= MIN_LEN_FOR_INSERTION && is_vowel(ch))
                         .then_some(Rule::Insertion)
                 }
             }
             Edit::Substitution { pos } => {
-                let popular = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
-                (len >= 5 && pos > 0 && !target.contains('-') && popular)
-                    .then_some(Rule::EditDistance)
+                let single_word = !target.contains('-');
+                let top = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
+                if pos == 0 {
+                    // `ettrs`, `mttpx`: a changed first letter, only against the very top.
+                    (len >= MIN_FUZZY_LEN && within(TOP_RANK_FIRST_LETTER))
+                        .then_some(Rule::Substitution)
+                } else if len >= 5 && (weak || single_word && top) {
+                    Some(Rule::Substitution)
+                } else {
+                    None
+                }
             }
         }?;
         // A changed word that protected names already use is a different word, not a typo
         // (`pytest-csv` next to `pytest-cov`); so is one built from such words
         // (`typedpy` next to `typepy`), except a plural (`taskgroups`).
         match self.changed_word(name, target) {
+            Some(_) if rule == Rule::Plural => Some(rule),
             Some(word) if self.index.is_word(word) => None,
             Some(word) if rule != Rule::Affix && self.index.is_compound(word) => None,
             _ => Some(rule),
@@ -566,12 +724,15 @@ impl Scan<'_> {
     }
 
     fn affix_findings(&self, name: &str, out: &mut Vec<Finding>) {
-        for (base, rule) in affix_bases(name) {
-            if let Some(id) = self.index.id_of(&base) {
-                let distance = strsim::osa_distance(name, &base);
+        for a in affix_bases(name) {
+            if let Some(id) = self.index.id_of(&a.base) {
+                if !self.rank_of(id).is_some_and(|r| r <= a.top_rank) {
+                    continue;
+                }
+                let distance = strsim::osa_distance(name, &a.base);
                 out.push(Finding {
                     target: id,
-                    rule,
+                    rule: a.rule,
                     distance,
                 });
             }
@@ -603,33 +764,98 @@ impl Scan<'_> {
     }
 }
 
+/// A protected name `name` may imitate by an affix, and how popular it
+/// must be for that to count.
+struct AffixBase {
+    base: String,
+    rule: Rule,
+    /// Flagged only when the base is at most this popular rank.
+    top_rank: u32,
+}
+
 /// The protected names `name` would imitate by an affix: `python3-x` → `x`
 /// and `python-x`; `x-lib` → `x`; `aws-encryption` → `aws-encryption-sdk`;
-/// `requests-2-31` → `requests`.
-fn affix_bases(name: &str) -> Vec<(String, Rule)> {
+/// `requests-2-31` → `requests`; `scikits-learns` → `scikit-learn`.
+fn affix_bases(name: &str) -> Vec<AffixBase> {
     let mut out = Vec::new();
+    let mut add = |base: String, rule: Rule, top_rank: u32| {
+        if base != name && !base.is_empty() {
+            out.push(AffixBase {
+                base,
+                rule,
+                top_rank,
+            })
+        }
+    };
     for prefix in PREFIX_AFFIXES {
         if let Some(base) = name.strip_prefix(prefix) {
-            out.push((base.to_string(), Rule::Affix));
+            add(base.to_string(), Rule::Affix, TOP_RANK_AFFIX);
             // `python3-dateutil`: a version-pinned prefix in front of a
             // protected `python-` name looks like its Python 3 edition.
-            out.push((format!("python-{base}"), Rule::Affix));
+            add(format!("python-{base}"), Rule::Affix, TOP_RANK_AFFIX);
         }
     }
     for suffix in SUFFIX_AFFIXES {
         if let Some(base) = name.strip_suffix(suffix) {
-            out.push((base.to_string(), Rule::Affix));
+            add(base.to_string(), Rule::Affix, TOP_RANK_AFFIX);
         }
     }
     if name.contains('-') {
         for suffix in DROPPED_SUFFIXES {
-            out.push((format!("{name}{suffix}"), Rule::Affix));
+            add(format!("{name}{suffix}"), Rule::Affix, TOP_RANK_AFFIX);
         }
     }
     if let Some((base, version)) = split_version_suffix(name) {
         if version.len() >= 2 {
-            out.push((base.to_string(), Rule::VersionSuffix));
+            add(base.to_string(), Rule::VersionSuffix, u32::MAX);
         }
+    }
+    // Several words made plural or singular at once (one is an edit).
+    let words: Vec<&str> = name.split('-').collect();
+    if (2..=MAX_WORDS_FOR_PLURALS).contains(&words.len()) {
+        let variants: Vec<Vec<String>> = words.iter().map(|w| plural_variants(w)).collect();
+        let mut combos: Vec<(Vec<String>, usize)> = vec![(Vec::new(), 0)];
+        for (word, alts) in words.iter().zip(&variants) {
+            let mut next = Vec::new();
+            for (prefix, changed) in &combos {
+                let mut same = prefix.clone();
+                same.push((*word).to_string());
+                next.push((same, *changed));
+                for alt in alts {
+                    let mut other = prefix.clone();
+                    other.push(alt.clone());
+                    next.push((other, changed + 1));
+                }
+            }
+            combos = next;
+        }
+        for (parts, changed) in combos {
+            if changed >= 2 {
+                add(parts.join("-"), Rule::Plural, TOP_RANK_PLURAL);
+            }
+        }
+    }
+    out
+}
+
+/// Multi-word names with at most this many words are searched for several
+/// words made plural or singular at once.
+const MAX_WORDS_FOR_PLURALS: usize = 4;
+
+/// The singular of a plural-looking word and the plural of a singular one
+/// (`apis` → `api`, `tool` → `tools`, `libraries` → `library`).
+fn plural_variants(word: &str) -> Vec<String> {
+    if word.len() < 3 || word.bytes().all(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Some(stem) = word.strip_suffix("ies") {
+        out.push(format!("{stem}y"));
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if !stem.ends_with('s') => out.push(stem.to_string()),
+        Some(_) => {}
+        None => out.push(format!("{word}s")),
     }
     out
 }

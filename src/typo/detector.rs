@@ -112,6 +112,14 @@ const TOP_RANK_WEAK: u32 = 500;
 const TOP_RANK_SHORT: u32 = 300;
 /// A first letter replaced by an unrelated one (`ettrs`).
 const TOP_RANK_FIRST_LETTER: u32 = 100;
+/// A separator inserted between two parts this long, one of them a known
+/// word, is another spelling of the same words (`expiring-dict`).
+const MIN_SPLIT_WORD_LEN: usize = 4;
+/// In a plugin family (`django-`, `flask-`: a first word of 3+ protected
+/// names) names one letter apart are often both real (`django-filer`,
+/// `django-filter`): a left-out letter or a plural counts only against
+/// members at most this popular rank.
+const TOP_RANK_IN_FAMILY: u32 = 1000;
 /// A word made plural or singular inside a name (`google-apis-core`).
 const TOP_RANK_PLURAL: u32 = 2000;
 /// Names of at most this many letters (separators aside) are "short": one
@@ -134,18 +142,41 @@ const MAX_SCRIPTS: usize = 8;
 /// a swapped `bootstrap-flask`.
 const MIN_FAMILY_SIZE: u32 = 3;
 
-/// Affixes that add nothing to a name. `py`, `py-`, `python-` and `-py` are
-/// deliberately absent: `pytorch`, `python-jwt` and `path-py` are real projects
-/// next to `torch`, `jwt` and `path`, so those affixes are too often legitimate.
-/// Each also imitates the same name with `python-` (`python3-dateutil`).
-const PREFIX_AFFIXES: &[&str] = &["python3-", "py3-", "python2-", "py2-"];
-const SUFFIX_AFFIXES: &[&str] = &[
-    "-python3", "-python", "-py3", "-lib", "-dev", "-sdk", "-pkg",
+/// Affixes that add nothing to a name, each with the least popular rank it
+/// is flagged against (popularity asymmetry). Version-pinned prefixes and
+/// suffixes are rarely a real project's name at any rank; `-lib`, `-dev`,
+/// `-sdk`, `-python` are also how authors name companions of their own
+/// less popular projects (`textual-dev`, `daytona-sdk`, `statsd-python`);
+/// `py`, `python-`, `-py` and the like name real wrappers of almost any
+/// name (`pytorch`, `python-jwt`, `path-py`), so only the very top counts.
+/// Each prefix also imitates the same name with `python-` (`python3-dateutil`).
+const PREFIX_AFFIXES: &[(&str, u32)] = &[
+    ("python3-", u32::MAX),
+    ("py3-", u32::MAX),
+    ("python2-", u32::MAX),
+    ("py2-", u32::MAX),
+    ("python-", TOP_RANK_LOOSE_AFFIX),
+    ("py", TOP_RANK_LOOSE_AFFIX),
 ];
-/// Affixes are flagged only against names at most this popular rank:
-/// companions of less popular projects by their own authors (`textual-dev`,
-/// `daytona-sdk`, `statsd-python`) are common, attacks on them rare.
+const SUFFIX_AFFIXES: &[(&str, u32)] = &[
+    ("-python3", u32::MAX),
+    ("-py3", u32::MAX),
+    ("-pkg", u32::MAX),
+    ("-python", TOP_RANK_AFFIX),
+    ("-lib", TOP_RANK_AFFIX),
+    ("-dev", TOP_RANK_AFFIX),
+    ("-sdk", TOP_RANK_AFFIX),
+    ("-py", TOP_RANK_LOOSE_AFFIX),
+    ("py", TOP_RANK_LOOSE_AFFIX),
+    ("-api", TOP_RANK_LOOSE_AFFIX),
+    ("-utils", TOP_RANK_LOOSE_AFFIX),
+    ("-tools", TOP_RANK_LOOSE_AFFIX),
+];
+/// `-lib`, `-dev`, `-sdk`, `-python` only against names at most this popular.
 const TOP_RANK_AFFIX: u32 = 1000;
+/// `py`, `python-`, `-py`, `-api`: only against the very top. (Never a bare
+/// version digit: `boto3` next to `boto`.)
+const TOP_RANK_LOOSE_AFFIX: u32 = 200;
 /// Affixes whose removal from a protected multi-word name is suspicious (`aws-encryption`).
 const DROPPED_SUFFIXES: &[&str] = &["-sdk", "-python", "-py"];
 
@@ -452,10 +483,26 @@ impl Scan<'_> {
             return true;
         }
         let target_words: HashSet<&str> = target.split('-').collect();
-        !name
+        let new: Vec<&str> = name
             .split('-')
             .filter(|w| !target_words.contains(w))
-            .all(|w| self.index.is_word(w))
+            .collect();
+        if new.iter().all(|w| self.index.is_word(w)) {
+            return false;
+        }
+        // One word split in two readable words, one of them a word protected
+        // names use (`expiring-dict`, `edit-distance`, `oauth2-client`): a
+        // spelling of the same words, not a slip inside one.
+        let readable = |w: &&str| w.len() >= MIN_SPLIT_WORD_LEN;
+        // Only for names outside the very top: `setup-tools` is an attack.
+        let top = self
+            .index
+            .id_of(target)
+            .and_then(|id| self.rank_of(id))
+            .is_some_and(|r| r <= TOP_RANK_WEAK);
+        top || !(new.len() == 2
+            && new.iter().all(readable)
+            && new.iter().any(|w| self.index.is_word(w)))
     }
 
     /// Protected names within two edits whose edits are typing mistakes.
@@ -570,9 +617,9 @@ impl Scan<'_> {
         // Every changed word made plural or singular (`scikits-learns`).
         let plural = |e: Edit| match e {
             Edit::Insertion { pos, ch: b's' } | Edit::Repetition { pos } => {
-                c.get(pos) == Some(&b's') && c.get(pos + 1).is_none_or(|n| *n == b'-')
+                c.get(pos) == Some(&b's') && c.get(pos + 1).map_or(true, |n| *n == b'-')
             }
-            Edit::Omission { pos, ch: b's', .. } => c.get(pos).is_none_or(|n| *n == b'-'),
+            Edit::Omission { pos, ch: b's', .. } => c.get(pos).map_or(true, |n| *n == b'-'),
             _ => false,
         };
         (plural(a) && plural(b) && name.contains('-')).then_some(Rule::Plural)
@@ -620,7 +667,13 @@ impl Scan<'_> {
         // coincidence (`parsl`/`parso`, `clint`/`cint`): the space of short
         // names is crowded.
         let crowded = short_target && !within(TOP_RANK_SHORT_TARGET);
-        let word_end = |p: usize| c.get(p + 1).is_none_or(|n| *n == b'-');
+        let word_end = |p: usize| c.get(p + 1).map_or(true, |n| *n == b'-');
+        // For a substitution: the letter of the target at the same place.
+        let expected = |p: usize| target.as_bytes().get(p).copied().unwrap_or(0);
+        let crowded_family = target
+            .split_once('-')
+            .is_some_and(|(first, _)| self.index.family_size(first) >= MIN_FAMILY_SIZE)
+            && !within(TOP_RANK_IN_FAMILY);
         let rule = match edit {
             Edit::Homoglyph { .. } => return Some(Rule::Homoglyph),
             Edit::Separator { .. } => {
@@ -643,14 +696,22 @@ impl Scan<'_> {
                 } else if name.len() == MIN_FUZZY_LEN - 1 {
                     // `ric` for `rich`, `tml` for `toml`.
                     within(TOP_RANK_SHORT).then_some(Rule::Omission)
-                } else if ch == b's' && at_word_end && strip_separators(target).len() >= 6 {
+                } else if ch == b's' && at_word_end && strip_separators(target).len() >= 7 {
                     // `setuptool`, `more-itertool`, `google-api-cores`.
-                    within(TOP_RANK_PLURAL).then_some(Rule::Plural)
+                    (within(TOP_RANK_PLURAL) && !crowded_family).then_some(Rule::Plural)
                 } else if trailing {
-                    (weak && len >= 6 || len >= 13).then_some(Rule::Omission)
+                    // The last letter: too often another word (`panda`, `crypt`).
+                    (ch != b's' && (weak && len >= 6 || len >= 13)).then_some(Rule::Omission)
                 } else {
+                    // `django-filer`: a short word of a plugin-family name
+                    // one letter short of a sibling's is usually a sibling.
+                    let short_family_word = crowded_family
+                        && name.get(..pos).is_some_and(|before| before.contains('-'))
+                        && name.get(pos..).is_some_and(|after| !after.contains('-'))
+                        && word_at(target, pos).is_some_and(|w| w.len() <= SHORT_TARGET_LEN);
                     let ok = name.len() >= 5
                         && !crowded
+                        && !short_family_word
                         && (doubled || pos > 0 || name.len() >= MIN_LEN_FOR_FIRST_OMISSION);
                     ok.then_some(Rule::Omission)
                 }
@@ -669,7 +730,8 @@ impl Scan<'_> {
                     && c.get(pos.wrapping_sub(1)) != Some(&b's')
                 {
                     // A plural: `pandass` is a repetition, `pandas-corex` not a word end.
-                    (pos == last && !target.ends_with('s') || within(TOP_RANK_PLURAL))
+                    (pos == last && !target.ends_with('s') && !crowded_family
+                        || within(TOP_RANK_PLURAL) && !crowded_family)
                         .then_some(Rule::Plural)
                 } else if pos == last {
                     // A stray letter typed after the name (`pandasx`, `scipyt`).
@@ -688,9 +750,13 @@ impl Scan<'_> {
                 let top = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
                 if pos == 0 {
                     // `ettrs`, `mttpx`: a changed first letter, only against the very top.
-                    (len >= MIN_FUZZY_LEN && within(TOP_RANK_FIRST_LETTER))
-                        .then_some(Rule::Substitution)
-                } else if len >= 5 && (weak || single_word && top) {
+                    (len >= MIN_FUZZY_LEN
+                        && within(TOP_RANK_FIRST_LETTER)
+                        && sounds_alike(at(pos), expected(pos)))
+                    .then_some(Rule::Substitution)
+                } else if len >= 5
+                    && (top && single_word || weak && sounds_alike(at(pos), expected(pos)))
+                {
                     Some(Rule::Substitution)
                 } else {
                     None
@@ -787,17 +853,17 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
             })
         }
     };
-    for prefix in PREFIX_AFFIXES {
+    for (prefix, top) in PREFIX_AFFIXES {
         if let Some(base) = name.strip_prefix(prefix) {
-            add(base.to_string(), Rule::Affix, TOP_RANK_AFFIX);
+            add(base.to_string(), Rule::Affix, *top);
             // `python3-dateutil`: a version-pinned prefix in front of a
             // protected `python-` name looks like its Python 3 edition.
-            add(format!("python-{base}"), Rule::Affix, TOP_RANK_AFFIX);
+            add(format!("python-{base}"), Rule::Affix, *top);
         }
     }
-    for suffix in SUFFIX_AFFIXES {
+    for (suffix, top) in SUFFIX_AFFIXES {
         if let Some(base) = name.strip_suffix(suffix) {
-            add(base.to_string(), Rule::Affix, TOP_RANK_AFFIX);
+            add(base.to_string(), Rule::Affix, *top);
         }
     }
     if name.contains('-') {
@@ -808,6 +874,24 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
     if let Some((base, version)) = split_version_suffix(name) {
         if version.len() >= 2 {
             add(base.to_string(), Rule::VersionSuffix, u32::MAX);
+        }
+    }
+    // Two letters swapped across one or two others (`setoptuols`): two
+    // substitutions, which the deletion index does not reach.
+    let b = name.as_bytes();
+    if strip_separators(name).len() >= MIN_LEN_FOR_COMBINED {
+        for i in 1..b.len() {
+            for j in i + 2..(i + 4).min(b.len()) {
+                let (x, y) = (b[i], b[j]);
+                if x == y || x == b'-' || y == b'-' || b[i..=j].contains(&b'-') {
+                    continue;
+                }
+                let mut swapped = b.to_vec();
+                swapped.swap(i, j);
+                if let Ok(s) = String::from_utf8(swapped) {
+                    add(s, Rule::Transposition, TOP_RANK_COMBINED);
+                }
+            }
         }
     }
     // Several words made plural or singular at once (one is an edit).
@@ -908,6 +992,25 @@ fn split_version_suffix(name: &str) -> Option<(&str, Vec<&str>)> {
         .sum::<usize>()
         .saturating_sub(1);
     Some((name.get(..base_len)?, version))
+}
+
+/// The word of `name` that contains byte `pos` (a separator ends the word before it).
+fn word_at(name: &str, pos: usize) -> Option<&str> {
+    let start = name.get(..pos)?.rfind('-').map_or(0, |i| i + 1);
+    let end = name.get(pos..)?.find('-').map_or(name.len(), |i| pos + i);
+    name.get(start..end)
+}
+
+/// Letters that read alike, so that one replacing the other is a likely
+/// deliberate look-alike (`numpi`, `pyyeml`): vowels (and `y`) for each
+/// other, and the consonant pairs `c`/`k`, `s`/`z`, `i`/`j`, `u`/`v`.
+fn sounds_alike(a: u8, b: u8) -> bool {
+    let vowelish = |c: u8| is_vowel(c) || c == b'y';
+    (vowelish(a) && vowelish(b))
+        || matches!(
+            (a.min(b), a.max(b)),
+            (b'c', b'k') | (b's', b'z') | (b'i', b'j') | (b'u', b'v') | (b'c', b's')
+        )
 }
 
 fn is_vowel(c: u8) -> bool {

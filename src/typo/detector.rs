@@ -53,6 +53,24 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Rules whose look-alikes are often legitimate projects too (affixes,
+    /// plurals, unrelated letters, separators, reordered words): at install
+    /// time the server may weigh upstream's facts before refusing them
+    /// ([`super::evidence`]). The others are typing slips (swaps, doubled or
+    /// left-out letters, neighbouring keys, look-alike characters).
+    pub fn is_weak(self) -> bool {
+        matches!(
+            self,
+            Rule::Affix
+                | Rule::Plural
+                | Rule::Substitution
+                | Rule::Separator
+                | Rule::WordSwap
+                | Rule::VersionSuffix
+                | Rule::Insertion
+        )
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Rule::Homoglyph => "look-alike characters",

@@ -87,6 +87,7 @@ impl Registry {
                 let rules = self.store.db.read(typo_rules::all).await?;
                 *self.typo.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
                 let top = self.settings.typo.protect_top;
+                let evidence = self.settings.typo.evidence;
                 let started = std::time::Instant::now();
                 let detector = tokio::task::spawn_blocking(move || {
                     let corpus = crate::typo::builtin_corpus();
@@ -101,6 +102,7 @@ impl Registry {
                     Detector::builder()
                         .popular(&corpus, top)
                         .allow(rest)
+                        .companion_affixes_everywhere(evidence)
                         .build()
                 })
                 .await

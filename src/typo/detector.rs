@@ -108,9 +108,9 @@ pub struct Verdict {
 /// Names up to this long are only compared for homoglyphs and exact affixes:
 /// among two- and three-letter names almost everything is one edit from something.
 const MIN_FUZZY_LEN: usize = 4;
-/// Single-word names at most this popular rank also match on unexplained
-/// substitutions (`pandar`); in multi-word names a changed letter usually makes
-/// another word (`pytest-cov`/`pytest-csv`).
+/// Single-word names at most this popular rank also match on a letter
+/// replaced by an unrelated one (`pandar`), except the first; in multi-word
+/// names a changed letter usually makes another word (`pytest-csv`).
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
 /// A vowel inserted inside a name (not a neighbouring key, not a repeat) is
 /// flagged when the target is at least this long: in shorter names it
@@ -128,6 +128,8 @@ const TOP_RANK_WEAK: u32 = 500;
 /// A changed first letter, or a letter dropped from a four-letter name
 /// (`ettrs`, `ric`), only against the very top.
 const TOP_RANK_SHORT: u32 = 300;
+/// A letter replaced by one that sounds alike (`numpi`, `pyyeml`).
+const TOP_RANK_SOUNDALIKE: u32 = 500;
 /// A first letter replaced by an unrelated one (`ettrs`).
 const TOP_RANK_FIRST_LETTER: u32 = 100;
 /// A separator inserted between two parts this long, one of them a known
@@ -204,6 +206,7 @@ pub struct DetectorBuilder {
     popular: Vec<(String, u32)>,
     private: Vec<String>,
     allow: Vec<String>,
+    companion_affixes_everywhere: bool,
 }
 
 impl DetectorBuilder {
@@ -236,6 +239,16 @@ impl DetectorBuilder {
         self
     }
 
+    /// Flag `-lib`, `-dev`, `-sdk`, `-python` against every protected name,
+    /// not only the top 1,000. For a caller that weighs upstream evidence
+    /// before refusing such weak look-alikes (the server with
+    /// `--typo-evidence`): the companions of less popular projects by their
+    /// own authors (`daytona-sdk`) are then cleared by their history.
+    pub fn companion_affixes_everywhere(mut self, yes: bool) -> Self {
+        self.companion_affixes_everywhere = yes;
+        self
+    }
+
     pub fn build(self) -> Detector {
         let mut index = NameIndex::default();
         let names = self.popular.len() + self.private.len();
@@ -252,6 +265,7 @@ impl DetectorBuilder {
         Detector {
             index,
             allow: self.allow.into_iter().collect(),
+            companion_affixes_everywhere: self.companion_affixes_everywhere,
         }
     }
 }
@@ -261,6 +275,7 @@ impl DetectorBuilder {
 pub struct Detector {
     index: NameIndex,
     allow: HashSet<String>,
+    companion_affixes_everywhere: bool,
 }
 
 /// One explanation of a candidate as a look-alike of an indexed name.
@@ -338,6 +353,7 @@ impl Detector {
         Scan {
             index: Protected::new(&self.index, hood),
             allow: &self.allow,
+            companion_affixes_everywhere: self.companion_affixes_everywhere,
         }
         .check(candidate)
     }
@@ -347,6 +363,7 @@ impl Detector {
 struct Scan<'a> {
     index: Protected<'a>,
     allow: &'a HashSet<String>,
+    companion_affixes_everywhere: bool,
 }
 
 impl Scan<'_> {
@@ -764,7 +781,6 @@ impl Scan<'_> {
                 }
             }
             Edit::Substitution { pos } => {
-                let single_word = !target.contains('-');
                 let top = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
                 if pos == 0 {
                     // `ettrs`, `mttpx`: a changed first letter, only against the very top.
@@ -773,7 +789,8 @@ impl Scan<'_> {
                         && sounds_alike(at(pos), expected(pos)))
                     .then_some(Rule::Substitution)
                 } else if len >= 5
-                    && (top && single_word || weak && sounds_alike(at(pos), expected(pos)))
+                    && (top && !target.contains('-')
+                        || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos)))
                 {
                     Some(Rule::Substitution)
                 } else {
@@ -810,7 +827,12 @@ impl Scan<'_> {
     fn affix_findings(&self, name: &str, out: &mut Vec<Finding>) {
         for a in affix_bases(name) {
             if let Some(id) = self.index.id_of(&a.base) {
-                if !self.rank_of(id).is_some_and(|r| r <= a.top_rank) {
+                let top = if a.top_rank == TOP_RANK_AFFIX && self.companion_affixes_everywhere {
+                    u32::MAX
+                } else {
+                    a.top_rank
+                };
+                if !self.rank_of(id).is_some_and(|r| r <= top) {
                     continue;
                 }
                 let distance = strsim::osa_distance(name, &a.base);

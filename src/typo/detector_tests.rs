@@ -593,6 +593,21 @@ fn tiered_affixes() {
             ("python-statsd", None),
         ],
     );
+    // With upstream evidence to clear companions, they are flagged (weakly) everywhere.
+    let mut names: Vec<String> = TOP.iter().map(|s| s.to_string()).collect();
+    while names.len() < 2000 {
+        names.push(format!("qx{}zq", names.len()));
+    }
+    names.push("daytona".into());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let wide = Detector::builder()
+        .popular(&Corpus::from_ranked_names(&refs), refs.len())
+        .companion_affixes_everywhere(true)
+        .build();
+    let v = wide.check("daytona-sdk");
+    assert_eq!(v.target.as_deref(), Some("daytona"), "{}", v.reason);
+    assert!(v.rule.is_some_and(Rule::is_weak));
+    assert!(!wide.check("python-statsd").suspicious);
 }
 
 #[test]

@@ -182,18 +182,27 @@ const SUFFIX_AFFIXES: &[(&str, u32)] = &[
     ("-python3", u32::MAX),
     ("-py3", u32::MAX),
     ("-pkg", u32::MAX),
-    ("-python", TOP_RANK_AFFIX),
-    ("-lib", TOP_RANK_AFFIX),
-    ("-dev", TOP_RANK_AFFIX),
-    ("-sdk", TOP_RANK_AFFIX),
+    ("-python", TOP_RANK_BINDING_AFFIX),
+    ("-lib", COMPANION),
+    ("-dev", COMPANION),
+    ("-sdk", COMPANION),
     ("-py", TOP_RANK_LOOSE_AFFIX),
     ("py", TOP_RANK_LOOSE_AFFIX),
     ("-api", TOP_RANK_LOOSE_AFFIX),
     ("-utils", TOP_RANK_LOOSE_AFFIX),
     ("-tools", TOP_RANK_LOOSE_AFFIX),
 ];
-/// `-lib`, `-dev`, `-sdk`, `-python` only against names at most this popular.
-const TOP_RANK_AFFIX: u32 = 1000;
+/// `-lib`, `-dev`, `-sdk`: how a project's own authors name its companions.
+/// A marker, not a rank: see [`Scan::affix_findings`] for the rank each gets.
+const COMPANION: u32 = 0;
+/// `-python` also names the Python binding of a service (`statsd-python`,
+/// `kafka-python`): only the top 1,000, family or not.
+const TOP_RANK_BINDING_AFFIX: u32 = 1000;
+/// ...of a name that heads a family of protected names (`daytona-api-client`
+/// next to `daytona`: its authors publish companions), only the top 100;
+const TOP_RANK_FAMILY_COMPANION: u32 = 100;
+/// ...of any other protected name, wherever it ranks.
+const TOP_RANK_LONE_COMPANION: u32 = u32::MAX;
 /// `py`, `python-`, `-py`, `-api`: only against the very top. (Never a bare
 /// version digit: `boto3` next to `boto`.)
 const TOP_RANK_LOOSE_AFFIX: u32 = 200;
@@ -827,10 +836,13 @@ impl Scan<'_> {
     fn affix_findings(&self, name: &str, out: &mut Vec<Finding>) {
         for a in affix_bases(name) {
             if let Some(id) = self.index.id_of(&a.base) {
-                let top = if a.top_rank == TOP_RANK_AFFIX && self.companion_affixes_everywhere {
-                    u32::MAX
-                } else {
-                    a.top_rank
+                let top = match a.top_rank {
+                    COMPANION if self.companion_affixes_everywhere => u32::MAX,
+                    // `textual-dev`, `daytona-sdk`: a project that already
+                    // heads a family of protected names has companions.
+                    COMPANION if self.index.family_size(&a.base) > 0 => TOP_RANK_FAMILY_COMPANION,
+                    COMPANION => TOP_RANK_LONE_COMPANION,
+                    other => other,
                 };
                 if !self.rank_of(id).is_some_and(|r| r <= top) {
                     continue;
@@ -908,7 +920,7 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
     }
     if name.contains('-') {
         for suffix in DROPPED_SUFFIXES {
-            add(format!("{name}{suffix}"), Rule::Affix, TOP_RANK_AFFIX);
+            add(format!("{name}{suffix}"), Rule::Affix, u32::MAX);
         }
     }
     if let Some((base, version)) = split_version_suffix(name) {

@@ -577,7 +577,18 @@ fn two_edits_combined_and_letters_reordered() {
 
 #[test]
 fn tiered_affixes() {
-    let d = ranked(TOP, &["daytona", "statsd", "lightning", "validate-email"]);
+    let d = ranked(
+        TOP,
+        &[
+            "daytona",
+            "daytona-api-client",
+            "statsd",
+            "lightning",
+            "lightning-utilities",
+            "validate-email",
+            "jiwer",
+        ],
+    );
     assert_with(
         &d,
         &[
@@ -599,6 +610,7 @@ fn tiered_affixes() {
         names.push(format!("qx{}zq", names.len()));
     }
     names.push("daytona".into());
+    names.push("daytona-api-client".into());
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let wide = Detector::builder()
         .popular(&Corpus::from_ranked_names(&refs), refs.len())

@@ -27,14 +27,14 @@ struct Case {
 fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut corpus_path = root.join("policies/popular-pypi.tsv");
-    let mut cases_path = root.join("bench/typo_eval/typosquat-dev.tsv");
+    let mut cases_paths: Vec<PathBuf> = Vec::new();
     let mut top = 5000usize;
     let (mut show_errors, mut bench, mut dump) = (false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--corpus" => corpus_path = args.next().context("--corpus needs a file")?.into(),
-            "--cases" => cases_path = args.next().context("--cases needs a file")?.into(),
+            "--cases" => cases_paths.push(args.next().context("--cases needs a file")?.into()),
             "--top" => top = args.next().context("--top needs a number")?.parse()?,
             "--show-errors" => show_errors = true,
             "--bench-latency" => bench = true,
@@ -42,8 +42,19 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other:?}"),
         }
     }
+    if cases_paths.is_empty() {
+        cases_paths.push(root.join("bench/typo_eval/typosquat-dev.tsv"));
+    }
     let corpus = load_corpus(&corpus_path)?;
-    let cases = read_cases(&cases_path)?;
+    let mut cases = Vec::new();
+    for path in &cases_paths {
+        cases.extend(read_cases(path)?);
+    }
+    let rank_of: std::collections::HashMap<&str, u32> = corpus
+        .entries()
+        .iter()
+        .map(|e| (e.name.as_str(), e.rank))
+        .collect();
     let detector = Detector::builder().popular(&corpus, top).build();
 
     let input: String = cases.iter().map(|c| format!("{}\n", c.name)).collect();
@@ -64,6 +75,8 @@ fn main() -> anyhow::Result<()> {
 
     // kind -> (flagged, flagged with the right target, total)
     let mut per_kind: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    // kind -> (flagged, total) for targets ranked 1-500
+    let mut top_band: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for (case, line) in cases.iter().zip(&lines) {
         let flagged = line["suspicious"].as_bool().unwrap_or(false);
         let target = line["target"].as_str().unwrap_or("");
@@ -71,6 +84,11 @@ fn main() -> anyhow::Result<()> {
         e.0 += usize::from(flagged);
         e.1 += usize::from(flagged && target == case.target);
         e.2 += 1;
+        if case.suspicious && rank_of.get(case.target.as_str()).is_some_and(|r| *r <= 500) {
+            let b = top_band.entry(case.kind.as_str()).or_default();
+            b.0 += usize::from(flagged);
+            b.1 += 1;
+        }
         if dump {
             println!(
                 "case\t{}\t{}\t{}\t{flagged}\t{target}\t{}",
@@ -88,11 +106,15 @@ fn main() -> anyhow::Result<()> {
     println!(
         "corpus {} (top {top}), cases {}",
         corpus_path.display(),
-        cases_path.display()
+        cases_paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ")
     );
     println!(
-        "{:<22} {:>8} {:>8} {:>14}",
-        "kind", "recall", "n", "right target"
+        "{:<22} {:>8} {:>8} {:>14} {:>16}",
+        "kind", "recall", "n", "right target", "top-500 targets"
     );
     let (mut hit, mut total, mut fp, mut ok) = (0, 0, 0, 0);
     for (kind, (flagged, right, n)) in &per_kind {
@@ -104,9 +126,23 @@ fn main() -> anyhow::Result<()> {
         }
         hit += flagged;
         total += n;
-        println!("{kind:<22} {:>7.1}% {n:>8} {right:>14}", pct(*flagged, *n));
+        let (bf, bn) = top_band.get(kind).copied().unwrap_or_default();
+        println!(
+            "{kind:<22} {:>7.1}% {n:>8} {right:>14} {:>9.1}% of {bn}",
+            pct(*flagged, *n),
+            pct(bf, bn)
+        );
     }
-    println!("{:<22} {:>7.1}% {total:>8}", "overall", pct(hit, total));
+    let (bf, bn) = top_band
+        .values()
+        .fold((0, 0), |(a, b), (f, n)| (a + f, b + n));
+    println!(
+        "{:<22} {:>7.1}% {total:>8} {:>14} {:>9.1}% of {bn}",
+        "overall",
+        pct(hit, total),
+        "",
+        pct(bf, bn)
+    );
     println!(
         "false-positive rate on legitimate names: {:.2}% ({fp} of {ok})",
         pct(fp, ok)

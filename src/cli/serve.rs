@@ -62,6 +62,14 @@ pub struct ServeArgs {
     /// How many of the most popular PyPI projects the typosquat check protects.
     #[arg(long, default_value_t = 5000, env = "AIRLOCK_TYPO_PROTECT_TOP")]
     pub typo_protect_top: usize,
+    /// Before refusing the install of a *weak* look-alike (an affix, a
+    /// plural, an unrelated letter), ask upstream's JSON API about it and
+    /// let it through when it is an established project (5+ releases over
+    /// a year or more, not claiming the popular project's repository).
+    /// Off: weak look-alikes are refused on the name alone, and upstream
+    /// is never asked about a suspicious name.
+    #[arg(long, env = "AIRLOCK_TYPO_EVIDENCE")]
+    pub typo_evidence: bool,
     /// Also append every audit log entry to this file as one JSON line,
     /// after its transaction commits (best effort; the database is the record).
     #[arg(long, env = "AIRLOCK_AUDIT_JSONL")]
@@ -131,6 +139,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         typo: TypoSettings {
             mode: args.typo_mode,
             protect_top: args.typo_protect_top,
+            evidence: args.typo_evidence,
         },
         mirror: args.mirror.settings()?,
     };

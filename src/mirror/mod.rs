@@ -37,6 +37,12 @@ use crate::store::mirror::{self as mirror_table, MirrorFileRow};
 use crate::store::releases::ProjectRow;
 use crate::store::{BlobStore, Db, StoreError};
 
+/// `https://pypi.org/simple/` → `https://pypi.org/pypi/<name>/json`.
+fn facts_url(simple: &str, name: &str) -> Option<Url> {
+    let base = simple.trim_end_matches('/').strip_suffix("/simple")?;
+    Url::parse(&format!("{base}/pypi/{name}/json")).ok()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
     /// Offline and not cached: for the client, it does not exist.
@@ -115,6 +121,37 @@ impl Mirror {
             .as_deref()
             .and_then(|u| settings::normalize_upstream(u).ok())
             .unwrap_or_else(|| self.settings.upstream.clone())
+    }
+
+    /// Upstream's facts about a project, from the PyPI JSON API next to the
+    /// mirror's simple index (`…/simple/` → `…/pypi/<name>/json`), for
+    /// weighing a weak look-alike before anything of it is fetched.
+    /// `Ok(None)`: upstream has no such project. Only the JSON document is
+    /// asked for, never a project page or a file.
+    pub async fn upstream_facts(
+        &self,
+        config: &IndexConfig,
+        name: &str,
+    ) -> Result<Option<crate::typo::evidence::UpstreamFacts>, MirrorError> {
+        let url =
+            facts_url(&self.upstream_of(config), name).ok_or_else(|| MirrorError::Upstream {
+                what: format!("facts about {name}"),
+                reason: "the upstream URL has no /simple/ to find its JSON API from".into(),
+            })?;
+        let failed = |reason: String| MirrorError::Upstream {
+            what: format!("facts about {name}"),
+            reason,
+        };
+        match self.upstream.json_document(&url).await {
+            Ok(Some(body)) => crate::typo::evidence::UpstreamFacts::from_pypi_json(&body)
+                .map(Some)
+                .map_err(|e| failed(format!("unreadable JSON from {url}: {e}"))),
+            Ok(None) => Ok(None),
+            Err(UpstreamError::Offline) => Err(MirrorError::NotCachedOffline {
+                what: format!("facts about {name}"),
+            }),
+            Err(e) => Err(failed(e.to_string())),
+        }
     }
 
     /// The projects of a mirror that are cached (not all of upstream).
@@ -302,5 +339,21 @@ impl MirrorProject {
                 created: self.fetched,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod facts_url_tests {
+    #[test]
+    fn json_api_next_to_the_simple_index() {
+        assert_eq!(
+            super::facts_url("https://pypi.org/simple/", "reqeusts").map(|u| u.to_string()),
+            Some("https://pypi.org/pypi/reqeusts/json".to_string())
+        );
+        assert_eq!(
+            super::facts_url("http://127.0.0.1:8080/root/simple", "x").map(|u| u.to_string()),
+            Some("http://127.0.0.1:8080/root/pypi/x/json".to_string())
+        );
+        assert_eq!(super::facts_url("https://example.com/index/", "x"), None);
     }
 }

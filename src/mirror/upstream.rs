@@ -21,6 +21,10 @@ pub const ACCEPT_PAGE: &str = "application/vnd.pypi.simple.v1+json, \
 /// Largest project page read from upstream.
 pub const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Largest JSON API document read from upstream (projects with thousands
+/// of releases run to a few MiB).
+pub const MAX_JSON_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
     #[error("airlock runs --offline and does not contact upstream")]
@@ -178,6 +182,42 @@ impl Upstream {
             last_modified,
             serial,
         }))
+    }
+
+    /// Fetch a small JSON document (the PyPI JSON API's project facts):
+    /// `Ok(None)` when upstream has no such document (404, 410).
+    pub async fn json_document(&self, url: &Url) -> Result<Option<Vec<u8>>, UpstreamError> {
+        let _permit = self.permit().await?;
+        self.retrying(|| async {
+            let mut resp = self
+                .client
+                .get(url.clone())
+                .header(ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| unreachable(url, &e))?;
+            match resp.status() {
+                StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
+                s if !s.is_success() => {
+                    return Err(UpstreamError::Status {
+                        url: url.to_string(),
+                        status: s.as_u16(),
+                    })
+                }
+                _ => {}
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable(url, &e))? {
+                if body.len() + chunk.len() > MAX_JSON_DOCUMENT_BYTES {
+                    return Err(UpstreamError::TooLarge {
+                        url: url.to_string(),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(body))
+        })
+        .await
     }
 
     /// Start downloading a file: the response once upstream answered 200,

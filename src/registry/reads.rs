@@ -140,9 +140,15 @@ impl Registry {
             // Install-time typosquat check: a name no private index holds is
             // about to come from upstream; a look-alike is refused (block)
             // before a single byte of it is fetched.
-            if let super::Gate::Warned(v) =
-                self.typo_gate_for(actor, path, project, "install").await?
-            {
+            let mirror = chain
+                .iter()
+                .find(|r| r.config.kind == IndexKind::Mirror)
+                .map(|r| &r.config);
+            let gate = match mirror {
+                Some(m) => self.typo_gate_install(actor, path, project, m).await?,
+                None => self.typo_gate_for(actor, path, project, "install").await?,
+            };
+            if let super::Gate::Warned(v) = gate {
                 tracing::warn!(target: "security", index = %path, %project, reason = %v.reason,
                     "serving a suspicious name from the mirror (warn mode)");
             }

@@ -14,6 +14,7 @@ use crate::auth::Identity;
 use crate::names::{IndexPath, ProjectName};
 use crate::store::typo_index;
 use crate::store::typo_rules::{self, TypoRuleRow};
+use crate::typo::evidence::Weight;
 use crate::typo::{probe::KEYS_VERSION, Detector, Verdict};
 
 /// What happens to a name the detector flags.
@@ -33,6 +34,8 @@ pub struct TypoSettings {
     pub mode: TypoMode,
     /// How many of the most popular PyPI names are protected.
     pub protect_top: usize,
+    /// Weigh upstream's facts before refusing the install of a weak look-alike.
+    pub evidence: bool,
 }
 
 impl Default for TypoSettings {
@@ -40,6 +43,7 @@ impl Default for TypoSettings {
         Self {
             mode: TypoMode::Block,
             protect_top: 5000,
+            evidence: false,
         }
     }
 }
@@ -83,10 +87,22 @@ impl Registry {
                 let rules = self.store.db.read(typo_rules::all).await?;
                 *self.typo.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
                 let top = self.settings.typo.protect_top;
+                let evidence = self.settings.typo.evidence;
                 let started = std::time::Instant::now();
                 let detector = tokio::task::spawn_blocking(move || {
+                    let corpus = crate::typo::builtin_corpus();
+                    // The rest of the corpus is not protected, but every
+                    // name in it is a real popular project: never flagged.
+                    let rest: Vec<&str> = corpus
+                        .entries()
+                        .iter()
+                        .skip(top)
+                        .map(|e| e.name.as_str())
+                        .collect();
                     Detector::builder()
-                        .popular(&crate::typo::builtin_corpus(), top)
+                        .popular(&corpus, top)
+                        .allow(rest)
+                        .companion_affixes_everywhere(evidence)
                         .build()
                 })
                 .await
@@ -232,6 +248,61 @@ impl Registry {
             }
             _ => Ok(Gate::Warned(v)),
         }
+    }
+
+    /// The install gate for a name about to come from the mirror `mirror`:
+    /// [`Self::typo_gate_for`], except that with `--typo-evidence` a *weak*
+    /// look-alike is first weighed on upstream's facts about it (its JSON
+    /// API document only; no page, no file) and let through when it is an
+    /// established project. Strong look-alikes are refused without asking.
+    pub async fn typo_gate_install(
+        self: &Arc<Self>,
+        actor: &Actor,
+        index: &IndexPath,
+        name: &ProjectName,
+        mirror: &crate::index::IndexConfig,
+    ) -> Result<Gate> {
+        let settings = &self.settings.typo;
+        if settings.evidence && settings.mode == TypoMode::Block {
+            let v = self.typo_verdict(Some(index), name.as_str()).await?;
+            if v.suspicious && v.rule.is_some_and(crate::typo::Rule::is_weak) {
+                let (weight, why) = self.typo_evidence(mirror, &v).await;
+                if let Some(Weight::Established(why)) = weight {
+                    tracing::info!(target: "security", index = %index, project = %name, looks_like = ?v.target, reason = %v.reason, evidence = %why, "weak look-alike let through on upstream evidence");
+                    return Ok(Gate::Pass);
+                }
+                tracing::info!(index = %index, project = %name, evidence = %why, "upstream evidence does not clear a weak look-alike");
+            }
+        }
+        self.typo_gate_for(actor, index, name, "install").await
+    }
+
+    /// Upstream's facts about a weak look-alike weighed against its
+    /// target's, with a sentence saying why (also when they could not be had).
+    async fn typo_evidence(
+        self: &Arc<Self>,
+        mirror: &crate::index::IndexConfig,
+        v: &Verdict,
+    ) -> (Option<Weight>, String) {
+        let facts = match self.mirror.upstream_facts(mirror, &v.name).await {
+            Ok(Some(f)) => f,
+            Ok(None) => return (None, "upstream has no such project".into()),
+            Err(e) => return (None, format!("upstream facts unavailable: {e}")),
+        };
+        // The popular project's repositories, to spot a candidate claiming them.
+        let mut target_repos = std::collections::BTreeSet::new();
+        if let (Some(target), false) = (&v.target, facts.repositories.is_empty()) {
+            match self.mirror.upstream_facts(mirror, target).await {
+                Ok(Some(t)) => target_repos = t.repositories,
+                Ok(None) => {}
+                Err(e) => return (None, format!("upstream facts unavailable: {e}")),
+            }
+        }
+        let w = crate::typo::evidence::weigh(&facts, &target_repos, crate::store::now());
+        let why = match &w {
+            Weight::Established(s) | Weight::Suspicious(s) => s.clone(),
+        };
+        (Some(w), why)
     }
 
     /// Project names were added or removed: protect new ones from

@@ -46,9 +46,31 @@ pub enum Rule {
     VersionSuffix,
     /// Several small edits, or an unexplained one against a very popular name.
     EditDistance,
+    /// A letter replaced by one that is not a neighbouring key, against a very popular name (`numpi`).
+    Substitution,
+    /// A word made plural or singular (`setuptool`, `google-apis-core`, `scikits-learns`).
+    Plural,
 }
 
 impl Rule {
+    /// Rules whose look-alikes are often legitimate projects too (affixes,
+    /// plurals, unrelated letters, separators, reordered words): at install
+    /// time the server may weigh upstream's facts before refusing them
+    /// ([`super::evidence`]). The others are typing slips (swaps, doubled or
+    /// left-out letters, neighbouring keys, look-alike characters).
+    pub fn is_weak(self) -> bool {
+        matches!(
+            self,
+            Rule::Affix
+                | Rule::Plural
+                | Rule::Substitution
+                | Rule::Separator
+                | Rule::WordSwap
+                | Rule::VersionSuffix
+                | Rule::Insertion
+        )
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Rule::Homoglyph => "look-alike characters",
@@ -62,6 +84,8 @@ impl Rule {
             Rule::WordSwap => "words in a different order",
             Rule::VersionSuffix => "a version number appended",
             Rule::EditDistance => "small edits",
+            Rule::Substitution => "a character replaced",
+            Rule::Plural => "a word made plural or singular",
         }
     }
 }
@@ -84,9 +108,9 @@ pub struct Verdict {
 /// Names up to this long are only compared for homoglyphs and exact affixes:
 /// among two- and three-letter names almost everything is one edit from something.
 const MIN_FUZZY_LEN: usize = 4;
-/// Single-word names at most this popular rank also match on unexplained
-/// substitutions (`pandar`); in multi-word names a changed letter usually makes
-/// another word (`pytest-cov`/`pytest-csv`).
+/// Single-word names at most this popular rank also match on a letter
+/// replaced by an unrelated one (`pandar`), except the first; in multi-word
+/// names a changed letter usually makes another word (`pytest-csv`).
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
 /// A vowel inserted inside a name (not a neighbouring key, not a repeat) is
 /// flagged when the target is at least this long: in shorter names it
@@ -97,6 +121,37 @@ const MIN_LEN_FOR_INSERTION: usize = 7;
 const MIN_LEN_FOR_FIRST_OMISSION: usize = 7;
 /// Two-edit look-alikes need a target at least this long.
 const MIN_LEN_FOR_TWO_EDITS: usize = 7;
+/// Edits that are often legitimate (a letter replaced by an unrelated one, a
+/// letter added at the end) are flagged only against names at most this
+/// popular rank: attackers imitate what many people type.
+const TOP_RANK_WEAK: u32 = 500;
+/// A changed first letter, or a letter dropped from a four-letter name
+/// (`ettrs`, `ric`), only against the very top.
+const TOP_RANK_SHORT: u32 = 300;
+/// A letter replaced by one that sounds alike (`numpi`, `pyyeml`).
+const TOP_RANK_SOUNDALIKE: u32 = 500;
+/// A first letter replaced by an unrelated one (`ettrs`).
+const TOP_RANK_FIRST_LETTER: u32 = 100;
+/// A separator inserted between two parts this long, one of them a known
+/// word, is another spelling of the same words (`expiring-dict`).
+const MIN_SPLIT_WORD_LEN: usize = 4;
+/// In a plugin family (`django-`, `flask-`: a first word of 3+ protected
+/// names) names one letter apart are often both real (`django-filer`,
+/// `django-filter`): a left-out letter or a plural counts only against
+/// members at most this popular rank.
+const TOP_RANK_IN_FAMILY: u32 = 1000;
+/// A word made plural or singular inside a name (`google-apis-core`).
+const TOP_RANK_PLURAL: u32 = 2000;
+/// Names of at most this many letters (separators aside) are "short": one
+/// edit from a short name is often just another short name.
+const SHORT_TARGET_LEN: usize = 6;
+/// Short names beyond this rank are only matched by the strongest edits
+/// (swaps, doubled letters inside the name, look-alike characters).
+const TOP_RANK_SHORT_TARGET: u32 = 2000;
+/// Two combined edits of other kinds ([`Scan::combined_edit_rule`]) need a
+/// target at least this long (separators aside) and this popular.
+const MIN_LEN_FOR_COMBINED: usize = 7;
+const TOP_RANK_COMBINED: u32 = 1000;
 /// Longer names are only searched one edit deep: the two-deletion
 /// neighbourhood grows with the square of the length, and it bounds latency.
 const MAX_LEN_FOR_TWO_EDITS: usize = 24;
@@ -107,14 +162,50 @@ const MAX_SCRIPTS: usize = 8;
 /// a swapped `bootstrap-flask`.
 const MIN_FAMILY_SIZE: u32 = 3;
 
-/// Affixes that add nothing to a name. `py`, `py-`, `python-` and `-py` are
-/// deliberately absent: `pytorch`, `python-jwt` and `path-py` are real projects
-/// next to `torch`, `jwt` and `path`, so those affixes are too often legitimate.
-/// Each also imitates the same name with `python-` (`python3-dateutil`).
-const PREFIX_AFFIXES: &[&str] = &["python3-", "py3-", "python2-", "py2-"];
-const SUFFIX_AFFIXES: &[&str] = &[
-    "-python3", "-python", "-py3", "-lib", "-dev", "-sdk", "-pkg",
+/// Affixes that add nothing to a name, each with the least popular rank it
+/// is flagged against (popularity asymmetry). Version-pinned prefixes and
+/// suffixes are rarely a real project's name at any rank; `-lib`, `-dev`,
+/// `-sdk`, `-python` are also how authors name companions of their own
+/// less popular projects (`textual-dev`, `daytona-sdk`, `statsd-python`);
+/// `py`, `python-`, `-py` and the like name real wrappers of almost any
+/// name (`pytorch`, `python-jwt`, `path-py`), so only the very top counts.
+/// Each prefix also imitates the same name with `python-` (`python3-dateutil`).
+const PREFIX_AFFIXES: &[(&str, u32)] = &[
+    ("python3-", u32::MAX),
+    ("py3-", u32::MAX),
+    ("python2-", u32::MAX),
+    ("py2-", u32::MAX),
+    ("python-", TOP_RANK_LOOSE_AFFIX),
+    ("py", TOP_RANK_LOOSE_AFFIX),
 ];
+const SUFFIX_AFFIXES: &[(&str, u32)] = &[
+    ("-python3", u32::MAX),
+    ("-py3", u32::MAX),
+    ("-pkg", u32::MAX),
+    ("-python", TOP_RANK_BINDING_AFFIX),
+    ("-lib", COMPANION),
+    ("-dev", COMPANION),
+    ("-sdk", COMPANION),
+    ("-py", TOP_RANK_LOOSE_AFFIX),
+    ("py", TOP_RANK_LOOSE_AFFIX),
+    ("-api", TOP_RANK_LOOSE_AFFIX),
+    ("-utils", TOP_RANK_LOOSE_AFFIX),
+    ("-tools", TOP_RANK_LOOSE_AFFIX),
+];
+/// `-lib`, `-dev`, `-sdk`: how a project's own authors name its companions.
+/// A marker, not a rank: see [`Scan::affix_findings`] for the rank each gets.
+const COMPANION: u32 = 0;
+/// `-python` also names the Python binding of a service (`statsd-python`,
+/// `kafka-python`): only the top 1,000, family or not.
+const TOP_RANK_BINDING_AFFIX: u32 = 1000;
+/// ...of a name that heads a family of protected names (`daytona-api-client`
+/// next to `daytona`: its authors publish companions), only the top 100;
+const TOP_RANK_FAMILY_COMPANION: u32 = 100;
+/// ...of any other protected name, wherever it ranks.
+const TOP_RANK_LONE_COMPANION: u32 = u32::MAX;
+/// `py`, `python-`, `-py`, `-api`: only against the very top. (Never a bare
+/// version digit: `boto3` next to `boto`.)
+const TOP_RANK_LOOSE_AFFIX: u32 = 200;
 /// Affixes whose removal from a protected multi-word name is suspicious (`aws-encryption`).
 const DROPPED_SUFFIXES: &[&str] = &["-sdk", "-python", "-py"];
 
@@ -124,6 +215,7 @@ pub struct DetectorBuilder {
     popular: Vec<(String, u32)>,
     private: Vec<String>,
     allow: Vec<String>,
+    companion_affixes_everywhere: bool,
 }
 
 impl DetectorBuilder {
@@ -156,6 +248,16 @@ impl DetectorBuilder {
         self
     }
 
+    /// Flag `-lib`, `-dev`, `-sdk`, `-python` against every protected name,
+    /// not only the top 1,000. For a caller that weighs upstream evidence
+    /// before refusing such weak look-alikes (the server with
+    /// `--typo-evidence`): the companions of less popular projects by their
+    /// own authors (`daytona-sdk`) are then cleared by their history.
+    pub fn companion_affixes_everywhere(mut self, yes: bool) -> Self {
+        self.companion_affixes_everywhere = yes;
+        self
+    }
+
     pub fn build(self) -> Detector {
         let mut index = NameIndex::default();
         let names = self.popular.len() + self.private.len();
@@ -172,6 +274,7 @@ impl DetectorBuilder {
         Detector {
             index,
             allow: self.allow.into_iter().collect(),
+            companion_affixes_everywhere: self.companion_affixes_everywhere,
         }
     }
 }
@@ -181,6 +284,7 @@ impl DetectorBuilder {
 pub struct Detector {
     index: NameIndex,
     allow: HashSet<String>,
+    companion_affixes_everywhere: bool,
 }
 
 /// One explanation of a candidate as a look-alike of an indexed name.
@@ -238,11 +342,12 @@ impl Detector {
         }
         let stripped_len = strip_separators(&name).len();
         let depth = match stripped_len {
-            n if n < MIN_FUZZY_LEN => 0,
+            n if n < MIN_FUZZY_LEN - 1 => 0,
+            n if n < MIN_FUZZY_LEN => 1,
             n if n <= MAX_LEN_FOR_TWO_EDITS => 2,
             _ => 1,
         };
-        let mut names: Vec<String> = affix_bases(&name).into_iter().map(|(b, _)| b).collect();
+        let mut names: Vec<String> = affix_bases(&name).into_iter().map(|a| a.base).collect();
         names.push(name.clone());
         let mut words = super::words::lookups(&name);
         if let Some((first, _)) = name.split_once('-') {
@@ -257,6 +362,7 @@ impl Detector {
         Scan {
             index: Protected::new(&self.index, hood),
             allow: &self.allow,
+            companion_affixes_everywhere: self.companion_affixes_everywhere,
         }
         .check(candidate)
     }
@@ -266,6 +372,7 @@ impl Detector {
 struct Scan<'a> {
     index: Protected<'a>,
     allow: &'a HashSet<String>,
+    companion_affixes_everywhere: bool,
 }
 
 impl Scan<'_> {
@@ -420,23 +527,41 @@ impl Scan<'_> {
             return true;
         }
         let target_words: HashSet<&str> = target.split('-').collect();
-        !name
+        let new: Vec<&str> = name
             .split('-')
             .filter(|w| !target_words.contains(w))
-            .all(|w| self.index.is_word(w))
+            .collect();
+        if new.iter().all(|w| self.index.is_word(w)) {
+            return false;
+        }
+        // One word split in two readable words, one of them a word protected
+        // names use (`expiring-dict`, `edit-distance`, `oauth2-client`): a
+        // spelling of the same words, not a slip inside one.
+        let readable = |w: &&str| w.len() >= MIN_SPLIT_WORD_LEN;
+        // Only for names outside the very top: `setup-tools` is an attack.
+        let top = self
+            .index
+            .id_of(target)
+            .and_then(|id| self.rank_of(id))
+            .is_some_and(|r| r <= TOP_RANK_WEAK);
+        top || !(new.len() == 2
+            && new.iter().all(readable)
+            && new.iter().any(|w| self.index.is_word(w)))
     }
 
     /// Protected names within two edits whose edits are typing mistakes.
     fn edit_findings(&self, name: &str, out: &mut Vec<Finding>) {
         let stripped = strip_separators(name);
-        if stripped.len() < MIN_FUZZY_LEN {
+        if stripped.len() < MIN_FUZZY_LEN - 1 {
             return;
         }
+        // Three letters: only a letter dropped from a four-letter name (`ric`).
+        let three = stripped.len() < MIN_FUZZY_LEN;
         let mut ids = Vec::new();
-        let depth = if stripped.len() <= MAX_LEN_FOR_TWO_EDITS {
-            2
-        } else {
-            1
+        let depth = match stripped.len() {
+            n if n < MIN_FUZZY_LEN => 1,
+            n if n <= MAX_LEN_FOR_TWO_EDITS => 2,
+            _ => 1,
         };
         self.index.near(&stripped, depth, &mut ids);
         for id in ids {
@@ -444,10 +569,16 @@ impl Scan<'_> {
                 continue;
             };
             let scripts = edit_scripts(name, &target.name, 2, MAX_SCRIPTS);
+            let rank = self.rank_of(id);
             let explained = scripts.iter().find_map(|edits| {
                 let rule = match edits.as_slice() {
-                    [edit] => self.single_edit_rule(name, &target.name, *edit, self.rank_of(id)),
-                    [a, b] => two_edit_rule(&target.name, *a, *b),
+                    [edit @ Edit::Omission { .. }] if three => {
+                        self.single_edit_rule(name, &target.name, *edit, rank)
+                    }
+                    _ if three => None,
+                    [edit] => self.single_edit_rule(name, &target.name, *edit, rank),
+                    [a, b] => two_edit_rule(&target.name, *a, *b)
+                        .or_else(|| self.combined_edit_rule(name, &target.name, *a, *b, rank)),
                     _ => None,
                 }?;
                 Some(Finding {
@@ -461,6 +592,81 @@ impl Scan<'_> {
                 None => self.stripped_finding(name, id, out),
             }
         }
+    }
+
+    /// Two edits of kinds attackers combine, against a popular name of six or
+    /// more letters: a typo plus a letter added at the end (`reqeustss`,
+    /// `cryptogarphy2`), two letters swapped across one (`setoptuols`), or
+    /// two words made plural or singular (`scikits-learns`).
+    fn combined_edit_rule(
+        &self,
+        name: &str,
+        target: &str,
+        a: Edit,
+        b: Edit,
+        rank: Option<u32>,
+    ) -> Option<Rule> {
+        if strip_separators(target).len() < MIN_LEN_FOR_COMBINED
+            || !rank.is_some_and(|r| r <= TOP_RANK_COMBINED)
+        {
+            return None;
+        }
+        let c = name.as_bytes();
+        let t = target.as_bytes();
+        let last = c.len().checked_sub(1)?;
+        let at_end = |e: Edit| {
+            matches!(
+                e,
+                Edit::Insertion { .. } | Edit::Repetition { .. } | Edit::AdjacentInsertion { .. }
+            ) && e.pos() == last
+        };
+        // A typo, then an `s`, a digit or the last letter again typed at the
+        // end (other letters make another word: `pytest-cover`, `pandasai`).
+        let end_char = c.get(last).copied().unwrap_or(0);
+        let plausible_end = end_char == b's'
+            || end_char.is_ascii_digit()
+            || c.get(last.wrapping_sub(1)) == Some(&end_char);
+        for (typo, end) in [(a, b), (b, a)] {
+            if at_end(end) && !at_end(typo) && plausible_end && typo.pos() + 2 < c.len() {
+                let trimmed = name.get(..last)?;
+                let rule = self.single_edit_rule(trimmed, target, typo, rank)?;
+                return matches!(
+                    rule,
+                    Rule::Transposition
+                        | Rule::Repetition
+                        | Rule::Omission
+                        | Rule::AdjacentKey
+                        | Rule::Insertion
+                        | Rule::Homoglyph
+                        | Rule::Plural
+                )
+                .then_some(Rule::EditDistance);
+            }
+        }
+        let substituted = |e: Edit| {
+            matches!(
+                e,
+                Edit::Substitution { .. } | Edit::AdjacentKey { .. } | Edit::Homoglyph { .. }
+            )
+        };
+        if substituted(a) && substituted(b) && c.len() == t.len() {
+            // Two letters swapped with one between them (`setoptuols`).
+            let (i, j) = (a.pos().min(b.pos()), a.pos().max(b.pos()));
+            let swapped = j - i <= 3
+                && c.get(i) == t.get(j)
+                && c.get(j) == t.get(i)
+                && !c.get(i..=j)?.contains(&b'-');
+            return (swapped && i > 0).then_some(Rule::Transposition);
+        }
+        // Every changed word made plural or singular (`scikits-learns`).
+        let plural = |e: Edit| match e {
+            Edit::Insertion { pos, ch: b's' } | Edit::Repetition { pos } => {
+                c.get(pos) == Some(&b's') && c.get(pos + 1).map_or(true, |n| *n == b'-')
+            }
+            Edit::Omission { pos, ch: b's', .. } => c.get(pos).map_or(true, |n| *n == b'-'),
+            _ => false,
+        };
+        (plural(a) && plural(b) && name.contains('-')).then_some(Rule::Plural)
     }
 
     /// `awsencrytpionsdk`: separators dropped *and* a swap.
@@ -495,6 +701,23 @@ impl Scan<'_> {
         let c = name.as_bytes();
         let at = |p: usize| c.get(p).copied().unwrap_or(0);
         let last = name.len().saturating_sub(1);
+        let within = |top: u32| rank.is_some_and(|r| r <= top);
+        // Popularity asymmetry: the edits that are often legitimate are
+        // flagged only against names far more popular than almost any
+        // new project (attackers imitate what many people type).
+        let weak = within(TOP_RANK_WEAK);
+        let short_target = strip_separators(target).len() <= SHORT_TARGET_LEN;
+        // A short name one edit from a little-used short name is mostly a
+        // coincidence (`parsl`/`parso`, `clint`/`cint`): the space of short
+        // names is crowded.
+        let crowded = short_target && !within(TOP_RANK_SHORT_TARGET);
+        let word_end = |p: usize| c.get(p + 1).map_or(true, |n| *n == b'-');
+        // For a substitution: the letter of the target at the same place.
+        let expected = |p: usize| target.as_bytes().get(p).copied().unwrap_or(0);
+        let crowded_family = target
+            .split_once('-')
+            .is_some_and(|(first, _)| self.index.family_size(first) >= MIN_FAMILY_SIZE)
+            && !within(TOP_RANK_IN_FAMILY);
         let rule = match edit {
             Edit::Homoglyph { .. } => return Some(Rule::Homoglyph),
             Edit::Separator { .. } => {
@@ -503,47 +726,92 @@ impl Scan<'_> {
                     .then_some(Rule::Separator)
             }
             Edit::Transposition { pos } => (len >= 5
+                && !crowded
                 && !(at(pos).is_ascii_digit() && at(pos + 1).is_ascii_digit()))
             .then_some(Rule::Transposition),
             Edit::Repetition { pos } => {
-                (len >= 4 && !at(pos).is_ascii_digit()).then_some(Rule::Repetition)
+                (len >= 4 && !at(pos).is_ascii_digit() && !crowded).then_some(Rule::Repetition)
             }
             Edit::Omission { pos, ch, doubled } => {
                 let trailing = pos >= name.len();
-                let ok = !ch.is_ascii_digit()
-                    && name.len() >= 5
-                    && (doubled
-                        || (name.len() >= 5
-                            && (pos > 0 || name.len() >= MIN_LEN_FOR_FIRST_OMISSION)
-                            && (!trailing || (len >= 13 && ch != b's'))));
-                ok.then_some(Rule::Omission)
+                let at_word_end = trailing || at(pos) == b'-';
+                if ch.is_ascii_digit() {
+                    None
+                } else if name.len() == MIN_FUZZY_LEN - 1 {
+                    // `ric` for `rich`, `tml` for `toml`.
+                    within(TOP_RANK_SHORT).then_some(Rule::Omission)
+                } else if ch == b's' && at_word_end && strip_separators(target).len() >= 7 {
+                    // `setuptool`, `more-itertool`, `google-api-cores`.
+                    (within(TOP_RANK_PLURAL) && !crowded_family).then_some(Rule::Plural)
+                } else if trailing {
+                    // The last letter: too often another word (`panda`, `crypt`).
+                    (ch != b's' && (weak && len >= 6 || len >= 13)).then_some(Rule::Omission)
+                } else {
+                    // `django-filer`: a short word of a plugin-family name
+                    // one letter short of a sibling's is usually a sibling.
+                    let short_family_word = crowded_family
+                        && name.get(..pos).is_some_and(|before| before.contains('-'))
+                        && name.get(pos..).is_some_and(|after| !after.contains('-'))
+                        && word_at(target, pos).is_some_and(|w| w.len() <= SHORT_TARGET_LEN);
+                    let ok = name.len() >= 5
+                        && !crowded
+                        && !short_family_word
+                        && (doubled || pos > 0 || name.len() >= MIN_LEN_FOR_FIRST_OMISSION);
+                    ok.then_some(Rule::Omission)
+                }
             }
             Edit::AdjacentKey { pos } => {
-                (len >= 5 && (pos > 0 || len >= 7)).then_some(Rule::AdjacentKey)
+                (len >= 5 && !crowded && (pos > 0 || len >= 7 || within(TOP_RANK_SHORT)))
+                    .then_some(Rule::AdjacentKey)
             }
-            Edit::AdjacentInsertion { pos } => (len >= 4 && pos > 0).then_some(Rule::AdjacentKey),
+            Edit::AdjacentInsertion { pos } => {
+                (len >= 4 && pos > 0 && !crowded).then_some(Rule::AdjacentKey)
+            }
             Edit::Insertion { pos, ch } => {
-                if pos == last && ch == b's' && len >= 5 && !target.ends_with('s') {
-                    Some(Rule::Affix)
+                if ch == b's'
+                    && word_end(pos)
+                    && len >= 5
+                    && c.get(pos.wrapping_sub(1)) != Some(&b's')
+                {
+                    // A plural: `pandass` is a repetition, `pandas-corex` not a word end.
+                    (pos == last && !target.ends_with('s') && !crowded_family
+                        || within(TOP_RANK_PLURAL) && !crowded_family)
+                        .then_some(Rule::Plural)
+                } else if pos == last {
+                    // A stray letter typed after the name (`pandasx`, `scipyt`).
+                    (weak && len >= 4 && ch.is_ascii_lowercase()).then_some(Rule::Insertion)
                 } else {
                     // An extra vowel inside a long name is a spelling variant that
                     // reads the same (`colourama`); other letters and digits
                     // usually make another word or a version (`html2docx`), and
-                    // at either end it reads as another word.
-                    (pos > 0 && pos < last && len >= MIN_LEN_FOR_INSERTION && is_vowel(ch))
+                    // at the start it reads as another word.
+                    (pos > 0 && len >= MIN_LEN_FOR_INSERTION && is_vowel(ch))
                         .then_some(Rule::Insertion)
                 }
             }
             Edit::Substitution { pos } => {
-                let popular = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
-                (len >= 5 && pos > 0 && !target.contains('-') && popular)
-                    .then_some(Rule::EditDistance)
+                let top = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
+                if pos == 0 {
+                    // `ettrs`, `mttpx`: a changed first letter, only against the very top.
+                    (len >= MIN_FUZZY_LEN
+                        && within(TOP_RANK_FIRST_LETTER)
+                        && sounds_alike(at(pos), expected(pos)))
+                    .then_some(Rule::Substitution)
+                } else if len >= 5
+                    && (top && !target.contains('-')
+                        || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos)))
+                {
+                    Some(Rule::Substitution)
+                } else {
+                    None
+                }
             }
         }?;
         // A changed word that protected names already use is a different word, not a typo
         // (`pytest-csv` next to `pytest-cov`); so is one built from such words
         // (`typedpy` next to `typepy`), except a plural (`taskgroups`).
         match self.changed_word(name, target) {
+            Some(_) if rule == Rule::Plural => Some(rule),
             Some(word) if self.index.is_word(word) => None,
             Some(word) if rule != Rule::Affix && self.index.is_compound(word) => None,
             _ => Some(rule),
@@ -566,12 +834,23 @@ impl Scan<'_> {
     }
 
     fn affix_findings(&self, name: &str, out: &mut Vec<Finding>) {
-        for (base, rule) in affix_bases(name) {
-            if let Some(id) = self.index.id_of(&base) {
-                let distance = strsim::osa_distance(name, &base);
+        for a in affix_bases(name) {
+            if let Some(id) = self.index.id_of(&a.base) {
+                let top = match a.top_rank {
+                    COMPANION if self.companion_affixes_everywhere => u32::MAX,
+                    // `textual-dev`, `daytona-sdk`: a project that already
+                    // heads a family of protected names has companions.
+                    COMPANION if self.index.family_size(&a.base) > 0 => TOP_RANK_FAMILY_COMPANION,
+                    COMPANION => TOP_RANK_LONE_COMPANION,
+                    other => other,
+                };
+                if !self.rank_of(id).is_some_and(|r| r <= top) {
+                    continue;
+                }
+                let distance = strsim::osa_distance(name, &a.base);
                 out.push(Finding {
                     target: id,
-                    rule,
+                    rule: a.rule,
                     distance,
                 });
             }
@@ -603,33 +882,116 @@ impl Scan<'_> {
     }
 }
 
+/// A protected name `name` may imitate by an affix, and how popular it
+/// must be for that to count.
+struct AffixBase {
+    base: String,
+    rule: Rule,
+    /// Flagged only when the base is at most this popular rank.
+    top_rank: u32,
+}
+
 /// The protected names `name` would imitate by an affix: `python3-x` → `x`
 /// and `python-x`; `x-lib` → `x`; `aws-encryption` → `aws-encryption-sdk`;
-/// `requests-2-31` → `requests`.
-fn affix_bases(name: &str) -> Vec<(String, Rule)> {
+/// `requests-2-31` → `requests`; `scikits-learns` → `scikit-learn`.
+fn affix_bases(name: &str) -> Vec<AffixBase> {
     let mut out = Vec::new();
-    for prefix in PREFIX_AFFIXES {
+    let mut add = |base: String, rule: Rule, top_rank: u32| {
+        if base != name && !base.is_empty() {
+            out.push(AffixBase {
+                base,
+                rule,
+                top_rank,
+            })
+        }
+    };
+    for (prefix, top) in PREFIX_AFFIXES {
         if let Some(base) = name.strip_prefix(prefix) {
-            out.push((base.to_string(), Rule::Affix));
+            add(base.to_string(), Rule::Affix, *top);
             // `python3-dateutil`: a version-pinned prefix in front of a
             // protected `python-` name looks like its Python 3 edition.
-            out.push((format!("python-{base}"), Rule::Affix));
+            add(format!("python-{base}"), Rule::Affix, *top);
         }
     }
-    for suffix in SUFFIX_AFFIXES {
+    for (suffix, top) in SUFFIX_AFFIXES {
         if let Some(base) = name.strip_suffix(suffix) {
-            out.push((base.to_string(), Rule::Affix));
+            add(base.to_string(), Rule::Affix, *top);
         }
     }
     if name.contains('-') {
         for suffix in DROPPED_SUFFIXES {
-            out.push((format!("{name}{suffix}"), Rule::Affix));
+            add(format!("{name}{suffix}"), Rule::Affix, u32::MAX);
         }
     }
     if let Some((base, version)) = split_version_suffix(name) {
         if version.len() >= 2 {
-            out.push((base.to_string(), Rule::VersionSuffix));
+            add(base.to_string(), Rule::VersionSuffix, u32::MAX);
         }
+    }
+    // Two letters swapped across one or two others (`setoptuols`): two
+    // substitutions, which the deletion index does not reach.
+    let b = name.as_bytes();
+    if strip_separators(name).len() >= MIN_LEN_FOR_COMBINED {
+        for i in 1..b.len() {
+            for j in i + 2..(i + 4).min(b.len()) {
+                let (x, y) = (b[i], b[j]);
+                if x == y || x == b'-' || y == b'-' || b[i..=j].contains(&b'-') {
+                    continue;
+                }
+                let mut swapped = b.to_vec();
+                swapped.swap(i, j);
+                if let Ok(s) = String::from_utf8(swapped) {
+                    add(s, Rule::Transposition, TOP_RANK_COMBINED);
+                }
+            }
+        }
+    }
+    // Several words made plural or singular at once (one is an edit).
+    let words: Vec<&str> = name.split('-').collect();
+    if (2..=MAX_WORDS_FOR_PLURALS).contains(&words.len()) {
+        let variants: Vec<Vec<String>> = words.iter().map(|w| plural_variants(w)).collect();
+        let mut combos: Vec<(Vec<String>, usize)> = vec![(Vec::new(), 0)];
+        for (word, alts) in words.iter().zip(&variants) {
+            let mut next = Vec::new();
+            for (prefix, changed) in &combos {
+                let mut same = prefix.clone();
+                same.push((*word).to_string());
+                next.push((same, *changed));
+                for alt in alts {
+                    let mut other = prefix.clone();
+                    other.push(alt.clone());
+                    next.push((other, changed + 1));
+                }
+            }
+            combos = next;
+        }
+        for (parts, changed) in combos {
+            if changed >= 2 {
+                add(parts.join("-"), Rule::Plural, TOP_RANK_PLURAL);
+            }
+        }
+    }
+    out
+}
+
+/// Multi-word names with at most this many words are searched for several
+/// words made plural or singular at once.
+const MAX_WORDS_FOR_PLURALS: usize = 4;
+
+/// The singular of a plural-looking word and the plural of a singular one
+/// (`apis` → `api`, `tool` → `tools`, `libraries` → `library`).
+fn plural_variants(word: &str) -> Vec<String> {
+    if word.len() < 3 || word.bytes().all(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Some(stem) = word.strip_suffix("ies") {
+        out.push(format!("{stem}y"));
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if !stem.ends_with('s') => out.push(stem.to_string()),
+        Some(_) => {}
+        None => out.push(format!("{word}s")),
     }
     out
 }
@@ -682,6 +1044,25 @@ fn split_version_suffix(name: &str) -> Option<(&str, Vec<&str>)> {
         .sum::<usize>()
         .saturating_sub(1);
     Some((name.get(..base_len)?, version))
+}
+
+/// The word of `name` that contains byte `pos` (a separator ends the word before it).
+fn word_at(name: &str, pos: usize) -> Option<&str> {
+    let start = name.get(..pos)?.rfind('-').map_or(0, |i| i + 1);
+    let end = name.get(pos..)?.find('-').map_or(name.len(), |i| pos + i);
+    name.get(start..end)
+}
+
+/// Letters that read alike, so that one replacing the other is a likely
+/// deliberate look-alike (`numpi`, `pyyeml`): vowels (and `y`) for each
+/// other, and the consonant pairs `c`/`k`, `s`/`z`, `i`/`j`, `u`/`v`.
+fn sounds_alike(a: u8, b: u8) -> bool {
+    let vowelish = |c: u8| is_vowel(c) || c == b'y';
+    (vowelish(a) && vowelish(b))
+        || matches!(
+            (a.min(b), a.max(b)),
+            (b'c', b'k') | (b's', b'z') | (b'i', b'j') | (b'u', b'v') | (b'c', b's')
+        )
 }
 
 fn is_vowel(c: u8) -> bool {

@@ -11,6 +11,7 @@ mod corpus;
 pub mod deps;
 mod detector;
 mod edits;
+pub mod evidence;
 mod index;
 mod keyboard;
 mod pair_table;

@@ -26,12 +26,23 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.projects: dict[str, list[Served]] = collections.defaultdict(list)
         self.hits: collections.Counter[str] = collections.Counter()
+        # PyPI JSON API documents (`/pypi/<name>/json`), set with `facts()`.
+        self.json_api: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def add(self, project: str, path: Path, metadata: bytes | None = None) -> None:
         self.projects[project].append(Served(path.name, path.read_bytes(), metadata))
+
+    def facts(self, project: str, first_upload: str, releases: int, repository: str | None = None) -> None:
+        """Serve a PyPI JSON API document for `project`: `releases` releases of
+        one file each, the first uploaded at `first_upload` (ISO 8601)."""
+        rels = {f"{i}.0": [{"upload_time_iso_8601": first_upload if i == 0 else "2026-11-30T00:00:00Z"}]
+                for i in range(releases)}
+        info = {"name": project, "home_page": None,
+                "project_urls": {"Source": repository} if repository else None}
+        self.json_api[project] = json.dumps({"info": info, "releases": rels}).encode()
 
     @property
     def simple_url(self) -> str:
@@ -77,6 +88,11 @@ class FakeUpstream:
             if "application/vnd.pypi.simple.v1+json" in h.headers.get("Accept", ""):
                 return self._send(h, 200, "application/vnd.pypi.simple.v1+json", self._json(project, files))
             return self._send(h, 200, "text/html; charset=utf-8", self._html(project, files))
+        if path.startswith("/pypi/") and path.endswith("/json"):
+            doc = self.json_api.get(path[len("/pypi/"):-len("/json")])
+            if doc is None:
+                return self._send(h, 404, "application/json", b'{"message": "Not Found"}')
+            return self._send(h, 200, "application/json", doc)
         if path.startswith("/files/"):
             name = path[len("/files/"):]
             want_meta = name.endswith(".metadata")

@@ -104,3 +104,82 @@ def test_typo_check_on_a_requirements_file(airlock_bin, tmp_path):
     clean = tmp_path / "clean.txt"
     clean.write_text("requests\nnumpy\n")
     assert airlock(airlock_bin, "typo", "check", "-r", str(clean), check=None).returncode == 0
+
+
+# One look-alike per class the detector learned for issue 19, each of a
+# top-500 project; none is on the fake upstream, so anything airlock asked
+# for would show up in its hit counter.
+NEW_CLASSES = {
+    "numpi": "numpy",                  # a letter replaced by one that sounds alike
+    "ettrs": "attrs",                  # the first letter of a short name
+    "ric": "rich",                     # a letter dropped from a four-letter name
+    "setuptool": "setuptools",         # a plural made singular
+    "pandasx": "pandas",               # a letter added at the end
+    "google-apis-core": "google-api-core",  # a word made plural inside the name
+    "reqeustss": "requests",           # a swap plus a letter at the end
+    "setoptuols": "setuptools",        # letters swapped across others
+    "scikits-learns": "scikit-learn",  # every word made plural
+    "python-requests": "requests",     # an affix in front of a top-200 name
+}
+
+
+def test_pip_and_uv_refuse_a_lookalike_of_each_new_class(make_server, clients):
+    up = FakeUpstream().start()
+    try:
+        srv = make_server("--upstream", up.simple_url)
+        index_url = srv.index_url("root/dev")
+        for name, target in NEW_CLASSES.items():
+            res, _ = clients.pip_install(index_url, name, check=False)
+            assert res.returncode != 0, (name, res.output)
+            assert f"looks like a typo of '{target}'" in res.output, (name, res.output)
+            res, _ = clients.uv_install(index_url, name, check=False)
+            assert res.returncode != 0, (name, res.output)
+            assert "400" in res.output and target in res.output, (name, res.output)
+        # nothing about any of them was asked of upstream
+        asked = [p for p in up.hits if any(n in p for n in NEW_CLASSES)]
+        assert asked == [], up.hits
+    finally:
+        up.stop()
+
+
+@pytest.fixture(scope="module")
+def setuptool_wheel(tmp_path_factory):
+    """A real project named `setuptool` (a weak look-alike of setuptools)."""
+    root = tmp_path_factory.mktemp("setuptool")
+    proj = write_project(root / "src", "setuptool", "1.0.0", "setuptool", 'VERSION = "1.0.0"\n')
+    proc = build_project(proj, root / "dist")
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    (wheel,) = (root / "dist").glob("*.whl")
+    return wheel
+
+
+def test_upstream_evidence_clears_an_established_weak_lookalike_only(make_server, clients, setuptool_wheel):
+    up = FakeUpstream()
+    up.add("setuptool", setuptool_wheel)
+    # an old project with many releases of its own: let through
+    up.facts("setuptool", "2014-03-01T10:00:00Z", 40, "https://github.com/someone/setuptool")
+    # brand new, one release, claiming numpy's repository: refused
+    up.facts("numpi", "2026-11-30T10:00:00Z", 1, "https://github.com/numpy/numpy")
+    up.facts("numpy", "2006-01-01T00:00:00Z", 100, "https://github.com/numpy/numpy")
+    up.start()
+    try:
+        srv = make_server("--upstream", up.simple_url, "--typo-evidence")
+        index_url = srv.index_url("root/dev")
+
+        _, target = clients.pip_install(index_url, "setuptool")
+        assert clients.import_from(target, "setuptool") == "1.0.0"
+        assert up.hits["/pypi/setuptool/json"] == 1, up.hits
+        assert "let through on upstream evidence" in srv.log()
+
+        res, _ = clients.uv_install(index_url, "numpi", check=False)
+        assert res.returncode != 0 and "numpy" in res.output, res.output
+        assert up.hits["/pypi/numpi/json"] >= 1, up.hits
+        assert up.hits["/simple/numpi/"] == 0, up.hits
+
+        # a strong look-alike is refused without asking upstream anything
+        res, _ = clients.pip_install(index_url, "reqeustss", check=False)
+        assert res.returncode != 0 and "looks like a typo of 'requests'" in res.output, res.output
+        assert not [p for p in up.hits if "reqeustss" in p], up.hits
+    finally:
+        up.stop()

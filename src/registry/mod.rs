@@ -23,7 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub use actor::Actor;
-pub use bootstrap::{bootstrap, RootPassword};
+pub use bootstrap::{
+    bootstrap, random_password, require_user_offline, reset_password_offline, RootPassword,
+};
 pub use certs::parse_pem_certificate;
 pub use docs::DocsStored;
 pub use error::{RegistryError, Result};

@@ -6,6 +6,8 @@ each asserted on what the user sees from the real binary and real clients.
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -109,3 +111,59 @@ def test_cli_names_ca_for_an_untrusted_server_and_https_for_http(make_server, ai
     # SSL_CERT_FILE works as for pip and curl
     res = cli(airlock_bin, tmp_path / "x", "use", srv.url, env={"SSL_CERT_FILE": str(pki / "ca.pem")})
     assert "using server" in res.output
+
+
+# -- 5. the root password ---------------------------------------------------------
+
+
+def test_root_password_generated_framed_ignored_later_and_reset_offline(make_server, airlock_bin, tmp_path):
+    srv = make_server(env={"AIRLOCK_ROOT_PASSWORD": None})
+    out = srv.stdout()
+    m = re.search(r"^={60,}\n  airlock: created user 'root'\n\n      password: (\S+)\n", out, re.M)
+    assert m, out
+    generated = m.group(1)
+    assert "airlock user passwd root --data" in out, out
+    assert requests.post(f"{srv.url}/+login", json={"user": "root", "password": generated}, timeout=30).ok
+
+    # later starts: the variable is ignored, and the log says so
+    srv.stop()
+    srv.extra_env["AIRLOCK_ROOT_PASSWORD"] = "chosen-too-late"
+    srv.start()
+    assert "AIRLOCK_ROOT_PASSWORD is set but IGNORED" in srv.log(), srv.log()
+    assert "password:" not in srv.stdout().split("=" * 72)[-1]
+    r = requests.post(f"{srv.url}/+login", json={"user": "root", "password": "chosen-too-late"}, timeout=30)
+    assert r.status_code == 401
+
+    # offline reset, from standard input, audited
+    srv.stop()
+    res = cli(airlock_bin, tmp_path, "user", "passwd", "root", "--data", str(srv.data), stdin="", check=False)
+    assert res.returncode != 0 and "no password given" in res.stdout, res.stdout
+    res = cli(airlock_bin, tmp_path, "user", "passwd", "root", "--data", str(srv.data), stdin="fresh-pw\n")
+    assert "password of root changed" in res.stdout, res.stdout
+    res = cli(airlock_bin, tmp_path, "user", "passwd", "nobody", "--data", str(srv.data), check=False)
+    assert "no user nobody" in res.output, res.output
+    srv.start()
+    assert requests.post(f"{srv.url}/+login", json={"user": "root", "password": "fresh-pw"}, timeout=30).ok
+    srv.stop()
+    res = cli(airlock_bin, tmp_path, "user", "passwd", "root", "--data", str(srv.data), "--generate")
+    m = re.search(r"password: (\S+)", res.output)
+    assert m and "=" * 72 in res.output, res.output
+    srv.start()
+    tok = requests.post(f"{srv.url}/+login", json={"user": "root", "password": m.group(1)}, timeout=30)
+    assert tok.ok, tok.text
+    audit = requests.get(f"{srv.url}/+audit", auth=("root", m.group(1)), headers={"Accept": "application/json"},
+                         timeout=30).json()
+    entries = [e for e in audit["result"] if e["action"] == "user_modify" and e["target"] == "root"]
+    assert len(entries) == 2 and "offline" in json.dumps(entries[0]["details"]), entries
+    res = cli(airlock_bin, tmp_path, "audit", "verify", "--url", srv.url, "--user", "root", "--password", m.group(1))
+    assert res.returncode == 0, res.output
+
+
+# -- 12. login without a password ---------------------------------------------------
+
+
+def test_login_with_no_password_says_so(server, airlock_bin, tmp_path):
+    res = cli(airlock_bin, tmp_path, "login", "root", "--url", server.url, stdin="", check=False)
+    assert "no password given" in res.stdout and "401" not in res.stdout, res.stdout
+    res = cli(airlock_bin, tmp_path, "login", "root", "--url", server.url, stdin=ROOT_PASSWORD + "\n")
+    assert "logged in as root" in res.stdout, res.stdout

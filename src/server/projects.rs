@@ -84,6 +84,44 @@ impl Attachments {
     }
 }
 
+/// devpi's `log` of a release file: its real history from the recorded
+/// provenance — the upload (who, when, where) or the mirror fetch (from
+/// which URL, when), then each push hop (`src` → `dst`, who, when). A file
+/// without readable provenance shows its upload here.
+fn file_history(provenance: &str, uploader: &str, created: i64, index: &IndexPath) -> Value {
+    let hops: Vec<Value> = serde_json::from_str(provenance).unwrap_or_default();
+    let log: Vec<Value> = hops
+        .iter()
+        .filter_map(|h| {
+            let when = |key: &str| h[key].as_i64().map(log_time).unwrap_or(Value::Null);
+            match h["op"].as_str()? {
+                "upload" => Some(json!({
+                    "what": "upload", "who": h["by"], "when": when("at"), "dst": h["index"],
+                })),
+                "mirror" => Some(json!({
+                    "what": "mirror", "who": Value::Null, "when": when("fetched"),
+                    "src": h["url"], "dst": h["index"],
+                })),
+                "push" => {
+                    let mut e = json!({
+                        "what": "push", "who": h["by"], "when": when("at"),
+                        "src": h["from"], "dst": h["to"],
+                    });
+                    if h["approved_by"].as_array().is_some_and(|a| !a.is_empty()) {
+                        e["approved_by"] = h["approved_by"].clone();
+                    }
+                    Some(e)
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    if log.is_empty() {
+        return json!([{"what": "upload", "who": uploader, "when": log_time(created), "dst": index.to_string()}]);
+    }
+    Value::Array(log)
+}
+
 /// devpi's `versiondata` for one version: metadata plus `+links`
 /// (`releasefile`, `toxresult` with `for_href`, `doczip`).
 fn version_json(
@@ -102,7 +140,7 @@ fn version_json(
             "href": file_href,
             "hash_spec": format!("sha256={}", f.file.sha256),
             "hashes": {"sha256": f.file.sha256.to_hex()},
-            "log": [{"what": "upload", "who": f.file.uploader, "when": log_time(f.file.created), "dst": f.index.to_string()}],
+            "log": file_history(&f.file.provenance, &f.file.uploader, f.file.created, &f.index),
         }));
         for t in extra.toxresults.get(&f.file.id).into_iter().flatten() {
             links.push(json!({

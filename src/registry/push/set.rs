@@ -143,20 +143,16 @@ impl Registry {
                     }
                     continue;
                 }
-                let in_target = view.versions(self, vec![name.clone()]).await?;
-                if let Some(found) = in_target.as_ref().and_then(|m| m.get(&name)) {
+                // Held by the target (or a stage base) in a fitting version:
+                // not pushed again. What a mirror base could fetch does not
+                // count: the point is to bring the dependency along.
+                let held = view.held(self, vec![name.clone()]).await?;
+                if let Some(found) = held.get(&name) {
                     if deps::satisfied(found, &need) {
                         already_present
                             .push(format!("{shown} (needed by {by}): in {}", req.target));
                         continue;
                     }
-                }
-                if in_target.is_none() {
-                    already_present.push(format!(
-                        "{shown} (needed by {by}): {} sees a mirror, which provides it",
-                        req.target
-                    ));
-                    continue;
                 }
                 let available = self.source_versions(&auth.source, &need.name).await?;
                 let wants: Vec<&Needed> = wanted[&name].iter().map(|(n, _)| n).collect();

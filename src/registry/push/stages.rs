@@ -142,27 +142,36 @@ impl TargetView {
         if self.through_mirror.is_some() {
             return Ok(None);
         }
+        self.held(reg, names).await.map(Some)
+    }
+
+    /// The versions of each of `names` that the target or a stage index
+    /// among its bases holds (what a mirror base could fetch not counted).
+    pub(super) async fn held(
+        &self,
+        reg: &Registry,
+        names: Vec<String>,
+    ) -> Result<HashMap<String, Vec<String>>> {
         let stages = self.stages.clone();
-        Ok(Some(
-            reg.store
-                .db
-                .read(move |c| {
-                    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-                    for name in names {
-                        let mut versions = Vec::new();
-                        for id in &stages {
-                            versions.extend(
-                                releases::releases(c, *id, &name)?
-                                    .into_iter()
-                                    .map(|r| r.version),
-                            );
-                        }
-                        out.insert(name, versions);
+        Ok(reg
+            .store
+            .db
+            .read(move |c| {
+                let mut out: HashMap<String, Vec<String>> = HashMap::new();
+                for name in names {
+                    let mut versions = Vec::new();
+                    for id in &stages {
+                        versions.extend(
+                            releases::releases(c, *id, &name)?
+                                .into_iter()
+                                .map(|r| r.version),
+                        );
                     }
-                    Ok(out)
-                })
-                .await?,
-        ))
+                    out.insert(name, versions);
+                }
+                Ok(out)
+            })
+            .await?)
     }
 }
 

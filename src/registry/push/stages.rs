@@ -968,3 +968,65 @@ fn land_release(
     }
     Ok(orphans)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with_metadata(metadata: &str) -> ReleasePlan {
+        ReleasePlan {
+            project: ProjectName::new("demo").unwrap(),
+            version: "1.0".into(),
+            label: "demo==1.0".into(),
+            candidates: vec![Candidate {
+                filename: "demo-1.0-py3-none-any.whl".into(),
+                kind: "wheel",
+                sha256: Sha256::of(b"x"),
+                size: 1,
+                requires_python: None,
+                metadata_sha256: None,
+                provenance: json!([]),
+                release_metadata: metadata.into(),
+                display_name: "demo".into(),
+                published: None,
+                entry_points: None,
+                toxresults: Vec::new(),
+            }],
+            files: Vec::new(),
+            new_project: true,
+            review: Review::default(),
+            review_text: String::new(),
+            doc: None,
+        }
+    }
+
+    #[test]
+    fn requires_dist_is_read_from_the_release_metadata() {
+        let plan = plan_with_metadata(r#"{"requires_dist": ["idna>=2", "certifi"]}"#);
+        assert_eq!(plan.requires_dist(), ["idna>=2", "certifi"]);
+        assert!(plan_with_metadata("not json").requires_dist().is_empty());
+    }
+
+    #[test]
+    fn without_a_policy_a_push_lands_and_with_one_the_require_checks_decide() {
+        let review = Review {
+            missing_dependencies: vec!["idna >=2".into()],
+            ..Review::default()
+        };
+        assert_eq!(decide(None, &review, 0, 0), Decision::Land);
+        let text = r#"
+[index."a/prod"]
+type = "stage"
+[index."a/prod".require]
+dependencies_present = true
+"#;
+        let policies = crate::policy::Policies::parse_str("t.toml", text).unwrap();
+        let p = policies
+            .index_policy(&IndexPath::parse("a/prod").unwrap())
+            .unwrap();
+        match decide(Some(p), &review, 0, 0) {
+            Decision::Refuse { reasons } => assert!(reasons[0].contains("idna >=2"), "{reasons:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

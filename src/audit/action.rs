@@ -27,6 +27,8 @@ pub enum Action {
     /// An allow/deny typosquat rule was removed.
     TypoRemove,
     SecurityEvent,
+    /// A security alert was acknowledged (with a note).
+    AlertAck,
 }
 
 impl Action {
@@ -52,6 +54,7 @@ impl Action {
         Action::TypoDeny,
         Action::TypoRemove,
         Action::SecurityEvent,
+        Action::AlertAck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +80,7 @@ impl Action {
             Action::TypoDeny => "typo_deny",
             Action::TypoRemove => "typo_remove",
             Action::SecurityEvent => "security_event",
+            Action::AlertAck => "alert_ack",
         }
     }
 

@@ -66,11 +66,7 @@ pub async fn reject(args: RejectArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn list(args: PushesArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(&args.connect)?;
-    let q = if args.status == "all" {
-        String::new()
-    } else {
-        format!("?status={}", args.status)
-    };
+    let q = format!("?status={}", args.status);
     let r = client.get(&format!("/+pushes{q}")).await?;
     let rows = r["result"].as_array().cloned().unwrap_or_default();
     for p in &rows {
@@ -87,7 +83,11 @@ pub async fn list(args: PushesArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if rows.is_empty() {
-        println!("no {} pushes", args.status);
+        if args.status == "all" {
+            println!("no pushes");
+        } else {
+            println!("no {} pushes", args.status);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -110,6 +110,18 @@ pub struct TlsArgs {
     pub cert_identity: IdentityRule,
 }
 
+/// A password framed so it stands out from build output and log lines.
+pub fn password_block(what: &str, password: &str, note: &str) -> String {
+    let rule = "=".repeat(72);
+    let mut out = format!("\n{rule}\n  airlock: {what}\n\n      password: {password}\n\n");
+    for line in note.lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push_str(&rule);
+    out.push_str("\n\n");
+    out
+}
+
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
@@ -159,9 +171,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Err(_) => RootPassword::Generate,
     };
     if let Some(pw) = registry::bootstrap(&reg, root_pw).await? {
-        println!("airlock: created user 'root' with password: {pw}");
-        println!(
-            "airlock: (shown once; set AIRLOCK_ROOT_PASSWORD before the first start to choose it)"
+        print!(
+            "{}",
+            password_block(
+                "created user 'root'",
+                &pw,
+                "shown once. Set AIRLOCK_ROOT_PASSWORD before the FIRST start to choose it;\n\
+                 later, reset it with `airlock user passwd root --data DIR` (server stopped)."
+            )
         );
     }
     let policy_dir = args.policies.clone().or_else(|| {

@@ -49,7 +49,12 @@ pub async fn run_login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     cfg.token = None;
     let password = match &args.connect.password {
         Some(p) => p.clone(),
-        None => read_password(&args.account)?,
+        None => match read_password(&format!("password for {}", args.account))? {
+            Some(p) if !p.is_empty() => p,
+            _ => anyhow::bail!(
+                "no password given: type it at the prompt, or pass --password (or AIRLOCK_PASSWORD)"
+            ),
+        },
     };
     let client = ApiClient::from_config(cfg.clone(), None)?;
     let resp = client
@@ -80,12 +85,16 @@ pub async fn run_logout() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_password(user: &str) -> anyhow::Result<String> {
+/// One line from standard input (prompted on a terminal); `None` when
+/// standard input is closed before anything was read (`</dev/null`).
+pub fn read_password(prompt: &str) -> anyhow::Result<Option<String>> {
     use std::io::{BufRead, IsTerminal};
     if std::io::stdin().is_terminal() {
-        eprint!("password for {user}: ");
+        eprint!("{prompt}: ");
     }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    if std::io::stdin().lock().read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()))
 }

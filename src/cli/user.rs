@@ -1,4 +1,5 @@
-//! `airlock user cert add|list|remove`: pin client certificates to users.
+//! `airlock user cert add|list|remove`: pin client certificates to users;
+//! `airlock user passwd USER --data DIR`: reset a password offline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,20 @@ pub enum UserCommand {
     /// Client certificates pinned to a user (mutual TLS).
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Set USER's password directly in the data folder (the server may be
+    /// stopped; no login needed): for a forgotten root password. Reads the
+    /// new password from standard input, or makes one with --generate.
+    /// Recorded in the audit log.
+    Passwd {
+        #[arg(value_name = "USER")]
+        account: String,
+        /// The server's data folder.
+        #[arg(long, env = "AIRLOCK_DATA")]
+        data: PathBuf,
+        /// Generate a random password and print it.
+        #[arg(long)]
+        generate: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,7 +57,14 @@ pub enum CertCommand {
 }
 
 pub async fn run(cmd: UserCommand) -> anyhow::Result<ExitCode> {
-    let UserCommand::Cert(cmd) = cmd;
+    let cmd = match cmd {
+        UserCommand::Cert(c) => c,
+        UserCommand::Passwd {
+            account,
+            data,
+            generate,
+        } => return passwd_offline(&account, &data, generate).await,
+    };
     match cmd {
         CertCommand::Add {
             account: user,
@@ -94,6 +116,46 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 .await?;
             println!("removed {fingerprint} from {user}");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn passwd_offline(
+    user: &str,
+    data: &std::path::Path,
+    generate: bool,
+) -> anyhow::Result<ExitCode> {
+    if !data.join("airlock.sqlite3").is_file() {
+        anyhow::bail!(
+            "{} is not an airlock data folder (no airlock.sqlite3 in it)",
+            data.display()
+        );
+    }
+    let store = crate::store::Store::open(data)?;
+    crate::registry::require_user_offline(&store, user).await?;
+    let password = if generate {
+        crate::registry::random_password()
+    } else {
+        match super::session::read_password(&format!("new password for {user}"))? {
+            Some(p) if !p.is_empty() => p,
+            _ => anyhow::bail!("no password given: type it on standard input, or use --generate"),
+        }
+    };
+    crate::registry::reset_password_offline(&store, user, password.clone()).await?;
+    if generate {
+        print!(
+            "{}",
+            super::serve::password_block(
+                &format!("new password for '{user}'"),
+                &password,
+                "shown once; the change is recorded in the audit log."
+            )
+        );
+    } else {
+        println!(
+            "password of {user} changed in {} (recorded in the audit log)",
+            data.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,17 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    #[error(
+        "{url}: the server's certificate is not trusted ({reason}); pass the CA that signs it \
+         with --ca FILE.pem (remembered by `airlock use`), or add it to the system trust store \
+         / SSL_CERT_FILE"
+    )]
+    Certificate { url: String, reason: String },
+    #[error(
+        "{url}: the server speaks HTTPS but the URL says http://; run `airlock use https://{host}` \
+         (or pass --url https://...)"
+    )]
+    PlainHttpToTls { url: String, host: String },
     #[error("the server answered {status}: {message}")]
     Server { status: StatusCode, message: String },
     #[error("{0}")]
@@ -47,15 +58,16 @@ impl ApiClient {
         let mut b = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("airlock-cli/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &config.ca {
-            let pem = std::fs::read(ca)
-                .map_err(|e| ClientError::Setup(format!("reading {}: {e}", ca.display())))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| ClientError::Setup(format!("{}: {e}", ca.display())))?
-            {
-                b = b.add_root_certificate(cert);
-            }
-        }
+        let ca_pem = match &config.ca {
+            Some(ca) => Some(
+                std::fs::read(ca)
+                    .map_err(|e| ClientError::Setup(format!("reading {}: {e}", ca.display())))?,
+            ),
+            None => None,
+        };
+        b = crate::tls::trust::Trust::load(ca_pem.as_deref(), "--ca")
+            .map_err(|e| ClientError::Setup(e.to_string()))?
+            .apply(b);
         if let Some(cert) = &config.client_cert {
             let mut pem = std::fs::read(cert)
                 .map_err(|e| ClientError::Setup(format!("reading {}: {e}", cert.display())))?;
@@ -116,10 +128,10 @@ impl ApiClient {
             RequestBody::Json(v) => req.json(&v),
             RequestBody::Text(t, ct) => req.header("content-type", ct).body(t),
         };
-        let resp = req.send().await.map_err(|source| ClientError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| connect_error(&url, source))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -135,6 +147,46 @@ impl ApiClient {
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.request(Method::GET, path, RequestBody::None).await
+    }
+}
+
+/// A failed request as the user should read it: a certificate or scheme
+/// problem names the fix instead of reqwest's cause chain.
+fn connect_error(url: &str, source: reqwest::Error) -> ClientError {
+    use crate::tls::trust::{classify, TlsFailure};
+    match classify(&source) {
+        Some(TlsFailure::Certificate) => {
+            let chain = crate::mirror::upstream::error_chain(&source);
+            let reason = match chain.find("invalid peer certificate") {
+                Some(i) => chain[i..].to_string(),
+                None => chain,
+            };
+            ClientError::Certificate {
+                url: url.to_string(),
+                reason,
+            }
+        }
+        Some(TlsFailure::PlainHttpToTls) => {
+            let host = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| {
+                    u.host_str().map(|h| {
+                        format!(
+                            "{h}{}",
+                            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                        )
+                    })
+                })
+                .unwrap_or_default();
+            ClientError::PlainHttpToTls {
+                url: url.to_string(),
+                host,
+            }
+        }
+        None => ClientError::Connect {
+            url: url.to_string(),
+            source,
+        },
     }
 }
 

@@ -60,7 +60,8 @@ impl Mirror {
             return Ok(present(cached, false));
         }
         if backing_off(guard.last_failure(), waiting_since, expiry) {
-            return fallback(cached, name, "upstream failed moments ago".into());
+            let why = guard.last_failure_reason().unwrap_or("").to_string();
+            return fallback(cached, name, format!("upstream failed moments ago: {why}"));
         }
 
         let upstream = self.upstream_of(&index.config);
@@ -102,7 +103,7 @@ impl Mirror {
                 Ok(present(confirmed, false))
             }
             Err(reason) => {
-                guard.record_failure();
+                guard.record_failure(&reason);
                 tracing::warn!(
                     index = %index.path, project = %name, %reason,
                     "upstream failed; serving the cached page if there is one"

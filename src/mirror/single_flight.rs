@@ -14,7 +14,9 @@ use std::time::Instant;
 /// Beyond this many keys, idle entries (remembered failures) are dropped.
 const MAX_IDLE_KEYS: usize = 10_000;
 
-type Entry = Arc<tokio::sync::Mutex<Option<Instant>>>;
+/// When the last attempt failed, and why.
+type Failure = Option<(Instant, String)>;
+type Entry = Arc<tokio::sync::Mutex<Failure>>;
 
 pub struct KeyedLocks<K> {
     map: Mutex<HashMap<K, Entry>>,
@@ -33,7 +35,7 @@ impl<K> Default for KeyedLocks<K> {
 pub struct KeyGuard<'a, K: Eq + Hash + Clone> {
     locks: &'a KeyedLocks<K>,
     key: K,
-    guard: Option<tokio::sync::OwnedMutexGuard<Option<Instant>>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<Failure>>,
 }
 
 impl<K: Eq + Hash + Clone> KeyedLocks<K> {
@@ -67,12 +69,21 @@ impl<K: Eq + Hash + Clone> KeyedLocks<K> {
 impl<K: Eq + Hash + Clone> KeyGuard<'_, K> {
     /// When an earlier holder last recorded a failed attempt.
     pub fn last_failure(&self) -> Option<Instant> {
-        self.guard.as_ref().and_then(|g| **g)
+        self.guard
+            .as_ref()
+            .and_then(|g| g.as_ref().map(|(t, _)| *t))
     }
 
-    pub fn record_failure(&mut self) {
+    /// Why the last recorded attempt failed.
+    pub fn last_failure_reason(&self) -> Option<&str> {
+        self.guard
+            .as_ref()
+            .and_then(|g| g.as_ref().map(|(_, r)| r.as_str()))
+    }
+
+    pub fn record_failure(&mut self, reason: &str) {
         if let Some(g) = self.guard.as_mut() {
-            **g = Some(Instant::now());
+            **g = Some((Instant::now(), reason.to_string()));
         }
     }
 
@@ -134,11 +145,12 @@ mod tests {
         let b = locks.lock(2).await; // would hang if keys shared a lock
         assert_eq!(b.last_failure(), None);
         drop(b);
-        a.record_failure();
+        a.record_failure("refused");
         drop(a);
         assert_eq!(locks.len(), 1, "a failure is kept for the next holder");
         let mut again = locks.lock(1).await;
         assert!(again.last_failure().is_some());
+        assert_eq!(again.last_failure_reason(), Some("refused"));
         again.record_success();
         drop(again);
         assert!(locks.is_empty());

@@ -31,6 +31,15 @@ pub enum UpstreamError {
     Offline,
     #[error("{url} could not be reached: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error(
+        "{url}: the upstream certificate is not trusted ({reason}); airlock trusts the \
+         system trust store (or SSL_CERT_FILE / SSL_CERT_DIR when set): add the CA that signs \
+         it there, or pass it with --upstream-ca FILE.pem (behind a TLS-intercepting proxy: \
+         the proxy's CA)"
+    )]
+    Certificate { url: String, reason: String },
+    #[error("{url}: upstream speaks HTTPS on this port: use an https:// URL for --upstream")]
+    PlainHttpToTls { url: String },
     #[error("{url} answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("{url} sent a page larger than {MAX_PAGE_BYTES} bytes")]
@@ -93,18 +102,12 @@ impl Upstream {
             .read_timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::limited(5))
             .https_only(false);
-        if let Some(pem) = &settings.extra_ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| UpstreamError::Setup(format!("--upstream-ca: {e}")))?;
-            if certs.is_empty() {
-                return Err(UpstreamError::Setup(
-                    "--upstream-ca holds no PEM certificate".into(),
-                ));
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
+        let trust =
+            crate::tls::trust::Trust::load(settings.extra_ca_pem.as_deref(), "--upstream-ca")
+                .map_err(|e| UpstreamError::Setup(e.to_string()))?;
+        tracing::debug!(source = %trust.system_source, system = trust.system_count,
+            extra = trust.extra_count, "upstream trust anchors");
+        builder = trust.apply(builder);
         let client = builder
             .build()
             .map_err(|e| UpstreamError::Setup(error_chain(&e)))?;
@@ -279,6 +282,21 @@ impl Upstream {
 }
 
 fn unreachable(url: &Url, e: &reqwest::Error) -> UpstreamError {
+    use crate::tls::trust::{classify, TlsFailure};
+    match classify(e) {
+        Some(TlsFailure::Certificate) => {
+            return UpstreamError::Certificate {
+                url: url.to_string(),
+                reason: certificate_reason(e),
+            }
+        }
+        Some(TlsFailure::PlainHttpToTls) => {
+            return UpstreamError::PlainHttpToTls {
+                url: url.to_string(),
+            }
+        }
+        None => {}
+    }
     let reason = if e.is_timeout() {
         format!("timed out ({})", error_chain(e))
     } else {
@@ -287,6 +305,16 @@ fn unreachable(url: &Url, e: &reqwest::Error) -> UpstreamError {
     UpstreamError::Unreachable {
         url: url.to_string(),
         reason,
+    }
+}
+
+/// The innermost message of a certificate failure (`invalid peer
+/// certificate: UnknownIssuer`), without reqwest's generic wrappers.
+fn certificate_reason(e: &reqwest::Error) -> String {
+    let chain = error_chain(e);
+    match chain.find("invalid peer certificate") {
+        Some(i) => chain[i..].to_string(),
+        None => chain,
     }
 }
 
@@ -343,6 +371,13 @@ mod tests {
             ),
             (UpstreamError::TooLarge { url: url.clone() }, false),
             (UpstreamError::Offline, false),
+            (
+                UpstreamError::Certificate {
+                    url: url.clone(),
+                    reason: "invalid peer certificate: UnknownIssuer".into(),
+                },
+                false,
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(e.is_transient(), want, "{e}");

@@ -104,6 +104,14 @@ pub fn evaluate(review: &Review, require: &RequirePolicy, approvals: usize, now:
         }
     }
 
+    if require.dependencies_present && !review.missing_dependencies.is_empty() {
+        reasons.push(format!(
+            "this index requires every dependency to be installable from it, and after this \
+             push it would miss {}; push with --with-deps, or push them first",
+            review.missing_dependencies.join(", ")
+        ));
+    }
+
     if !reasons.is_empty() {
         return Decision::Refuse { reasons };
     }

@@ -4,6 +4,7 @@
 //! readable form a reviewer sees ([`render_text`]). No HTTP and no database
 //! here: callers load the release rows and pass them in.
 
+pub mod deps;
 mod entry_points;
 mod evaluate;
 mod render;

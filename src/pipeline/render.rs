@@ -68,6 +68,9 @@ pub fn render_text(review: &Review) -> String {
             &format!("  + {} {}  [{presence}]", d.name, d.after.join(" | ")),
         );
     }
+    for m in &review.missing_dependencies {
+        line(&mut out, &format!("  ! missing after the push: {m}"));
+    }
     for d in &deps.removed {
         line(
             &mut out,

@@ -174,7 +174,7 @@ pub struct TestsCheck {
 }
 
 /// What a push would bring into the target index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Review {
     pub project: String,
     pub version: String,
@@ -198,6 +198,10 @@ pub struct Review {
     pub typosquat: TyposquatCheck,
     pub shadowing: ShadowingCheck,
     pub tests: TestsCheck,
+    /// Dependencies the release needs in the target's environments that
+    /// the target would not be able to install after the push (filled in
+    /// by the caller, which knows the target; `require.dependencies_present`).
+    pub missing_dependencies: Vec<String>,
 }
 
 /// Build the review of pushing `candidate` into a target whose latest
@@ -286,6 +290,7 @@ pub fn review(
         typosquat: TyposquatCheck::default(),
         shadowing: ShadowingCheck::default(),
         tests: TestsCheck::default(),
+        missing_dependencies: Vec::new(),
     }
 }
 

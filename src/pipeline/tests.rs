@@ -270,10 +270,16 @@ fn evaluate_applies_each_requirement() {
         max_age_days: 365,
         allowed_licenses: vec!["mit".into(), "Apache-2.0".into()],
         wheels_only: false,
+        dependencies_present: true,
     };
     type Edit = fn(&mut Review, &mut RequirePolicy);
     let cases: &[(&str, Edit, Option<&str>)] = &[
         ("all good", |_, _| {}, None),
+        (
+            "a dependency missing",
+            |r, _| r.missing_dependencies = vec!["idna <4,>=2.5".into()],
+            Some("would miss idna <4,>=2.5; push with --with-deps"),
+        ),
         (
             "tests not run",
             |r, _| r.tests.checked = false,

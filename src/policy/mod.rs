@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 pub use invariant::{check_production_invariant, IndexFacts, InvariantError, Violation};
 pub use location::Location;
 pub use model::{
-    Action, AuthRequirements, Credential, IndexPolicy, RequirePolicy, TyposquatMode,
-    TyposquatSettings,
+    Action, AuthRequirements, Credential, EnvironmentsPolicy, IndexPolicy, RequirePolicy,
+    TyposquatMode, TyposquatSettings,
 };
 
 use crate::names::IndexPath;

@@ -125,6 +125,42 @@ pub struct RequirePolicy {
     pub allowed_licenses: Vec<String>,
     /// Every file of the release must be a wheel.
     pub wheels_only: bool,
+    /// After the push, every dependency the pushed releases need in the
+    /// index's environments must be installable from the index (itself or
+    /// its bases): push with `--with-deps`, or push the dependencies first.
+    pub dependencies_present: bool,
+}
+
+/// The environments an index's installers run in: dependencies are
+/// resolved for them (PEP 508 markers). Policy key `environments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvironmentsPolicy {
+    /// Python versions, `3.12` style.
+    pub python: Vec<String>,
+    /// Platforms: linux_x86_64, linux_aarch64, macos_arm64, macos_x86_64,
+    /// windows_amd64.
+    pub platforms: Vec<String>,
+}
+
+impl Default for EnvironmentsPolicy {
+    /// The CPython versions still supported upstream, on the three common
+    /// operating systems.
+    fn default() -> Self {
+        Self {
+            python: ["3.9", "3.10", "3.11", "3.12", "3.13"]
+                .map(String::from)
+                .to_vec(),
+            platforms: [
+                "linux_x86_64",
+                "linux_aarch64",
+                "macos_arm64",
+                "windows_amd64",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
 }
 
 /// The policy of one index.
@@ -150,6 +186,8 @@ pub struct IndexPolicy {
     /// Per-index typosquat mode; `None` = the `[typosquat]` default.
     pub typosquat: Option<TyposquatMode>,
     pub require: RequirePolicy,
+    /// Where its installers run (for pushes with dependencies).
+    pub environments: EnvironmentsPolicy,
     /// Where the index is defined (for messages).
     pub defined_at: Location,
 }

@@ -11,7 +11,8 @@ use crate::names::{IndexPath, ProjectName, UserName};
 
 use super::location::Location;
 use super::model::{
-    AuthRequirements, IndexPolicy, RequirePolicy, TyposquatMode, TyposquatSettings,
+    AuthRequirements, EnvironmentsPolicy, IndexPolicy, RequirePolicy, TyposquatMode,
+    TyposquatSettings,
 };
 use super::PolicyError;
 
@@ -50,6 +51,7 @@ struct RawIndex {
     auth: Option<AuthRequirements>,
     typosquat: Option<TyposquatMode>,
     require: Option<Spanned<RequirePolicy>>,
+    environments: Option<Spanned<EnvironmentsPolicy>>,
 }
 
 /// One file, parsed and validated on its own (cross-file checks are the
@@ -202,6 +204,16 @@ fn validate_index(
         }
         None => RequirePolicy::default(),
     };
+    let environments = match raw.environments {
+        Some(e) => {
+            let offset = e.span().start;
+            let e = e.into_inner();
+            crate::pipeline::deps::TargetEnvironments::new(&e)
+                .map_err(|err| invalid(offset, format!("{path}: environments: {err}")))?;
+            e
+        }
+        None => EnvironmentsPolicy::default(),
+    };
 
     Ok(IndexPolicy {
         kind,
@@ -216,6 +228,7 @@ fn validate_index(
         auth: raw.auth.unwrap_or_default(),
         typosquat: raw.typosquat,
         require,
+        environments,
         defined_at,
         path,
     })

@@ -84,6 +84,20 @@ impl Registry {
         let reg = Arc::clone(self);
         let (index, project) = (index.clone(), project.clone());
         tokio::spawn(async move {
+            // A name promoted from the public mirror (every private file's
+            // first hop is a mirror fetch) is not a private name: PyPI
+            // publishing newer versions of it is no attack.
+            match reg.published_privately(&index, &project).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(%index, %project, "confusion watch: the name came from the mirror; not watched");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(%index, %project, error = %e, "confusion watch: provenance not readable");
+                    return;
+                }
+            }
             let private_versions = match private_versions {
                 Some(v) => v,
                 None => match reg.private_versions(&index, &project).await {
@@ -107,6 +121,37 @@ impl Registry {
                 }
             }
         });
+    }
+
+    /// Was `project` first published privately somewhere in `index`'s chain
+    /// (some file's history starts with an upload, not a mirror fetch)?
+    /// True when nothing is known, so an unknown name stays watched.
+    async fn published_privately(
+        self: &Arc<Self>,
+        index: &IndexPath,
+        project: &ProjectName,
+    ) -> Result<bool, super::RegistryError> {
+        let stages: Vec<i64> = self
+            .resolution_order(index)?
+            .iter()
+            .filter(|r| r.config.kind != crate::index::IndexKind::Mirror)
+            .map(|r| r.id)
+            .collect();
+        let name = project.as_str().to_string();
+        let first_ops: Vec<String> = self
+            .store
+            .db
+            .read(move |c| {
+                let mut out = Vec::new();
+                for id in stages {
+                    for f in crate::store::releases::files_of_project(c, id, &name)? {
+                        out.push(first_hop_op(&f.provenance));
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(first_ops.is_empty() || first_ops.iter().any(|op| op != "mirror"))
     }
 
     /// The versions of `project` held by the stage indexes of `index`'s chain.
@@ -221,29 +266,60 @@ impl Registry {
         }
     }
 
-    /// Security alerts after `since_id` (root only).
+    /// Acknowledge alert `id` with a note (root only, audited): it no
+    /// longer counts as open.
+    pub async fn ack_alert(self: &Arc<Self>, by: &Actor, id: i64, note: &str) -> Result<()> {
+        require_root(by.identity())?;
+        let note = note.trim().to_string();
+        if note.is_empty() {
+            return Err(RegistryError::Invalid(
+                "say why the alert is acknowledged: give a note".into(),
+            ));
+        }
+        if note.len() > 2000 {
+            return Err(RegistryError::Invalid(
+                "the note is longer than 2000 characters".into(),
+            ));
+        }
+        let user = by.user().unwrap_or("root").to_string();
+        let entry = by
+            .entry(Action::AlertAck, format!("alert #{id}"))
+            .details(json!({"alert": id, "note": note}));
+        let outcome = self
+            .store
+            .db
+            .write(move |tx| {
+                let o = alerts::ack(tx, id, &user, &note)?;
+                if o == alerts::AckOutcome::Acked {
+                    audit::append(tx, entry)?;
+                }
+                Ok(o)
+            })
+            .await?;
+        match outcome {
+            alerts::AckOutcome::Acked => Ok(()),
+            alerts::AckOutcome::AlreadyAcked => Err(RegistryError::Conflict(format!(
+                "alert #{id} is already acknowledged"
+            ))),
+            alerts::AckOutcome::NoSuchAlert => {
+                Err(RegistryError::NotFound(format!("there is no alert #{id}")))
+            }
+        }
+    }
+
+    /// Security alerts after `since_id` (root only): the open ones, or all
+    /// with `include_acked`.
     pub async fn alerts_json(
         self: &Arc<Self>,
         actor: Option<&Identity>,
         since_id: i64,
+        include_acked: bool,
     ) -> Result<Value> {
-        match actor {
-            Some(a) if a.is_root() => {}
-            Some(_) => {
-                return Err(RegistryError::Forbidden(
-                    "only root may read security alerts".into(),
-                ))
-            }
-            None => {
-                return Err(RegistryError::Unauthenticated(
-                    "log in as root to read security alerts".into(),
-                ))
-            }
-        }
+        require_root(actor)?;
         let rows = self
             .store
             .db
-            .read(move |c| alerts::list(c, since_id))
+            .read(move |c| alerts::list(c, since_id, include_acked))
             .await?;
         Ok(Value::Array(
             rows.into_iter()
@@ -252,9 +328,42 @@ impl Registry {
                         "id": r.id, "created": r.created, "kind": r.kind, "severity": r.severity,
                         "index": r.index_path, "project": r.project, "message": r.message,
                         "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+                        "acked": r.acked.as_ref().map(|(at, by, note)| json!({"at": at, "by": by, "note": note})),
                     })
                 })
                 .collect(),
         ))
+    }
+}
+
+/// The `op` of the first hop of a file's provenance (`upload`, `mirror`);
+/// an unreadable history counts as an upload (watched).
+fn first_hop_op(provenance: &str) -> String {
+    serde_json::from_str::<Value>(provenance)
+        .ok()
+        .and_then(|v| v[0]["op"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "upload".into())
+}
+
+fn require_root(actor: Option<&Identity>) -> Result<()> {
+    match actor {
+        Some(a) if a.is_root() => Ok(()),
+        Some(_) => Err(RegistryError::Forbidden(
+            "only root may read or acknowledge security alerts".into(),
+        )),
+        None => Err(RegistryError::Unauthenticated(
+            "log in as root to read security alerts".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_first_hop_decides_where_a_file_came_from() {
+        let mirrored = r#"[{"op":"mirror","index":"root/pypi"},{"op":"push","from":"root/pypi"}]"#;
+        assert_eq!(super::first_hop_op(mirrored), "mirror");
+        assert_eq!(super::first_hop_op(r#"[{"op":"upload"}]"#), "upload");
+        assert_eq!(super::first_hop_op("not json"), "upload");
     }
 }

@@ -24,6 +24,9 @@ fn row_json(r: &PendingRow) -> Value {
     })
 }
 
+/// The states a recorded push can be in.
+pub const PUSH_STATUSES: &[&str] = &["pending", "landed", "rejected", "failed"];
+
 impl Registry {
     pub async fn pending_pushes_json(
         self: &Arc<Self>,
@@ -35,6 +38,16 @@ impl Registry {
                 "log in to see pushes".into(),
             ));
         }
+        let status = match status.as_deref() {
+            None | Some("all") => None,
+            Some(s) if PUSH_STATUSES.contains(&s) => Some(s.to_string()),
+            Some(other) => {
+                return Err(RegistryError::Invalid(format!(
+                    "unknown push status {other:?}: use one of {}, or all",
+                    PUSH_STATUSES.join(", ")
+                )))
+            }
+        };
         let rows = self
             .store
             .db

@@ -28,7 +28,15 @@ pub async fn bootstrap(reg: &Arc<Registry>, root_pw: RootPassword) -> Result<Opt
         .await?
         .is_some();
     let mut generated = None;
-    if !exists {
+    if exists {
+        if let RootPassword::Given(_) = root_pw {
+            tracing::warn!(
+                "AIRLOCK_ROOT_PASSWORD is set but IGNORED: root already exists in this data \
+                 folder (the variable only counts on the first start). To reset root's \
+                 password, stop the server and run `airlock user passwd root --data DIR`."
+            );
+        }
+    } else {
         let pw = match root_pw {
             RootPassword::Given(p) => {
                 if p.is_empty() {
@@ -81,7 +89,54 @@ pub async fn bootstrap(reg: &Arc<Registry>, root_pw: RootPassword) -> Result<Opt
     Ok(generated)
 }
 
-fn random_password() -> String {
+/// Set `user`'s password straight in the data folder (no server, no
+/// login: for a forgotten root password), audited as a change by the local
+/// administrator.
+pub async fn reset_password_offline(
+    store: &crate::store::Store,
+    user: &str,
+    new_password: String,
+) -> Result<()> {
+    require_user_offline(store, user).await?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&new_password))
+        .await
+        .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+    let entry = crate::audit::NewEntry::new(crate::audit::Action::UserModify, user).details(
+        serde_json::json!({
+            "changed": {"password": "changed"},
+            "via": "airlock user passwd --data (offline, by whoever can write the data folder)",
+        }),
+    );
+    let name = user.to_string();
+    store
+        .db
+        .write(move |tx| {
+            user_table::set_password(tx, &name, &hash)?;
+            crate::audit::append(tx, entry)?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// `NotFound` unless `user` exists in the data folder of `store`.
+pub async fn require_user_offline(store: &crate::store::Store, user: &str) -> Result<()> {
+    let name = user.to_string();
+    let found = store
+        .db
+        .read(move |c| user_table::get(c, &name))
+        .await?
+        .is_some();
+    if !found {
+        return Err(super::RegistryError::NotFound(format!(
+            "no user {user} in this data folder"
+        )));
+    }
+    Ok(())
+}
+
+/// A new random password (24 URL-safe characters).
+pub fn random_password() -> String {
     let mut bytes = [0u8; 18];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .expect("the system random number generator failed");

@@ -23,13 +23,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub use actor::Actor;
-pub use bootstrap::{bootstrap, RootPassword};
+pub use bootstrap::{
+    bootstrap, random_password, require_user_offline, reset_password_offline, RootPassword,
+};
 pub use certs::parse_pem_certificate;
 pub use docs::DocsStored;
 pub use error::{RegistryError, Result};
 pub use indexes::{normalize_version, ConfigChange};
 pub use policies::{load_policies, BUILTIN_DEFAULT};
-pub use push::{PushContext, PushOutcome, PushRequest, PushedFile};
+pub use push::{PushContext, PushOutcome, PushRequest, PushSetOutcome, PushSetRequest, PushedFile};
 pub use reads::{ResolvedFile, ResolvedProject};
 pub use toxresults::{StoredToxResult, MAX_RESULTS_PER_FILE};
 pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};

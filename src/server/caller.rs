@@ -50,7 +50,14 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             header("authorization")
         };
-        let creds = Credentials::from_headers(authorization, header("x-devpi-auth"))?;
+        let creds = Credentials::from_headers(authorization, header("x-devpi-auth"))?
+            // twine always sends Basic credentials; `-u '' -p ''` next to a
+            // client certificate that identifies a user means "the
+            // certificate only"
+            .filter(|c| {
+                !(cert_user.is_some()
+                    && matches!(c, Credentials::Basic { user, secret } if user.is_empty() && secret.is_empty()))
+            });
         let id = match (creds, cert_user) {
             (None, None) => None,
             (None, Some((user, fp))) => Some(Identity {

@@ -86,6 +86,7 @@ fn routes(state: AppState) -> Router {
         .route("/+status", get(api::status))
         .route("/+login", post(api::login))
         .route("/+alerts", get(alerts::list))
+        .route("/+alerts/{id}/ack", post(alerts::ack))
         .route("/+pushes", get(approvals::list))
         .route("/+pushes/{id}/approve", post(approvals::approve))
         .route("/+pushes/{id}/reject", post(approvals::reject))

@@ -46,37 +46,6 @@ fn log_time(ts: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// devpi's per-file `log` from a file's provenance: where it was uploaded
-/// or fetched from, then every push hop (who, when, from, to), and an
-/// `overwrite` entry first when it replaced a file of the same name.
-fn file_log(provenance: &str, uploader: &str, created: i64, index: &IndexPath) -> Value {
-    let hops: Vec<Value> = serde_json::from_str::<Value>(provenance)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default();
-    let at = |hop: &Value| log_time(hop["at"].as_i64().unwrap_or(created));
-    let log: Vec<Value> = hops
-        .iter()
-        .filter_map(|hop| match hop["op"].as_str()? {
-            "upload" => Some(json!({"what": "upload", "who": hop["by"], "when": at(hop),
-                                    "dst": hop["index"]})),
-            "push" => Some(json!({"what": "push", "who": hop["by"], "when": at(hop),
-                                  "src": hop["from"], "dst": hop["to"],
-                                  "approved_by": hop["approved_by"]})),
-            "overwrite" => Some(json!({"what": "overwrite", "who": hop["by"], "when": at(hop),
-                                       "count": hop["count"]})),
-            "mirror" => Some(json!({"what": "fetch", "when": log_time(hop["fetched"].as_i64().unwrap_or(created)),
-                                    "src": hop["index"], "url": hop["url"]})),
-            _ => None,
-        })
-        .collect();
-    if log.is_empty() {
-        // rows from before provenance was kept
-        return json!([{"what": "upload", "who": uploader, "when": log_time(created), "dst": index.to_string()}]);
-    }
-    Value::Array(log)
-}
-
 /// What is attached to a project's releases: test results per file id,
 /// doc zips per (index, version).
 #[derive(Default)]
@@ -115,6 +84,49 @@ impl Attachments {
     }
 }
 
+/// devpi's `log` of a release file: its real history from the recorded
+/// provenance — the upload (who, when, where) or the mirror fetch (from
+/// which URL, when), then each push hop (`src` → `dst`, who, when). A file
+/// without readable provenance shows its upload here.
+fn file_history(provenance: &str, uploader: &str, created: i64, index: &IndexPath) -> Value {
+    let hops: Vec<Value> = serde_json::from_str(provenance).unwrap_or_default();
+    let log: Vec<Value> = hops
+        .iter()
+        .filter_map(|h| {
+            let when = |key: &str| h[key].as_i64().map(log_time).unwrap_or(Value::Null);
+            match h["op"].as_str()? {
+                "upload" => Some(json!({
+                    "what": "upload", "who": h["by"], "when": when("at"), "dst": h["index"],
+                })),
+                "mirror" => Some(json!({
+                    "what": "mirror", "who": Value::Null, "when": when("fetched"),
+                    "src": h["url"], "dst": h["index"],
+                })),
+                // a replaced file's history starts with how often the name
+                // was overwritten, as devpi's does
+                "overwrite" => Some(json!({
+                    "what": "overwrite", "who": h["by"], "when": when("at"), "count": h["count"],
+                })),
+                "push" => {
+                    let mut e = json!({
+                        "what": "push", "who": h["by"], "when": when("at"),
+                        "src": h["from"], "dst": h["to"],
+                    });
+                    if h["approved_by"].as_array().is_some_and(|a| !a.is_empty()) {
+                        e["approved_by"] = h["approved_by"].clone();
+                    }
+                    Some(e)
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    if log.is_empty() {
+        return json!([{"what": "upload", "who": uploader, "when": log_time(created), "dst": index.to_string()}]);
+    }
+    Value::Array(log)
+}
+
 /// devpi's `versiondata` for one version: metadata plus `+links`
 /// (`releasefile`, `toxresult` with `for_href`, `doczip`).
 fn version_json(
@@ -133,7 +145,7 @@ fn version_json(
             "href": file_href,
             "hash_spec": format!("sha256={}", f.file.sha256),
             "hashes": {"sha256": f.file.sha256.to_hex()},
-            "log": file_log(&f.file.provenance, &f.file.uploader, f.file.created, &f.index),
+            "log": file_history(&f.file.provenance, &f.file.uploader, f.file.created, &f.index),
         }));
         for t in extra.toxresults.get(&f.file.id).into_iter().flatten() {
             links.push(json!({

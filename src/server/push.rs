@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{index_path, ApiError, AppState};
 use crate::names::{IndexPath, ProjectName};
-use crate::registry::{Actor, PushRequest};
+use crate::registry::{Actor, PushRequest, PushSetRequest};
 
 #[derive(Debug, Deserialize)]
 struct PushBody {
@@ -23,6 +23,9 @@ struct PushBody {
     posturl: Option<String>,
     #[serde(default)]
     dry_run: bool,
+    /// airlock only: push the release with the dependencies it needs.
+    #[serde(default)]
+    with_deps: bool,
 }
 
 pub async fn push(
@@ -53,6 +56,54 @@ pub async fn push(
         .ok_or_else(|| ApiError::bad_request("the push names no targetindex"))?;
     let target = IndexPath::parse(target).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let project = ProjectName::new(&req.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if req.with_deps {
+        let set = st
+            .registry
+            .push_set(
+                &actor,
+                PushSetRequest {
+                    source,
+                    target,
+                    project,
+                    version: req.version.clone(),
+                    dry_run: req.dry_run,
+                },
+            )
+            .await?;
+        let n = set.releases.len();
+        let message = if set.dry_run {
+            format!(
+                "dry run: {}=={} and {} dependenc(ies) would be pushed to {}",
+                req.name,
+                req.version,
+                n.saturating_sub(1),
+                set.target
+            )
+        } else {
+            let landed = set.releases.iter().filter(|r| r.landed).count();
+            format!(
+                "{}=={} pushed to {} with its dependencies: {landed} release(s) landed, {} already there",
+                req.name,
+                req.version,
+                set.target,
+                n - landed
+            )
+        };
+        let log: Vec<Value> = set
+            .releases
+            .iter()
+            .flat_map(|r| {
+                r.files
+                    .iter()
+                    .map(|f| json!([200, f.action, f.filename, "->", set.target]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"type": "actionlog", "result": log, "message": message, "push_set": set})),
+        ));
+    }
     let outcome = st
         .registry
         .push(

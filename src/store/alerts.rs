@@ -14,6 +14,8 @@ pub struct AlertRow {
     pub project: String,
     pub message: String,
     pub detail: String,
+    /// When, by whom and why it was acknowledged.
+    pub acked: Option<(i64, String, String)>,
 }
 
 /// Insert an alert unless one with the same `dedupe` key exists; `true` if new.
@@ -35,13 +37,28 @@ pub fn record(
     )? == 1)
 }
 
-pub fn list(conn: &Connection, since_id: i64) -> Result<Vec<AlertRow>, StoreError> {
+/// Alerts after `since_id`; acknowledged ones only with `include_acked`.
+pub fn list(
+    conn: &Connection,
+    since_id: i64,
+    include_acked: bool,
+) -> Result<Vec<AlertRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, created, kind, severity, index_path, project, message, detail
-         FROM security_alerts WHERE id > ?1 ORDER BY id",
+        "SELECT id, created, kind, severity, index_path, project, message, detail,
+                acked, acked_by, ack_note
+         FROM security_alerts WHERE id > ?1 AND (?2 OR acked IS NULL) ORDER BY id",
     )?;
-    let rows = stmt.query_map([since_id], |r| {
+    let rows = stmt.query_map(params![since_id, include_acked], |r| {
+        let acked: Option<i64> = r.get(8)?;
         Ok(AlertRow {
+            acked: match acked {
+                Some(t) => Some((
+                    t,
+                    r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                )),
+                None => None,
+            },
             id: r.get(0)?,
             created: r.get(1)?,
             kind: r.get(2)?,
@@ -53,4 +70,33 @@ pub fn list(conn: &Connection, since_id: i64) -> Result<Vec<AlertRow>, StoreErro
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What acknowledging an alert found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    Acked,
+    AlreadyAcked,
+    NoSuchAlert,
+}
+
+pub fn ack(conn: &Connection, id: i64, by: &str, note: &str) -> Result<AckOutcome, StoreError> {
+    let n = conn.execute(
+        "UPDATE security_alerts SET acked = ?2, acked_by = ?3, ack_note = ?4
+         WHERE id = ?1 AND acked IS NULL",
+        params![id, super::now(), by, note],
+    )?;
+    if n == 1 {
+        return Ok(AckOutcome::Acked);
+    }
+    let exists: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM security_alerts WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    Ok(if exists > 0 {
+        AckOutcome::AlreadyAcked
+    } else {
+        AckOutcome::NoSuchAlert
+    })
 }

@@ -62,6 +62,28 @@ pub fn create(
     Ok(conn.last_insert_rowid())
 }
 
+/// Record a push that landed without waiting for approvals, so that
+/// `airlock pushes --status landed` lists every landed push.
+#[allow(clippy::too_many_arguments)]
+pub fn record_landed(
+    conn: &Connection,
+    source: &str,
+    target: &str,
+    project: &str,
+    version: &str,
+    pusher: &str,
+    pusher_cert: Option<&str>,
+    review: &str,
+) -> Result<i64, StoreError> {
+    let now = super::now();
+    conn.execute(
+        "INSERT INTO pending_pushes (created, source, target, project, version, pusher, pusher_cert, review, status, decided)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'landed', ?1)",
+        params![now, source, target, project, version, pusher, pusher_cert, review],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Option<PendingRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?

@@ -238,6 +238,13 @@ pub const MIGRATIONS: &[&str] = &[
         keys_version INTEGER NOT NULL
     );
     "#,
+    // 11: acknowledging security alerts (`airlock alerts ack ID --note ...`):
+    // an acknowledged alert stays, with who, when and why.
+    r#"
+    ALTER TABLE security_alerts ADD COLUMN acked INTEGER;
+    ALTER TABLE security_alerts ADD COLUMN acked_by TEXT;
+    ALTER TABLE security_alerts ADD COLUMN ack_note TEXT;
+    "#,
 ];
 
 #[cfg(test)]

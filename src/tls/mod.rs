@@ -7,6 +7,7 @@ pub mod config;
 pub mod identity;
 pub mod pki;
 pub mod serve;
+pub mod trust;
 
 pub use config::{
     server_config, spawn_crl_watcher, ClientAuth, CrlReloader, TlsError, TlsServerConfig,

@@ -87,7 +87,11 @@ class Server:
         env = scrubbed_env()
         env["AIRLOCK_ROOT_PASSWORD"] = ROOT_PASSWORD
         env.setdefault("AIRLOCK_LOG", "info,tower_http=debug")
-        env.update(self.extra_env)
+        for key, value in self.extra_env.items():  # None: unset (e.g. AIRLOCK_ROOT_PASSWORD)
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         with open(stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [str(self.binary), "serve", "--listen", "127.0.0.1:0", "--data", str(self.data), *self.args,
@@ -148,6 +152,12 @@ class Server:
         code = self.stop()
         assert code == 0, f"airlock exited with {code} on SIGTERM; log:\n{self.log()}"
         return self.start()
+
+    def stdout(self) -> str:
+        """What the server printed on standard output, over all its starts."""
+        return "".join(
+            (self.logdir / f"stdout-{n}.log").read_text(errors="replace") for n in range(1, self.starts + 1)
+        )
 
     def log(self) -> str:
         """Everything the server wrote to stderr, over all its starts."""

@@ -9,6 +9,7 @@ import collections
 import hashlib
 import html
 import json
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,7 @@ class FakeUpstream:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.tls = False
 
     def add(self, project: str, path: Path, metadata: bytes | None = None) -> None:
         self.projects[project].append(Served(path.name, path.read_bytes(), metadata))
@@ -48,9 +50,10 @@ class FakeUpstream:
     def simple_url(self) -> str:
         assert self._server is not None, "not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/simple/"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}/simple/"
 
-    def start(self) -> "FakeUpstream":
+    def start(self, tls: tuple[Path, Path] | None = None) -> "FakeUpstream":
+        """Serve plain HTTP, or HTTPS with ``tls=(certificate PEM, key PEM)``."""
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +69,11 @@ class FakeUpstream:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
+            self.tls = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self

@@ -1,7 +1,9 @@
 """root/pypi with real pip and uv: installs through the mirror from a fake
 upstream (with a dependency, with and without PEP 658 metadata), then from
-the cache with upstream gone, then with ``--offline``. An opt-in live test
-(``AIRLOCK_LIVE_PYPI=1``) does the same against pypi.org.
+the cache with upstream gone, then with ``--offline``. A live smoke test
+installs one small package from pypi.org when pypi.org answers (skipped,
+saying why, when it does not); an opt-in live test (``AIRLOCK_LIVE_PYPI=1``)
+does the whole round against pypi.org.
 """
 
 from __future__ import annotations
@@ -71,20 +73,51 @@ def test_pip_and_uv_through_the_mirror_then_cached_then_offline(make_server, cli
     assert "not-cached-anywhere" in res.output
 
 
+PYPI = "https://pypi.org/simple/"
+
+
+def pypi_unreachable() -> str | None:
+    """Why pypi.org cannot be used from here, or None when it answers. Asked
+    the way airlock will ask: through the system trust store (or
+    SSL_CERT_FILE), so a company proxy's CA counts."""
+    import ssl
+    import urllib.request
+
+    try:
+        req = urllib.request.Request(PYPI + "six/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        with urllib.request.urlopen(req, timeout=10, context=ssl.create_default_context()) as r:
+            if r.status != 200:
+                return f"pypi.org answered HTTP {r.status}"
+    except Exception as e:  # noqa: BLE001 - any failure means: skip, saying why
+        return f"pypi.org does not answer from here ({e})"
+    return None
+
+
+def test_live_pypi_smoke(make_server, clients):
+    """One small install through the real root/pypi from pypi.org (part of
+    the default run when pypi.org answers): the real mirror path, with
+    nothing but the system trust store."""
+    why = pypi_unreachable()
+    if why:
+        pytest.skip(f"live PyPI smoke test skipped: {why}")
+    srv = make_server("--upstream", PYPI)  # an explicit upstream: the harness adds no --offline
+    _, target = clients.pip_install(srv.index_url("root/pypi"), "six==1.16.0")
+    assert any(p.name.startswith("six") for p in target.iterdir()), list(target.iterdir())
+
+
 @pytest.mark.skipif(os.environ.get("AIRLOCK_LIVE_PYPI") != "1", reason="set AIRLOCK_LIVE_PYPI=1 to test against pypi.org")
 def test_live_pypi_then_offline(make_server, clients):
-    args = []
-    # a company proxy's CA (as pip's own environment uses) must be trusted too
-    ca = os.environ.get("AIRLOCK_UPSTREAM_CA") or os.environ.get("SSL_CERT_FILE")
-    if ca:
-        args += ["--upstream-ca", ca]
-    srv = make_server(*args)
+    why = pypi_unreachable()
+    assert why is None, why
+    # no --upstream-ca: a company proxy's CA is trusted through the system
+    # store / SSL_CERT_FILE like pip's own
+    srv = make_server("--upstream", PYPI)
     index_url = srv.index_url("root/pypi")
     packages = ("six", "idna", "requests", "numpy")
     clients.pip_install(index_url, *packages)
     clients.uv_install(index_url, *packages)
     srv.stop()
-    srv.args.append("--offline")
+    srv.args = [a for a in srv.args if a not in ("--upstream", PYPI)] + ["--offline"]
     srv.start()
     index_url = srv.index_url("root/pypi")  # a new port
     clients.pip_install(index_url, *packages)

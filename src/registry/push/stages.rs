@@ -1,18 +1,13 @@
-//! Verbatim pushes: copy every file of one release from a source index
-//! (a stage index or a mirror) into a target stage index, byte for byte.
-//!
-//! Nothing is re-uploaded or rebuilt: the target gets references to the
-//! same content-addressed blobs, after each blob has been re-hashed from
-//! disk and found equal to its recorded sha256. Every file carries its
-//! provenance (the hops that brought it here). All files land in one
-//! transaction or none do.
+//! The stages of a push (see the module above): each a small function over
+//! an [`Authorized`] push and a [`ReleasePlan`], shared by the push of one
+//! release and the push of a set.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{Registry, RegistryError, Result};
+use super::{PushOutcome, PushedFile};
 use crate::auth::Identity;
 use crate::digest::Sha256;
 use crate::dist::{self, DistKind};
@@ -20,75 +15,24 @@ use crate::index::IndexKind;
 use crate::mirror::FilePart;
 use crate::names::{IndexPath, ProjectName};
 use crate::pipeline::{
-    Decision, ReleaseFile, ReleaseSnapshot, ShadowingCheck, TestsCheck, TyposquatCheck,
+    Decision, ReleaseFile, ReleaseSnapshot, Review, ShadowingCheck, TestsCheck, TyposquatCheck,
 };
-use crate::policy::Action;
-use crate::store::pending;
+use crate::policy::{Action, IndexPolicy};
+use crate::registry::{PushContext, Registry, RegistryError, Result};
+use crate::store::indexes::IndexRow;
 use crate::store::releases::{self, FileRow, NewFile};
 use crate::store::StoreError;
 
-/// What to push.
-#[derive(Debug, Clone)]
-pub struct PushRequest {
-    pub source: IndexPath,
-    pub target: IndexPath,
-    pub project: ProjectName,
-    pub version: String,
-    /// Review only; land nothing.
-    pub dry_run: bool,
-}
-
-/// One file of a push.
-#[derive(Debug, Clone, Serialize)]
-pub struct PushedFile {
-    pub filename: String,
-    pub sha256: String,
-    pub size: u64,
-    /// `copy` (new in the target), `unchanged` (identical bytes already
-    /// there) or `replace` (volatile target held other bytes).
-    pub action: &'static str,
-    pub provenance: Value,
-}
-
-/// The outcome of a push (or of a dry run).
-#[derive(Debug, Clone, Serialize)]
-pub struct PushOutcome {
-    pub source: String,
-    pub target: String,
-    pub project: String,
-    pub version: String,
-    pub files: Vec<PushedFile>,
-    pub review: Value,
-    /// The review as text, as the CLI prints it.
-    pub review_text: String,
-    /// What the target's policy decided (`land` without a policy).
-    pub decision: Decision,
-    /// Set when the push waits for approvals.
-    pub pending_id: Option<i64>,
-    pub landed: bool,
-}
-
-/// Where a push run comes from: a person pushing, or an approval of a
-/// pending push (which re-runs every check with the approvals counted).
-#[derive(Debug, Clone, Default)]
-pub struct PushContext {
-    pub approvals: Vec<String>,
-    pub pending_id: Option<i64>,
-    /// The peer address of the request behind this push, for its audit
-    /// entries (none when an approval lands a pending push).
-    pub remote: Option<std::net::SocketAddr>,
-}
-
 /// A file prepared for the target.
-struct Candidate {
-    filename: String,
+pub(super) struct Candidate {
+    pub(super) filename: String,
     kind: &'static str,
     sha256: Sha256,
     size: u64,
     requires_python: Option<String>,
     metadata_sha256: Option<Sha256>,
     provenance: Value,
-    release_metadata: String,
+    pub(super) release_metadata: String,
     display_name: String,
     /// Upload (or upstream publication) time.
     published: Option<i64>,
@@ -104,134 +48,288 @@ fn blocking_failed(e: tokio::task::JoinError) -> RegistryError {
     RegistryError::Store(StoreError::Internal(format!("background task failed: {e}")))
 }
 
-impl Registry {
-    /// Push as `actor`. Every refusal is recorded in the audit log with its
-    /// reason (policy refusals and typosquat blocks record themselves, with
-    /// more detail).
-    pub async fn push(
-        self: &Arc<Self>,
-        actor: &super::Actor,
-        req: PushRequest,
-    ) -> Result<PushOutcome> {
-        let result = match actor.identity() {
-            Some(who) => {
-                let ctx = PushContext {
-                    remote: actor.remote,
-                    ..PushContext::default()
-                };
-                self.push_with(who, req.clone(), ctx).await
-            }
-            None => Err(RegistryError::Unauthenticated(format!(
-                "log in to push to {}",
-                req.target
-            ))),
-        };
-        if let Err(e) = &result {
-            if !matches!(
-                e,
-                RegistryError::TypoBlocked(_) | RegistryError::PolicyRefused(_)
-            ) {
-                let entry = actor
-                    .entry(
-                        crate::audit::Action::BlockedPush,
-                        format!("{}/{}/{}", req.target, req.project, req.version),
-                    )
-                    .details(json!({
-                        "source": req.source.to_string(),
-                        "target": req.target.to_string(),
-                        "project": req.project.to_string(),
-                        "version": req.version,
-                        "reason": e.to_string(),
-                    }));
-                self.audit_alone(entry).await;
-            }
-        }
-        result
+/// Stage 1's result: a push the target's policy lets `actor` make.
+pub(super) struct Authorized {
+    pub(super) source: IndexRow,
+    pub(super) target: IndexRow,
+    pub(super) policy: Option<IndexPolicy>,
+}
+
+/// One release on its way through the stages.
+pub(super) struct ReleasePlan {
+    pub(super) project: ProjectName,
+    pub(super) version: String,
+    /// `name==version`, for messages.
+    pub(super) label: String,
+    pub(super) candidates: Vec<Candidate>,
+    pub(super) files: Vec<PushedFile>,
+    pub(super) new_project: bool,
+    pub(super) review: Review,
+    review_text: String,
+    doc: Option<DocZip>,
+}
+
+impl ReleasePlan {
+    /// The Requires-Dist lines of the release's metadata.
+    pub(super) fn requires_dist(&self) -> Vec<String> {
+        let meta: Value = self
+            .candidates
+            .first()
+            .and_then(|c| serde_json::from_str(&c.release_metadata).ok())
+            .unwrap_or(Value::Null);
+        meta["requires_dist"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
     }
 
-    pub async fn push_with(
-        self: &Arc<Self>,
+    pub(super) fn outcome(
+        &self,
+        auth: &Authorized,
+        decision: Decision,
+        pending_id: Option<i64>,
+        dry_run: bool,
+    ) -> PushOutcome {
+        PushOutcome {
+            source: auth.source.path.to_string(),
+            target: auth.target.path.to_string(),
+            project: self.project.to_string(),
+            version: self.version.clone(),
+            files: self.files.clone(),
+            review: serde_json::to_value(&self.review).unwrap_or(Value::Null),
+            review_text: self.review_text.clone(),
+            decision,
+            pending_id,
+            landed: false,
+            dry_run,
+        }
+    }
+}
+
+/// What the target can install from: its own releases and those of the
+/// stage indexes in its bases; any name at all when a mirror is among its
+/// bases (installers reach upstream through it).
+pub(super) struct TargetView {
+    stages: Vec<i64>,
+    through_mirror: Option<IndexPath>,
+}
+
+impl TargetView {
+    pub(super) fn of(reg: &Registry, auth: &Authorized) -> Result<Self> {
+        let order = reg.resolution_order(&auth.target.path)?;
+        Ok(Self {
+            stages: order
+                .iter()
+                .filter(|r| r.config.kind == IndexKind::Stage)
+                .map(|r| r.id)
+                .collect(),
+            through_mirror: order
+                .iter()
+                .find(|r| r.config.kind == IndexKind::Mirror)
+                .map(|r| r.path.clone()),
+        })
+    }
+
+    /// The versions of each of `names` the target can install (`None`: any,
+    /// through a mirror).
+    pub(super) async fn versions(
+        &self,
+        reg: &Registry,
+        names: Vec<String>,
+    ) -> Result<Option<HashMap<String, Vec<String>>>> {
+        if self.through_mirror.is_some() {
+            return Ok(None);
+        }
+        self.held(reg, names).await.map(Some)
+    }
+
+    /// The versions of each of `names` that the target or a stage index
+    /// among its bases holds (what a mirror base could fetch not counted).
+    pub(super) async fn held(
+        &self,
+        reg: &Registry,
+        names: Vec<String>,
+    ) -> Result<HashMap<String, Vec<String>>> {
+        let stages = self.stages.clone();
+        Ok(reg
+            .store
+            .db
+            .read(move |c| {
+                let mut out: HashMap<String, Vec<String>> = HashMap::new();
+                for name in names {
+                    let mut versions = Vec::new();
+                    for id in &stages {
+                        versions.extend(
+                            releases::releases(c, *id, &name)?
+                                .into_iter()
+                                .map(|r| r.version),
+                        );
+                    }
+                    out.insert(name, versions);
+                }
+                Ok(out)
+            })
+            .await?)
+    }
+}
+
+/// Stage 6: the target's `require` checks (no policy: land).
+pub(super) fn decide(
+    policy: Option<&IndexPolicy>,
+    review: &Review,
+    approvals: usize,
+    now: i64,
+) -> Decision {
+    match policy {
+        Some(p) => crate::pipeline::evaluate(review, &p.require, approvals, now),
+        None => Decision::Land,
+    }
+}
+
+impl Registry {
+    /// Stage 1: may `actor` push from `source` into `target` at all?
+    pub(super) fn authorize(
+        &self,
         actor: &Identity,
-        req: PushRequest,
-        ctx: PushContext,
-    ) -> Result<PushOutcome> {
-        if req.source == req.target {
+        source: &IndexPath,
+        target: &IndexPath,
+        ctx: &PushContext,
+    ) -> Result<Authorized> {
+        if source == target {
             return Err(RegistryError::Invalid(
                 "source and target index are the same".into(),
             ));
         }
-        let source = self.index(&req.source)?;
-        let target_policy = self.policy_of(&req.target);
-        let target = match &target_policy {
+        let source_row = self.index(source)?;
+        let policy = self.policy_of(target);
+        let target_row = match &policy {
             Some(p) => {
-                let row = self.index(&req.target)?;
+                let row = self.index(target)?;
                 if row.config.kind == IndexKind::Mirror {
                     return Err(RegistryError::Forbidden(format!(
-                        "index {} is a mirror: nothing is pushed into a mirror",
-                        req.target
+                        "index {target} is a mirror: nothing is pushed into a mirror"
                     )));
                 }
-                if !p.accepts_push_from.contains(&req.source) {
+                if !p.accepts_push_from.contains(source) {
                     let from: Vec<String> = p
                         .accepts_push_from
                         .iter()
                         .map(ToString::to_string)
                         .collect();
                     return Err(RegistryError::Forbidden(format!(
-                        "index {} accepts pushes only from [{}] (policy at {}); {} is not one of them",
-                        req.target,
+                        "index {target} accepts pushes only from [{}] (policy at {}); {source} is not one of them",
                         from.join(", "),
                         p.defined_at,
-                        req.source
                     )));
                 }
-                if !p.may_push(Some(&actor.user), &req.source) {
+                if !p.may_push(Some(&actor.user), source) {
                     return Err(RegistryError::Forbidden(format!(
-                        "user {} may not push into {} (push_users in the policy at {})",
-                        actor.user, req.target, p.defined_at
+                        "user {} may not push into {target} (push_users in the policy at {})",
+                        actor.user, p.defined_at
                     )));
                 }
                 if ctx.pending_id.is_none() {
-                    self.check_credentials(&req.target, Action::Push, Some(actor))?;
+                    self.check_credentials(target, Action::Push, Some(actor))?;
                 }
                 row
             }
-            None => self.writable_stage(Some(actor), &req.target, "push to")?,
+            None => self.writable_stage(Some(actor), target, "push to")?,
         };
-        let version = super::normalize_version(&req.version)?;
-        let label = format!("{}=={}", req.project, req.version);
+        Ok(Authorized {
+            source: source_row,
+            target: target_row,
+            policy,
+        })
+    }
 
+    /// Stages 2–4 for one release: gather its files, verify their bytes,
+    /// compare them with the target. The review comes later (a set push
+    /// reviews once every member is known).
+    pub(super) async fn prepare_release(
+        self: &Arc<Self>,
+        actor: &Identity,
+        ctx: &PushContext,
+        auth: &Authorized,
+        project: &ProjectName,
+        version: &str,
+    ) -> Result<ReleasePlan> {
+        let version = super::super::normalize_version(version)?;
+        let label = format!("{project}=={version}");
+        let mut candidates = self.gather(auth, project, &version, &label).await?;
+        self.verify_bytes(auth, &label, &candidates).await?;
+        // Entry points come from the wheels themselves (re-opened, bounded).
+        self.fill_entry_points(&mut candidates).await;
+        let files = self.compare(actor, ctx, auth, &mut candidates).await?;
+        let new_project = {
+            let (tid, name) = (auth.target.id, project.as_str().to_string());
+            self.store
+                .db
+                .read(move |c| releases::project(c, tid, &name))
+                .await?
+                .is_none()
+        };
+        let doc = if auth.source.config.kind == IndexKind::Stage {
+            self.source_doczip(auth.source.id, project, &version)
+                .await?
+        } else {
+            None
+        };
+        Ok(ReleasePlan {
+            project: project.clone(),
+            version,
+            label,
+            candidates,
+            files,
+            new_project,
+            review: Review::default(),
+            review_text: String::new(),
+            doc,
+        })
+    }
+
+    /// Stage 2: the release's files on the source, as candidates.
+    async fn gather(
+        self: &Arc<Self>,
+        auth: &Authorized,
+        project: &ProjectName,
+        version: &str,
+        label: &str,
+    ) -> Result<Vec<Candidate>> {
+        let source = &auth.source;
         // Dependency confusion: a name that exists privately never comes
         // from a mirror.
         if source.config.kind == IndexKind::Mirror {
-            if let Some(holder) = self.private_holder(&req.project).await? {
+            if let Some(holder) = self.private_holder(project).await? {
                 return Err(RegistryError::Forbidden(format!(
-                    "{} exists as a private project on {holder}: pushing it from the mirror {} \
+                    "{project} exists as a private project on {holder}: pushing it from the mirror {} \
                      would let a public package take over a private name (dependency confusion)",
-                    req.project, req.source
+                    source.path
                 )));
             }
         }
-
-        let mut candidates = match source.config.kind {
-            IndexKind::Stage => {
-                self.stage_candidates(&source, &req.project, &version)
-                    .await?
-            }
-            IndexKind::Mirror => {
-                self.mirror_candidates(&source, &req.project, &version)
-                    .await?
-            }
+        let candidates = match source.config.kind {
+            IndexKind::Stage => self.stage_candidates(source, project, version).await?,
+            IndexKind::Mirror => self.mirror_candidates(source, project, version).await?,
         };
         if candidates.is_empty() {
             return Err(RegistryError::NotFound(format!(
                 "{label} has no files on {}",
-                req.source
+                source.path
             )));
         }
+        Ok(candidates)
+    }
 
-        // Re-hash every blob from disk: a file altered in the data folder
-        // is never propagated.
+    /// Stage 3: re-hash every blob from disk; a file altered in the data
+    /// folder is never propagated.
+    async fn verify_bytes(
+        self: &Arc<Self>,
+        auth: &Authorized,
+        label: &str,
+        candidates: &[Candidate],
+    ) -> Result<()> {
         let store = Arc::clone(self);
         let check: Vec<(String, Sha256)> = candidates
             .iter()
@@ -251,7 +349,7 @@ impl Registry {
         .await
         .map_err(blocking_failed)?;
         if !altered.is_empty() {
-            tracing::error!(target: "security", source = %req.source, release = %label, files = ?altered,
+            tracing::error!(target: "security", source = %auth.source.path, release = %label, files = ?altered,
                 "stored file does not match its digest; push refused");
             return Err(RegistryError::Conflict(format!(
                 "the stored bytes of {} no longer match their recorded sha256: the data folder \
@@ -259,12 +357,20 @@ impl Registry {
                 altered.join(", ")
             )));
         }
+        Ok(())
+    }
 
-        // Entry points come from the wheels themselves (re-opened, bounded).
-        self.fill_entry_points(&mut candidates).await;
-
-        // Compare with what the target holds.
-        let tid = target.id;
+    /// Stage 4: what each file does to the target (copy, unchanged,
+    /// replace; a conflict on a non-volatile target is refused), with the
+    /// push hop added to its provenance.
+    async fn compare(
+        self: &Arc<Self>,
+        actor: &Identity,
+        ctx: &PushContext,
+        auth: &Authorized,
+        candidates: &mut [Candidate],
+    ) -> Result<Vec<PushedFile>> {
+        let tid = auth.target.id;
         let names: Vec<String> = candidates.iter().map(|c| c.filename.clone()).collect();
         let existing: Vec<Option<FileRow>> = self
             .store
@@ -279,7 +385,7 @@ impl Registry {
         let mut files = Vec::new();
         for (cand, old) in candidates.iter_mut().zip(&existing) {
             let hop = json!({
-                "op": "push", "from": req.source.to_string(), "to": req.target.to_string(),
+                "op": "push", "from": auth.source.path.to_string(), "to": auth.target.path.to_string(),
                 "by": actor.user, "cert": actor.cert_fingerprint, "at": crate::store::now(),
                 "approved_by": ctx.approvals,
             });
@@ -289,11 +395,11 @@ impl Registry {
             let action = match old {
                 None => "copy",
                 Some(o) if o.sha256 == cand.sha256 => "unchanged",
-                Some(o) if !target.config.volatile => {
+                Some(o) if !auth.target.config.volatile => {
                     return Err(RegistryError::Conflict(format!(
                         "{} already exists on the non-volatile index {} with different content \
                          (sha256 {}, pushing {}): release files there never change",
-                        cand.filename, req.target, o.sha256, cand.sha256
+                        cand.filename, auth.target.path, o.sha256, cand.sha256
                     )))
                 }
                 Some(o) => {
@@ -318,26 +424,28 @@ impl Registry {
                 provenance: cand.provenance.clone(),
             });
         }
+        Ok(files)
+    }
 
-        // A project new to the target passes the typosquat gate (block
-        // mode refuses here); every review shows the verdict.
-        let new_project = {
-            let name = req.project.as_str().to_string();
-            self.store
-                .db
-                .read(move |c| releases::project(c, tid, &name))
-                .await?
-                .is_none()
-        };
-        if new_project {
-            self.typo_gate(&req.target, &req.project, "push").await?;
+    /// Stage 5: the review of one release against the target's latest
+    /// release of the project. `landing_with` are the other releases of a
+    /// set push (they count as present in the target). A project new to
+    /// the target passes the typosquat gate first (block mode refuses).
+    pub(super) async fn review_release(
+        self: &Arc<Self>,
+        auth: &Authorized,
+        view: &TargetView,
+        plan: &mut ReleasePlan,
+        landing_with: &[(ProjectName, String)],
+    ) -> Result<()> {
+        let target = &auth.target.path;
+        if plan.new_project {
+            self.typo_gate(target, &plan.project, "push").await?;
         }
         let verdict = self
-            .typo_verdict(Some(&req.target), req.project.as_str())
+            .typo_verdict(Some(target), plan.project.as_str())
             .await?;
-
-        // The review: what this release brings compared with the target's
-        // latest release of the project.
+        let candidates = &plan.candidates;
         let snapshot = ReleaseSnapshot {
             metadata: serde_json::from_str(&candidates[0].release_metadata)
                 .unwrap_or_else(|_| json!({})),
@@ -356,175 +464,106 @@ impl Registry {
                 .collect(),
             published: candidates.iter().filter_map(|c| c.published).min(),
         };
-        let (previous, target_projects) = self.target_state(tid, &req.project, &version).await?;
-        let mut review = crate::pipeline::review(&snapshot, previous.as_ref(), |n| {
-            target_projects.contains(n.as_str())
-        });
-        review.typosquat = TyposquatCheck::from(&verdict);
-        review.shadowing = self.shadowing(&req.target, &req.project).await?;
-        review.tests = tests_check(&candidates);
-        let doc = if source.config.kind == IndexKind::Stage {
-            self.source_doczip(source.id, &req.project, &version)
-                .await?
-        } else {
-            None
-        };
-        let review_text = crate::pipeline::render_text(&review);
-        let decision = match &target_policy {
-            Some(p) => crate::pipeline::evaluate(
-                &review,
-                &p.require,
-                ctx.approvals.len(),
-                crate::store::now(),
-            ),
-            None => Decision::Land,
-        };
-        let review = serde_json::to_value(&review).unwrap_or(Value::Null);
+        let previous = self
+            .target_state(auth.target.id, &plan.project, &plan.version)
+            .await?;
 
-        let mut outcome = PushOutcome {
-            source: req.source.to_string(),
-            target: req.target.to_string(),
-            project: req.project.to_string(),
-            version: version.clone(),
-            files,
-            review,
-            review_text,
-            decision: decision.clone(),
-            pending_id: ctx.pending_id,
-            landed: false,
-        };
-        if req.dry_run {
-            return Ok(outcome);
-        }
-        match &decision {
-            Decision::Refuse { reasons } => {
-                let entry = push_entry(
-                    actor,
-                    ctx.remote,
-                    crate::audit::Action::BlockedPush,
-                    &outcome,
-                    &ctx.approvals,
-                );
-                self.audit_alone(entry).await;
-                tracing::warn!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
-                    ?reasons, "push refused by policy");
-                return Err(RegistryError::PolicyRefused(format!(
-                    "push of {label} into {} refused by policy: {}",
-                    req.target,
-                    reasons.join("; ")
-                )));
-            }
-            Decision::Pending { needed } => {
-                if ctx.pending_id.is_none() {
-                    let (src, tgt, prj, ver, usr) = (
-                        req.source.to_string(),
-                        req.target.to_string(),
-                        req.project.to_string(),
-                        version.clone(),
-                        actor.user.clone(),
-                    );
-                    let cert = actor.cert_fingerprint.clone();
-                    let rv = outcome.review.to_string();
-                    let entry = push_entry(
-                        actor,
-                        ctx.remote,
-                        crate::audit::Action::PushPending,
-                        &outcome,
-                        &ctx.approvals,
-                    );
-                    let id = self
-                        .store
-                        .db
-                        .write(move |tx| {
-                            crate::audit::append(tx, entry)?;
-                            pending::create(tx, &src, &tgt, &prj, &ver, &usr, cert.as_deref(), &rv)
-                        })
-                        .await?;
-                    outcome.pending_id = Some(id);
-                    tracing::info!(id, release = %label, target = %req.target, needed, "push pending approval");
+        // Which dependencies the target will be able to install.
+        let envs = crate::pipeline::deps::TargetEnvironments::new(
+            &auth
+                .policy
+                .as_ref()
+                .map(|p| p.environments.clone())
+                .unwrap_or_default(),
+        )
+        .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let needed = crate::pipeline::deps::needed(&plan.requires_dist(), &envs);
+        let all_names: Vec<String> = {
+            let mut n: Vec<String> = needed.iter().map(|d| d.name.to_string()).collect();
+            for line in plan.requires_dist() {
+                if let Ok(r) = line.parse::<pep508_rs::Requirement>() {
+                    if let Ok(p) = ProjectName::new(r.name.as_ref()) {
+                        n.push(p.to_string());
+                    }
                 }
-                return Ok(outcome);
             }
-            Decision::Land => {}
+            n.sort();
+            n.dedup();
+            n
+        };
+        let mut visible = view.versions(self, all_names).await?;
+        if let Some(v) = visible.as_mut() {
+            for (name, version) in landing_with {
+                v.entry(name.to_string()).or_default().push(version.clone());
+            }
         }
-        if outcome.files.iter().all(|f| f.action == "unchanged") {
-            return Ok(outcome);
+        let present: HashSet<String> = match &visible {
+            None => HashSet::new(),
+            Some(v) => v
+                .iter()
+                .filter(|(_, versions)| !versions.is_empty())
+                .map(|(n, _)| n.clone())
+                .collect(),
+        };
+        let mut review = crate::pipeline::review(&snapshot, previous.as_ref(), |n| {
+            visible.is_none() || present.contains(n.as_str())
+        });
+        if let Some(v) = &visible {
+            review.missing_dependencies = needed
+                .iter()
+                .filter(|d| {
+                    d.url
+                        || !crate::pipeline::deps::satisfied(
+                            v.get(d.name.as_str()).map_or(&[][..], |x| &x[..]),
+                            d,
+                        )
+                })
+                .map(|d| format!("{} {}", d.name, d.specifiers).trim().to_string())
+                .collect();
         }
+        review.typosquat = TyposquatCheck::from(&verdict);
+        review.shadowing = self.shadowing(auth, &plan.project).await?;
+        review.tests = tests_check(candidates);
+        plan.review_text = crate::pipeline::render_text(&review);
+        plan.review = review;
+        Ok(())
+    }
 
-        // Land everything in one transaction.
-        let project = req.project.as_str().to_string();
+    /// Stage 7: every file of every plan in one transaction, with the audit
+    /// entry of each release; `record` marks a push that lands without
+    /// having been pending (listed by `airlock pushes --status landed`).
+    pub(super) async fn land(
+        self: &Arc<Self>,
+        actor: &Identity,
+        auth: &Authorized,
+        plans: Vec<(ReleasePlan, crate::audit::NewEntry, bool)>,
+    ) -> Result<()> {
+        let tid = auth.target.id;
         let uploader = actor.user.clone();
-        let v = version.clone();
-        let rows: Vec<(Candidate, &'static str)> = candidates
-            .into_iter()
-            .zip(outcome.files.iter().map(|f| f.action))
-            .collect();
-        let entry = push_entry(
-            actor,
-            ctx.remote,
-            crate::audit::Action::Push,
-            &outcome,
-            &ctx.approvals,
-        );
+        let cert = actor.cert_fingerprint.clone();
+        let (src, tgt) = (auth.source.path.to_string(), auth.target.path.to_string());
+        let new_project = plans.iter().any(|(p, _, _)| p.new_project);
         let orphans = self
             .store
             .db
             .write(move |tx| {
-                crate::audit::append(tx, entry)?;
                 let mut orphans = Vec::new();
-                for (c, action) in &rows {
-                    if *action == "unchanged" {
-                        continue;
+                for (plan, entry, record) in &plans {
+                    crate::audit::append(tx, entry.clone())?;
+                    if *record {
+                        let review = serde_json::to_string(&plan.review).unwrap_or_default();
+                        crate::store::pending::record_landed(
+                            tx,
+                            &src,
+                            &tgt,
+                            plan.project.as_str(),
+                            &plan.version,
+                            &uploader,
+                            cert.as_deref(),
+                            &review,
+                        )?;
                     }
-                    let prov = c.provenance.to_string();
-                    orphans.extend(releases::insert_file(
-                        tx,
-                        &NewFile {
-                            index_id: tid,
-                            project: &project,
-                            display_name: &c.display_name,
-                            version: &v,
-                            release_metadata: &c.release_metadata,
-                            filename: &c.filename,
-                            kind: c.kind,
-                            sha256: &c.sha256,
-                            size: c.size,
-                            requires_python: c.requires_python.as_deref(),
-                            metadata_sha256: c.metadata_sha256.as_ref(),
-                            uploader: &uploader,
-                            provenance: &prov,
-                        },
-                    )?);
-                    // test results travel with their file
-                    if let Some(new) = releases::find_file(tx, tid, &c.filename)? {
-                        for (sha, summary, by) in &c.toxresults {
-                            crate::store::toxresults::insert(
-                                tx,
-                                new.id,
-                                sha,
-                                summary,
-                                by.as_deref(),
-                            )?;
-                        }
-                    }
-                }
-                // ... and the documentation with its release
-                if let Some((sha, size, by)) = &doc {
-                    // the release files above created the project and release
-                    let new_doc = crate::store::doczips::NewDocZip {
-                        index_id: tid,
-                        project: &project,
-                        display_name: &project,
-                        version: &v,
-                        sha256: sha,
-                        size: *size,
-                        uploader: by,
-                    };
-                    if let Some(old) = crate::store::doczips::set(tx, &new_doc)? {
-                        if old != *sha {
-                            orphans.push(old);
-                        }
-                    }
+                    orphans.extend(land_release(tx, tid, &uploader, plan)?);
                 }
                 Ok(orphans)
             })
@@ -533,10 +572,7 @@ impl Registry {
         if new_project {
             self.typo_sync_names().await;
         }
-        outcome.landed = true;
-        tracing::info!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
-            files = outcome.files.len(), "push landed");
-        Ok(outcome)
+        Ok(())
     }
 
     async fn fill_entry_points(self: &Arc<Self>, candidates: &mut [Candidate]) {
@@ -561,16 +597,12 @@ impl Registry {
         target_id: i64,
         project: &ProjectName,
         version: &str,
-    ) -> Result<(Option<ReleaseSnapshot>, std::collections::HashSet<String>)> {
+    ) -> Result<Option<ReleaseSnapshot>> {
         let (name, v) = (project.as_str().to_string(), version.to_string());
-        let (names, latest) = self
+        let latest = self
             .store
             .db
             .read(move |c| {
-                let names: std::collections::HashSet<String> = releases::projects(c, target_id)?
-                    .into_iter()
-                    .map(|p| p.name)
-                    .collect();
                 let latest = releases::releases(c, target_id, &name)?
                     .into_iter()
                     .filter(|r| r.version != v)
@@ -589,7 +621,7 @@ impl Registry {
                     }
                     None => None,
                 };
-                Ok((names, latest))
+                Ok(latest)
             })
             .await?;
         let mut snapshot = None;
@@ -623,20 +655,23 @@ impl Registry {
                 published: files.iter().map(|f| f.created).min(),
             });
         }
-        Ok((snapshot, names))
+        Ok(snapshot)
     }
 
     /// Does the name exist in another index the target sees (its bases:
-    /// stage indexes holding it, mirrors with it cached)?
+    /// stage indexes holding it, mirrors with it cached)? The mirror the
+    /// release is pushed from does not count: the release *is* its copy.
     async fn shadowing(
         self: &Arc<Self>,
-        target: &IndexPath,
+        auth: &Authorized,
         project: &ProjectName,
     ) -> Result<ShadowingCheck> {
+        let from_mirror = (auth.source.config.kind == IndexKind::Mirror).then_some(auth.source.id);
         let chain: Vec<(IndexPath, i64, bool)> = self
-            .resolution_order(target)?
+            .resolution_order(&auth.target.path)?
             .into_iter()
             .skip(1)
+            .filter(|r| Some(r.id) != from_mirror)
             .map(|r| (r.path, r.id, r.config.kind == IndexKind::Mirror))
             .collect();
         let name = project.as_str().to_string();
@@ -806,8 +841,10 @@ impl Registry {
                     "op": "mirror", "index": source.path.to_string(), "url": f.url,
                     "sha256": sha.to_hex(), "fetched": mp.fetched,
                 }]),
-                release_metadata: super::upload::release_metadata_json(&inspected.metadata)
-                    .to_string(),
+                release_metadata: crate::registry::upload::release_metadata_json(
+                    &inspected.metadata,
+                )
+                .to_string(),
                 display_name: inspected.metadata.name.clone(),
                 published: f.upload_time,
                 entry_points: inspected.entry_points.clone(),
@@ -860,7 +897,7 @@ fn tests_check(candidates: &[Candidate]) -> TestsCheck {
 
 /// The audit entry of a push (landed, pending or refused): who, what, the
 /// files with their digests, the decision and the approvals.
-fn push_entry(
+pub(super) fn push_entry(
     actor: &Identity,
     remote: Option<std::net::SocketAddr>,
     action: crate::audit::Action,
@@ -872,7 +909,7 @@ fn push_entry(
         .iter()
         .map(|f| json!({"filename": f.filename, "sha256": f.sha256, "action": f.action}))
         .collect();
-    super::Actor::new(Some(actor.clone()), remote)
+    crate::registry::Actor::new(Some(actor.clone()), remote)
         .entry(
             action,
             format!("{}/{}/{}", outcome.target, outcome.project, outcome.version),
@@ -890,6 +927,68 @@ fn push_entry(
         }))
 }
 
+/// The rows of one release in the target (inside the landing transaction):
+/// its files with their provenance, their test results, its documentation.
+/// Returns blobs no longer referenced.
+fn land_release(
+    tx: &rusqlite::Connection,
+    tid: i64,
+    uploader: &str,
+    plan: &ReleasePlan,
+) -> std::result::Result<Vec<Sha256>, StoreError> {
+    let project = plan.project.as_str();
+    let mut orphans = Vec::new();
+    for (c, f) in plan.candidates.iter().zip(&plan.files) {
+        if f.action == "unchanged" {
+            continue;
+        }
+        let prov = c.provenance.to_string();
+        orphans.extend(releases::insert_file(
+            tx,
+            &NewFile {
+                index_id: tid,
+                project,
+                display_name: &c.display_name,
+                version: &plan.version,
+                release_metadata: &c.release_metadata,
+                filename: &c.filename,
+                kind: c.kind,
+                sha256: &c.sha256,
+                size: c.size,
+                requires_python: c.requires_python.as_deref(),
+                metadata_sha256: c.metadata_sha256.as_ref(),
+                uploader,
+                provenance: &prov,
+            },
+        )?);
+        // test results travel with their file
+        if let Some(new) = releases::find_file(tx, tid, &c.filename)? {
+            for (sha, summary, by) in &c.toxresults {
+                crate::store::toxresults::insert(tx, new.id, sha, summary, by.as_deref())?;
+            }
+        }
+    }
+    // ... and the documentation with its release
+    if let Some((sha, size, by)) = &plan.doc {
+        // the release files above created the project and release
+        let new_doc = crate::store::doczips::NewDocZip {
+            index_id: tid,
+            project,
+            display_name: project,
+            version: &plan.version,
+            sha256: sha,
+            size: *size,
+            uploader: by,
+        };
+        if let Some(old) = crate::store::doczips::set(tx, &new_doc)? {
+            if old != *sha {
+                orphans.push(old);
+            }
+        }
+    }
+    Ok(orphans)
+}
+
 /// How often a file's name had been overwritten, from its provenance.
 fn overwrite_count(provenance: &str) -> u64 {
     serde_json::from_str::<Value>(provenance)
@@ -901,4 +1000,66 @@ fn overwrite_count(provenance: &str) -> u64 {
                 .and_then(|hop| hop["count"].as_u64())
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_with_metadata(metadata: &str) -> ReleasePlan {
+        ReleasePlan {
+            project: ProjectName::new("demo").unwrap(),
+            version: "1.0".into(),
+            label: "demo==1.0".into(),
+            candidates: vec![Candidate {
+                filename: "demo-1.0-py3-none-any.whl".into(),
+                kind: "wheel",
+                sha256: Sha256::of(b"x"),
+                size: 1,
+                requires_python: None,
+                metadata_sha256: None,
+                provenance: json!([]),
+                release_metadata: metadata.into(),
+                display_name: "demo".into(),
+                published: None,
+                entry_points: None,
+                toxresults: Vec::new(),
+            }],
+            files: Vec::new(),
+            new_project: true,
+            review: Review::default(),
+            review_text: String::new(),
+            doc: None,
+        }
+    }
+
+    #[test]
+    fn requires_dist_is_read_from_the_release_metadata() {
+        let plan = plan_with_metadata(r#"{"requires_dist": ["idna>=2", "certifi"]}"#);
+        assert_eq!(plan.requires_dist(), ["idna>=2", "certifi"]);
+        assert!(plan_with_metadata("not json").requires_dist().is_empty());
+    }
+
+    #[test]
+    fn without_a_policy_a_push_lands_and_with_one_the_require_checks_decide() {
+        let review = Review {
+            missing_dependencies: vec!["idna >=2".into()],
+            ..Review::default()
+        };
+        assert_eq!(decide(None, &review, 0, 0), Decision::Land);
+        let text = r#"
+[index."a/prod"]
+type = "stage"
+[index."a/prod".require]
+dependencies_present = true
+"#;
+        let policies = crate::policy::Policies::parse_str("t.toml", text).unwrap();
+        let p = policies
+            .index_policy(&IndexPath::parse("a/prod").unwrap())
+            .unwrap();
+        match decide(Some(p), &review, 0, 0) {
+            Decision::Refuse { reasons } => assert!(reasons[0].contains("idna >=2"), "{reasons:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

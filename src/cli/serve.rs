@@ -34,6 +34,15 @@ pub struct ServeArgs {
     /// Largest accepted distribution file, in MiB.
     #[arg(long, default_value_t = 100, env = "AIRLOCK_MAX_UPLOAD_MB")]
     pub max_upload_mb: u64,
+    /// Largest size, in MiB, that all members of an uploaded or mirrored
+    /// distribution may expand to.
+    #[arg(long, default_value_t = 1024, env = "AIRLOCK_MAX_EXPANDED_MB")]
+    pub max_expanded_mb: u64,
+    /// Largest compression ratio (expanded:compressed) of a distribution,
+    /// per member and in total (members expanding to at most 4 MiB exempt).
+    #[arg(long, default_value_t = 50, env = "AIRLOCK_MAX_COMPRESSION_RATIO",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_compression_ratio: u64,
     /// Memory for rendered simple pages, in MiB (0 = render every request).
     #[arg(long, default_value_t = 64, env = "AIRLOCK_PAGE_CACHE_MB")]
     pub page_cache_mb: u64,
@@ -127,6 +136,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             protect_top: args.typo_protect_top,
         },
         mirror: args.mirror.settings()?,
+        inspect_limits: crate::dist::Limits {
+            max_decompressed: args.max_expanded_mb.saturating_mul(1024 * 1024),
+            max_ratio: args.max_compression_ratio,
+            ..crate::dist::Limits::default()
+        },
     };
     let reg = Registry::new(store, auth, settings).await?;
     reg.warm_typo_detector();

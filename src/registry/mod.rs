@@ -53,6 +53,8 @@ pub struct RegistrySettings {
     pub typo: TypoSettings,
     /// Upstream, offline mode, timeouts of mirror indexes.
     pub mirror: crate::mirror::MirrorSettings,
+    /// Caps on inspecting a distribution (members, expanded size, ratio).
+    pub inspect_limits: crate::dist::Limits,
 }
 
 impl Default for RegistrySettings {
@@ -62,6 +64,7 @@ impl Default for RegistrySettings {
             open_registration: false,
             typo: TypoSettings::default(),
             mirror: crate::mirror::MirrorSettings::default(),
+            inspect_limits: crate::dist::Limits::default(),
         }
     }
 }

@@ -526,8 +526,11 @@ impl Registry {
         {
             let path = self.store.blobs.path_of(&c.sha256);
             let name = c.filename.clone();
-            if let Ok(Ok(d)) =
-                tokio::task::spawn_blocking(move || dist::inspect(&path, &name)).await
+            let limits = self.settings.inspect_limits.clone();
+            if let Ok(Ok(d)) = tokio::task::spawn_blocking(move || {
+                dist::inspect_with_limits(&path, &name, &limits)
+            })
+            .await
             {
                 c.entry_points = d.entry_points;
             }
@@ -580,8 +583,11 @@ impl Registry {
                 if f.kind == "wheel" {
                     let path = self.store.blobs.path_of(&f.sha256);
                     let n = f.filename.clone();
-                    if let Ok(Ok(d)) =
-                        tokio::task::spawn_blocking(move || dist::inspect(&path, &n)).await
+                    let limits = self.settings.inspect_limits.clone();
+                    if let Ok(Ok(d)) = tokio::task::spawn_blocking(move || {
+                        dist::inspect_with_limits(&path, &n, &limits)
+                    })
+                    .await
                     {
                         entry_points = d.entry_points;
                     }
@@ -759,10 +765,13 @@ impl Registry {
                 })?;
             let path = self.store.blobs.path_of(&sha);
             let fname = f.filename.clone();
-            let inspected = tokio::task::spawn_blocking(move || dist::inspect(&path, &fname))
-                .await
-                .map_err(blocking_failed)?
-                .map_err(|e| RegistryError::Invalid(format!("{}: {e}", f.filename)))?;
+            let limits = self.settings.inspect_limits.clone();
+            let inspected = tokio::task::spawn_blocking(move || {
+                dist::inspect_with_limits(&path, &fname, &limits)
+            })
+            .await
+            .map_err(blocking_failed)?
+            .map_err(|e| RegistryError::Invalid(format!("{}: {e}", f.filename)))?;
             let store = Arc::clone(self);
             let meta_bytes = inspected.metadata_bytes.clone();
             let (meta_sha, _) =

@@ -124,8 +124,9 @@ impl Registry {
 
         // Parse and open the archive off the async runtime.
         let fname = filename.to_string();
+        let limits = self.settings.inspect_limits.clone();
         let (inspected, temp) = tokio::task::spawn_blocking(move || {
-            let r = dist::inspect(temp.path(), &fname);
+            let r = dist::inspect_with_limits(temp.path(), &fname, &limits);
             (r, temp)
         })
         .await

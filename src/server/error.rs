@@ -72,7 +72,6 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Store(s) => RegistryError::Store(s).into(),
-            AuthError::MalformedHeader(_) => Self::bad_request(e.to_string()),
             other => Self::unauthorized(other.to_string()),
         }
     }

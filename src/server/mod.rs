@@ -172,6 +172,7 @@ fn routes(state: AppState) -> Router {
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn(caller::refuse_unreadable_credentials))
         .layer(middleware::from_fn(render_errors))
         .layer(middleware::from_fn(common_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())

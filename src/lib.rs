@@ -9,6 +9,7 @@ pub mod client;
 pub mod connection;
 pub mod digest;
 pub mod dist;
+pub mod echo;
 pub mod index;
 pub mod mirror;
 pub mod names;

@@ -8,8 +8,9 @@ use serde_json::{json, Value};
 
 use super::{Actor, Registry, RegistryError, Result};
 use crate::audit::{self, Action, NewEntry};
-use crate::digest::Sha256;
+use crate::digest::{FormDigests, Sha256};
 use crate::dist::{self, CoreMetadata, DistKind, InspectedDist};
+use crate::echo::echo;
 use crate::names::{IndexPath, ProjectName};
 use crate::store::releases::{self, NewFile};
 use crate::store::{StoreError, TempBlob};
@@ -21,6 +22,8 @@ pub struct UploadForm {
     pub name: Option<String>,
     pub version: Option<String>,
     pub sha256_digest: Option<String>,
+    pub md5_digest: Option<String>,
+    pub blake2_256_digest: Option<String>,
 }
 
 impl UploadForm {
@@ -32,6 +35,8 @@ impl UploadForm {
             "name" => self.name = Some(value),
             "version" => self.version = Some(value),
             "sha256_digest" => self.sha256_digest = Some(value),
+            "md5_digest" => self.md5_digest = Some(value),
+            "blake2_256_digest" => self.blake2_256_digest = Some(value),
             _ => {}
         }
     }
@@ -108,10 +113,11 @@ impl Registry {
         if temp.size() == 0 {
             return Err(RegistryError::Invalid(format!("{filename} is empty")));
         }
-        if let Some(declared) = &form.sha256_digest {
-            let declared: Sha256 = declared.trim().parse().map_err(|_| {
+        if let Some(declared) = declared(&form.sha256_digest) {
+            let declared: Sha256 = declared.parse().map_err(|_| {
                 RegistryError::Invalid(format!(
-                    "sha256_digest {declared:?} is not a sha256 hex digest"
+                    "sha256_digest {:?} is not a sha256 hex digest (64 hexadecimal characters)",
+                    echo(declared)
                 ))
             })?;
             if declared != sha {
@@ -122,17 +128,32 @@ impl Registry {
             }
         }
 
-        // Parse and open the archive off the async runtime.
+        let other_digests = OtherDigests::from_form(&form)?;
+
+        // Parse and open the archive (and hash it again if the form declared
+        // other digests) off the async runtime.
         let fname = filename.to_string();
         let limits = self.settings.inspect_limits.clone();
-        let (inspected, temp) = tokio::task::spawn_blocking(move || {
+        let rehash = other_digests.any();
+        let (inspected, digests, temp) = tokio::task::spawn_blocking(move || {
+            let digests = if rehash {
+                Some(FormDigests::of_file(temp.path()))
+            } else {
+                None
+            };
             let r = dist::inspect_with_limits(temp.path(), &fname, &limits);
-            (r, temp)
+            (r, digests, temp)
         })
         .await
         .map_err(blocking_failed)?;
+        if let Some(digests) = digests {
+            let digests = digests.map_err(|e| {
+                RegistryError::Store(StoreError::Internal(format!("hashing the upload: {e}")))
+            })?;
+            other_digests.check(&digests)?;
+        }
         let inspected =
-            inspected.map_err(|e| RegistryError::Invalid(format!("{filename}: {e}")))?;
+            inspected.map_err(|e| RegistryError::Invalid(format!("{}: {e}", echo(filename))))?;
         check_form_against_file(&form, &inspected)?;
 
         let project = inspected.filename.name.clone();
@@ -332,10 +353,66 @@ impl NewFileOwned {
     }
 }
 
+/// A declared digest field, or `None` when absent or empty (some tools
+/// send empty fields for digests they did not compute).
+fn declared(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim).filter(|d| !d.is_empty())
+}
+
+/// The MD5 and BLAKE2b-256 digests a form declared, validated as hex of the
+/// right length. Every digest a client sends is checked, as PyPI does.
+struct OtherDigests {
+    md5: Option<String>,
+    blake2_256: Option<String>,
+}
+
+impl OtherDigests {
+    fn from_form(form: &UploadForm) -> Result<Self> {
+        let hex =
+            |field: &'static str, value: Option<&str>, len: usize| -> Result<Option<String>> {
+                let Some(v) = value else { return Ok(None) };
+                if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(RegistryError::Invalid(format!(
+                        "{field} {:?} is not a hex digest ({len} hexadecimal characters)",
+                        echo(v)
+                    )));
+                }
+                Ok(Some(v.to_ascii_lowercase()))
+            };
+        Ok(Self {
+            md5: hex("md5_digest", declared(&form.md5_digest), 32)?,
+            blake2_256: hex("blake2_256_digest", declared(&form.blake2_256_digest), 64)?,
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.md5.is_some() || self.blake2_256.is_some()
+    }
+
+    fn check(&self, actual: &FormDigests) -> Result<()> {
+        for (field, want, got) in [
+            ("md5_digest", &self.md5, &actual.md5),
+            ("blake2_256_digest", &self.blake2_256, &actual.blake2_256),
+        ] {
+            if let Some(want) = want {
+                if want != got {
+                    return Err(RegistryError::Invalid(format!(
+                        "{field} mismatch: the received file hashes to {got}, the upload \
+                         declared {want}; the file was corrupted in transit or the digest is wrong"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The form's `name`/`version`, when sent, must agree with the file.
 fn check_form_against_file(form: &UploadForm, d: &InspectedDist) -> Result<()> {
     if let Some(n) = &form.name {
-        let n = ProjectName::new(n)?;
+        let n = ProjectName::new(n).map_err(|e| {
+            RegistryError::Invalid(format!("the upload's name field {:?}: {e}", echo(n)))
+        })?;
         if n != d.filename.name {
             return Err(RegistryError::Invalid(format!(
                 "the upload's name field says {n:?} but the file is for project {:?}",
@@ -344,12 +421,16 @@ fn check_form_against_file(form: &UploadForm, d: &InspectedDist) -> Result<()> {
         }
     }
     if let Some(v) = &form.version {
-        let parsed: pep440_rs::Version = v.parse().map_err(|e| {
-            RegistryError::Invalid(format!("version {v:?} is not a valid PEP 440 version: {e}"))
+        let parsed: pep440_rs::Version = v.parse().map_err(|_| {
+            RegistryError::Invalid(format!(
+                "version {:?} is not a valid PEP 440 version",
+                echo(v)
+            ))
         })?;
         if parsed != d.filename.version {
             return Err(RegistryError::Invalid(format!(
-                "the upload's version field says {v:?} but the file is version {}",
+                "the upload's version field says {:?} but the file is version {}",
+                echo(v),
                 d.filename.version
             )));
         }

@@ -25,9 +25,14 @@ pub struct ErrorMessage(pub String);
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             status,
-            message: message.into(),
+            message: if message.len() > crate::echo::MAX_MESSAGE_CHARS {
+                crate::echo::truncate(&message, crate::echo::MAX_MESSAGE_CHARS)
+            } else {
+                message
+            },
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {

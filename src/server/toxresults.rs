@@ -3,13 +3,15 @@
 //! `GET …/{filename}.toxresult-{id}` to read one back.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::{index_path, ApiError, AppState, Caller};
+use crate::dist::toxresult::MAX_TOXRESULT_BYTES;
 use crate::names::IndexPath;
 
 /// The suffix of a test result's filename: `{release filename}.toxresult-{id}`.
@@ -24,8 +26,21 @@ pub async fn post(
     State(st): State<AppState>,
     Path((user, index, h1, h2, filename)): Path<(String, String, String, String, String)>,
     caller: Caller,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the test result report is larger than the {} KiB a report may have",
+                    MAX_TOXRESULT_BYTES / 1024
+                ),
+            )
+        } else {
+            ApiError::bad_request(format!("could not read the test result report: {e}"))
+        }
+    })?;
     let path = index_path(&user, &index)?;
     let (id, envs) = st
         .registry

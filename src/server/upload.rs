@@ -141,7 +141,8 @@ pub async fn upload(
         }
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "unknown :action {other:?}; expected file_upload or doc_upload"
+                "unknown :action {:?}; expected file_upload or doc_upload",
+                crate::echo::echo(other)
             )))
         }
     }

@@ -11,6 +11,7 @@ pub mod digest;
 pub mod dist;
 pub mod echo;
 pub mod index;
+pub mod listener;
 pub mod mirror;
 pub mod names;
 pub mod pipeline;

@@ -189,7 +189,10 @@ impl Server {
 fn options() -> ServeOptions {
     ServeOptions {
         handshake_timeout: Duration::from_secs(5),
-        header_read_timeout: Duration::from_secs(5),
+        limits: airlock::listener::ConnLimits {
+            header_read_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
         drain_timeout: Duration::from_secs(5),
     }
 }

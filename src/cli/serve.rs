@@ -69,11 +69,55 @@ pub struct ServeArgs {
     /// after its transaction commits (best effort; the database is the record).
     #[arg(long, env = "AIRLOCK_AUDIT_JSONL")]
     pub audit_jsonl: Option<PathBuf>,
+    /// Connection limits of the listener (HTTP and HTTPS alike).
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// Mirror indexes: upstream, offline mode, timeouts (src/mirror/settings.rs).
     #[command(flatten)]
     pub mirror: crate::mirror::MirrorArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+/// How long connections may take and how many there may be
+/// (`crate::listener`).
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Seconds a client has to send a complete request head (from its first
+    /// byte; from connecting, for the first request).
+    #[arg(long, default_value_t = 15, env = "AIRLOCK_HEADER_READ_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+    /// Seconds a keep-alive connection may sit idle between requests.
+    #[arg(long, default_value_t = 60, env = "AIRLOCK_IDLE_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Longest pause, in seconds, while a request body (an upload) is
+    /// received or a response is written.
+    #[arg(long, default_value_t = 30, env = "AIRLOCK_BODY_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Most connections open at once.
+    #[arg(long, default_value_t = 1024, env = "AIRLOCK_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Most connections open at once from one client IP address.
+    #[arg(long, default_value_t = 256, env = "AIRLOCK_MAX_CONNECTIONS_PER_PEER",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_peer: u64,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> crate::listener::ConnLimits {
+        crate::listener::ConnLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_peer: usize::try_from(self.max_connections_per_peer)
+                .unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// HTTPS and client certificates (all optional: without --tls-cert the
@@ -224,7 +268,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 spawn_sighup_reload(Arc::clone(reloader));
             }
             println!("airlock listening on https://{addr}");
-            crate::tls::serve_tls(listener, tls.rustls, app, shutdown_signal()).await?;
+            let options = crate::tls::ServeOptions {
+                limits: args.connections.limits(),
+                ..crate::tls::ServeOptions::default()
+            };
+            crate::tls::serve_tls_with(listener, tls.rustls, app, shutdown_signal(), options)
+                .await?;
         }
         None => {
             if !addr.ip().is_loopback() {
@@ -232,7 +281,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     travel in clear text; use --tls-cert/--tls-key or a TLS-terminating proxy");
             }
             println!("airlock listening on http://{addr}");
-            server::serve_plain(listener, app, shutdown_signal()).await?;
+            server::serve_plain(listener, app, shutdown_signal(), args.connections.limits())
+                .await?;
         }
     }
     if let Some(export) = audit_export {

@@ -38,7 +38,7 @@ pub async fn post(
                 ),
             )
         } else {
-            ApiError::bad_request(format!("could not read the test result report: {e}"))
+            super::body_error(&e, "")
         }
     })?;
     let path = index_path(&user, &index)?;

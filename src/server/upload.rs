@@ -32,7 +32,7 @@ pub async fn upload(
         // A JSON POST to an index is a push (devpi's ":action": "push").
         let body = axum::body::to_bytes(req.into_body(), 1024 * 1024)
             .await
-            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "push request too large"))?;
+            .map_err(|e| super::body_error(&e, "push request too large"))?;
         return super::push::push(State(st), Path((user, index)), from, body).await;
     }
     let path = index_path(&user, &index)?;
@@ -191,6 +191,7 @@ fn multipart_error(e: multer::Error, max: u64) -> ApiError {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
             too_large(max)
         }
+        multer::Error::StreamReadFailed(inner) => super::body_error(inner.as_ref(), ""),
         other => ApiError::bad_request(format!("malformed multipart upload: {other}")),
     }
 }

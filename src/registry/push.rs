@@ -264,19 +264,54 @@ impl Registry {
         self.fill_entry_points(&mut candidates).await;
 
         // Compare with what the target holds.
+        // A file takes the same slot as a target file of the equal
+        // (PEP 440) release when kind and tags agree, whatever the names.
         let tid = target.id;
-        let names: Vec<String> = candidates.iter().map(|c| c.filename.clone()).collect();
-        let existing: Vec<Option<FileRow>> = self
+        let slots: Vec<(String, Option<String>)> = candidates
+            .iter()
+            .map(|c| {
+                let slot = dist::DistFilename::parse(&c.filename)
+                    .map(|d| d.release_slot())
+                    .ok();
+                (c.filename.clone(), slot)
+            })
+            .collect();
+        let parsed_version: Option<pep440_rs::Version> = version.parse().ok();
+        let (project_name, pv) = (req.project.as_str().to_string(), parsed_version.clone());
+        let (target_version, existing): (Option<String>, Vec<Option<FileRow>>) = self
             .store
             .db
             .read(move |c| {
-                names
-                    .iter()
-                    .map(|n| releases::find_file(c, tid, n))
-                    .collect()
+                let (stored, files) = match &pv {
+                    Some(v) => releases::equal_release(c, tid, &project_name, v)?,
+                    None => (None, Vec::new()),
+                };
+                let mut out = Vec::new();
+                for (name, slot) in &slots {
+                    let by_slot = slot.as_ref().and_then(|slot| {
+                        super::upload::same_slot_files(files.clone(), slot)
+                            .into_iter()
+                            .next()
+                    });
+                    out.push(match by_slot {
+                        Some(f) => Some(f),
+                        None => releases::find_file(c, tid, name)?,
+                    });
+                }
+                Ok((stored, out))
             })
             .await?;
         let mut files = Vec::new();
+        // Same-slot files under another name that a volatile target replaces.
+        let replaced: Vec<FileRow> = candidates
+            .iter()
+            .zip(&existing)
+            .filter_map(|(c, old)| {
+                old.as_ref()
+                    .filter(|o| o.filename != c.filename && o.sha256 != c.sha256)
+            })
+            .cloned()
+            .collect();
         for (cand, old) in candidates.iter_mut().zip(&existing) {
             let hop = json!({
                 "op": "push", "from": req.source.to_string(), "to": req.target.to_string(),
@@ -291,9 +326,9 @@ impl Registry {
                 Some(o) if o.sha256 == cand.sha256 => "unchanged",
                 Some(o) if !target.config.volatile => {
                     return Err(RegistryError::Conflict(format!(
-                        "{} already exists on the non-volatile index {} with different content \
-                         (sha256 {}, pushing {}): release files there never change",
-                        cand.filename, req.target, o.sha256, cand.sha256
+                        "{} already exists on the non-volatile index {} as {} with different \
+                         content (sha256 {}, pushing {}): release files there never change",
+                        cand.filename, req.target, o.filename, o.sha256, cand.sha256
                     )))
                 }
                 Some(_) => "replace",
@@ -442,7 +477,8 @@ impl Registry {
         // Land everything in one transaction.
         let project = req.project.as_str().to_string();
         let uploader = actor.user.clone();
-        let v = version.clone();
+        // equal versions (1.0, 1.0.0) land in the target's existing release
+        let v = target_version.unwrap_or_else(|| version.clone());
         let rows: Vec<(Candidate, &'static str)> = candidates
             .into_iter()
             .zip(outcome.files.iter().map(|f| f.action))
@@ -460,6 +496,9 @@ impl Registry {
             .write(move |tx| {
                 crate::audit::append(tx, entry)?;
                 let mut orphans = Vec::new();
+                for old in &replaced {
+                    orphans.extend(releases::remove_replaced_file(tx, old)?);
+                }
                 for (c, action) in &rows {
                     if *action == "unchanged" {
                         continue;

@@ -12,7 +12,7 @@ use crate::digest::{FormDigests, Sha256};
 use crate::dist::{self, CoreMetadata, DistKind, InspectedDist};
 use crate::echo::echo;
 use crate::names::{IndexPath, ProjectName};
-use crate::store::releases::{self, NewFile};
+use crate::store::releases::{self, FileRow, NewFile};
 use crate::store::{StoreError, TempBlob};
 
 /// The form fields of an upload that airlock checks against the file.
@@ -48,7 +48,10 @@ pub struct Uploaded {
     pub project: ProjectName,
     pub version: String,
     pub sha256: Sha256,
-    /// Identical bytes were already stored under this filename.
+    /// The name the file is stored and served under (canonical; for an
+    /// unchanged upload, the name it already had).
+    pub filename: String,
+    /// Identical bytes were already stored in this release's slot.
     pub unchanged: bool,
 }
 
@@ -157,7 +160,26 @@ impl Registry {
         check_form_against_file(&form, &inspected)?;
 
         let project = inspected.filename.name.clone();
-        let version = inspected.filename.version.to_string();
+        // Stored and served under its canonical name; conflicts are decided
+        // on the release (PEP 440 equality) and the file's slot in it.
+        let stored_name = inspected.filename.canonical_filename();
+        let slot = inspected.filename.release_slot();
+        let (release_version, same_slot) = {
+            let (id, name, v) = (
+                index.id,
+                project.as_str().to_string(),
+                inspected.filename.version.clone(),
+            );
+            let slot = slot.clone();
+            self.store
+                .db
+                .read(move |c| {
+                    let (stored, files) = releases::equal_release(c, id, &name, &v)?;
+                    Ok((stored, same_slot_files(files, &slot)))
+                })
+                .await?
+        };
+        let version = release_version.unwrap_or_else(|| inspected.filename.version.to_string());
 
         // A project new to this index must not be a look-alike of a popular
         // or private one.
@@ -176,20 +198,25 @@ impl Registry {
             }
         }
 
-        // Same filename already on this index?
-        if let Some(existing) = self.own_file(path, filename).await? {
+        // The same file of this release already on this index, under any
+        // spelling of its name?
+        if let Some(existing) = same_slot.first() {
             if existing.sha256 == sha {
                 return Ok(Uploaded {
                     project,
                     version,
                     sha256: sha,
+                    filename: existing.filename.clone(),
                     unchanged: true,
                 });
             }
             if !index.config.volatile {
                 return Err(RegistryError::Conflict(format!(
-                    "{filename} already exists on the non-volatile index {path} with different content \
-                     (sha256 {}); release files there never change: upload a new version instead",
+                    "{} is already on the non-volatile index {path} as {} with different content \
+                     (sha256 {}); a release holds one file per kind and tags, and files there \
+                     never change: upload a new version instead",
+                    echo(filename),
+                    existing.filename,
                     existing.sha256
                 )));
             }
@@ -224,12 +251,12 @@ impl Registry {
         let audit = by
             .entry(
                 Action::Upload,
-                format!("{path}/{project}/{version}/{filename}"),
+                format!("{path}/{project}/{version}/{stored_name}"),
             )
             .details(json!({
                 "index": path.to_string(), "project": project.as_str(), "version": version,
-                "filename": filename, "sha256": sha.to_hex(), "size": temp_size,
-                "metadata_sha256": meta_sha.to_hex(), "kind": kind,
+                "filename": stored_name, "uploaded_as": filename, "sha256": sha.to_hex(),
+                "size": temp_size, "metadata_sha256": meta_sha.to_hex(), "kind": kind,
             }));
         let row = NewFileOwned {
             index_id: index.id,
@@ -238,7 +265,9 @@ impl Registry {
             display_name: inspected.metadata.name.clone(),
             version: version.clone(),
             release_metadata,
-            filename: filename.to_string(),
+            filename: stored_name.clone(),
+            parsed_version: inspected.filename.version.clone(),
+            slot,
             kind,
             sha,
             size: temp_size,
@@ -272,6 +301,7 @@ impl Registry {
                     project,
                     version,
                     sha256: sha,
+                    filename: stored_name,
                     unchanged: false,
                 })
             }
@@ -300,6 +330,9 @@ struct NewFileOwned {
     version: String,
     release_metadata: String,
     filename: String,
+    parsed_version: pep440_rs::Version,
+    /// See [`dist::DistFilename::release_slot`].
+    slot: String,
     kind: &'static str,
     sha: Sha256,
     size: u64,
@@ -318,19 +351,26 @@ impl NewFileOwned {
     ) -> std::result::Result<Result<Vec<Sha256>>, StoreError> {
         // Re-check inside the transaction: another upload may have raced us.
         let mut audit = self.audit.clone();
-        if let Some(existing) = releases::find_file(tx, self.index_id, &self.filename)? {
+        let mut orphans = Vec::new();
+        let (_, files) =
+            releases::equal_release(tx, self.index_id, &self.project, &self.parsed_version)?;
+        for existing in same_slot_files(files, &self.slot) {
             if existing.sha256 != self.sha && !self.volatile {
                 return Ok(Err(RegistryError::Conflict(format!(
                     "{} was uploaded concurrently with different content",
-                    self.filename
+                    existing.filename
                 ))));
             }
             // a volatile index: the new file replaces the old one
             if let Some(d) = audit.details.as_object_mut() {
                 d.insert("replaced_sha256".into(), existing.sha256.to_hex().into());
+                d.insert("replaced_filename".into(), existing.filename.clone().into());
+            }
+            if existing.filename != self.filename {
+                orphans.extend(releases::remove_replaced_file(tx, &existing)?);
             }
         }
-        let orphans = releases::insert_file(
+        orphans.extend(releases::insert_file(
             tx,
             &NewFile {
                 index_id: self.index_id,
@@ -347,10 +387,20 @@ impl NewFileOwned {
                 uploader: &self.uploader,
                 provenance: &self.provenance,
             },
-        )?;
+        )?);
         audit::append(tx, audit)?;
         Ok(Ok(orphans))
     }
+}
+
+/// The files among `files` that take the release slot `slot` (see
+/// [`dist::DistFilename::release_slot`]); a stored name that no longer
+/// parses only matches itself, never a slot.
+pub(super) fn same_slot_files(files: Vec<FileRow>, slot: &str) -> Vec<FileRow> {
+    files
+        .into_iter()
+        .filter(|f| dist::DistFilename::parse(&f.filename).is_ok_and(|d| d.release_slot() == slot))
+        .collect()
 }
 
 /// A declared digest field, or `None` when absent or empty (some tools

@@ -150,12 +150,20 @@ pub async fn upload(
         file.ok_or_else(|| ApiError::bad_request("the upload has no 'content' file field"))?;
     // `from` is the admitted actor: its identity is `actor`.
     let done = reg.upload_file(&from, &path, form, &filename, temp).await?;
-    let message = if done.unchanged {
-        format!("{filename} is already on {path} with identical content")
+    let renamed = if done.filename != filename {
+        format!(" (uploaded as {})", crate::echo::echo(&filename))
     } else {
-        format!("{filename} stored on {path}")
+        String::new()
     };
-    tracing::info!(index = %path, file = %filename, sha256 = %done.sha256, user = %actor.user, unchanged = done.unchanged, "upload");
+    let message = if done.unchanged {
+        format!(
+            "{} is already on {path} with identical content{renamed}",
+            done.filename
+        )
+    } else {
+        format!("{} stored on {path}{renamed}", done.filename)
+    };
+    tracing::info!(index = %path, file = %done.filename, sha256 = %done.sha256, user = %actor.user, unchanged = done.unchanged, "upload");
     Ok((
         StatusCode::OK,
         Json(json!({"message": message, "result": {"sha256": done.sha256.to_hex()}})),

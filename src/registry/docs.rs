@@ -81,11 +81,38 @@ impl Registry {
             version.clone(),
             actor.user.clone(),
         );
+        let volatile = index.config.volatile;
+        // On a non-volatile index the documentation of a release, once
+        // stored, never changes (like its files): checked under the write
+        // lock, so two racing uploads cannot both win.
         let stored = self
             .store
             .db
-            .write(move |tx| table::set(tx, id, &name, &v, &sha, size, &who))
+            .write(move |tx| {
+                if !volatile {
+                    if let Some(old) = table::current(tx, id, &name, &v)? {
+                        if old != sha {
+                            return Ok(Err(old));
+                        }
+                    }
+                }
+                Ok(Ok(table::set(tx, id, &name, &v, &sha, size, &who)?))
+            })
             .await;
+        let stored = match stored {
+            Ok(Err(old)) => {
+                if created {
+                    self.collect_garbage(vec![sha]).await;
+                }
+                return Err(RegistryError::Conflict(format!(
+                    "{project} {version} on the non-volatile index {path} already has \
+                     documentation (doc zip sha256 {old}); documentation there never changes: \
+                     upload it with a new release"
+                )));
+            }
+            Ok(Ok(s)) => Ok(s),
+            Err(e) => Err(e),
+        };
         match stored {
             Ok(Some(old)) => {
                 self.collect_garbage(old.into_iter().filter(|o| *o != sha).collect())

@@ -87,6 +87,8 @@ pub struct Registry {
     index_reloads: std::sync::atomic::AtomicU64,
     /// Blocked attempts recently recorded in the audit log.
     audit: audit_log::BlockedAttempts,
+    /// Test results posted recently, per poster.
+    tox_rate: toxresults::PostRate,
 }
 
 impl Registry {
@@ -112,6 +114,7 @@ impl Registry {
             indexes: RwLock::new(Arc::new(HashMap::new())),
             index_reloads: std::sync::atomic::AtomicU64::new(0),
             audit: audit_log::BlockedAttempts::default(),
+            tox_rate: toxresults::PostRate::default(),
         });
         reg.reload_indexes().await?;
         Ok(reg)

@@ -93,8 +93,18 @@ struct Candidate {
     /// Upload (or upstream publication) time.
     published: Option<i64>,
     entry_points: Option<String>,
-    /// Test results attached to the file: (report blob, summary JSON, uploader).
-    toxresults: Vec<(Sha256, String, Option<String>)>,
+    /// Test results attached to the file.
+    toxresults: Vec<CarriedResult>,
+}
+
+/// A test result that travels with its file.
+#[derive(Debug, Clone)]
+struct CarriedResult {
+    sha256: Sha256,
+    /// JSON list of `dist::toxresult::EnvSummary`.
+    summary: String,
+    uploader: Option<String>,
+    uploader_cert: Option<String>,
 }
 
 /// The documentation zip of the release being pushed: (blob, size, uploader).
@@ -385,13 +395,42 @@ impl Registry {
         });
         review.typosquat = TyposquatCheck::from(&verdict);
         review.shadowing = self.shadowing(&req.target, &req.project).await?;
-        review.tests = tests_check(&candidates);
+        review.tests = tests_check(
+            &candidates,
+            target_policy
+                .as_ref()
+                .map(|p| &p.require.tests_passed_by[..])
+                .unwrap_or(&[]),
+            &source.config.acl_toxresult_upload,
+        );
         let doc = if source.config.kind == IndexKind::Stage {
             self.source_doczip(source.id, &req.project, &version)
                 .await?
         } else {
             None
         };
+        if let (Some((sha, _, _)), false) = (&doc, target.config.volatile) {
+            let (name, v) = (req.project.as_str().to_string(), version.clone());
+            let current = self
+                .store
+                .db
+                .read(move |c| crate::store::doczips::current(c, tid, &name, &v))
+                .await?;
+            if let Some(old) = current.filter(|old| old != sha) {
+                return Err(RegistryError::Conflict(format!(
+                    "{label} on the non-volatile index {} already has other documentation (doc \
+                     zip sha256 {old}, pushing {sha}); documentation there never changes",
+                    req.target
+                )));
+            }
+        }
+        review.doc_zip = doc
+            .as_ref()
+            .map(|(sha, size, by)| crate::pipeline::ReviewedDocZip {
+                sha256: sha.to_hex(),
+                size: *size,
+                uploader: by.clone(),
+            });
         let review_text = crate::pipeline::render_text(&review);
         let decision = match &target_policy {
             Some(p) => crate::pipeline::evaluate(
@@ -524,13 +563,14 @@ impl Registry {
                     )?);
                     // test results travel with their file
                     if let Some(new) = releases::find_file(tx, tid, &c.filename)? {
-                        for (sha, summary, by) in &c.toxresults {
+                        for r in &c.toxresults {
                             crate::store::toxresults::insert(
                                 tx,
                                 new.id,
-                                sha,
-                                summary,
-                                by.as_deref(),
+                                &r.sha256,
+                                &r.summary,
+                                r.uploader.as_deref(),
+                                r.uploader_cert.as_deref(),
                             )?;
                         }
                     }
@@ -769,7 +809,12 @@ impl Registry {
                 toxresults: tox
                     .iter()
                     .filter(|t| t.file_id == f.id)
-                    .map(|t| (t.sha256, t.summary.clone(), t.uploader.clone()))
+                    .map(|t| CarriedResult {
+                        sha256: t.sha256,
+                        summary: t.summary.clone(),
+                        uploader: t.uploader.clone(),
+                        uploader_cert: t.uploader_cert.clone(),
+                    })
                     .collect(),
             })
             .collect())
@@ -846,43 +891,98 @@ impl Registry {
     }
 }
 
-/// The review's test status from the results attached to the files: passed
-/// when at least one recorded run passed (every test environment green).
-fn tests_check(candidates: &[Candidate]) -> TestsCheck {
-    let runs: Vec<Vec<crate::dist::toxresult::EnvSummary>> = candidates
+/// Does a result posted by `uploader` (with client certificate `cert`)
+/// count for `tests_passed`? Only an authenticated poster ever does: one
+/// `trusted_by` names (by user or `cert:FINGERPRINT`), or, when the policy
+/// names nobody, anyone with toxresult rights on the source index.
+fn trusted_poster(
+    uploader: Option<&str>,
+    cert: Option<&str>,
+    trusted_by: &[String],
+    source_acl: &[String],
+) -> bool {
+    let Some(user) = uploader else {
+        return false;
+    };
+    if trusted_by.is_empty() {
+        return crate::index::acl_allows(source_acl, Some(user));
+    }
+    trusted_by
         .iter()
-        .flat_map(|c| c.toxresults.iter())
-        .filter_map(|(_, summary, _)| serde_json::from_str(summary).ok())
-        .collect();
+        .any(|who| match who.strip_prefix("cert:") {
+            Some(fp) => cert.is_some_and(|c| c.eq_ignore_ascii_case(fp)),
+            None => who == user,
+        })
+}
+
+/// The review's test status from the results attached to the files: every
+/// run with who posted it and whether that poster is trusted; passed when
+/// at least one trusted run passed (every test environment green).
+fn tests_check(
+    candidates: &[Candidate],
+    trusted_by: &[String],
+    source_acl: &[String],
+) -> TestsCheck {
+    let mut runs = Vec::new();
+    let mut envs_text = Vec::new();
+    for c in candidates {
+        for r in &c.toxresults {
+            let Ok(envs) =
+                serde_json::from_str::<Vec<crate::dist::toxresult::EnvSummary>>(&r.summary)
+            else {
+                continue;
+            };
+            let passed = crate::dist::toxresult::run_passed(&envs);
+            let trusted = trusted_poster(
+                r.uploader.as_deref(),
+                r.uploader_cert.as_deref(),
+                trusted_by,
+                source_acl,
+            );
+            if trusted {
+                envs_text.extend(envs.iter().filter(|e| !e.is_packaging()).map(|e| {
+                    format!(
+                        "{} {} ({} on {})",
+                        e.env,
+                        if e.passed() { "passed" } else { "failed" },
+                        e.python.as_deref().unwrap_or("?"),
+                        e.platform
+                    )
+                }));
+            }
+            runs.push(crate::pipeline::TestRun {
+                file: c.filename.clone(),
+                posted_by: r.uploader.clone(),
+                cert: r.uploader_cert.clone(),
+                passed,
+                trusted,
+            });
+        }
+    }
     if runs.is_empty() {
         return TestsCheck::default();
     }
-    let passed_runs = runs
-        .iter()
-        .filter(|r| crate::dist::toxresult::run_passed(r))
-        .count();
-    let envs: Vec<String> = runs
-        .iter()
-        .flatten()
-        .filter(|e| !e.is_packaging())
-        .map(|e| {
-            format!(
-                "{} {} ({} on {})",
-                e.env,
-                if e.passed() { "passed" } else { "failed" },
-                e.python.as_deref().unwrap_or("?"),
-                e.platform
-            )
-        })
-        .collect();
+    let trusted: Vec<&crate::pipeline::TestRun> = runs.iter().filter(|r| r.trusted).collect();
+    let passed_runs = trusted.iter().filter(|r| r.passed).count();
+    let summary = if trusted.is_empty() {
+        format!(
+            "{} recorded test run(s), none posted by a trusted identity",
+            runs.len()
+        )
+    } else {
+        format!(
+            "{passed_runs} of {} trusted test run(s) passed ({} recorded in all): {}",
+            trusted.len(),
+            runs.len(),
+            envs_text.join(", ")
+        )
+    };
     TestsCheck {
         checked: true,
         passed: passed_runs > 0,
-        summary: Some(format!(
-            "{passed_runs} of {} recorded test run(s) passed: {}",
-            runs.len(),
-            envs.join(", ")
-        )),
+        trusted_runs: trusted.len(),
+        summary: Some(summary),
+        runs,
     }
 }
 
@@ -915,5 +1015,7 @@ fn push_entry(
             "approvals": approvals,
             "typosquat": outcome.review.get("typosquat"),
             "shadowing": outcome.review.get("shadowing"),
+            "tests": outcome.review.get("tests"),
+            "doc_zip": outcome.review.get("doc_zip"),
         }))
 }

@@ -61,6 +61,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
             RegistryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RegistryError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            RegistryError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             RegistryError::Store(inner) => {
                 tracing::error!(error = %inner, "internal error");
                 return Self::new(

@@ -10,9 +10,10 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, Caller};
+use super::{index_path, ApiError, AppState};
 use crate::dist::toxresult::MAX_TOXRESULT_BYTES;
 use crate::names::IndexPath;
+use crate::registry::Actor;
 
 /// The suffix of a test result's filename: `{release filename}.toxresult-{id}`.
 const SUFFIX: &str = ".toxresult-";
@@ -25,7 +26,7 @@ pub fn toxresult_suffix(id: i64) -> String {
 pub async fn post(
     State(st): State<AppState>,
     Path((user, index, h1, h2, filename)): Path<(String, String, String, String, String)>,
-    caller: Caller,
+    from: Actor,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map_err(|e| {
@@ -44,13 +45,7 @@ pub async fn post(
     let path = index_path(&user, &index)?;
     let (id, envs) = st
         .registry
-        .add_toxresult(
-            caller.identity(),
-            &path,
-            &filename,
-            &format!("{h1}{h2}"),
-            &body,
-        )
+        .add_toxresult(&from, &path, &filename, &format!("{h1}{h2}"), &body)
         .await?;
     // No "message" key: devpi-client prints a success response's message
     // as a warning.

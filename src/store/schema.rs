@@ -238,6 +238,11 @@ pub const MIGRATIONS: &[&str] = &[
         keys_version INTEGER NOT NULL
     );
     "#,
+    // 11: who posted a test result also by client certificate, so that a
+    // policy can trust results from a certificate identity (tests_passed_by).
+    r#"
+    ALTER TABLE toxresults ADD COLUMN uploader_cert TEXT;
+    "#,
 ];
 
 #[cfg(test)]

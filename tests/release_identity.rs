@@ -232,3 +232,78 @@ fn files_are_stored_under_their_canonical_name_and_volatile_replaces_by_slot() {
         sha256_hex(&replacement)
     );
 }
+
+fn doc_zip(html: &str) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        z.start_file("index.html", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(html.as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+fn upload_docs(s: &Server, index: &str, version: &str, zip: Vec<u8>) -> (u16, String) {
+    let form = reqwest::blocking::multipart::Form::new()
+        .text(":action", "doc_upload")
+        .text("name", "documented")
+        .text("version", version.to_string())
+        .part(
+            "content",
+            reqwest::blocking::multipart::Part::bytes(zip).file_name("documented-1.0.doc.zip"),
+        );
+    let r = client()
+        .post(s.url(&format!("/{index}/")))
+        .basic_auth("root", Some(ROOT_PW))
+        .multipart(form)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+#[test]
+fn documentation_on_a_non_volatile_index_never_changes() {
+    let s = Server::start();
+    let (n, b) = wheel("documented", "1.0", "documented");
+    assert_eq!(
+        upload(&s, "root/prod", root(), &n, b.clone(), &[]).status(),
+        200
+    );
+    assert_eq!(upload(&s, "root/dev", root(), &n, b, &[]).status(), 200);
+    let first = doc_zip("<h1>first</h1>");
+    assert_eq!(upload_docs(&s, "root/prod", "1.0", first.clone()).0, 200);
+    let before = snapshot(&s);
+    for (what, version, zip) in [
+        ("other docs", "1.0", doc_zip("<h1>replaced</h1>")),
+        (
+            "other docs, equal version spelled 1.0.0",
+            "1.0.0",
+            doc_zip("<h1>x</h1>"),
+        ),
+        ("other docs, no version", "", doc_zip("<h1>y</h1>")),
+    ] {
+        let (status, text) = upload_docs(&s, "root/prod", version, zip);
+        assert_eq!(status, 409, "{what}: {text}");
+        assert!(text.contains("already has documentation"), "{what}: {text}");
+        assert!(
+            text.contains(&sha256_hex(&first)),
+            "{what}: names the stored zip: {text}"
+        );
+        assert_eq!(snapshot(&s), before, "{what}: something changed");
+    }
+    // the same bytes again are fine; the page still serves the first
+    assert_eq!(upload_docs(&s, "root/prod", "1.0", first).0, 200);
+    let page = client()
+        .get(s.url("/root/prod/documented/1.0/+doc/index.html"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("first"), "{page}");
+    // a volatile index still replaces
+    assert_eq!(upload_docs(&s, "root/dev", "1.0", doc_zip("a")).0, 200);
+    assert_eq!(upload_docs(&s, "root/dev", "1.0", doc_zip("b")).0, 200);
+    assert_alive(&s);
+}

@@ -62,6 +62,21 @@ impl Registry {
                 "the documentation zip is empty".into(),
             ));
         }
+        // `1.0.0` names the release stored as `1.0` (PEP 440 equality).
+        let version = {
+            let (id, name) = (index.id, project.as_str().to_string());
+            let wanted: Option<pep440_rs::Version> = version.parse().ok();
+            let stored = match wanted {
+                Some(v) => {
+                    self.store
+                        .db
+                        .read(move |c| Ok(releases::equal_release(c, id, &name, &v)?.0))
+                        .await?
+                }
+                None => None,
+            };
+            stored.unwrap_or(version)
+        };
         let (checked, temp) = tokio::task::spawn_blocking(move || {
             let r = validate_doc_zip(temp.path(), &DocZipLimits::default());
             (r, temp)

@@ -106,9 +106,8 @@ fn a_stored_release_refuses_other_bytes_under_any_spelling() {
         let text = r.text().unwrap();
         assert_eq!(status, 409, "{filename}: {text}");
         assert!(
-            text.contains(
-                "already on the non-volatile index root/prod as hostbase-1.0-py3-none-any.whl"
-            ),
+            text.contains("already exists on the non-volatile index root/prod")
+                && text.contains("(stored as hostbase-1.0-py3-none-any.whl"),
             "{filename}: {text}"
         );
         assert_eq!(snapshot(&s), before, "{filename}: something changed");

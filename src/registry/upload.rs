@@ -212,9 +212,9 @@ impl Registry {
             }
             if !index.config.volatile {
                 return Err(RegistryError::Conflict(format!(
-                    "{} is already on the non-volatile index {path} as {} with different content \
-                     (sha256 {}); a release holds one file per kind and tags, and files there \
-                     never change: upload a new version instead",
+                    "{} already exists on the non-volatile index {path} with different content: \
+                     release files there never change, upload a new version instead (stored as \
+                     {}, sha256 {}; a release holds one file per kind and tags)",
                     echo(filename),
                     existing.filename,
                     existing.sha256

@@ -394,3 +394,54 @@ fn walk_count(dir: &Path) -> usize {
     }
     n
 }
+
+#[test]
+fn files_stored_under_looser_rules_are_checked_again_before_a_push() {
+    // stored while the server allowed any compression ratio...
+    let mut s = Server::start_with(&["--max-compression-ratio", "100000"]);
+    let meta = metadata("squeezed", "1.0");
+    let zeros = vec![0u8; 16 * 1024 * 1024];
+    let bytes = zip_of(
+        &[
+            ("squeezed-1.0.dist-info/METADATA", meta.as_bytes()),
+            ("squeezed/zeros.bin", &zeros),
+        ],
+        None,
+    );
+    let r = upload(
+        &s,
+        "root/dev",
+        root(),
+        "squeezed-1.0-py3-none-any.whl",
+        bytes,
+        &[],
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // ...then the limit is back to 50:1: the file does not travel on
+    s.stop();
+    let mut s2 = Server::start_with(&[]);
+    drop(std::mem::replace(&mut s2.data, s.data.clone()));
+    s2.restart();
+    let before = snapshot(&s2);
+    let r = client()
+        .post(s2.url("/root/dev"))
+        .basic_auth("root", Some(ROOT_PW))
+        .json(
+            &serde_json::json!({":action": "push", "name": "squeezed", "version": "1.0",
+            "targetindex": "root/prod"}),
+        )
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("squeezed-1.0-py3-none-any.whl fails the archive checks and is not pushed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("squeezed/zeros.bin in the archive is compressed"),
+        "{text}"
+    );
+    assert_eq!(snapshot(&s2), before);
+}

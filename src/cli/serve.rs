@@ -260,6 +260,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
     };
     let app = server::router(state);
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, data = %args.data.display(), "airlock serving");
     match tls {
         Some(tls) => {
@@ -272,8 +273,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 limits: args.connections.limits(),
                 ..crate::tls::ServeOptions::default()
             };
-            crate::tls::serve_tls_with(listener, tls.rustls, app, shutdown_signal(), options)
-                .await?;
+            crate::tls::serve_tls_with(listener, tls.rustls, app, shutdown, options).await?;
         }
         None => {
             if !addr.ip().is_loopback() {
@@ -281,8 +281,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     travel in clear text; use --tls-cert/--tls-key or a TLS-terminating proxy");
             }
             println!("airlock listening on http://{addr}");
-            server::serve_plain(listener, app, shutdown_signal(), args.connections.limits())
-                .await?;
+            server::serve_plain(listener, app, shutdown, args.connections.limits()).await?;
         }
     }
     if let Some(export) = audit_export {
@@ -316,23 +315,31 @@ fn spawn_sighup_reload(reloader: Arc<crate::tls::CrlReloader>) {
     let _ = reloader;
 }
 
-/// Resolves on SIGTERM or ctrl-c.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or ctrl-c. The SIGTERM handler is installed when
+/// this is called (not when the future is first polled), so a signal that
+/// arrives just after the "listening" line still shuts down gracefully.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutdown requested; finishing in-flight requests");
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }

@@ -95,6 +95,9 @@ struct Candidate {
     entry_points: Option<String>,
     /// Test results attached to the file.
     toxresults: Vec<CarriedResult>,
+    /// Already opened and checked by this push (mirror files are, as they
+    /// are fetched).
+    inspected: bool,
 }
 
 /// A test result that travels with its file.
@@ -270,8 +273,10 @@ impl Registry {
             )));
         }
 
-        // Entry points come from the wheels themselves (re-opened, bounded).
-        self.fill_entry_points(&mut candidates).await;
+        // Every file is held to today's archive rules again (a file stored
+        // before they tightened must not travel on), and entry points come
+        // from the wheels themselves (re-opened, bounded).
+        self.recheck_and_fill_entry_points(&mut candidates).await?;
 
         // Compare with what the target holds.
         // A file takes the same slot as a target file of the equal
@@ -598,22 +603,39 @@ impl Registry {
         Ok(outcome)
     }
 
-    async fn fill_entry_points(self: &Arc<Self>, candidates: &mut [Candidate]) {
-        for c in candidates
-            .iter_mut()
-            .filter(|c| c.kind == "wheel" && c.entry_points.is_none())
-        {
+    /// The archive limits for a file being pushed: the upload limits, but a
+    /// large file from upstream (a 2 GB GPU wheel) may expand to 4 times its
+    /// size even past the expanded-size cap; the ratio rule still applies.
+    fn push_limits(&self, size: u64) -> dist::Limits {
+        let mut limits = self.settings.inspect_limits.clone();
+        limits.max_decompressed = limits.max_decompressed.max(size.saturating_mul(4));
+        limits
+    }
+
+    async fn recheck_and_fill_entry_points(
+        self: &Arc<Self>,
+        candidates: &mut [Candidate],
+    ) -> Result<()> {
+        for c in candidates.iter_mut().filter(|c| !c.inspected) {
             let path = self.store.blobs.path_of(&c.sha256);
             let name = c.filename.clone();
-            let limits = self.settings.inspect_limits.clone();
-            if let Ok(Ok(d)) = tokio::task::spawn_blocking(move || {
+            let limits = self.push_limits(c.size);
+            let inspected = tokio::task::spawn_blocking(move || {
                 dist::inspect_with_limits(&path, &name, &limits)
             })
             .await
-            {
-                c.entry_points = d.entry_points;
+            .map_err(blocking_failed)?
+            .map_err(|e| {
+                RegistryError::Invalid(format!(
+                    "{} fails the archive checks and is not pushed: {e}",
+                    c.filename
+                ))
+            })?;
+            if c.kind == "wheel" && c.entry_points.is_none() {
+                c.entry_points = inspected.entry_points;
             }
         }
+        Ok(())
     }
 
     /// The target's latest other release of `project` (for the review's
@@ -806,6 +828,7 @@ impl Registry {
                 display_name: f.display_name,
                 published: Some(f.created),
                 entry_points: None,
+                inspected: false,
                 toxresults: tox
                     .iter()
                     .filter(|t| t.file_id == f.id)
@@ -849,7 +872,7 @@ impl Registry {
                 })?;
             let path = self.store.blobs.path_of(&sha);
             let fname = f.filename.clone();
-            let limits = self.settings.inspect_limits.clone();
+            let limits = self.push_limits(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
             let inspected = tokio::task::spawn_blocking(move || {
                 dist::inspect_with_limits(&path, &fname, &limits)
             })
@@ -885,6 +908,7 @@ impl Registry {
                 published: f.upload_time,
                 entry_points: inspected.entry_points.clone(),
                 toxresults: Vec::new(),
+                inspected: true,
             });
         }
         Ok(out)

@@ -359,3 +359,22 @@ fn echoed_input_is_truncated_and_oversized_reports_get_airlocks_413() {
     assert_eq!(snapshot(&s), before);
     assert_alive(&s);
 }
+
+#[test]
+fn long_paths_are_not_echoed_in_full() {
+    let s = Server::start();
+    let long = "x".repeat(20_000);
+    for path in [
+        format!("/{long}/a/b/c/d/e/f/g"),
+        format!("/root/dev/+f/abc/def/{long}.whl"),
+        format!("/root/dev/+f/abc/def/{long}.whl.toxresult-1"),
+    ] {
+        let r = client().get(s.url(&path)).send().unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        assert!((400..500).contains(&status), "{status}");
+        assert!(text.len() < 1000, "{} bytes echoed", text.len());
+        assert!(text.contains("more bytes not shown"), "{text}");
+    }
+    assert_alive(&s);
+}

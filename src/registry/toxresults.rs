@@ -129,7 +129,12 @@ impl Registry {
                 )),
             });
         }
-        let missing = || RegistryError::NotFound(format!("file {filename} is not on index {path}"));
+        let missing = || {
+            RegistryError::NotFound(format!(
+                "file {} is not on index {path}",
+                crate::echo::echo(filename)
+            ))
+        };
         let file = self.own_file(path, filename).await?.ok_or_else(missing)?;
         if !file.sha256.to_hex().starts_with(hash_prefix) {
             return Err(missing());

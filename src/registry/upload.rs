@@ -114,7 +114,10 @@ impl Registry {
         let index = self.writable_stage(Some(actor), path, "upload to")?;
         let sha = temp.sha256();
         if temp.size() == 0 {
-            return Err(RegistryError::Invalid(format!("{filename} is empty")));
+            return Err(RegistryError::Invalid(format!(
+                "{} is empty",
+                echo(filename)
+            )));
         }
         if let Some(declared) = declared(&form.sha256_digest) {
             let declared: Sha256 = declared.parse().map_err(|_| {

@@ -199,7 +199,10 @@ async fn push_method(
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!("no such page: {}", req.uri().path()))
+    ApiError::not_found(format!(
+        "no such page: {}",
+        crate::echo::echo(req.uri().path())
+    ))
 }
 
 /// Headers on every response.

@@ -68,7 +68,12 @@ pub async fn download(
     let Some((release_file, id)) = filename.rsplit_once(SUFFIX) else {
         return Ok(None);
     };
-    let missing = || ApiError::not_found(format!("test result {filename} is not on index {path}"));
+    let missing = || {
+        ApiError::not_found(format!(
+            "test result {} is not on index {path}",
+            crate::echo::echo(filename)
+        ))
+    };
     let id: i64 = id.parse().map_err(|_| missing())?;
     let result = st
         .registry

@@ -34,6 +34,38 @@ impl Sha256 {
     }
 }
 
+/// The other digests an upload form may declare (twine sends both beside
+/// `sha256_digest`): MD5 and BLAKE2b-256, lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormDigests {
+    pub md5: String,
+    pub blake2_256: String,
+}
+
+impl FormDigests {
+    /// Hash the file at `path`, reading it in chunks.
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
+        use blake2::Digest as _;
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut md5 = md5::Md5::new();
+        let mut blake = blake2::Blake2b::<blake2::digest::consts::U32>::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            md5.update(&buf[..n]);
+            blake.update(&buf[..n]);
+        }
+        Ok(Self {
+            md5: hex::encode(md5.finalize()),
+            blake2_256: hex::encode(blake.finalize()),
+        })
+    }
+}
+
 /// Incremental hashing for streamed bodies.
 pub struct Sha256Hasher(digest::Context);
 
@@ -110,6 +142,20 @@ mod tests {
         h.update(b"a");
         h.update(b"bc");
         assert_eq!(h.finish(), d);
+    }
+
+    #[test]
+    fn form_digests_match_known_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let d = FormDigests::of_file(&path).unwrap();
+        assert_eq!(d.md5, "900150983cd24fb0d6963f7d28e17f72");
+        // BLAKE2b with a 32-byte output, as twine's hashlib.blake2b(digest_size=32)
+        assert_eq!(
+            d.blake2_256,
+            "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
+        );
     }
 
     #[test]

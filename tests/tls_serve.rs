@@ -189,7 +189,10 @@ impl Server {
 fn options() -> ServeOptions {
     ServeOptions {
         handshake_timeout: Duration::from_secs(5),
-        header_read_timeout: Duration::from_secs(5),
+        limits: airlock::listener::ConnLimits {
+            header_read_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
         drain_timeout: Duration::from_secs(5),
     }
 }
@@ -606,5 +609,101 @@ async fn curl_with_client_certificate_speaks_http2() {
         !output.status.success(),
         "curl without a certificate got in"
     );
+    server.stop().await;
+}
+
+/// A raw TLS client trusting the test CA, for requests a normal client
+/// would not send.
+async fn raw_tls(pki: &Pki, addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = pki.ca.cert_pem();
+    let der = pem_to_der(pem);
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der))
+        .expect("ca");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.expect("handshake")
+}
+
+fn pem_to_der(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).expect("pem")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_https_listener_has_the_same_connection_limits() {
+    let pki = Pki::new();
+    let server = Server::start(
+        &pki.settings(ClientAuth::Optional, false),
+        ServeOptions {
+            limits: airlock::listener::ConnLimits {
+                header_read_timeout: Duration::from_millis(600),
+                idle_timeout: Duration::from_millis(600),
+                max_connections_per_peer: 3,
+                ..Default::default()
+            },
+            ..options()
+        },
+    )
+    .await;
+    // after the handshake, a head that never finishes is cut off
+    let mut tls = raw_tls(&pki, server.addr).await;
+    tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
+        .await
+        .expect("closed well before 5 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    drop(tls);
+    // both framing headers: 400 and closed
+    let mut tls = raw_tls(&pki, server.addr).await;
+    tls.write_all(
+        b"POST /whoami HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    drop(tls);
+    // the per-peer cap counts connections still in their handshake
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held: Vec<TcpStream> =
+        futures_util::future::join_all((0..3).map(|_| TcpStream::connect(server.addr)))
+            .await
+            .into_iter()
+            .map(|c| c.unwrap())
+            .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    let read = tokio::time::timeout(Duration::from_secs(3), fourth.read(&mut buf))
+        .await
+        .expect("refused at once, not after the handshake timeout");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    get_whoami(&pki, &server, None)
+        .await
+        .expect("server still serves");
     server.stop().await;
 }

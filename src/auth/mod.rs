@@ -72,8 +72,18 @@ pub enum Credentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("malformed {0} header")]
+    #[error(
+        "malformed {0} header: expected 'Basic ' and base64 of user:password in UTF-8; \
+         credentials that cannot be read are refused, never treated as anonymous"
+    )]
     MalformedHeader(&'static str),
+    #[error(
+        "the {0} header is not readable text (only visible ASCII is allowed); credentials \
+         that cannot be read are refused, never treated as anonymous"
+    )]
+    UnreadableHeader(&'static str),
+    #[error("more than one {0} header; send one")]
+    RepeatedHeader(&'static str),
     #[error("invalid user name or password")]
     BadCredentials,
     #[error("{0}")]

@@ -34,6 +34,15 @@ pub struct ServeArgs {
     /// Largest accepted distribution file, in MiB.
     #[arg(long, default_value_t = 100, env = "AIRLOCK_MAX_UPLOAD_MB")]
     pub max_upload_mb: u64,
+    /// Largest size, in MiB, that all members of an uploaded or mirrored
+    /// distribution may expand to.
+    #[arg(long, default_value_t = 1024, env = "AIRLOCK_MAX_EXPANDED_MB")]
+    pub max_expanded_mb: u64,
+    /// Largest compression ratio (expanded:compressed) of a distribution,
+    /// per member and in total (members expanding to at most 4 MiB exempt).
+    #[arg(long, default_value_t = 50, env = "AIRLOCK_MAX_COMPRESSION_RATIO",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_compression_ratio: u64,
     /// Memory for rendered simple pages, in MiB (0 = render every request).
     #[arg(long, default_value_t = 64, env = "AIRLOCK_PAGE_CACHE_MB")]
     pub page_cache_mb: u64,
@@ -74,11 +83,55 @@ pub struct ServeArgs {
     /// after its transaction commits (best effort; the database is the record).
     #[arg(long, env = "AIRLOCK_AUDIT_JSONL")]
     pub audit_jsonl: Option<PathBuf>,
+    /// Connection limits of the listener (HTTP and HTTPS alike).
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// Mirror indexes: upstream, offline mode, timeouts (src/mirror/settings.rs).
     #[command(flatten)]
     pub mirror: crate::mirror::MirrorArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+/// How long connections may take and how many there may be
+/// (`crate::listener`).
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Seconds a client has to send a complete request head (from its first
+    /// byte; from connecting, for the first request).
+    #[arg(long, default_value_t = 15, env = "AIRLOCK_HEADER_READ_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+    /// Seconds a keep-alive connection may sit idle between requests.
+    #[arg(long, default_value_t = 60, env = "AIRLOCK_IDLE_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Longest pause, in seconds, while a request body (an upload) is
+    /// received or a response is written.
+    #[arg(long, default_value_t = 30, env = "AIRLOCK_BODY_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Most connections open at once.
+    #[arg(long, default_value_t = 1024, env = "AIRLOCK_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Most connections open at once from one client IP address.
+    #[arg(long, default_value_t = 256, env = "AIRLOCK_MAX_CONNECTIONS_PER_PEER",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_peer: u64,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> crate::listener::ConnLimits {
+        crate::listener::ConnLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_peer: usize::try_from(self.max_connections_per_peer)
+                .unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// HTTPS and client certificates (all optional: without --tls-cert the
@@ -154,6 +207,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             evidence: args.typo_evidence,
         },
         mirror: args.mirror.settings()?,
+        inspect_limits: crate::dist::Limits {
+            max_decompressed: args.max_expanded_mb.saturating_mul(1024 * 1024),
+            max_ratio: args.max_compression_ratio,
+            ..crate::dist::Limits::default()
+        },
     };
     let reg = Registry::new(store, auth, settings).await?;
     reg.warm_typo_detector();
@@ -235,6 +293,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
     };
     let app = server::router(state);
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, data = %args.data.display(), "airlock serving");
     match tls {
         Some(tls) => {
@@ -243,7 +302,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 spawn_sighup_reload(Arc::clone(reloader));
             }
             println!("airlock listening on https://{addr}");
-            crate::tls::serve_tls(listener, tls.rustls, app, shutdown_signal()).await?;
+            let options = crate::tls::ServeOptions {
+                limits: args.connections.limits(),
+                ..crate::tls::ServeOptions::default()
+            };
+            crate::tls::serve_tls_with(listener, tls.rustls, app, shutdown, options).await?;
         }
         None => {
             if !addr.ip().is_loopback() {
@@ -251,7 +314,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     travel in clear text; use --tls-cert/--tls-key or a TLS-terminating proxy");
             }
             println!("airlock listening on http://{addr}");
-            server::serve_plain(listener, app, shutdown_signal()).await?;
+            server::serve_plain(listener, app, shutdown, args.connections.limits()).await?;
         }
     }
     if let Some(export) = audit_export {
@@ -285,23 +348,31 @@ fn spawn_sighup_reload(reloader: Arc<crate::tls::CrlReloader>) {
     let _ = reloader;
 }
 
-/// Resolves on SIGTERM or ctrl-c.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or ctrl-c. The SIGTERM handler is installed when
+/// this is called (not when the future is first polled), so a signal that
+/// arrives just after the "listening" line still shuts down gracefully.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutdown requested; finishing in-flight requests");
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }

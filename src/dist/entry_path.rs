@@ -7,19 +7,20 @@
 use super::error::DistError;
 
 /// Split a member path into its meaningful components (`.` and empty
-/// components dropped, `/` and `\` both treated as separators), or refuse it
-/// if it is absolute, has a drive letter, contains NUL or a `..` component.
+/// components dropped), or refuse it if it is absolute, has a drive letter,
+/// contains a backslash (a separator to Windows extractors, part of the name
+/// to others: either way the two disagree), NUL or a `..` component.
 pub(super) fn safe_components(raw: &[u8]) -> Result<Vec<&[u8]>, DistError> {
     let unsafe_path = || DistError::UnsafePath {
         entry: String::from_utf8_lossy(raw).chars().take(200).collect(),
     };
     let absolute = matches!(raw.first(), Some(b'/' | b'\\'));
     let drive_letter = matches!(raw, [letter, b':', ..] if letter.is_ascii_alphabetic());
-    if raw.is_empty() || absolute || drive_letter || raw.contains(&0) {
+    if raw.is_empty() || absolute || drive_letter || raw.contains(&0) || raw.contains(&b'\\') {
         return Err(unsafe_path());
     }
     let mut components = Vec::new();
-    for part in raw.split(|&b| b == b'/' || b == b'\\') {
+    for part in raw.split(|&b| b == b'/') {
         match part {
             b"" | b"." => {}
             b".." => return Err(unsafe_path()),
@@ -53,6 +54,8 @@ mod tests {
             b"a/../../x",
             b"a/..",
             b"a\\..\\x",
+            b"a\\b",
+            b"pkg/sub\\file.py",
             b"/etc/passwd",
             b"\\windows\\x",
             b"C:/x",

@@ -29,15 +29,39 @@ pub enum DistError {
     #[error("the archive has more than {limit} entries; that is not a plausible distribution")]
     TooManyEntries { limit: usize },
     #[error(
-        "the archive expands to more than {limit} bytes before its metadata is reached; \
-         refusing to decompress further"
+        "the archive expands to more than {limit} bytes; refusing to decompress further \
+         (a compression bomb?)"
     )]
     TooMuchData { limit: u64 },
     #[error(
+        "{path} in the archive is compressed {ratio}:1, more than the {limit}:1 allowed \
+         (a compression bomb?)"
+    )]
+    MemberRatio {
+        path: String,
+        ratio: u64,
+        limit: u64,
+    },
+    #[error(
+        "the archive expands {ratio} times its size, more than the {limit}:1 allowed \
+         (a compression bomb?)"
+    )]
+    ArchiveRatio { ratio: u64, limit: u64 },
+    #[error(
         "the archive contains an entry with an unsafe path {entry:?}: absolute paths, drive \
-         letters and '..' components are not allowed"
+         letters, backslashes, NUL and '..' components are not allowed"
     )]
     UnsafePath { entry: String },
+    #[error(
+        "the archive contains {path:?} more than once; installers would disagree about which \
+         copy is real"
+    )]
+    DuplicateMember { path: String },
+    #[error(
+        "{path:?} in the sdist is outside its top-level folder {top:?}; every member of an \
+         sdist must be inside the one folder that holds PKG-INFO"
+    )]
+    OutsideTopLevel { path: String, top: String },
     #[error(
         "the wheel has no top-level *.dist-info/METADATA file; a wheel must contain \
          {expected}/METADATA"
@@ -57,8 +81,18 @@ pub enum DistError {
     MissingPkgInfo { expected: String },
     #[error("the sdist has more than one top-level PKG-INFO ({}); it must have exactly one", .0.join(", "))]
     MultiplePkgInfo(Vec<String>),
-    #[error("{path} in the archive is not a regular file")]
-    NotRegularFile { path: String },
+    #[error(
+        "{path} in the archive is not a regular file: it is a {kind}; links, devices and FIFOs \
+         are refused (an installer unpacking them could write outside its target folder)"
+    )]
+    NotRegularFile { path: String, kind: &'static str },
+    #[error("{path} in the archive is encrypted; distributions cannot be encrypted")]
+    Encrypted { path: String },
+    #[error(
+        "{path} in the archive uses the compression method {method}; only stored and deflate \
+         are accepted"
+    )]
+    Compression { path: String, method: String },
     #[error("{path} in the archive is {size} bytes; at most {limit} bytes are accepted")]
     EntryTooLarge { path: String, size: u64, limit: u64 },
     #[error("could not read {path} from the archive: {reason}")]

@@ -211,6 +211,62 @@ impl DistFilename {
         Err(FilenameError::UnknownExtension)
     }
 
+    /// The filename this distribution is stored and served under: the
+    /// project name PEP 503-normalised with `_` for `-`, the version PEP
+    /// 440-normalised, wheel tags lowercased (as `packaging` reads them).
+    /// `HostBase-1.0-py3-none-any.whl` becomes `hostbase-1.0-py3-none-any.whl`.
+    pub fn canonical_filename(&self) -> String {
+        let name = self.name.as_dist_filename_part();
+        match self.kind {
+            DistKind::Wheel => {
+                let tags = |set: &[String]| set.join(".").to_ascii_lowercase();
+                let build = self
+                    .build_tag
+                    .as_deref()
+                    .map(|b| format!("-{b}"))
+                    .unwrap_or_default();
+                format!(
+                    "{name}-{}{build}-{}-{}-{}.whl",
+                    self.version,
+                    tags(&self.python_tags),
+                    tags(&self.abi_tags),
+                    tags(&self.platform_tags)
+                )
+            }
+            DistKind::Sdist => format!(
+                "{name}-{}{}",
+                self.version,
+                self.sdist_format.unwrap_or(SdistFormat::TarGz).extension()
+            ),
+        }
+    }
+
+    /// What a release may hold only one file of, whatever the spelling of
+    /// its filename: the sdist (one per release, in any format, as on PyPI),
+    /// or a wheel's build tag and tag sets (compared as lowercase sets, so
+    /// `py2.py3` and `PY3.py2` are the same wheel). Name and version are
+    /// the release's own.
+    pub fn release_slot(&self) -> String {
+        match self.kind {
+            DistKind::Sdist => "sdist".to_string(),
+            DistKind::Wheel => {
+                let set = |tags: &[String]| {
+                    let mut t: Vec<String> = tags.iter().map(|t| t.to_ascii_lowercase()).collect();
+                    t.sort();
+                    t.dedup();
+                    t.join(".")
+                };
+                format!(
+                    "wheel {} {}-{}-{}",
+                    self.build_tag.as_deref().unwrap_or(""),
+                    set(&self.python_tags),
+                    set(&self.abi_tags),
+                    set(&self.platform_tags)
+                )
+            }
+        }
+    }
+
     /// True for wheels that run on any Python implementation and platform
     /// (ABI `none`, platform `any`). Always false for sdists, which may
     /// compile code at install time.
@@ -648,6 +704,55 @@ mod tests {
             let err = DistFilename::parse(file).expect_err(file);
             assert!(want(&err), "{file:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn canonical_filenames_and_release_slots() {
+        for (given, canonical) in [
+            (
+                "HostBase-1.0-py3-none-any.whl",
+                "hostbase-1.0-py3-none-any.whl",
+            ),
+            (
+                "Host.Base-01.0-PY3-None-Any.whl",
+                "host_base-1.0-py3-none-any.whl",
+            ),
+            (
+                "host_base-1.0.0-1-py2.py3-none-any.whl",
+                "host_base-1.0.0-1-py2.py3-none-any.whl",
+            ),
+            ("Foo-Bar-1.0RC1.tar.gz", "foo_bar-1.0rc1.tar.gz"),
+            ("foo.bar-1.0.zip", "foo_bar-1.0.zip"),
+        ] {
+            let parsed = DistFilename::parse(given).unwrap();
+            assert_eq!(parsed.canonical_filename(), canonical, "{given}");
+            let again = DistFilename::parse(canonical).unwrap();
+            assert_eq!(
+                again.canonical_filename(),
+                canonical,
+                "canonical is a fixed point"
+            );
+            assert_eq!(again.release_slot(), parsed.release_slot());
+        }
+        let slot = |f: &str| DistFilename::parse(f).unwrap().release_slot();
+        assert_eq!(
+            slot("a-1.0-py2.py3-none-any.whl"),
+            slot("A-1.0-PY3.py2-none-any.whl")
+        );
+        assert_eq!(
+            slot("a-1.0.tar.gz"),
+            slot("a-1.0.zip"),
+            "one sdist per release"
+        );
+        assert_ne!(
+            slot("a-1.0-py3-none-any.whl"),
+            slot("a-1.0-1-py3-none-any.whl")
+        );
+        assert_ne!(
+            slot("a-1.0-py3-none-any.whl"),
+            slot("a-1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+        );
+        assert_ne!(slot("a-1.0-py3-none-any.whl"), slot("a-1.0.tar.gz"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use pep440_rs::Version;
 use super::entry_path::safe_components;
 use super::error::DistError;
 use super::filename::{DistFilename, DistKind, SdistFormat};
+use super::members::Layout;
 use super::metadata::{CoreMetadata, MAX_METADATA_BYTES};
 use super::tar_archive;
 use super::zip_archive::CheckedZip;
@@ -20,13 +21,23 @@ use crate::names::{normalize, ProjectName};
 /// Largest `entry_points.txt` read from a wheel.
 pub const MAX_ENTRY_POINTS_BYTES: u64 = 1024 * 1024;
 
+/// Default for [`Limits::max_decompressed`]: 1 GiB (warehouse's rule).
+pub const DEFAULT_MAX_EXPANDED: u64 = 1024 * 1024 * 1024;
+/// Default for [`Limits::max_ratio`]: 50:1 (warehouse's rule).
+pub const DEFAULT_MAX_RATIO: u64 = 50;
+
 /// Resource caps for inspecting one archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Most members an archive may have.
     pub max_entries: usize,
-    /// Most bytes decompressed while scanning a tar.gz for PKG-INFO.
+    /// Most bytes all members together may expand to (every member is
+    /// read, so this also bounds the work).
     pub max_decompressed: u64,
+    /// Largest expanded/compressed ratio, per member and for the whole
+    /// archive (members and archives below
+    /// [`RATIO_EXEMPT_BYTES`](super::members::RATIO_EXEMPT_BYTES) exempt).
+    pub max_ratio: u64,
     /// Largest METADATA / PKG-INFO.
     pub max_metadata: u64,
 }
@@ -35,7 +46,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_entries: 100_000,
-            max_decompressed: 2 * 1024 * 1024 * 1024,
+            max_decompressed: DEFAULT_MAX_EXPANDED,
+            max_ratio: DEFAULT_MAX_RATIO,
             max_metadata: MAX_METADATA_BYTES as u64,
         }
     }
@@ -139,6 +151,7 @@ fn wheel_metadata(
         return Err(DistError::MissingWheelMetadata { expected: dir });
     }
     let bytes = zip.read_bounded(&metadata_path, limits.max_metadata)?;
+    zip.check_members(limits, Layout::Wheel, None)?;
     let entry_points_path = format!("{dir}/entry_points.txt");
     let entry_points = if zip.contains(&entry_points_path) {
         let raw = zip.read_bounded(&entry_points_path, MAX_ENTRY_POINTS_BYTES)?;
@@ -194,6 +207,14 @@ fn zip_sdist_metadata(
         _ => return Err(DistError::MultiplePkgInfo(candidates)),
     };
     let bytes = zip.read_bounded(&path, limits.max_metadata)?;
+    // the folder holding PKG-INFO; empty: PKG-INFO is at the archive root
+    let components = safe_components(path.as_bytes())?;
+    let top = if components.len() > 1 {
+        components[0].to_vec()
+    } else {
+        Vec::new()
+    };
+    zip.check_members(limits, Layout::Sdist, Some(&top))?;
     Ok(FoundMetadata {
         path,
         bytes,

@@ -684,3 +684,337 @@ fn reports_filename_and_io_errors() {
         "{err:?}"
     );
 }
+
+/// A member whose header (name, type, link target, size) is written as-is.
+fn add_special<W: Write>(
+    builder: &mut tar::Builder<W>,
+    name: &str,
+    kind: tar::EntryType,
+    link: Option<&str>,
+) {
+    let mut header = tar::Header::new_gnu();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    if let Some(link) = link {
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    header.set_entry_type(kind);
+    header.set_size(0);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append(&header, &[][..]).unwrap();
+}
+
+#[test]
+fn walks_every_tar_member_after_pkg_info() {
+    use tar::EntryType as T;
+    let meta = metadata("mypkg", "1.0");
+    type Fill = Box<dyn Fn(&mut tar::Builder<GzEncoder<Vec<u8>>>)>;
+    let cases: Vec<(&str, Fill, &str)> = vec![
+        (
+            "symlink out of the tree",
+            Box::new(|b| add_special(b, "mypkg-1.0/escape", T::Symlink, Some("../../../outside"))),
+            "mypkg-1.0/escape in the archive is not a regular file: it is a symbolic link",
+        ),
+        (
+            "harmless-looking symlink",
+            Box::new(|b| add_special(b, "mypkg-1.0/link", T::Symlink, Some("setup.py"))),
+            "it is a symbolic link",
+        ),
+        (
+            "hard link",
+            Box::new(|b| add_special(b, "mypkg-1.0/hard", T::Link, Some("/etc/passwd"))),
+            "mypkg-1.0/hard in the archive is not a regular file: it is a hard link",
+        ),
+        (
+            "FIFO",
+            Box::new(|b| add_special(b, "mypkg-1.0/fifo", T::Fifo, None)),
+            "it is a FIFO",
+        ),
+        (
+            "character device",
+            Box::new(|b| add_special(b, "mypkg-1.0/null", T::Char, None)),
+            "it is a character device",
+        ),
+        (
+            "block device",
+            Box::new(|b| add_special(b, "mypkg-1.0/sda", T::Block, None)),
+            "it is a block device",
+        ),
+        (
+            "GNU sparse",
+            Box::new(|b| add_special(b, "mypkg-1.0/sparse", T::GNUSparse, None)),
+            "special member",
+        ),
+        (
+            "dot-dot after PKG-INFO",
+            Box::new(|b| add_raw(b, b"mypkg-1.0/../../pwned.txt", T::Regular, b"x")),
+            "unsafe path \"mypkg-1.0/../../pwned.txt\"",
+        ),
+        (
+            "absolute after PKG-INFO",
+            Box::new(|b| add_raw(b, b"/tmp/pwned.txt", T::Regular, b"x")),
+            "unsafe path \"/tmp/pwned.txt\"",
+        ),
+        (
+            "backslash",
+            Box::new(|b| add_raw(b, b"mypkg-1.0\\..\\pwned.txt", T::Regular, b"x")),
+            "unsafe path",
+        ),
+        (
+            "drive letter",
+            Box::new(|b| add_raw(b, b"C:/pwned.txt", T::Regular, b"x")),
+            "unsafe path",
+        ),
+        (
+            "second top-level folder",
+            Box::new(|b| add_file(b, "other/evil.py", b"x")),
+            "\"other\" in the sdist is outside its top-level folder \"mypkg-1.0\"",
+        ),
+        (
+            "file at the root",
+            Box::new(|b| add_file(b, "setup.py", b"x")),
+            "\"setup.py\" in the sdist is outside its top-level folder",
+        ),
+        (
+            "duplicate member",
+            Box::new(|b| add_file(b, "mypkg-1.0/PKG-INFO", &metadata("evil", "1.0"))),
+            "contains \"mypkg-1.0/PKG-INFO\" more than once",
+        ),
+        (
+            "duplicate after normalisation",
+            Box::new(|b| add_raw(b, b"./mypkg-1.0//PKG-INFO", T::Regular, b"x")),
+            "more than once",
+        ),
+        (
+            "PAX path escaping behind a safe header name",
+            Box::new(|b| {
+                b.append_pax_extensions([("path", &b"../pwned.txt"[..])])
+                    .unwrap();
+                add_raw(b, b"mypkg-1.0/innocent", T::Regular, b"x");
+            }),
+            "unsafe path \"../pwned.txt\"",
+        ),
+        (
+            "safe PAX path over an escaping header name",
+            Box::new(|b| {
+                b.append_pax_extensions([("path", &b"mypkg-1.0/innocent"[..])])
+                    .unwrap();
+                add_raw(b, b"../pwned.txt", T::Regular, b"x");
+            }),
+            "unsafe path \"../pwned.txt\"",
+        ),
+        (
+            "global PAX path",
+            Box::new(|b| {
+                let record = b"25 path=../../pwned.txtx\n";
+                let mut header = tar::Header::new_ustar();
+                header.set_entry_type(T::XGlobalHeader);
+                header.set_size(record.len() as u64);
+                header.set_cksum();
+                b.append(&header, &record[..]).unwrap();
+                add_file(b, "mypkg-1.0/x", b"x");
+            }),
+            "global PAX header sets \"path\"",
+        ),
+    ];
+    for (what, fill, want) in cases {
+        let bytes = tar_gz_bytes(|b| {
+            add_file(b, "mypkg-1.0/setup.py", b"");
+            add_file(b, "mypkg-1.0/PKG-INFO", &meta);
+            fill(b);
+        });
+        let err = inspect_bytes("mypkg-1.0.tar.gz", &bytes)
+            .expect_err(what)
+            .to_string();
+        assert!(
+            err.contains(want),
+            "{what}: {err:?} should contain {want:?}"
+        );
+    }
+}
+
+#[test]
+fn reads_concatenated_gzip_members_as_python_does() {
+    // A clean first gzip member, then a second one holding an escaping
+    // symlink: Python's tarfile reads both.
+    let meta = metadata("mypkg", "1.0");
+    // The first member has no end-of-archive blocks: the tar stream goes
+    // on in the second.
+    let mut header = tar::Header::new_gnu();
+    header.set_path("mypkg-1.0/PKG-INFO").unwrap();
+    header.set_size(meta.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut first = header.as_bytes().to_vec();
+    first.extend(&meta);
+    first.resize(first.len().div_ceil(512) * 512, 0);
+    let mut second = tar::Builder::new(Vec::new());
+    add_special(
+        &mut second,
+        "mypkg-1.0/escape",
+        tar::EntryType::Symlink,
+        Some("../../x"),
+    );
+    let second = second.into_inner().unwrap();
+    let gz = |data: &[u8]| {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let mut bytes = gz(&first);
+    bytes.extend(gz(&second));
+    let err = inspect_bytes("mypkg-1.0.tar.gz", &bytes).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            DistError::NotRegularFile {
+                kind: "symbolic link",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn refuses_compression_bombs_in_every_member() {
+    let meta = metadata("mypkg", "1.0");
+    let zeros = vec![0u8; 8 * 1024 * 1024];
+    // tar.gz: a bomb member after PKG-INFO.
+    let tar_bomb = tar_gz_bytes(|b| {
+        add_file(b, "mypkg-1.0/PKG-INFO", &meta);
+        add_file(b, "mypkg-1.0/data.bin", &zeros);
+    });
+    let err = inspect_bytes("mypkg-1.0.tar.gz", &tar_bomb).unwrap_err();
+    assert!(
+        matches!(err, DistError::ArchiveRatio { limit: 50, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("compression bomb"), "{err}");
+
+    // wheel: the bomb is a non-metadata member.
+    let wheel_bomb = zip_bytes(&[
+        ("mypkg-1.0.dist-info/METADATA", &meta),
+        ("mypkg/data.bin", &zeros),
+    ]);
+    let err = inspect_bytes("mypkg-1.0-py3-none-any.whl", &wheel_bomb).unwrap_err();
+    assert!(
+        matches!(&err, DistError::MemberRatio { path, limit: 50, .. } if path == "mypkg/data.bin"),
+        "{err:?}"
+    );
+    // zip sdist likewise.
+    let zip_bomb = zip_bytes(&[("mypkg-1.0/PKG-INFO", &meta), ("mypkg-1.0/d.bin", &zeros)]);
+    let err = inspect_bytes("mypkg-1.0.zip", &zip_bomb).unwrap_err();
+    assert!(matches!(err, DistError::MemberRatio { .. }), "{err:?}");
+
+    // Many members each under the exemption, together over the ratio.
+    let small = vec![0u8; 1024 * 1024];
+    let names: Vec<String> = (0..6).map(|i| format!("mypkg/d{i}.bin")).collect();
+    let mut entries: Vec<(&str, &[u8])> = vec![("mypkg-1.0.dist-info/METADATA", &meta)];
+    entries.extend(names.iter().map(|n| (n.as_str(), &small[..])));
+    let err = inspect_bytes("mypkg-1.0-py3-none-any.whl", &zip_bytes(&entries)).unwrap_err();
+    assert!(matches!(err, DistError::ArchiveRatio { .. }), "{err:?}");
+
+    // Limits are configurable: a tighter total cap, and a looser ratio.
+    let dir = TempDir::new().unwrap();
+    let path = save(&dir, "w.whl", &wheel_bomb);
+    let loose = Limits {
+        max_ratio: 100_000,
+        ..Limits::default()
+    };
+    assert!(inspect_with_limits(&path, "mypkg-1.0-py3-none-any.whl", &loose).is_ok());
+    let tight = Limits {
+        max_ratio: 100_000,
+        max_decompressed: 1024 * 1024,
+        ..Limits::default()
+    };
+    let err = inspect_with_limits(&path, "mypkg-1.0-py3-none-any.whl", &tight).unwrap_err();
+    assert!(matches!(err, DistError::TooMuchData { .. }), "{err:?}");
+
+    // A non-metadata member whose header understates its size.
+    let mut liar = zip_bytes(&[
+        ("mypkg-1.0.dist-info/METADATA", &meta),
+        ("mypkg/data.bin", &[7u8; 5000]),
+    ]);
+    patch_declared_size(&mut liar, "mypkg/data.bin", 10);
+    let err = inspect_bytes("mypkg-1.0-py3-none-any.whl", &liar).unwrap_err();
+    assert!(
+        err.to_string().contains("could not read mypkg/data.bin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_special_zip_members_anywhere() {
+    let meta = metadata("mypkg", "1.0");
+    // A symlink that is not the metadata.
+    let mut writer = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default();
+    writer
+        .start_file("mypkg-1.0.dist-info/METADATA", opts)
+        .unwrap();
+    writer.write_all(&meta).unwrap();
+    writer
+        .add_symlink("mypkg/escape", "../../../outside", opts)
+        .unwrap();
+    let bytes = writer.finish().unwrap().into_inner();
+    let err = inspect_bytes("mypkg-1.0-py3-none-any.whl", &bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("mypkg/escape in the archive is not a regular file: it is a symbolic link"),
+        "{err}"
+    );
+    // FIFO and device modes in the external attributes.
+    for (mode, kind) in [
+        (0o010_644, "FIFO"),
+        (0o020_644, "character device"),
+        (0o140_644, "socket"),
+    ] {
+        let mut writer = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        writer
+            .start_file("mypkg-1.0.dist-info/METADATA", opts)
+            .unwrap();
+        writer.write_all(&meta).unwrap();
+        writer.start_file("mypkg/special", opts).unwrap();
+        let mut bytes = writer.finish().unwrap().into_inner();
+        patch_external_mode(&mut bytes, "mypkg/special", mode);
+        let err = inspect_bytes("mypkg-1.0-py3-none-any.whl", &bytes).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("it is a {kind}")),
+            "{mode:o}: {err}"
+        );
+    }
+    // Zip sdists keep to one top-level folder; names must be unique after
+    // normalisation.
+    let outside = zip_bytes(&[("mypkg-1.0/PKG-INFO", &meta), ("evil/x.py", b"x")]);
+    let err = inspect_bytes("mypkg-1.0.zip", &outside).unwrap_err();
+    assert!(matches!(err, DistError::OutsideTopLevel { .. }), "{err:?}");
+    let dup = zip_bytes(&[
+        ("mypkg-1.0.dist-info/METADATA", &meta),
+        ("mypkg/a.py", b"x"),
+        ("mypkg//a.py", b"y"),
+    ]);
+    let err = inspect_bytes("mypkg-1.0-py3-none-any.whl", &dup).unwrap_err();
+    assert!(matches!(err, DistError::DuplicateMember { .. }), "{err:?}");
+    let backslash = zip_bytes(&[
+        ("mypkg-1.0.dist-info/METADATA", &meta),
+        ("mypkg\\a.py", b"x"),
+    ]);
+    let err = inspect_bytes("mypkg-1.0-py3-none-any.whl", &backslash).unwrap_err();
+    assert!(matches!(err, DistError::UnsafePath { .. }), "{err:?}");
+}
+
+/// Make the central-directory record of `member` say it was written on Unix
+/// with the file mode `mode` (type bits included).
+fn patch_external_mode(bytes: &mut [u8], member: &str, mode: u32) {
+    let name = member.as_bytes();
+    for i in 0..bytes.len().saturating_sub(46) {
+        if &bytes[i..i + 4] == b"PK\x01\x02" && bytes.get(i + 46..i + 46 + name.len()) == Some(name)
+        {
+            bytes[i + 5] = 3; // version made by: Unix
+            bytes[i + 38..i + 42].copy_from_slice(&(mode << 16).to_le_bytes());
+            return;
+        }
+    }
+    panic!("no central record for {member}");
+}

@@ -13,6 +13,7 @@ mod entry_path;
 mod error;
 pub mod filename;
 mod inspect;
+mod members;
 pub mod metadata;
 mod tar_archive;
 pub mod toxresult;
@@ -23,5 +24,9 @@ mod inspect_tests;
 
 pub use error::DistError;
 pub use filename::{DistFilename, DistKind, FilenameError, SdistFormat};
-pub use inspect::{inspect, inspect_with_limits, InspectedDist, Limits, MAX_ENTRY_POINTS_BYTES};
+pub use inspect::{
+    inspect, inspect_with_limits, InspectedDist, Limits, DEFAULT_MAX_EXPANDED, DEFAULT_MAX_RATIO,
+    MAX_ENTRY_POINTS_BYTES,
+};
+pub use members::RATIO_EXEMPT_BYTES;
 pub use metadata::{CoreMetadata, MetadataError, MAX_METADATA_BYTES};

@@ -1,51 +1,67 @@
-//! Bounded scan of a `.tar.gz` sdist for its top-level `PKG-INFO`.
+//! Bounded read of a `.tar.gz` sdist: every member is checked (see
+//! [`super::members`]) and `TOP/PKG-INFO` is read.
 //!
-//! A tar.gz can only be read front to back, so the scan stops as soon as the
-//! first `TOP/PKG-INFO` is found, and the whole scan is capped by entry count
-//! and by decompressed bytes. The tar crate is used in raw mode so that GNU
-//! long-name and PAX records are read here through small caps too (the
-//! crate's own handling buffers them whole, whatever their size).
+//! A tar.gz can only be read front to back, so the whole stream is read
+//! once, through caps on entry count, expanded bytes and compression ratio
+//! (checked as the bytes come out, so a bomb is stopped early). The tar
+//! crate is used in raw mode so that GNU long-name and PAX records are read
+//! here through small caps too (the crate's own handling buffers them
+//! whole, whatever their size). Concatenated gzip members are read as one
+//! stream, as Python's `tarfile` does: what airlock checks is what an
+//! installer unpacks.
 
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::rc::Rc;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use tar::{Archive, EntryType, PaxExtensions};
 
-use super::entry_path::safe_components;
 use super::error::DistError;
 use super::inspect::{FoundMetadata, Limits};
+use super::members::{self, shown, Layout, MemberKind, MemberRules};
 
 /// Largest GNU long-name or PAX record accepted; real ones are tiny.
 const MAX_EXTENSION_RECORD: u64 = 64 * 1024;
 
-/// Find `TOP/PKG-INFO` and read it. `expected` is only used in the message
-/// when none is found.
+/// Read-ahead of the gzip decoder: compressed bytes counted for a member
+/// may be off by this much, so the per-member ratio allows for it.
+const COMPRESSED_SLACK: u64 = 32 * 1024;
+
+/// Check every member of the sdist and return its `TOP/PKG-INFO`.
+/// `expected` is only used in the message when none is found.
 pub(super) fn find_pkg_info(
     file: File,
     limits: &Limits,
     expected: &str,
 ) -> Result<FoundMetadata, DistError> {
-    let tripped = Rc::new(Cell::new(false));
-    let reader = LimitedReader {
-        inner: GzDecoder::new(BufReader::new(file)),
-        remaining: limits.max_decompressed,
-        tripped: Rc::clone(&tripped),
+    let archive_size = file.metadata().map_err(DistError::Io)?.len();
+    let meter = Rc::new(Meter::default());
+    let reader = MeteredOutput {
+        inner: MultiGzDecoder::new(BufReader::new(MeteredInput {
+            inner: file,
+            meter: Rc::clone(&meter),
+        })),
+        meter: Rc::clone(&meter),
+        max_out: limits.max_decompressed,
+        max_ratio: limits.max_ratio,
     };
     let mut archive = Archive::new(reader);
-    let corrupt = |e: io::Error| {
-        if tripped.get() {
-            DistError::TooMuchData {
-                limit: limits.max_decompressed,
-            }
-        } else {
-            DistError::NotTarGz(e.to_string())
-        }
+    let corrupt = |e: io::Error| match meter.trip.get() {
+        Some(Trip::Size) => DistError::TooMuchData {
+            limit: limits.max_decompressed,
+        },
+        Some(Trip::Ratio(ratio)) => DistError::ArchiveRatio {
+            ratio,
+            limit: limits.max_ratio,
+        },
+        None => DistError::NotTarGz(e.to_string()),
     };
     let entries = archive.entries().map_err(corrupt)?.raw(true);
+    let mut rules = MemberRules::new(limits, Layout::Sdist);
     let mut pending = PendingExtensions::default();
+    let mut found: Vec<(Vec<u8>, FoundMetadata)> = Vec::new();
     for (index, entry) in entries.enumerate() {
         if index >= limits.max_entries {
             return Err(DistError::TooManyEntries {
@@ -54,8 +70,8 @@ pub(super) fn find_pkg_info(
         }
         let mut entry = entry.map_err(corrupt)?;
         let header_size = entry.header().entry_size().map_err(corrupt)?;
-        let kind = entry.header().entry_type();
-        if kind.is_gnu_longname() {
+        let entry_type = entry.header().entry_type();
+        if entry_type.is_gnu_longname() {
             let mut name = read_extension(&mut entry, header_size).map_err(corrupt)?;
             while name.last() == Some(&0) {
                 name.pop();
@@ -63,14 +79,20 @@ pub(super) fn find_pkg_info(
             pending.long_name = Some(name);
             continue;
         }
-        if kind.is_pax_local_extensions() {
+        if entry_type.is_pax_local_extensions() {
             let record = read_extension(&mut entry, header_size).map_err(corrupt)?;
             pending.apply_pax(&record)?;
             continue;
         }
-        if kind.is_gnu_longlink() || kind.is_pax_global_extensions() {
-            // Link targets and global defaults do not affect which member
-            // is PKG-INFO; still read them through the cap.
+        if entry_type.is_pax_global_extensions() {
+            // Python's tarfile applies a global `path` or `size` to every
+            // member that follows; refuse those rather than disagree.
+            let record = read_extension(&mut entry, header_size).map_err(corrupt)?;
+            check_global_pax(&record)?;
+            continue;
+        }
+        if entry_type.is_gnu_longlink() {
+            // A link target: the link itself is refused below.
             read_extension(&mut entry, header_size).map_err(corrupt)?;
             continue;
         }
@@ -84,18 +106,33 @@ pub(super) fn find_pkg_info(
             }
         }
         let header_path = entry.header().path_bytes().into_owned();
-        let path = extensions.path().unwrap_or(&header_path);
-        let components = safe_components(path)?;
+        let path = extensions.path().unwrap_or(&header_path).to_vec();
+        let also_named: Vec<&[u8]> = if extensions.path().is_some() {
+            vec![&header_path]
+        } else {
+            Vec::new()
+        };
+        let kind = member_kind(entry_type);
+        let components = rules.admit(&path, &also_named, kind)?;
+        let in_before = meter.input.get();
         // `TOP/PKG-INFO` as sdists are made, or `PKG-INFO` at the root as
-        // older tools and devpi's own tests make them.
-        if matches!(components.as_slice(), [_, b"PKG-INFO"] | [b"PKG-INFO"]) {
-            let shown = String::from_utf8_lossy(path).into_owned();
-            if !matches!(kind, EntryType::Regular | EntryType::Continuous) {
-                return Err(DistError::NotRegularFile { path: shown });
+        // older tools (and devpi's own tests) make them; the root is the
+        // empty top.
+        let pkg_info_top: Option<&[u8]> = match components.as_slice() {
+            [top, b"PKG-INFO"] => Some(top),
+            [b"PKG-INFO"] => Some(b""),
+            _ => None,
+        };
+        if let Some(top) = pkg_info_top {
+            if kind != MemberKind::File {
+                return Err(DistError::NotRegularFile {
+                    path: shown(&path),
+                    kind: "directory",
+                });
             }
             if header_size > limits.max_metadata {
                 return Err(DistError::EntryTooLarge {
-                    path: shown,
+                    path: shown(&path),
                     size: header_size,
                     limit: limits.max_metadata,
                 });
@@ -105,16 +142,49 @@ pub(super) fn find_pkg_info(
                 .take(limits.max_metadata)
                 .read_to_end(&mut bytes)
                 .map_err(corrupt)?;
-            return Ok(FoundMetadata {
-                path: shown,
-                bytes,
-                entry_points: None,
-            });
+            found.push((
+                top.to_vec(),
+                FoundMetadata {
+                    path: String::from_utf8_lossy(&path).into_owned(),
+                    bytes,
+                    entry_points: None,
+                },
+            ));
+        } else {
+            io::copy(&mut entry, &mut io::sink()).map_err(corrupt)?;
         }
+        let compressed = meter.input.get() - in_before + COMPRESSED_SLACK;
+        rules.account(&path, header_size, compressed)?;
     }
-    Err(DistError::MissingPkgInfo {
-        expected: expected.to_string(),
-    })
+    members::check_total_ratio(meter.output.get(), archive_size, limits)?;
+    let (top, metadata) = match found.len() {
+        0 => {
+            return Err(DistError::MissingPkgInfo {
+                expected: expected.to_string(),
+            })
+        }
+        1 => found.remove(0),
+        _ => {
+            return Err(DistError::MultiplePkgInfo(
+                found.into_iter().map(|(_, f)| f.path).collect(),
+            ))
+        }
+    };
+    rules.finish_layout(&top)?;
+    Ok(metadata)
+}
+
+fn member_kind(entry_type: EntryType) -> MemberKind {
+    match entry_type {
+        EntryType::Regular | EntryType::Continuous => MemberKind::File,
+        EntryType::Directory => MemberKind::Directory,
+        EntryType::Symlink => MemberKind::Symlink,
+        EntryType::Link => MemberKind::HardLink,
+        EntryType::Char => MemberKind::CharDevice,
+        EntryType::Block => MemberKind::BlockDevice,
+        EntryType::Fifo => MemberKind::Fifo,
+        _ => MemberKind::Other,
+    }
 }
 
 fn read_extension<R: Read>(entry: &mut R, declared: u64) -> io::Result<Vec<u8>> {
@@ -127,6 +197,25 @@ fn read_extension<R: Read>(entry: &mut R, declared: u64) -> io::Result<Vec<u8>> 
     let mut bytes = Vec::new();
     entry.take(MAX_EXTENSION_RECORD).read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// PAX keys that change which bytes or which name a member has.
+fn is_identity_key(key: &[u8]) -> bool {
+    matches!(key, b"path" | b"linkpath" | b"size") || key.starts_with(b"GNU.sparse")
+}
+
+fn check_global_pax(record: &[u8]) -> Result<(), DistError> {
+    for extension in PaxExtensions::new(record) {
+        let extension =
+            extension.map_err(|e| DistError::NotTarGz(format!("malformed PAX record: {e}")))?;
+        if is_identity_key(extension.key_bytes()) {
+            return Err(DistError::NotTarGz(format!(
+                "a global PAX header sets {:?} for every member; such archives are not accepted",
+                shown(extension.key_bytes())
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// GNU long-name and PAX records that apply to the next real member.
@@ -154,6 +243,13 @@ impl PendingExtensions {
                         })?;
                     self.size = Some(size);
                 }
+                key if key.starts_with(b"GNU.sparse") => {
+                    return Err(DistError::NotTarGz(
+                        "the archive has a sparse member (GNU.sparse PAX records); sparse files \
+                         are not accepted"
+                            .to_string(),
+                    ))
+                }
                 _ => {}
             }
         }
@@ -166,33 +262,73 @@ impl PendingExtensions {
     }
 }
 
-/// Fails the read (and sets `tripped`) once more than `remaining` bytes
-/// would be produced.
-struct LimitedReader<R> {
-    inner: R,
-    remaining: u64,
-    tripped: Rc<Cell<bool>>,
+/// Why the decompressed stream was cut off.
+#[derive(Debug, Clone, Copy)]
+enum Trip {
+    Size,
+    Ratio(u64),
 }
 
-impl<R: Read> Read for LimitedReader<R> {
+/// Bytes read from the file and produced by the decoder so far.
+#[derive(Default)]
+struct Meter {
+    input: Cell<u64>,
+    output: Cell<u64>,
+    trip: Cell<Option<Trip>>,
+}
+
+/// Counts the compressed bytes read from the file.
+struct MeteredInput<R> {
+    inner: R,
+    meter: Rc<Meter>,
+}
+
+impl<R: Read> Read for MeteredInput<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.meter.input.set(self.meter.input.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Fails the read (and records why) once more than `max_out` bytes would
+/// be produced, or the output outgrows the input by more than `max_ratio`.
+struct MeteredOutput<R> {
+    inner: R,
+    meter: Rc<Meter>,
+    max_out: u64,
+    max_ratio: u64,
+}
+
+impl<R: Read> Read for MeteredOutput<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.remaining == 0 {
+        let produced = self.meter.output.get();
+        let remaining = self.max_out.saturating_sub(produced);
+        if remaining == 0 {
             // Exactly at the limit is fine if the stream ends here.
             let mut probe = [0u8; 1];
             if self.inner.read(&mut probe)? == 0 {
                 return Ok(0);
             }
-            self.tripped.set(true);
+            self.meter.trip.set(Some(Trip::Size));
             return Err(io::Error::other("decompressed size limit exceeded"));
         }
-        let max = usize::try_from(self.remaining)
+        let max = usize::try_from(remaining)
             .unwrap_or(usize::MAX)
             .min(buf.len());
         let n = self.inner.read(&mut buf[..max])?;
-        self.remaining -= n as u64;
+        let produced = produced + n as u64;
+        self.meter.output.set(produced);
+        if produced > members::RATIO_EXEMPT_BYTES {
+            let ratio = produced / self.meter.input.get().max(1);
+            if ratio > self.max_ratio {
+                self.meter.trip.set(Some(Trip::Ratio(ratio)));
+                return Err(io::Error::other("compression ratio limit exceeded"));
+            }
+        }
         Ok(n)
     }
 }

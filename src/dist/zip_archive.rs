@@ -3,16 +3,20 @@
 //! Opening checks the whole central directory up front: entry count, data
 //! prepended before the archive, duplicate names (which Python's `zipfile`
 //! and this crate would resolve differently) and unsafe member paths.
-//! Members are only ever decompressed through a size cap.
+//! [`CheckedZip::check_members`] then holds every member to the rules of
+//! [`super::members`] (kind, placement, size, ratio) and decompresses each
+//! one, bounded, to prove its header tells the truth. Members are only ever
+//! decompressed through a size cap.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use zip::ZipArchive;
+use zip::{CompressionMethod, ZipArchive};
 
 use super::entry_path::safe_components;
 use super::error::DistError;
 use super::inspect::Limits;
+use super::members::{shown, Layout, MemberKind, MemberRules};
 
 const CENTRAL_HEADER_SIGNATURE: u32 = 0x0201_4b50;
 const CENTRAL_HEADER_LEN: usize = 46;
@@ -21,10 +25,12 @@ const CENTRAL_HEADER_LEN: usize = 46;
 pub(super) struct CheckedZip {
     archive: ZipArchive<BufReader<File>>,
     names: Vec<String>,
+    size: u64,
 }
 
 impl CheckedZip {
     pub(super) fn open(file: File, limits: &Limits) -> Result<Self, DistError> {
+        let size = file.metadata().map_err(DistError::Io)?.len();
         let counting_handle = file.try_clone().map_err(DistError::Io)?;
         let archive =
             ZipArchive::new(BufReader::new(file)).map_err(|e| DistError::NotZip(e.to_string()))?;
@@ -56,7 +62,80 @@ impl CheckedZip {
         for name in &names {
             safe_components(name.as_bytes())?;
         }
-        Ok(Self { archive, names })
+        Ok(Self {
+            archive,
+            names,
+            size,
+        })
+    }
+
+    /// Hold every member to the archive rules (see [`super::members`]) and
+    /// decompress each one, bounded, so that a header that lies about its
+    /// size or checksum is caught. For sdists, `top` is the folder that
+    /// holds PKG-INFO.
+    pub(super) fn check_members(
+        &mut self,
+        limits: &Limits,
+        layout: Layout,
+        top: Option<&[u8]>,
+    ) -> Result<(), DistError> {
+        let mut rules = MemberRules::new(limits, layout);
+        for i in 0..self.archive.len() {
+            let (name, declared) = {
+                let member = self
+                    .archive
+                    .by_index_raw(i)
+                    .map_err(|e| DistError::NotZip(e.to_string()))?;
+                let raw = member.name_raw().to_vec();
+                let is_dir = member.name_raw().ends_with(b"/");
+                let kind = match member.unix_mode().and_then(MemberKind::from_unix_mode) {
+                    Some(MemberKind::File | MemberKind::Directory) | None if is_dir => {
+                        MemberKind::Directory
+                    }
+                    Some(MemberKind::File | MemberKind::Directory) | None => MemberKind::File,
+                    Some(other) => other,
+                };
+                rules.admit(&raw, &[], kind)?;
+                if member.encrypted() {
+                    return Err(DistError::Encrypted { path: shown(&raw) });
+                }
+                if !matches!(
+                    member.compression(),
+                    CompressionMethod::Stored | CompressionMethod::Deflated
+                ) {
+                    return Err(DistError::Compression {
+                        path: shown(&raw),
+                        method: member.compression().to_string(),
+                    });
+                }
+                let declared = member.size();
+                rules.account(&raw, declared, member.compressed_size())?;
+                if kind == MemberKind::Directory {
+                    continue;
+                }
+                (raw, declared)
+            };
+            let unreadable = |reason: String| DistError::UnreadableEntry {
+                path: shown(&name),
+                reason,
+            };
+            let member = self
+                .archive
+                .by_index(i)
+                .map_err(|e| unreadable(e.to_string()))?;
+            let got = std::io::copy(&mut member.take(declared + 1), &mut std::io::sink())
+                .map_err(|e| unreadable(e.to_string()))?;
+            if got != declared {
+                return Err(unreadable(format!(
+                    "it unpacks to a different size than its header declares ({declared} bytes)"
+                )));
+            }
+        }
+        rules.check_total_ratio(self.size)?;
+        if let Some(top) = top {
+            rules.finish_layout(top)?;
+        }
+        Ok(())
     }
 
     /// Every member name, in central-directory order; all are known safe.
@@ -87,6 +166,11 @@ impl CheckedZip {
         if member.is_dir() || member.is_symlink() {
             return Err(DistError::NotRegularFile {
                 path: name.to_string(),
+                kind: if member.is_dir() {
+                    "directory"
+                } else {
+                    "symbolic link"
+                },
             });
         }
         if member.size() > limit {

@@ -39,6 +39,27 @@ pub fn evaluate(review: &Review, require: &RequirePolicy, approvals: usize, now:
                  tests",
                 review.version
             ));
+        } else if review.tests.trusted_runs == 0 {
+            let posters: Vec<String> = review
+                .tests
+                .runs
+                .iter()
+                .map(|r| {
+                    r.posted_by
+                        .clone()
+                        .unwrap_or_else(|| "anonymous".to_string())
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            reasons.push(format!(
+                "none of the {} recorded test run(s) of {project} {} was posted by an identity \
+                 this index trusts (posted by: {}); anonymous results never count, and \
+                 require.tests_passed_by names who does",
+                review.tests.runs.len(),
+                review.version,
+                posters.join(", ")
+            ));
         } else if !review.tests.passed {
             let summary = review.tests.summary.as_deref().unwrap_or("no summary");
             reasons.push(format!(

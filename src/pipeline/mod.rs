@@ -18,6 +18,6 @@ pub use evaluate::{evaluate, Decision};
 pub use render::render_text;
 pub use review::{
     review, DependencyChange, DependencyChanges, EntryPoint, EntryPointChange, EntryPointChanges,
-    FieldChange, FileSummary, LicenseInfo, ReleaseFile, ReleaseSnapshot, Review, ShadowingCheck,
-    TestsCheck, TyposquatCheck, ValueChange,
+    FieldChange, FileSummary, LicenseInfo, ReleaseFile, ReleaseSnapshot, Review, ReviewedDocZip,
+    ShadowingCheck, TestRun, TestsCheck, TyposquatCheck, ValueChange,
 };

@@ -214,6 +214,36 @@ pub fn render_text(review: &Review) -> String {
         .map(|s| format!(" ({s})"))
         .unwrap_or_default();
     line(&mut out, &format!("  tests: {tests_text}{summary}"));
+    for run in &tests.runs {
+        let who = match (&run.posted_by, &run.cert) {
+            (None, _) => "anonymous".to_string(),
+            (Some(u), None) => u.clone(),
+            (Some(u), Some(fp)) => format!("{u} (certificate {})", &fp[..fp.len().min(16)]),
+        };
+        line(
+            &mut out,
+            &format!(
+                "    {} by {who} for {}{}",
+                if run.passed { "passed" } else { "failed" },
+                run.file,
+                if run.trusted {
+                    ""
+                } else {
+                    " (not trusted: does not count)"
+                }
+            ),
+        );
+    }
+    match &review.doc_zip {
+        Some(d) => line(
+            &mut out,
+            &format!(
+                "  documentation: doc zip sha256 {} ({} bytes, uploaded by {})",
+                d.sha256, d.size, d.uploader
+            ),
+        ),
+        None => line(&mut out, "  documentation: none"),
+    }
 
     if !review.notes.is_empty() {
         section(&mut out, "Notes:");

@@ -168,9 +168,29 @@ pub struct ShadowingCheck {
 /// Recorded test results; filled by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TestsCheck {
+    /// Any result is recorded.
     pub checked: bool,
+    /// A run by a trusted identity passed.
     pub passed: bool,
+    /// Runs posted by identities the target's policy trusts.
+    pub trusted_runs: usize,
     pub summary: Option<String>,
+    /// Every recorded run: who posted it and whether it counts.
+    pub runs: Vec<TestRun>,
+}
+
+/// One recorded test run, as the review shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TestRun {
+    /// The release file it was posted for.
+    pub file: String,
+    /// The user who posted it; `None`: anonymous.
+    pub posted_by: Option<String>,
+    /// Fingerprint of the client certificate the poster presented.
+    pub cert: Option<String>,
+    pub passed: bool,
+    /// Whether the poster is trusted, so the run counts for `tests_passed`.
+    pub trusted: bool,
 }
 
 /// What a push would bring into the target index.
@@ -202,6 +222,16 @@ pub struct Review {
     /// the target would not be able to install after the push (filled in
     /// by the caller, which knows the target; `require.dependencies_present`).
     pub missing_dependencies: Vec<String>,
+    /// The documentation zip that travels with the release, if any.
+    pub doc_zip: Option<ReviewedDocZip>,
+}
+
+/// Which documentation a push carries: its blob's digest and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewedDocZip {
+    pub sha256: String,
+    pub size: u64,
+    pub uploader: String,
 }
 
 /// Build the review of pushing `candidate` into a target whose latest
@@ -291,6 +321,7 @@ pub fn review(
         shadowing: ShadowingCheck::default(),
         tests: TestsCheck::default(),
         missing_dependencies: Vec::new(),
+        doc_zip: None,
     }
 }
 

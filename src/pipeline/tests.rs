@@ -254,7 +254,9 @@ fn clean_review() -> Review {
     r.tests = TestsCheck {
         checked: true,
         passed: true,
+        trusted_runs: 1,
         summary: Some("12 passed".into()),
+        ..Default::default()
     };
     r
 }
@@ -271,6 +273,7 @@ fn evaluate_applies_each_requirement() {
         allowed_licenses: vec!["mit".into(), "Apache-2.0".into()],
         wheels_only: false,
         dependencies_present: true,
+        tests_passed_by: Vec::new(),
     };
     type Edit = fn(&mut Review, &mut RequirePolicy);
     let cases: &[(&str, Edit, Option<&str>)] = &[
@@ -573,4 +576,50 @@ fn rendered_text_has_every_section() {
     assert!(text.contains("! sdist only"));
     assert!(text.contains("(none declared)"));
     assert!(text.contains("(unchanged)"));
+}
+
+#[test]
+fn untrusted_test_runs_never_count() {
+    let require = RequirePolicy {
+        tests_passed: true,
+        ..Default::default()
+    };
+    let mut r = passing_review_for_trust();
+    r.tests = TestsCheck {
+        checked: true,
+        passed: false,
+        trusted_runs: 0,
+        summary: None,
+        runs: vec![
+            crate::pipeline::TestRun {
+                file: "a.whl".into(),
+                posted_by: None,
+                passed: true,
+                ..Default::default()
+            },
+            crate::pipeline::TestRun {
+                file: "a.whl".into(),
+                posted_by: Some("eve".into()),
+                passed: true,
+                ..Default::default()
+            },
+        ],
+    };
+    match evaluate(&r, &require, 0, 0) {
+        Decision::Refuse { reasons } => {
+            assert!(
+                reasons[0].contains("posted by: anonymous, eve"),
+                "{reasons:?}"
+            );
+            assert!(reasons[0].contains("anonymous results never count"));
+        }
+        other => panic!("{other:?}"),
+    }
+    r.tests.trusted_runs = 1;
+    r.tests.passed = true;
+    assert_eq!(evaluate(&r, &require, 0, 0), Decision::Land);
+}
+
+fn passing_review_for_trust() -> Review {
+    review(&old_release(), None, |_| true)
 }

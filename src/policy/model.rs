@@ -109,8 +109,14 @@ impl AuthRequirements {
 pub struct RequirePolicy {
     /// Approvals needed from `approve_users` (0 = the push lands at once).
     pub approvals: u32,
-    /// The release's test results must have been recorded as passing.
+    /// The release's test results must have been recorded as passing, by
+    /// an identity this policy trusts (see `tests_passed_by`).
     pub tests_passed: bool,
+    /// Whose test results count for `tests_passed`: user names and
+    /// `cert:SHA256` client-certificate fingerprints. Empty: any
+    /// authenticated user with toxresult rights on the source index.
+    /// Anonymous results never count.
+    pub tests_passed_by: Vec<String>,
     /// The project name must not be a typosquat of a protected name.
     pub no_typosquat: bool,
     /// The project must not shadow a project of the same name in a base.
@@ -182,6 +188,9 @@ pub struct IndexPolicy {
     pub push_users: Vec<String>,
     /// Who may approve a pending push into this index.
     pub approve_users: Vec<String>,
+    /// Who may post test results (`acl_toxresult_upload`); `:ANONYMOUS:`
+    /// only when the policy names it.
+    pub toxresult_users: Vec<String>,
     pub auth: AuthRequirements,
     /// Per-index typosquat mode; `None` = the `[typosquat]` default.
     pub typosquat: Option<TyposquatMode>,

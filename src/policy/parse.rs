@@ -48,6 +48,7 @@ struct RawIndex {
     upload_users: Option<Vec<Spanned<String>>>,
     push_users: Option<Vec<Spanned<String>>>,
     approve_users: Option<Vec<Spanned<String>>>,
+    toxresult_users: Option<Vec<Spanned<String>>>,
     auth: Option<AuthRequirements>,
     typosquat: Option<TyposquatMode>,
     require: Option<Spanned<RequirePolicy>>,
@@ -193,6 +194,23 @@ fn validate_index(
     let push_users = user_list("push_users", raw.push_users, invalid)?.unwrap_or_else(owner);
     let approve_users =
         user_list("approve_users", raw.approve_users, invalid)?.unwrap_or_else(owner);
+    // Test results are the one write anonymous callers may make, and only
+    // where the policy says so explicitly.
+    let toxresult_users = match raw.toxresult_users {
+        Some(list) => {
+            let anonymous = list.iter().any(|e| e.get_ref() == ACL_ANONYMOUS);
+            let named: Vec<Spanned<String>> = list
+                .into_iter()
+                .filter(|e| e.get_ref() != ACL_ANONYMOUS)
+                .collect();
+            let mut users = user_list("toxresult_users", Some(named), invalid)?.unwrap_or_default();
+            if anonymous {
+                users.push(ACL_ANONYMOUS.to_string());
+            }
+            users
+        }
+        None => upload_users.clone(),
+    };
 
     let require = match raw.require {
         Some(r) => {
@@ -225,6 +243,7 @@ fn validate_index(
         upload_users,
         push_users,
         approve_users,
+        toxresult_users,
         auth: raw.auth.unwrap_or_default(),
         typosquat: raw.typosquat,
         require,
@@ -305,6 +324,21 @@ fn validate_require(
                 "{path}: approvals = {} can never be met: approve_users lists only {possible} \
                  user(s); lower approvals or add approvers",
                 require.approvals
+            ));
+        }
+    }
+    for who in &require.tests_passed_by {
+        let fingerprint = who.strip_prefix("cert:");
+        let valid = match fingerprint {
+            Some(fp) => fp.len() == 64 && fp.bytes().all(|b| b.is_ascii_hexdigit()),
+            None => UserName::new(who).is_ok(),
+        };
+        if !valid {
+            return Err(format!(
+                "{path}: tests_passed_by entry {:?} must be a user name or cert:SHA256 (the 64 \
+                 hex digits of a client certificate's fingerprint); {ACL_ANONYMOUS} and \
+                 {ACL_AUTHENTICATED} are not accepted: name who is trusted",
+                who.chars().take(80).collect::<String>()
             ));
         }
     }

@@ -273,3 +273,39 @@ fn shipped_policies_folder_loads() {
     let pol = Policies::load_dir(&dir).unwrap();
     assert!(pol.index_policy(&p("root/prod")).is_some());
 }
+
+#[test]
+fn tests_passed_by_and_toxresult_users() {
+    let ok = r#"
+[index."root/dev"]
+toxresult_users = ["ci", ":ANONYMOUS:"]
+[index."root/prod"]
+production = true
+[index."root/prod".require]
+tests_passed = true
+tests_passed_by = ["ci", "cert:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"]
+"#;
+    let p = Policies::parse_str("t.toml", ok).unwrap();
+    let dev = p
+        .index_policy(&IndexPath::parse("root/dev").unwrap())
+        .unwrap();
+    assert_eq!(dev.toxresult_users, vec!["ci", ":ANONYMOUS:"]);
+    let prod = p
+        .index_policy(&IndexPath::parse("root/prod").unwrap())
+        .unwrap();
+    assert_eq!(
+        prod.toxresult_users,
+        vec!["root"],
+        "defaults to upload_users"
+    );
+    assert_eq!(prod.require.tests_passed_by.len(), 2);
+    for bad in [":ANONYMOUS:", ":AUTHENTICATED:", "cert:xyz", "not a user"] {
+        let text = format!(
+            "[index.\"root/prod\"]\nproduction = true\n[index.\"root/prod\".require]\ntests_passed_by = [{bad:?}]\n"
+        );
+        let err = Policies::parse_str("t.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tests_passed_by entry"), "{bad}: {err}");
+    }
+}

@@ -87,6 +87,21 @@ impl Registry {
                 "the documentation zip is empty".into(),
             ));
         }
+        // `1.0.0` names the release stored as `1.0` (PEP 440 equality).
+        let version = {
+            let (id, name) = (index.id, project.as_str().to_string());
+            let wanted: Option<pep440_rs::Version> = version.parse().ok();
+            let stored = match wanted {
+                Some(v) => {
+                    self.store
+                        .db
+                        .read(move |c| Ok(releases::equal_release(c, id, &name, &v)?.0))
+                        .await?
+                }
+                None => None,
+            };
+            stored.unwrap_or(version)
+        };
         let (checked, temp) = tokio::task::spawn_blocking(move || {
             let r = validate_doc_zip(temp.path(), &DocZipLimits::default());
             (r, temp)
@@ -106,11 +121,22 @@ impl Registry {
             version.clone(),
             actor.user.clone(),
         );
+        let volatile = index.config.volatile;
+        // On a non-volatile index the documentation of a release, once
+        // stored, never changes (like its files): checked under the write
+        // lock, so two racing uploads cannot both win.
         let stored = self
             .store
             .db
             .write(move |tx| {
-                table::set(
+                if !volatile {
+                    if let Some(old) = table::current(tx, id, &name, &v)? {
+                        if old != sha {
+                            return Ok(Err(old));
+                        }
+                    }
+                }
+                Ok(Ok(table::set(
                     tx,
                     &table::NewDocZip {
                         index_id: id,
@@ -121,12 +147,26 @@ impl Registry {
                         size,
                         uploader: &who,
                     },
-                )
+                )?))
             })
             .await;
         if is_new {
             self.typo_sync_names().await;
         }
+        let stored = match stored {
+            Ok(Err(old)) => {
+                if created {
+                    self.collect_garbage(vec![sha]).await;
+                }
+                return Err(RegistryError::Conflict(format!(
+                    "{project} {version} on the non-volatile index {path} already has \
+                     documentation (doc zip sha256 {old}); documentation there never changes: \
+                     upload it with a new release"
+                )));
+            }
+            Ok(Ok(s)) => Ok(s),
+            Err(e) => Err(e),
+        };
         match stored {
             Ok(old) => {
                 self.collect_garbage(old.into_iter().filter(|o| *o != sha).collect())

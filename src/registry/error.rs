@@ -31,6 +31,9 @@ pub enum RegistryError {
     /// The request body is over a size limit (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The caller sent too much too fast (429).
+    #[error("{0}")]
+    RateLimited(String),
     /// An upstream index failed and nothing cached could stand in (502).
     #[error("{0}")]
     Upstream(String),

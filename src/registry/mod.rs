@@ -55,6 +55,8 @@ pub struct RegistrySettings {
     pub typo: TypoSettings,
     /// Upstream, offline mode, timeouts of mirror indexes.
     pub mirror: crate::mirror::MirrorSettings,
+    /// Caps on inspecting a distribution (members, expanded size, ratio).
+    pub inspect_limits: crate::dist::Limits,
 }
 
 impl Default for RegistrySettings {
@@ -64,6 +66,7 @@ impl Default for RegistrySettings {
             open_registration: false,
             typo: TypoSettings::default(),
             mirror: crate::mirror::MirrorSettings::default(),
+            inspect_limits: crate::dist::Limits::default(),
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct Registry {
     index_reloads: std::sync::atomic::AtomicU64,
     /// Blocked attempts recently recorded in the audit log.
     audit: audit_log::BlockedAttempts,
+    /// Test results posted recently, per poster.
+    tox_rate: toxresults::PostRate,
 }
 
 impl Registry {
@@ -111,6 +116,7 @@ impl Registry {
             indexes: RwLock::new(Arc::new(HashMap::new())),
             index_reloads: std::sync::atomic::AtomicU64::new(0),
             audit: audit_log::BlockedAttempts::default(),
+            tox_rate: toxresults::PostRate::default(),
         });
         reg.reload_indexes().await?;
         Ok(reg)

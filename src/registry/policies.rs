@@ -12,7 +12,13 @@ use crate::policy::{check_production_invariant, Action, Credential, IndexPolicy,
 use crate::store::{indexes as index_table, users as user_table};
 
 /// Index configuration keys that a policy decides (API changes refused).
-const MANAGED_KEYS: &[&str] = &["type", "bases", "volatile", "acl_upload"];
+const MANAGED_KEYS: &[&str] = &[
+    "type",
+    "bases",
+    "volatile",
+    "acl_upload",
+    "acl_toxresult_upload",
+];
 
 impl Registry {
     /// The policy of one index, if the policies name it.
@@ -202,6 +208,7 @@ fn config_from_policy(p: &IndexPolicy, existing: Option<&IndexConfig>) -> IndexC
         } else {
             Vec::new()
         };
+        cfg.acl_toxresult_upload = p.toxresult_users.clone();
     }
     cfg
 }

@@ -17,6 +17,45 @@ use crate::store::toxresults::{self as table, ToxResultRow};
 /// Most results kept per release file: each `devpi test` run adds one, and
 /// anonymous posting is devpi's default, so the pile must be bounded.
 pub const MAX_RESULTS_PER_FILE: usize = 100;
+/// Most results one poster may attach to one file (all anonymous posters
+/// together count as one), so nobody can fill the file's cap for others.
+pub const MAX_RESULTS_PER_POSTER: usize = 10;
+/// Most results one poster (a user, or an anonymous peer address) may post
+/// per minute, across all files.
+pub const MAX_POSTS_PER_MINUTE: u32 = 30;
+/// Most report bytes one poster may send per minute.
+pub const MAX_BYTES_PER_MINUTE: u64 = 16 * 1024 * 1024;
+
+/// Recent posts per poster: (window start, posts, bytes).
+#[derive(Default)]
+pub(super) struct PostRate(std::sync::Mutex<HashMap<String, (std::time::Instant, u32, u64)>>);
+
+impl PostRate {
+    /// Count one post of `bytes` by `poster`, or say why it is refused.
+    fn admit(&self, poster: &str, bytes: usize) -> Result<()> {
+        let now = std::time::Instant::now();
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (start, _, _)| now.duration_since(*start).as_secs() < 60);
+        }
+        let entry = map.entry(poster.to_string()).or_insert((now, 0, 0));
+        if now.duration_since(entry.0).as_secs() >= 60 {
+            *entry = (now, 0, 0);
+        }
+        if entry.1 >= MAX_POSTS_PER_MINUTE
+            || entry.2.saturating_add(bytes as u64) > MAX_BYTES_PER_MINUTE
+        {
+            return Err(RegistryError::RateLimited(format!(
+                "{poster} posted more than {MAX_POSTS_PER_MINUTE} test results or {} MiB of \
+                 reports in the last minute; try again later",
+                MAX_BYTES_PER_MINUTE / (1024 * 1024)
+            )));
+        }
+        entry.1 += 1;
+        entry.2 += bytes as u64;
+        Ok(())
+    }
+}
 
 /// A stored test result, its summary decoded.
 #[derive(Debug, Clone)]
@@ -26,6 +65,8 @@ pub struct StoredToxResult {
     pub sha256: Sha256,
     pub envs: Vec<EnvSummary>,
     pub uploader: Option<String>,
+    /// Fingerprint of the client certificate the poster presented.
+    pub uploader_cert: Option<String>,
     pub created: i64,
 }
 
@@ -37,6 +78,7 @@ impl StoredToxResult {
             file_id: row.file_id,
             sha256: row.sha256,
             uploader: row.uploader,
+            uploader_cert: row.uploader_cert,
             created: row.created,
         }
     }
@@ -62,7 +104,7 @@ impl Registry {
     /// in the file's URL). Returns the new result's id and its summary.
     pub async fn add_toxresult(
         self: &Arc<Self>,
-        actor: Option<&Identity>,
+        by: &super::Actor,
         path: &IndexPath,
         filename: &str,
         hash_prefix: &str,
@@ -74,6 +116,7 @@ impl Registry {
                 "index {path} is a mirror: test results can only be attached to files of stage indexes"
             )));
         }
+        let actor: Option<&Identity> = by.identity();
         let user = actor.map(|a| a.user.as_str());
         if !crate::index::acl_allows(&row.config.acl_toxresult_upload, user) {
             // devpi's wording, which its client and tests look for.
@@ -89,11 +132,22 @@ impl Registry {
                 )),
             });
         }
-        let missing = || RegistryError::NotFound(format!("file {filename} is not on index {path}"));
+        let missing = || {
+            RegistryError::NotFound(format!(
+                "file {} is not on index {path}",
+                crate::echo::echo(filename)
+            ))
+        };
         let file = self.own_file(path, filename).await?.ok_or_else(missing)?;
         if !file.sha256.to_hex().starts_with(hash_prefix) {
             return Err(missing());
         }
+        let poster = match (user, by.remote) {
+            (Some(u), _) => format!("user {u}"),
+            (None, Some(addr)) => format!("anonymous client {}", addr.ip()),
+            (None, None) => "an anonymous client".to_string(),
+        };
+        self.tox_rate.admit(&poster, body.len())?;
         let (value, envs) = parse_and_summarize(body)?;
         let canonical = serde_json::to_vec(&value)
             .map_err(|e| RegistryError::Invalid(format!("test result: {e}")))?;
@@ -108,6 +162,7 @@ impl Registry {
                 })??
         };
         let uploader = actor.map(|a| a.user.clone());
+        let uploader_cert = actor.and_then(|a| a.cert_fingerprint.clone());
         let file_id = file.id;
         let inserted = self
             .store
@@ -118,6 +173,16 @@ impl Registry {
                     .is_some_and(|f| f.id == file_id)
                 {
                     return Ok(Err(missing_after()));
+                }
+                if table::count_for_file_by(tx, file_id, uploader.as_deref())?
+                    >= MAX_RESULTS_PER_POSTER
+                {
+                    let who = uploader.as_deref().unwrap_or("anonymous posters");
+                    return Ok(Err(RegistryError::Conflict(format!(
+                        "{} already has {MAX_RESULTS_PER_POSTER} test results from {who}; \
+                         no more are accepted from them for this file",
+                        file.filename
+                    ))));
                 }
                 if table::count_for_file(tx, file_id)? >= MAX_RESULTS_PER_FILE {
                     return Ok(Err(RegistryError::Conflict(format!(
@@ -132,6 +197,7 @@ impl Registry {
                     &sha,
                     &summary,
                     uploader.as_deref(),
+                    uploader_cert.as_deref(),
                 )?))
             })
             .await;
@@ -223,4 +289,27 @@ fn missing_after() -> RegistryError {
     RegistryError::NotFound(
         "the file was deleted or replaced while its test result was posted".into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_rate_is_per_poster() {
+        let rate = PostRate::default();
+        for _ in 0..MAX_POSTS_PER_MINUTE {
+            rate.admit("user alice", 10).unwrap();
+        }
+        let err = rate.admit("user alice", 10).unwrap_err();
+        assert!(matches!(err, RegistryError::RateLimited(_)), "{err:?}");
+        assert!(err.to_string().contains("user alice posted more than 30"));
+        rate.admit("user bob", 10).expect("others are not affected");
+        let big = MAX_BYTES_PER_MINUTE as usize;
+        rate.admit("anonymous client 10.0.0.1", big).unwrap();
+        assert!(
+            rate.admit("anonymous client 10.0.0.1", 1).is_err(),
+            "byte budget"
+        );
+    }
 }

@@ -8,10 +8,11 @@ use serde_json::{json, Value};
 
 use super::{Actor, Registry, RegistryError, Result};
 use crate::audit::{self, Action, NewEntry};
-use crate::digest::Sha256;
+use crate::digest::{FormDigests, Sha256};
 use crate::dist::{self, CoreMetadata, DistKind, InspectedDist};
+use crate::echo::echo;
 use crate::names::{IndexPath, ProjectName};
-use crate::store::releases::{self, NewFile};
+use crate::store::releases::{self, FileRow, NewFile};
 use crate::store::{StoreError, TempBlob};
 
 /// The form fields of an upload that airlock checks against the file.
@@ -21,6 +22,8 @@ pub struct UploadForm {
     pub name: Option<String>,
     pub version: Option<String>,
     pub sha256_digest: Option<String>,
+    pub md5_digest: Option<String>,
+    pub blake2_256_digest: Option<String>,
 }
 
 impl UploadForm {
@@ -32,6 +35,8 @@ impl UploadForm {
             "name" => self.name = Some(value),
             "version" => self.version = Some(value),
             "sha256_digest" => self.sha256_digest = Some(value),
+            "md5_digest" => self.md5_digest = Some(value),
+            "blake2_256_digest" => self.blake2_256_digest = Some(value),
             _ => {}
         }
     }
@@ -43,7 +48,10 @@ pub struct Uploaded {
     pub project: ProjectName,
     pub version: String,
     pub sha256: Sha256,
-    /// Identical bytes were already stored under this filename.
+    /// The name the file is stored and served under (canonical; for an
+    /// unchanged upload, the name it already had).
+    pub filename: String,
+    /// Identical bytes were already stored in this release's slot.
     pub unchanged: bool,
 }
 
@@ -106,12 +114,16 @@ impl Registry {
         let index = self.writable_stage(Some(actor), path, "upload to")?;
         let sha = temp.sha256();
         if temp.size() == 0 {
-            return Err(RegistryError::Invalid(format!("{filename} is empty")));
+            return Err(RegistryError::Invalid(format!(
+                "{} is empty",
+                echo(filename)
+            )));
         }
-        if let Some(declared) = &form.sha256_digest {
-            let declared: Sha256 = declared.trim().parse().map_err(|_| {
+        if let Some(declared) = declared(&form.sha256_digest) {
+            let declared: Sha256 = declared.parse().map_err(|_| {
                 RegistryError::Invalid(format!(
-                    "sha256_digest {declared:?} is not a sha256 hex digest"
+                    "sha256_digest {:?} is not a sha256 hex digest (64 hexadecimal characters)",
+                    echo(declared)
                 ))
             })?;
             if declared != sha {
@@ -122,20 +134,55 @@ impl Registry {
             }
         }
 
-        // Parse and open the archive off the async runtime.
+        let other_digests = OtherDigests::from_form(&form)?;
+
+        // Parse and open the archive (and hash it again if the form declared
+        // other digests) off the async runtime.
         let fname = filename.to_string();
-        let (inspected, temp) = tokio::task::spawn_blocking(move || {
-            let r = dist::inspect(temp.path(), &fname);
-            (r, temp)
+        let limits = self.settings.inspect_limits.clone();
+        let rehash = other_digests.any();
+        let (inspected, digests, temp) = tokio::task::spawn_blocking(move || {
+            let digests = if rehash {
+                Some(FormDigests::of_file(temp.path()))
+            } else {
+                None
+            };
+            let r = dist::inspect_with_limits(temp.path(), &fname, &limits);
+            (r, digests, temp)
         })
         .await
         .map_err(blocking_failed)?;
+        if let Some(digests) = digests {
+            let digests = digests.map_err(|e| {
+                RegistryError::Store(StoreError::Internal(format!("hashing the upload: {e}")))
+            })?;
+            other_digests.check(&digests)?;
+        }
         let inspected =
-            inspected.map_err(|e| RegistryError::Invalid(format!("{filename}: {e}")))?;
+            inspected.map_err(|e| RegistryError::Invalid(format!("{}: {e}", echo(filename))))?;
         check_form_against_file(&form, &inspected)?;
 
         let project = inspected.filename.name.clone();
-        let version = inspected.filename.version.to_string();
+        // Stored and served under its canonical name; conflicts are decided
+        // on the release (PEP 440 equality) and the file's slot in it.
+        let stored_name = inspected.filename.canonical_filename();
+        let slot = inspected.filename.release_slot();
+        let (release_version, same_slot) = {
+            let (id, name, v) = (
+                index.id,
+                project.as_str().to_string(),
+                inspected.filename.version.clone(),
+            );
+            let slot = slot.clone();
+            self.store
+                .db
+                .read(move |c| {
+                    let (stored, files) = releases::equal_release(c, id, &name, &v)?;
+                    Ok((stored, same_slot_files(files, &slot)))
+                })
+                .await?
+        };
+        let version = release_version.unwrap_or_else(|| inspected.filename.version.to_string());
 
         // A project new to this index must not be a look-alike of a popular
         // or private one.
@@ -154,20 +201,25 @@ impl Registry {
             }
         }
 
-        // Same filename already on this index?
-        if let Some(existing) = self.own_file(path, filename).await? {
+        // The same file of this release already on this index, under any
+        // spelling of its name?
+        if let Some(existing) = same_slot.first() {
             if existing.sha256 == sha {
                 return Ok(Uploaded {
                     project,
                     version,
                     sha256: sha,
+                    filename: existing.filename.clone(),
                     unchanged: true,
                 });
             }
             if !index.config.volatile {
                 return Err(RegistryError::Conflict(format!(
-                    "{filename} already exists on the non-volatile index {path} with different content \
-                     (sha256 {}); release files there never change: upload a new version instead",
+                    "{} already exists on the non-volatile index {path} with different content: \
+                     release files there never change, upload a new version instead (stored as \
+                     {}, sha256 {}; a release holds one file per kind and tags)",
+                    echo(filename),
+                    existing.filename,
                     existing.sha256
                 )));
             }
@@ -202,12 +254,12 @@ impl Registry {
         let audit = by
             .entry(
                 Action::Upload,
-                format!("{path}/{project}/{version}/{filename}"),
+                format!("{path}/{project}/{version}/{stored_name}"),
             )
             .details(json!({
                 "index": path.to_string(), "project": project.as_str(), "version": version,
-                "filename": filename, "sha256": sha.to_hex(), "size": temp_size,
-                "metadata_sha256": meta_sha.to_hex(), "kind": kind,
+                "filename": stored_name, "uploaded_as": filename, "sha256": sha.to_hex(),
+                "size": temp_size, "metadata_sha256": meta_sha.to_hex(), "kind": kind,
             }));
         let row = NewFileOwned {
             index_id: index.id,
@@ -216,7 +268,9 @@ impl Registry {
             display_name: inspected.metadata.name.clone(),
             version: version.clone(),
             release_metadata,
-            filename: filename.to_string(),
+            filename: stored_name.clone(),
+            parsed_version: inspected.filename.version.clone(),
+            slot,
             kind,
             sha,
             size: temp_size,
@@ -250,6 +304,7 @@ impl Registry {
                     project,
                     version,
                     sha256: sha,
+                    filename: stored_name,
                     unchanged: false,
                 })
             }
@@ -278,6 +333,9 @@ struct NewFileOwned {
     version: String,
     release_metadata: String,
     filename: String,
+    parsed_version: pep440_rs::Version,
+    /// See [`dist::DistFilename::release_slot`].
+    slot: String,
     kind: &'static str,
     sha: Sha256,
     size: u64,
@@ -296,19 +354,26 @@ impl NewFileOwned {
     ) -> std::result::Result<Result<Vec<Sha256>>, StoreError> {
         // Re-check inside the transaction: another upload may have raced us.
         let mut audit = self.audit.clone();
-        if let Some(existing) = releases::find_file(tx, self.index_id, &self.filename)? {
+        let mut orphans = Vec::new();
+        let (_, files) =
+            releases::equal_release(tx, self.index_id, &self.project, &self.parsed_version)?;
+        for existing in same_slot_files(files, &self.slot) {
             if existing.sha256 != self.sha && !self.volatile {
                 return Ok(Err(RegistryError::Conflict(format!(
                     "{} was uploaded concurrently with different content",
-                    self.filename
+                    existing.filename
                 ))));
             }
             // a volatile index: the new file replaces the old one
             if let Some(d) = audit.details.as_object_mut() {
                 d.insert("replaced_sha256".into(), existing.sha256.to_hex().into());
+                d.insert("replaced_filename".into(), existing.filename.clone().into());
+            }
+            if existing.filename != self.filename {
+                orphans.extend(releases::remove_replaced_file(tx, &existing)?);
             }
         }
-        let orphans = releases::insert_file(
+        orphans.extend(releases::insert_file(
             tx,
             &NewFile {
                 index_id: self.index_id,
@@ -325,16 +390,82 @@ impl NewFileOwned {
                 uploader: &self.uploader,
                 provenance: &self.provenance,
             },
-        )?;
+        )?);
         audit::append(tx, audit)?;
         Ok(Ok(orphans))
+    }
+}
+
+/// The files among `files` that take the release slot `slot` (see
+/// [`dist::DistFilename::release_slot`]); a stored name that no longer
+/// parses only matches itself, never a slot.
+pub(super) fn same_slot_files(files: Vec<FileRow>, slot: &str) -> Vec<FileRow> {
+    files
+        .into_iter()
+        .filter(|f| dist::DistFilename::parse(&f.filename).is_ok_and(|d| d.release_slot() == slot))
+        .collect()
+}
+
+/// A declared digest field, or `None` when absent or empty (some tools
+/// send empty fields for digests they did not compute).
+fn declared(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim).filter(|d| !d.is_empty())
+}
+
+/// The MD5 and BLAKE2b-256 digests a form declared, validated as hex of the
+/// right length. Every digest a client sends is checked, as PyPI does.
+struct OtherDigests {
+    md5: Option<String>,
+    blake2_256: Option<String>,
+}
+
+impl OtherDigests {
+    fn from_form(form: &UploadForm) -> Result<Self> {
+        let hex =
+            |field: &'static str, value: Option<&str>, len: usize| -> Result<Option<String>> {
+                let Some(v) = value else { return Ok(None) };
+                if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(RegistryError::Invalid(format!(
+                        "{field} {:?} is not a hex digest ({len} hexadecimal characters)",
+                        echo(v)
+                    )));
+                }
+                Ok(Some(v.to_ascii_lowercase()))
+            };
+        Ok(Self {
+            md5: hex("md5_digest", declared(&form.md5_digest), 32)?,
+            blake2_256: hex("blake2_256_digest", declared(&form.blake2_256_digest), 64)?,
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.md5.is_some() || self.blake2_256.is_some()
+    }
+
+    fn check(&self, actual: &FormDigests) -> Result<()> {
+        for (field, want, got) in [
+            ("md5_digest", &self.md5, &actual.md5),
+            ("blake2_256_digest", &self.blake2_256, &actual.blake2_256),
+        ] {
+            if let Some(want) = want {
+                if want != got {
+                    return Err(RegistryError::Invalid(format!(
+                        "{field} mismatch: the received file hashes to {got}, the upload \
+                         declared {want}; the file was corrupted in transit or the digest is wrong"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 /// The form's `name`/`version`, when sent, must agree with the file.
 fn check_form_against_file(form: &UploadForm, d: &InspectedDist) -> Result<()> {
     if let Some(n) = &form.name {
-        let n = ProjectName::new(n)?;
+        let n = ProjectName::new(n).map_err(|e| {
+            RegistryError::Invalid(format!("the upload's name field {:?}: {e}", echo(n)))
+        })?;
         if n != d.filename.name {
             return Err(RegistryError::Invalid(format!(
                 "the upload's name field says {n:?} but the file is for project {:?}",
@@ -343,12 +474,16 @@ fn check_form_against_file(form: &UploadForm, d: &InspectedDist) -> Result<()> {
         }
     }
     if let Some(v) = &form.version {
-        let parsed: pep440_rs::Version = v.parse().map_err(|e| {
-            RegistryError::Invalid(format!("version {v:?} is not a valid PEP 440 version: {e}"))
+        let parsed: pep440_rs::Version = v.parse().map_err(|_| {
+            RegistryError::Invalid(format!(
+                "version {:?} is not a valid PEP 440 version",
+                echo(v)
+            ))
         })?;
         if parsed != d.filename.version {
             return Err(RegistryError::Invalid(format!(
-                "the upload's version field says {v:?} but the file is version {}",
+                "the upload's version field says {:?} but the file is version {}",
+                echo(v),
                 d.filename.version
             )));
         }

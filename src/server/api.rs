@@ -94,7 +94,7 @@ pub async fn login(
             password: Some(p),
         })) => (u, p),
         _ => {
-            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            let auth = super::caller::credential_header(&headers, "Authorization")?;
             match Credentials::from_headers(auth, None)? {
                 Some(Credentials::Basic { user, secret }) => (user, secret),
                 _ => {

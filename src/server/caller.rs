@@ -44,20 +44,20 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => None,
         };
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let authorization = if state.settings.proxy_basic_auth {
             None
         } else {
-            header("authorization")
+            credential_header(&parts.headers, "Authorization")?
         };
-        let creds = Credentials::from_headers(authorization, header("x-devpi-auth"))?
-            // twine always sends Basic credentials; `-u '' -p ''` next to a
-            // client certificate that identifies a user means "the
-            // certificate only"
-            .filter(|c| {
-                !(cert_user.is_some()
-                    && matches!(c, Credentials::Basic { user, secret } if user.is_empty() && secret.is_empty()))
-            });
+        let creds =
+            Credentials::from_headers(authorization, credential_header(&parts.headers, "X-Devpi-Auth")?)?
+                // twine always sends Basic credentials; `-u '' -p ''` next to a
+                // client certificate that identifies a user means "the
+                // certificate only"
+                .filter(|c| {
+                    !(cert_user.is_some()
+                        && matches!(c, Credentials::Basic { user, secret } if user.is_empty() && secret.is_empty()))
+                });
         let id = match (creds, cert_user) {
             (None, None) => None,
             (None, Some((user, fp))) => Some(Identity {
@@ -84,6 +84,49 @@ impl FromRequestParts<AppState> for Caller {
         };
         Ok(Caller(id))
     }
+}
+
+/// The value of the credential header `name`: `None` when absent, an
+/// error when it is repeated or not visible ASCII (a header hyper accepts
+/// but that is not text must not silently become "no credentials").
+pub(crate) fn credential_header<'h>(
+    headers: &'h axum::http::HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'h str>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::RepeatedHeader(name));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| AuthError::UnreadableHeader(name))
+}
+
+/// Every route, whether or not it looks at credentials: a credential header
+/// that cannot even be parsed (not text, repeated, not `Basic` base64 of
+/// `user:secret`) is a 401, so that no request with garbage credentials is
+/// ever served as anonymous. Checking them costs no database access. The
+/// `+api` discovery routes are exempt: they report the problem in
+/// `authstatus`, as devpi-client expects.
+pub async fn refuse_unreadable_credentials(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !req.uri().path().ends_with("/+api") {
+        let parsed = credential_header(req.headers(), "Authorization").and_then(|auth| {
+            let devpi = credential_header(req.headers(), "X-Devpi-Auth")?;
+            Credentials::from_headers(auth, devpi)
+        });
+        if let Err(e) = parsed {
+            return ApiError::from(e).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// The peer address of the request's connection (both listeners record it).

@@ -25,9 +25,14 @@ pub struct ErrorMessage(pub String);
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             status,
-            message: message.into(),
+            message: if message.len() > crate::echo::MAX_MESSAGE_CHARS {
+                crate::echo::truncate(&message, crate::echo::MAX_MESSAGE_CHARS)
+            } else {
+                message
+            },
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -56,6 +61,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
             RegistryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RegistryError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            RegistryError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             RegistryError::Store(inner) => {
                 tracing::error!(error = %inner, "internal error");
                 return Self::new(
@@ -85,7 +91,6 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Store(s) => RegistryError::Store(s).into(),
-            AuthError::MalformedHeader(_) => Self::bad_request(e.to_string()),
             other => Self::unauthorized(other.to_string()),
         }
     }

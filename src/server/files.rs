@@ -61,7 +61,12 @@ pub async fn download(
         Some(base) => (base, true),
         None => (filename.as_str(), false),
     };
-    let missing = || ApiError::not_found(format!("file {filename} is not on index {path}"));
+    let missing = || {
+        ApiError::not_found(format!(
+            "file {} is not on index {path}",
+            crate::echo::echo(&filename)
+        ))
+    };
     let file = st
         .registry
         .own_file(&path, dist_name)

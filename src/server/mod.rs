@@ -22,7 +22,6 @@ mod typo;
 mod upload;
 mod users;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -177,6 +176,7 @@ fn routes(state: AppState) -> Router {
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn(caller::refuse_unreadable_credentials))
         .layer(middleware::from_fn(render_errors))
         .layer(middleware::from_fn(common_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -199,17 +199,15 @@ async fn push_method(
     }
     let body = axum::body::to_bytes(req.into_body(), API_BODY_LIMIT)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "push request too large",
-            )
-        })?;
+        .map_err(|e| body_error(&e, "push request too large"))?;
     Ok(push::push(state, path, actor, body).await.into_response())
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!("no such page: {}", req.uri().path()))
+    ApiError::not_found(format!(
+        "no such page: {}",
+        crate::echo::echo(req.uri().path())
+    ))
 }
 
 /// Headers on every response.
@@ -257,6 +255,28 @@ async fn render_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(format!("{}\n", msg.0)))
 }
 
+/// A request body that could not be read: 408 if the client stopped
+/// sending (the listener's body timeout), 413 with `too_large` if it was
+/// over a length limit (when `too_large` is not empty), else 400.
+pub(crate) fn body_error(e: &(dyn std::error::Error + 'static), too_large: &str) -> ApiError {
+    use axum::http::StatusCode;
+    if let Some(stalled) = crate::listener::BodyStalled::in_chain(e) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("{stalled}; the upload was abandoned and nothing was stored"),
+        );
+    }
+    let mut current = Some(e);
+    while let Some(inner) = current {
+        // http-body-util's LengthLimitError, without depending on it
+        if !too_large.is_empty() && inner.to_string() == "length limit exceeded" {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, too_large);
+        }
+        current = inner.source();
+    }
+    ApiError::bad_request(format!("could not read the request body: {e}"))
+}
+
 /// Parse the `{user}/{index}` of a route, or answer 404 naming it.
 pub(crate) fn index_path(user: &str, index: &str) -> Result<IndexPath, ApiError> {
     IndexPath::parse(&format!("{user}/{index}"))
@@ -264,24 +284,74 @@ pub(crate) fn index_path(user: &str, index: &str) -> Result<IndexPath, ApiError>
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves; in-flight
-/// requests are allowed to finish.
+/// requests are allowed to finish (for at most 30 s). Every connection is
+/// held to `limits` (see [`crate::listener`]).
 pub async fn serve_plain(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: crate::listener::ConnLimits,
 ) -> std::io::Result<()> {
-    // Without TCP_NODELAY a streamed body's first write waits for the
-    // delayed ACK of the headers (~40 ms per small download).
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use crate::listener::{self, ConnGate};
+    use tokio::io::AsyncWriteExt;
+    let gate = ConnGate::new(limits);
+    let http = Arc::new(listener::http_builder(&limits));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (mut stream, peer_addr) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a TCP connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let permit = match gate.admit(peer_addr.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                tracing::info!(peer = %peer_addr, reason = %why, "connection refused");
+                tokio::spawn(async move {
+                    let reply = listener::refusal_response(why);
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                        let _ = stream.write_all(&reply).await;
+                        let _ = stream.shutdown().await;
+                    })
+                    .await;
+                });
+                continue;
+            }
+        };
+        // Without TCP_NODELAY a streamed body's first write waits for the
+        // delayed ACK of the headers (~40 ms per small download).
+        let _ = stream.set_nodelay(true);
+        let info = crate::connection::ConnectionInfo {
+            peer_addr,
+            peer_cert: None,
+        };
+        tokio::spawn(listener::serve_connection(
+            stream,
+            info,
+            router.clone(),
+            Arc::clone(&http),
+            graceful.watcher(),
+            limits,
+            permit,
+        ));
+    }
+    drop(listener);
+    let drain = std::time::Duration::from_secs(30);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(timeout = ?drain, "connections still open after the drain timeout; abandoning them");
+    }
+    Ok(())
 }
 
 /// pip percent-encodes `+` in URL paths (`/%2Bf/`, `/%2Bsimple/`); devpi's

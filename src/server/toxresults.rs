@@ -3,14 +3,17 @@
 //! `GET …/{filename}.toxresult-{id}` to read one back.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{index_path, ApiError, AppState, Caller};
+use super::{index_path, ApiError, AppState};
+use crate::dist::toxresult::MAX_TOXRESULT_BYTES;
 use crate::names::IndexPath;
+use crate::registry::Actor;
 
 /// The suffix of a test result's filename: `{release filename}.toxresult-{id}`.
 const SUFFIX: &str = ".toxresult-";
@@ -23,19 +26,26 @@ pub fn toxresult_suffix(id: i64) -> String {
 pub async fn post(
     State(st): State<AppState>,
     Path((user, index, h1, h2, filename)): Path<(String, String, String, String, String)>,
-    caller: Caller,
-    body: Bytes,
+    from: Actor,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the test result report is larger than the {} KiB a report may have",
+                    MAX_TOXRESULT_BYTES / 1024
+                ),
+            )
+        } else {
+            super::body_error(&e, "")
+        }
+    })?;
     let path = index_path(&user, &index)?;
     let (id, envs) = st
         .registry
-        .add_toxresult(
-            caller.identity(),
-            &path,
-            &filename,
-            &format!("{h1}{h2}"),
-            &body,
-        )
+        .add_toxresult(&from, &path, &filename, &format!("{h1}{h2}"), &body)
         .await
         .map_err(ApiError::management)?;
     // No "message" key: devpi-client prints a success response's message
@@ -59,7 +69,12 @@ pub async fn download(
     let Some((release_file, id)) = filename.rsplit_once(SUFFIX) else {
         return Ok(None);
     };
-    let missing = || ApiError::not_found(format!("test result {filename} is not on index {path}"));
+    let missing = || {
+        ApiError::not_found(format!(
+            "test result {} is not on index {path}",
+            crate::echo::echo(filename)
+        ))
+    };
     let id: i64 = id.parse().map_err(|_| missing())?;
     let result = st
         .registry

@@ -32,7 +32,7 @@ pub async fn upload(
         // A JSON POST to an index is a push (devpi's ":action": "push").
         let body = axum::body::to_bytes(req.into_body(), 1024 * 1024)
             .await
-            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "push request too large"))?;
+            .map_err(|e| super::body_error(&e, "push request too large"))?;
         return super::push::push(State(st), Path((user, index)), from, body).await;
     }
     let path = index_path(&user, &index)?;
@@ -141,7 +141,8 @@ pub async fn upload(
         }
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "unknown :action {other:?}; expected file_upload or doc_upload"
+                "unknown :action {:?}; expected file_upload or doc_upload",
+                crate::echo::echo(other)
             )))
         }
     }
@@ -149,12 +150,20 @@ pub async fn upload(
         file.ok_or_else(|| ApiError::bad_request("the upload has no 'content' file field"))?;
     // `from` is the admitted actor: its identity is `actor`.
     let done = reg.upload_file(&from, &path, form, &filename, temp).await?;
-    let message = if done.unchanged {
-        format!("{filename} is already on {path} with identical content")
+    let renamed = if done.filename != filename {
+        format!(" (uploaded as {})", crate::echo::echo(&filename))
     } else {
-        format!("{filename} stored on {path}")
+        String::new()
     };
-    tracing::info!(index = %path, file = %filename, sha256 = %done.sha256, user = %actor.user, unchanged = done.unchanged, "upload");
+    let message = if done.unchanged {
+        format!(
+            "{} is already on {path} with identical content{renamed}",
+            done.filename
+        )
+    } else {
+        format!("{} stored on {path}{renamed}", done.filename)
+    };
+    tracing::info!(index = %path, file = %done.filename, sha256 = %done.sha256, user = %actor.user, unchanged = done.unchanged, "upload");
     Ok((
         StatusCode::OK,
         Json(json!({"message": message, "result": {"sha256": done.sha256.to_hex()}})),
@@ -190,6 +199,7 @@ fn multipart_error(e: multer::Error, max: u64) -> ApiError {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
             too_large(max)
         }
+        multer::Error::StreamReadFailed(inner) => super::body_error(inner.as_ref(), ""),
         other => ApiError::bad_request(format!("malformed multipart upload: {other}")),
     }
 }

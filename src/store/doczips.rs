@@ -67,6 +67,24 @@ pub struct NewDocZip<'a> {
     pub uploader: &'a str,
 }
 
+/// The digest of the doc zip of one release, if it has one.
+pub fn current(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    version: &str,
+) -> Result<Option<Sha256>, StoreError> {
+    let sha: Option<String> = conn
+        .prepare_cached(
+            "SELECT d.sha256 FROM doczips d JOIN releases r ON r.id = d.release_id
+             JOIN projects p ON p.id = r.project_id
+             WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3",
+        )?
+        .query_row(params![index_id, project, version], |r| r.get(0))
+        .optional()?;
+    Ok(sha.and_then(|s| s.parse().ok()))
+}
+
 /// The doc zips of a project's releases on one index.
 pub fn of_project(
     conn: &Connection,

@@ -100,6 +100,41 @@ pub fn files_of_release(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The release of `project` whose version equals `version` under PEP 440
+/// (`1.0` and `1.0.0` are one release): its stored version string and the
+/// files of every such release (older data may hold more than one).
+pub fn equal_release(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    version: &pep440_rs::Version,
+) -> Result<(Option<String>, Vec<FileRow>), StoreError> {
+    let mut stored = None;
+    let mut files = Vec::new();
+    let mut equal: Vec<String> = releases(conn, index_id, project)?
+        .into_iter()
+        .map(|r| r.version)
+        .filter(|v| v.parse::<pep440_rs::Version>().is_ok_and(|p| p == *version))
+        .collect();
+    equal.sort();
+    for v in equal {
+        files.extend(files_of_release(conn, index_id, project, &v)?);
+        stored.get_or_insert(v);
+    }
+    Ok((stored, files))
+}
+
+/// Remove one file row (its test results go with it), leaving its release
+/// in place for the file that replaces it. Returns possibly unreferenced
+/// blobs.
+pub fn remove_replaced_file(conn: &Connection, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {
+    let mut out = vec![file.sha256];
+    out.extend(file.metadata_sha256);
+    out.extend(super::toxresults::shas_of_file(conn, file.id)?);
+    conn.execute("DELETE FROM files WHERE id = ?1", [file.id])?;
+    Ok(out)
+}
+
 /// A project of an index: normalised and display name.
 #[derive(Debug, Clone)]
 pub struct ProjectRow {

@@ -245,6 +245,11 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE security_alerts ADD COLUMN acked_by TEXT;
     ALTER TABLE security_alerts ADD COLUMN ack_note TEXT;
     "#,
+    // 12: who posted a test result also by client certificate, so that a
+    // policy can trust results from a certificate identity (tests_passed_by).
+    r#"
+    ALTER TABLE toxresults ADD COLUMN uploader_cert TEXT;
+    "#,
 ];
 
 #[cfg(test)]

@@ -15,10 +15,14 @@ pub struct ToxResultRow {
     pub summary: String,
     /// `None` for an anonymous post (allowed by `:ANONYMOUS:`).
     pub uploader: Option<String>,
+    /// SHA-256 fingerprint of the verified client certificate the poster
+    /// presented, if any.
+    pub uploader_cert: Option<String>,
     pub created: i64,
 }
 
-const SELECT: &str = "SELECT id, file_id, sha256, summary, uploader, created FROM toxresults";
+const SELECT: &str =
+    "SELECT id, file_id, sha256, summary, uploader, created, uploader_cert FROM toxresults";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToxResultRow> {
     let sha: String = r.get(2)?;
@@ -35,6 +39,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToxResultRow> {
         summary: r.get(3)?,
         uploader: r.get(4)?,
         created: r.get(5)?,
+        uploader_cert: r.get(6)?,
     })
 }
 
@@ -45,17 +50,19 @@ pub fn insert(
     sha: &Sha256,
     summary: &str,
     uploader: Option<&str>,
+    uploader_cert: Option<&str>,
 ) -> Result<i64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO toxresults (file_id, sha256, summary, uploader, created)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO toxresults (file_id, sha256, summary, uploader, created, uploader_cert)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         file_id,
         sha.to_hex(),
         summary,
         uploader,
-        super::now()
+        super::now(),
+        uploader_cert
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -64,6 +71,17 @@ pub fn count_for_file(conn: &Connection, file_id: i64) -> Result<usize, StoreErr
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM toxresults WHERE file_id = ?1")?
         .query_row([file_id], |r| r.get::<_, i64>(0))? as usize)
+}
+
+/// How many results of a file one poster (`None`: anonymous) has posted.
+pub fn count_for_file_by(
+    conn: &Connection,
+    file_id: i64,
+    uploader: Option<&str>,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM toxresults WHERE file_id = ?1 AND uploader IS ?2")?
+        .query_row(params![file_id, uploader], |r| r.get::<_, i64>(0))? as usize)
 }
 
 /// The results of the given files, oldest first.

@@ -9,18 +9,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use crate::connection::ConnectionInfo;
+use crate::listener::{self, ConnGate, ConnLimits, ConnPermit};
 use crate::tls::identity::PeerCertificate;
 
 /// Timeouts of the accept loop. [`Default`] is what production uses.
@@ -29,8 +26,9 @@ pub struct ServeOptions {
     /// A client must complete the TLS handshake within this time, so that connections that
     /// never finish (slowloris) cannot pile up.
     pub handshake_timeout: Duration,
-    /// An HTTP/1 client must send a complete request head within this time.
-    pub header_read_timeout: Duration,
+    /// The limits every connection is held to once it speaks HTTP (the same as the plain
+    /// listener's: head, idle and body timeouts, connection caps).
+    pub limits: ConnLimits,
     /// On shutdown, in-flight requests get this long to finish before the loop returns
     /// regardless (connections still open are then abandoned to the runtime).
     pub drain_timeout: Duration,
@@ -40,7 +38,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(30),
+            limits: ConnLimits::default(),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -73,12 +71,8 @@ pub async fn serve_tls_with(
     options: ServeOptions,
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(config);
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
-    http.http2().timer(TokioTimer::new());
-    let http = Arc::new(http);
+    let http = Arc::new(listener::http_builder(&options.limits));
+    let gate = ConnGate::new(options.limits);
     let graceful = GracefulShutdown::new();
 
     tokio::pin!(shutdown);
@@ -95,6 +89,14 @@ pub async fn serve_tls_with(
                 }
             },
         };
+        // Counted from accept on, so handshakes in progress count too.
+        let permit = match gate.admit(peer_addr.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                tracing::info!(peer = %peer_addr, reason = %why, "connection refused");
+                continue;
+            }
+        };
         // Small responses must not wait for delayed ACKs (Nagle).
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(
@@ -104,7 +106,8 @@ pub async fn serve_tls_with(
             app.clone(),
             http.clone(),
             graceful.watcher(),
-            options.handshake_timeout,
+            options,
+            permit,
         ));
     }
 
@@ -125,6 +128,7 @@ pub async fn serve_tls_with(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: TcpStream,
     peer_addr: SocketAddr,
@@ -133,8 +137,10 @@ async fn serve_connection(
     http: Arc<auto::Builder<TokioExecutor>>,
     // Held from accept on, so that shutdown also waits for handshakes in progress.
     watcher: Watcher,
-    handshake_timeout: Duration,
+    options: ServeOptions,
+    permit: ConnPermit,
 ) {
+    let handshake_timeout = options.handshake_timeout;
     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
         Err(_) => {
             tracing::debug!(peer = %peer_addr, timeout = ?handshake_timeout, "TLS handshake timed out");
@@ -163,14 +169,5 @@ async fn serve_connection(
         peer_addr,
         peer_cert,
     };
-
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(info.clone());
-        request.extensions_mut().insert(ConnectInfo(peer_addr));
-        app.clone().oneshot(request)
-    });
-    let connection = http.serve_connection_with_upgrades(TokioIo::new(tls), service);
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(peer = %peer_addr, error = %e, "connection ended with an error");
-    }
+    listener::serve_connection(tls, info, app, http, watcher, options.limits, permit).await;
 }

@@ -37,8 +37,21 @@ pub(super) struct Candidate {
     /// Upload (or upstream publication) time.
     published: Option<i64>,
     entry_points: Option<String>,
-    /// Test results attached to the file: (report blob, summary JSON, uploader).
-    toxresults: Vec<(Sha256, String, Option<String>)>,
+    /// Test results attached to the file.
+    toxresults: Vec<CarriedResult>,
+    /// Already opened and checked by this push (mirror files are, as they
+    /// are fetched).
+    inspected: bool,
+}
+
+/// A test result that travels with its file.
+#[derive(Debug, Clone)]
+struct CarriedResult {
+    sha256: Sha256,
+    /// JSON list of `dist::toxresult::EnvSummary`.
+    summary: String,
+    uploader: Option<String>,
+    uploader_cert: Option<String>,
 }
 
 /// The documentation zip of the release being pushed: (blob, size, uploader).
@@ -63,6 +76,12 @@ pub(super) struct ReleasePlan {
     pub(super) label: String,
     pub(super) candidates: Vec<Candidate>,
     pub(super) files: Vec<PushedFile>,
+    /// The target's release this one lands in when it holds an equal
+    /// (PEP 440) version under another spelling (`1.0` for `1.0.0`).
+    target_version: Option<String>,
+    /// Same-slot target files under another name that a volatile target
+    /// replaces.
+    replaced: Vec<FileRow>,
     pub(super) new_project: bool,
     pub(super) review: Review,
     review_text: String,
@@ -259,9 +278,13 @@ impl Registry {
         let label = format!("{project}=={version}");
         let mut candidates = self.gather(auth, project, &version, &label).await?;
         self.verify_bytes(auth, &label, &candidates).await?;
-        // Entry points come from the wheels themselves (re-opened, bounded).
-        self.fill_entry_points(&mut candidates).await;
-        let files = self.compare(actor, ctx, auth, &mut candidates).await?;
+        // Every file is held to today's archive rules again (a file stored
+        // before they tightened must not travel on), and entry points come
+        // from the wheels themselves (re-opened, bounded).
+        self.recheck_and_fill_entry_points(&mut candidates).await?;
+        let compared = self
+            .compare(actor, ctx, auth, project, &version, &mut candidates)
+            .await?;
         let new_project = {
             let (tid, name) = (auth.target.id, project.as_str().to_string());
             self.store
@@ -276,12 +299,33 @@ impl Registry {
         } else {
             None
         };
+        if let (Some((sha, _, _)), false) = (&doc, auth.target.config.volatile) {
+            let (tid, name, v) = (
+                auth.target.id,
+                project.as_str().to_string(),
+                version.clone(),
+            );
+            let current = self
+                .store
+                .db
+                .read(move |c| crate::store::doczips::current(c, tid, &name, &v))
+                .await?;
+            if let Some(old) = current.filter(|old| old != sha) {
+                return Err(RegistryError::Conflict(format!(
+                    "{label} on the non-volatile index {} already has other documentation (doc \
+                     zip sha256 {old}, pushing {sha}); documentation there never changes",
+                    auth.target.path
+                )));
+            }
+        }
         Ok(ReleasePlan {
             project: project.clone(),
             version,
             label,
             candidates,
-            files,
+            files: compared.files,
+            target_version: compared.target_version,
+            replaced: compared.replaced,
             new_project,
             review: Review::default(),
             review_text: String::new(),
@@ -363,26 +407,63 @@ impl Registry {
     /// Stage 4: what each file does to the target (copy, unchanged,
     /// replace; a conflict on a non-volatile target is refused), with the
     /// push hop added to its provenance.
+    /// A file takes the same slot as a target file of the equal (PEP 440)
+    /// release when kind and tags agree, whatever the names.
     async fn compare(
         self: &Arc<Self>,
         actor: &Identity,
         ctx: &PushContext,
         auth: &Authorized,
+        project: &ProjectName,
+        version: &str,
         candidates: &mut [Candidate],
-    ) -> Result<Vec<PushedFile>> {
+    ) -> Result<Compared> {
         let tid = auth.target.id;
-        let names: Vec<String> = candidates.iter().map(|c| c.filename.clone()).collect();
-        let existing: Vec<Option<FileRow>> = self
+        let slots: Vec<(String, Option<String>)> = candidates
+            .iter()
+            .map(|c| {
+                let slot = dist::DistFilename::parse(&c.filename)
+                    .map(|d| d.release_slot())
+                    .ok();
+                (c.filename.clone(), slot)
+            })
+            .collect();
+        let pv: Option<pep440_rs::Version> = version.parse().ok();
+        let project_name = project.as_str().to_string();
+        let (target_version, existing): (Option<String>, Vec<Option<FileRow>>) = self
             .store
             .db
             .read(move |c| {
-                names
-                    .iter()
-                    .map(|n| releases::find_file(c, tid, n))
-                    .collect()
+                let (stored, files) = match &pv {
+                    Some(v) => releases::equal_release(c, tid, &project_name, v)?,
+                    None => (None, Vec::new()),
+                };
+                let mut out = Vec::new();
+                for (name, slot) in &slots {
+                    let by_slot = slot.as_ref().and_then(|slot| {
+                        super::super::upload::same_slot_files(files.clone(), slot)
+                            .into_iter()
+                            .next()
+                    });
+                    out.push(match by_slot {
+                        Some(f) => Some(f),
+                        None => releases::find_file(c, tid, name)?,
+                    });
+                }
+                Ok((stored, out))
             })
             .await?;
         let mut files = Vec::new();
+        // Same-slot files under another name that a volatile target replaces.
+        let replaced: Vec<FileRow> = candidates
+            .iter()
+            .zip(&existing)
+            .filter_map(|(c, old)| {
+                old.as_ref()
+                    .filter(|o| o.filename != c.filename && o.sha256 != c.sha256)
+            })
+            .cloned()
+            .collect();
         for (cand, old) in candidates.iter_mut().zip(&existing) {
             let hop = json!({
                 "op": "push", "from": auth.source.path.to_string(), "to": auth.target.path.to_string(),
@@ -397,9 +478,9 @@ impl Registry {
                 Some(o) if o.sha256 == cand.sha256 => "unchanged",
                 Some(o) if !auth.target.config.volatile => {
                     return Err(RegistryError::Conflict(format!(
-                        "{} already exists on the non-volatile index {} with different content \
-                         (sha256 {}, pushing {}): release files there never change",
-                        cand.filename, auth.target.path, o.sha256, cand.sha256
+                        "{} already exists on the non-volatile index {} as {} with different \
+                         content (sha256 {}, pushing {}): release files there never change",
+                        cand.filename, auth.target.path, o.filename, o.sha256, cand.sha256
                     )))
                 }
                 Some(o) => {
@@ -424,7 +505,11 @@ impl Registry {
                 provenance: cand.provenance.clone(),
             });
         }
-        Ok(files)
+        Ok(Compared {
+            files,
+            target_version,
+            replaced,
+        })
     }
 
     /// Stage 5: the review of one release against the target's latest
@@ -523,7 +608,22 @@ impl Registry {
         }
         review.typosquat = TyposquatCheck::from(&verdict);
         review.shadowing = self.shadowing(auth, &plan.project).await?;
-        review.tests = tests_check(candidates);
+        review.tests = tests_check(
+            candidates,
+            auth.policy
+                .as_ref()
+                .map(|p| &p.require.tests_passed_by[..])
+                .unwrap_or(&[]),
+            &auth.source.config.acl_toxresult_upload,
+        );
+        review.doc_zip = plan
+            .doc
+            .as_ref()
+            .map(|(sha, size, by)| crate::pipeline::ReviewedDocZip {
+                sha256: sha.to_hex(),
+                size: *size,
+                uploader: by.clone(),
+            });
         plan.review_text = crate::pipeline::render_text(&review);
         plan.review = review;
         Ok(())
@@ -575,19 +675,39 @@ impl Registry {
         Ok(())
     }
 
-    async fn fill_entry_points(self: &Arc<Self>, candidates: &mut [Candidate]) {
-        for c in candidates
-            .iter_mut()
-            .filter(|c| c.kind == "wheel" && c.entry_points.is_none())
-        {
+    /// The archive limits for a file being pushed: the upload limits, but a
+    /// large file from upstream (a 2 GB GPU wheel) may expand to 4 times its
+    /// size even past the expanded-size cap; the ratio rule still applies.
+    fn push_limits(&self, size: u64) -> dist::Limits {
+        let mut limits = self.settings.inspect_limits.clone();
+        limits.max_decompressed = limits.max_decompressed.max(size.saturating_mul(4));
+        limits
+    }
+
+    async fn recheck_and_fill_entry_points(
+        self: &Arc<Self>,
+        candidates: &mut [Candidate],
+    ) -> Result<()> {
+        for c in candidates.iter_mut().filter(|c| !c.inspected) {
             let path = self.store.blobs.path_of(&c.sha256);
             let name = c.filename.clone();
-            if let Ok(Ok(d)) =
-                tokio::task::spawn_blocking(move || dist::inspect(&path, &name)).await
-            {
-                c.entry_points = d.entry_points;
+            let limits = self.push_limits(c.size);
+            let inspected = tokio::task::spawn_blocking(move || {
+                dist::inspect_with_limits(&path, &name, &limits)
+            })
+            .await
+            .map_err(blocking_failed)?
+            .map_err(|e| {
+                RegistryError::Invalid(format!(
+                    "{} fails the archive checks and is not pushed: {e}",
+                    c.filename
+                ))
+            })?;
+            if c.kind == "wheel" && c.entry_points.is_none() {
+                c.entry_points = inspected.entry_points;
             }
         }
+        Ok(())
     }
 
     /// The target's latest other release of `project` (for the review's
@@ -632,8 +752,11 @@ impl Registry {
                 if f.kind == "wheel" {
                     let path = self.store.blobs.path_of(&f.sha256);
                     let n = f.filename.clone();
-                    if let Ok(Ok(d)) =
-                        tokio::task::spawn_blocking(move || dist::inspect(&path, &n)).await
+                    let limits = self.settings.inspect_limits.clone();
+                    if let Ok(Ok(d)) = tokio::task::spawn_blocking(move || {
+                        dist::inspect_with_limits(&path, &n, &limits)
+                    })
+                    .await
                     {
                         entry_points = d.entry_points;
                     }
@@ -776,10 +899,16 @@ impl Registry {
                 display_name: f.display_name,
                 published: Some(f.created),
                 entry_points: None,
+                inspected: false,
                 toxresults: tox
                     .iter()
                     .filter(|t| t.file_id == f.id)
-                    .map(|t| (t.sha256, t.summary.clone(), t.uploader.clone()))
+                    .map(|t| CarriedResult {
+                        sha256: t.sha256,
+                        summary: t.summary.clone(),
+                        uploader: t.uploader.clone(),
+                        uploader_cert: t.uploader_cert.clone(),
+                    })
                     .collect(),
             })
             .collect())
@@ -814,10 +943,13 @@ impl Registry {
                 })?;
             let path = self.store.blobs.path_of(&sha);
             let fname = f.filename.clone();
-            let inspected = tokio::task::spawn_blocking(move || dist::inspect(&path, &fname))
-                .await
-                .map_err(blocking_failed)?
-                .map_err(|e| RegistryError::Invalid(format!("{}: {e}", f.filename)))?;
+            let limits = self.push_limits(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+            let inspected = tokio::task::spawn_blocking(move || {
+                dist::inspect_with_limits(&path, &fname, &limits)
+            })
+            .await
+            .map_err(blocking_failed)?
+            .map_err(|e| RegistryError::Invalid(format!("{}: {e}", f.filename)))?;
             let store = Arc::clone(self);
             let meta_bytes = inspected.metadata_bytes.clone();
             let (meta_sha, _) =
@@ -849,49 +981,105 @@ impl Registry {
                 published: f.upload_time,
                 entry_points: inspected.entry_points.clone(),
                 toxresults: Vec::new(),
+                inspected: true,
             });
         }
         Ok(out)
     }
 }
 
-/// The review's test status from the results attached to the files: passed
-/// when at least one recorded run passed (every test environment green).
-fn tests_check(candidates: &[Candidate]) -> TestsCheck {
-    let runs: Vec<Vec<crate::dist::toxresult::EnvSummary>> = candidates
+/// Does a result posted by `uploader` (with client certificate `cert`)
+/// count for `tests_passed`? Only an authenticated poster ever does: one
+/// `trusted_by` names (by user or `cert:FINGERPRINT`), or, when the policy
+/// names nobody, anyone with toxresult rights on the source index.
+fn trusted_poster(
+    uploader: Option<&str>,
+    cert: Option<&str>,
+    trusted_by: &[String],
+    source_acl: &[String],
+) -> bool {
+    let Some(user) = uploader else {
+        return false;
+    };
+    if trusted_by.is_empty() {
+        return crate::index::acl_allows(source_acl, Some(user));
+    }
+    trusted_by
         .iter()
-        .flat_map(|c| c.toxresults.iter())
-        .filter_map(|(_, summary, _)| serde_json::from_str(summary).ok())
-        .collect();
+        .any(|who| match who.strip_prefix("cert:") {
+            Some(fp) => cert.is_some_and(|c| c.eq_ignore_ascii_case(fp)),
+            None => who == user,
+        })
+}
+
+/// The review's test status from the results attached to the files: every
+/// run with who posted it and whether that poster is trusted; passed when
+/// at least one trusted run passed (every test environment green).
+fn tests_check(
+    candidates: &[Candidate],
+    trusted_by: &[String],
+    source_acl: &[String],
+) -> TestsCheck {
+    let mut runs = Vec::new();
+    let mut envs_text = Vec::new();
+    for c in candidates {
+        for r in &c.toxresults {
+            let Ok(envs) =
+                serde_json::from_str::<Vec<crate::dist::toxresult::EnvSummary>>(&r.summary)
+            else {
+                continue;
+            };
+            let passed = crate::dist::toxresult::run_passed(&envs);
+            let trusted = trusted_poster(
+                r.uploader.as_deref(),
+                r.uploader_cert.as_deref(),
+                trusted_by,
+                source_acl,
+            );
+            if trusted {
+                envs_text.extend(envs.iter().filter(|e| !e.is_packaging()).map(|e| {
+                    format!(
+                        "{} {} ({} on {})",
+                        e.env,
+                        if e.passed() { "passed" } else { "failed" },
+                        e.python.as_deref().unwrap_or("?"),
+                        e.platform
+                    )
+                }));
+            }
+            runs.push(crate::pipeline::TestRun {
+                file: c.filename.clone(),
+                posted_by: r.uploader.clone(),
+                cert: r.uploader_cert.clone(),
+                passed,
+                trusted,
+            });
+        }
+    }
     if runs.is_empty() {
         return TestsCheck::default();
     }
-    let passed_runs = runs
-        .iter()
-        .filter(|r| crate::dist::toxresult::run_passed(r))
-        .count();
-    let envs: Vec<String> = runs
-        .iter()
-        .flatten()
-        .filter(|e| !e.is_packaging())
-        .map(|e| {
-            format!(
-                "{} {} ({} on {})",
-                e.env,
-                if e.passed() { "passed" } else { "failed" },
-                e.python.as_deref().unwrap_or("?"),
-                e.platform
-            )
-        })
-        .collect();
+    let trusted: Vec<&crate::pipeline::TestRun> = runs.iter().filter(|r| r.trusted).collect();
+    let passed_runs = trusted.iter().filter(|r| r.passed).count();
+    let summary = if trusted.is_empty() {
+        format!(
+            "{} recorded test run(s), none posted by a trusted identity",
+            runs.len()
+        )
+    } else {
+        format!(
+            "{passed_runs} of {} trusted test run(s) passed ({} recorded in all): {}",
+            trusted.len(),
+            runs.len(),
+            envs_text.join(", ")
+        )
+    };
     TestsCheck {
         checked: true,
         passed: passed_runs > 0,
-        summary: Some(format!(
-            "{passed_runs} of {} recorded test run(s) passed: {}",
-            runs.len(),
-            envs.join(", ")
-        )),
+        trusted_runs: trusted.len(),
+        summary: Some(summary),
+        runs,
     }
 }
 
@@ -924,6 +1112,8 @@ pub(super) fn push_entry(
             "approvals": approvals,
             "typosquat": outcome.review.get("typosquat"),
             "shadowing": outcome.review.get("shadowing"),
+            "tests": outcome.review.get("tests"),
+            "doc_zip": outcome.review.get("doc_zip"),
         }))
 }
 
@@ -937,7 +1127,12 @@ fn land_release(
     plan: &ReleasePlan,
 ) -> std::result::Result<Vec<Sha256>, StoreError> {
     let project = plan.project.as_str();
+    // equal versions (1.0, 1.0.0) land in the target's existing release
+    let version = plan.target_version.as_deref().unwrap_or(&plan.version);
     let mut orphans = Vec::new();
+    for old in &plan.replaced {
+        orphans.extend(releases::remove_replaced_file(tx, old)?);
+    }
     for (c, f) in plan.candidates.iter().zip(&plan.files) {
         if f.action == "unchanged" {
             continue;
@@ -949,7 +1144,7 @@ fn land_release(
                 index_id: tid,
                 project,
                 display_name: &c.display_name,
-                version: &plan.version,
+                version,
                 release_metadata: &c.release_metadata,
                 filename: &c.filename,
                 kind: c.kind,
@@ -963,8 +1158,15 @@ fn land_release(
         )?);
         // test results travel with their file
         if let Some(new) = releases::find_file(tx, tid, &c.filename)? {
-            for (sha, summary, by) in &c.toxresults {
-                crate::store::toxresults::insert(tx, new.id, sha, summary, by.as_deref())?;
+            for r in &c.toxresults {
+                crate::store::toxresults::insert(
+                    tx,
+                    new.id,
+                    &r.sha256,
+                    &r.summary,
+                    r.uploader.as_deref(),
+                    r.uploader_cert.as_deref(),
+                )?;
             }
         }
     }
@@ -975,7 +1177,7 @@ fn land_release(
             index_id: tid,
             project,
             display_name: project,
-            version: &plan.version,
+            version,
             sha256: sha,
             size: *size,
             uploader: by,
@@ -987,6 +1189,13 @@ fn land_release(
         }
     }
     Ok(orphans)
+}
+
+/// What [`Registry::compare`] found.
+struct Compared {
+    files: Vec<PushedFile>,
+    target_version: Option<String>,
+    replaced: Vec<FileRow>,
 }
 
 /// How often a file's name had been overwritten, from its provenance.
@@ -1024,8 +1233,11 @@ mod tests {
                 published: None,
                 entry_points: None,
                 toxresults: Vec::new(),
+                inspected: false,
             }],
             files: Vec::new(),
+            target_version: None,
+            replaced: Vec::new(),
             new_project: true,
             review: Review::default(),
             review_text: String::new(),

@@ -66,7 +66,8 @@ fn file_log(provenance: &str, uploader: &str, created: i64, index: &IndexPath) -
             "overwrite" => Some(json!({"what": "overwrite", "who": hop["by"], "when": at(hop),
                                        "count": hop["count"]})),
             "mirror" => Some(json!({"what": "fetch", "when": log_time(hop["fetched"].as_i64().unwrap_or(created)),
-                                    "src": hop["index"], "url": hop["url"]})),
+                                    "src": hop["index"], "url": hop["url"],
+                                    "verified": hop["verified"]})),
             _ => None,
         })
         .collect();

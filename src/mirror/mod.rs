@@ -285,6 +285,7 @@ impl MirrorProject {
                     created: f.upload_time.unwrap_or(self.fetched),
                     provenance: serde_json::json!([{
                         "op": "mirror", "url": f.url, "sha256": f.sha256.to_hex(),
+                        "verified": "upstream-sha256",
                     }])
                     .to_string(),
                 }

@@ -8,6 +8,8 @@
 //! - `pages`: project pages on demand (single-flight, conditional
 //!   revalidation, negative cache, stale fallback).
 //! - [`fetch`]: files on demand, streamed while verified and cached.
+//! - [`unverified`]: files without a usable sha256, under
+//!   `--mirror-unverified-files` (trust on first use).
 //! - [`single_flight`]: per-key async locks.
 //!
 //! No HTTP serving here: the registry merges mirror projects into index
@@ -20,6 +22,7 @@ pub mod page;
 mod pages;
 pub mod settings;
 pub mod single_flight;
+pub mod unverified;
 pub mod upstream;
 mod watch;
 
@@ -29,11 +32,12 @@ use reqwest::Url;
 
 pub use fetch::Streaming;
 pub use settings::{MirrorArgs, MirrorSettings, DEFAULT_CACHE_EXPIRY_SECS};
+pub use unverified::LinkPath;
 pub use upstream::UpstreamError;
 
 use crate::digest::Sha256;
 use crate::index::IndexConfig;
-use crate::store::mirror::{self as mirror_table, MirrorFileRow};
+use crate::store::mirror::{self as mirror_table, MirrorFileRow, MirrorLinkRow};
 use crate::store::releases::ProjectRow;
 use crate::store::{BlobStore, Db, StoreError};
 
@@ -60,6 +64,8 @@ pub enum MirrorError {
 pub struct MirrorProject {
     pub display_name: String,
     pub files: Vec<MirrorFileRow>,
+    /// Files without a usable sha256 (only under `--mirror-unverified-files`).
+    pub links: Vec<MirrorLinkRow>,
     /// Versions upstream listed (PEP 700), possibly empty.
     pub versions: Vec<String>,
     /// Unix seconds of upstream's last confirmation.
@@ -91,6 +97,7 @@ pub struct Mirror {
     upstream: Arc<upstream::Upstream>,
     pages: single_flight::KeyedLocks<(i64, String)>,
     downloads: fetch::Downloads,
+    link_downloads: single_flight::KeyedLocks<(i64, String)>,
 }
 
 impl Mirror {
@@ -106,6 +113,7 @@ impl Mirror {
             blobs,
             pages: Default::default(),
             downloads: Default::default(),
+            link_downloads: Default::default(),
         })
     }
 
@@ -314,6 +322,7 @@ impl MirrorProject {
                     created: f.upload_time.unwrap_or(self.fetched),
                     provenance: serde_json::json!([{
                         "op": "mirror", "url": f.url, "sha256": f.sha256.to_hex(),
+                        "verified": "upstream-sha256",
                     }])
                     .to_string(),
                 }
@@ -327,7 +336,9 @@ impl MirrorProject {
         let mut versions: std::collections::BTreeSet<String> = self
             .files
             .iter()
-            .filter_map(|f| crate::dist::DistFilename::parse(&f.filename).ok())
+            .map(|f| &f.filename)
+            .chain(self.links.iter().map(|l| &l.filename))
+            .filter_map(|f| crate::dist::DistFilename::parse(f).ok())
             .map(|p| p.version.to_string())
             .collect();
         versions.extend(self.versions.iter().cloned());

@@ -2,9 +2,11 @@
 //! form, then vetted into the rows airlock stores.
 //!
 //! Vetting is where upstream stops being trusted: a file without a sha256
-//! is dropped (airlock never serves bytes it cannot verify), as is a file
-//! whose name is unsafe as a path segment, that belongs to another project,
-//! or that is not served over http(s).
+//! is dropped (airlock never serves bytes it cannot verify), unless the
+//! server runs `--mirror-unverified-files`: then it is kept apart, as an
+//! unverified link (see [`super::unverified`]). Always dropped: a file whose
+//! name is unsafe as a path segment, that belongs to another project, or
+//! that is not served over http(s).
 
 use std::collections::HashSet;
 
@@ -15,7 +17,7 @@ use super::html;
 use crate::digest::Sha256;
 use crate::dist::DistFilename;
 use crate::names::ProjectName;
-use crate::store::mirror::MirrorFileRow;
+use crate::store::mirror::{MirrorFileRow, MirrorLinkRow};
 
 /// A project page as upstream described it, before vetting.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,6 +35,8 @@ pub struct ParsedFile {
     /// Absolute URL, fragment removed.
     pub url: Url,
     pub sha256: Option<Sha256>,
+    /// What upstream declared as the sha256 when it is not a digest.
+    pub malformed_sha256: Option<String>,
     pub requires_python: Option<String>,
     pub yanked: Option<String>,
     pub size: Option<u64>,
@@ -94,7 +98,7 @@ fn parse_json(body: &[u8], page_url: &Url) -> Result<ParsedPage, PageError> {
 fn json_file(f: &Value, page_url: &Url) -> Option<ParsedFile> {
     let filename = f["filename"].as_str()?.to_string();
     let (url, _) = resolve(page_url, f["url"].as_str()?)?;
-    let sha256 = f["hashes"]["sha256"].as_str().and_then(|h| h.parse().ok());
+    let (sha256, malformed_sha256) = declared(f["hashes"]["sha256"].as_str());
     let yanked = match &f["yanked"] {
         Value::Bool(true) => Some(String::new()),
         Value::String(reason) => Some(reason.clone()),
@@ -109,6 +113,7 @@ fn json_file(f: &Value, page_url: &Url) -> Option<ParsedFile> {
         filename,
         url,
         sha256,
+        malformed_sha256,
         requires_python: f["requires-python"].as_str().map(str::to_string),
         yanked,
         size: f["size"].as_u64(),
@@ -135,24 +140,25 @@ fn parse_html(text: &str, page_url: &Url) -> ParsedPage {
         .iter()
         .filter_map(|a| {
             let (url, fragment) = resolve(&base, a.attrs.get("href")?)?;
-            let sha256 = fragment
-                .as_deref()
-                .and_then(|f| f.strip_prefix("sha256="))
-                .and_then(|h| h.parse().ok());
+            let (sha256, malformed_sha256) =
+                declared(fragment.as_deref().and_then(|f| f.strip_prefix("sha256=")));
             let meta = a
                 .attrs
                 .get("data-core-metadata")
                 .or_else(|| a.attrs.get("data-dist-info-metadata"));
             // The anchor text must be the filename (PEP 503); fall back to
-            // the last path segment for pages that put something else there.
-            let filename = if a.text.is_empty() {
-                url.path_segments()?.next_back()?.to_string()
-            } else {
+            // the last path segment, percent-decoded, for pages that put
+            // something else there (devpi's test PyPI: the quoted file name
+            // with its fragment).
+            let filename = if safe_filename(&a.text) {
                 a.text.clone()
+            } else {
+                url_basename(&url).unwrap_or_else(|| a.text.clone())
             };
             Some(ParsedFile {
                 filename,
                 sha256,
+                malformed_sha256,
                 requires_python: a.attrs.get("data-requires-python").cloned(),
                 yanked: a.attrs.get("data-yanked").cloned(),
                 size: None,
@@ -171,6 +177,45 @@ fn parse_html(text: &str, page_url: &Url) -> ParsedPage {
     }
 }
 
+/// A declared sha256 as a digest, or else as the malformed text it is.
+fn declared(raw: Option<&str>) -> (Option<Sha256>, Option<String>) {
+    match raw.map(str::trim) {
+        None | Some("") => (None, None),
+        Some(h) => match h.parse() {
+            Ok(sha) => (Some(sha), None),
+            Err(_) => (None, Some(h.chars().take(200).collect())),
+        },
+    }
+}
+
+/// The last path segment of a URL, percent-decoded (`None` if empty or
+/// not UTF-8).
+pub fn url_basename(url: &Url) -> Option<String> {
+    let last = url.path_segments()?.next_back()?;
+    let decoded = percent_decode(last)?;
+    (!decoded.is_empty()).then_some(decoded)
+}
+
+/// `%XX` escapes decoded; `None` if the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Resolve a link against the page; split off the fragment. Only http(s)
 /// URLs are kept.
 fn resolve(base: &Url, href: &str) -> Option<(Url, Option<String>)> {
@@ -187,53 +232,103 @@ fn resolve(base: &Url, href: &str) -> Option<(Url, Option<String>)> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skipped {
     NoSha256(String),
+    /// Upstream declared a sha256 that is not one, and it cannot even be
+    /// listed (unverified files allowed, but the text is no path segment).
+    MalformedSha256(String),
     UnsafeFilename(String),
-    OtherProject { filename: String, project: String },
+    OtherProject {
+        filename: String,
+        project: String,
+    },
     Duplicate(String),
 }
 
-/// Files fit to store, and the ones dropped with the reason.
-pub fn vet(project: &ProjectName, files: Vec<ParsedFile>) -> (Vec<MirrorFileRow>, Vec<Skipped>) {
-    let mut rows = Vec::with_capacity(files.len());
-    let mut skipped = Vec::new();
+/// What vetting keeps of a page.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Vetted {
+    /// Files with the sha256 upstream declared: verified when downloaded.
+    pub files: Vec<MirrorFileRow>,
+    /// Files without a usable sha256, when unverified files are allowed.
+    pub links: Vec<MirrorLinkRow>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Files fit to store, and the ones dropped with the reason. Files without
+/// a valid sha256 are kept as [`Vetted::links`] only if `unverified`
+/// (`--mirror-unverified-files`).
+pub fn vet(project: &ProjectName, files: Vec<ParsedFile>, unverified: bool) -> Vetted {
+    let mut out = Vetted {
+        files: Vec::with_capacity(files.len()),
+        ..Vetted::default()
+    };
     let mut seen = HashSet::new();
     for f in files {
         if !safe_filename(&f.filename) {
-            skipped.push(Skipped::UnsafeFilename(
+            out.skipped.push(Skipped::UnsafeFilename(
                 f.filename.chars().take(100).collect(),
             ));
             continue;
         }
         if let Ok(parsed) = DistFilename::parse(&f.filename) {
             if parsed.name != *project {
-                skipped.push(Skipped::OtherProject {
+                out.skipped.push(Skipped::OtherProject {
                     filename: f.filename,
                     project: parsed.name.to_string(),
                 });
                 continue;
             }
         }
-        let Some(sha256) = f.sha256 else {
-            skipped.push(Skipped::NoSha256(f.filename));
-            continue;
-        };
+        if f.sha256.is_none() {
+            if !unverified {
+                out.skipped.push(Skipped::NoSha256(f.filename));
+                continue;
+            }
+            if let Some(bad) = &f.malformed_sha256 {
+                if !listable_malformed(bad) {
+                    out.skipped.push(Skipped::MalformedSha256(f.filename));
+                    continue;
+                }
+            }
+        }
         if !seen.insert(f.filename.clone()) {
-            skipped.push(Skipped::Duplicate(f.filename));
+            out.skipped.push(Skipped::Duplicate(f.filename));
             continue;
         }
-        rows.push(MirrorFileRow {
-            project: project.as_str().to_string(),
-            filename: f.filename,
-            url: f.url.to_string(),
-            sha256,
-            requires_python: f.requires_python.filter(|r| r.len() <= 1024),
-            yanked: f.yanked.map(|y| y.chars().take(1024).collect()),
-            size: f.size,
-            upload_time: f.upload_time,
-            metadata_sha256: f.metadata_sha256,
-        });
+        let requires_python = f.requires_python.filter(|r| r.len() <= 1024);
+        let yanked = f.yanked.map(|y| y.chars().take(1024).collect());
+        match f.sha256 {
+            Some(sha256) => out.files.push(MirrorFileRow {
+                project: project.as_str().to_string(),
+                filename: f.filename,
+                url: f.url.to_string(),
+                sha256,
+                requires_python,
+                yanked,
+                size: f.size,
+                upload_time: f.upload_time,
+                metadata_sha256: f.metadata_sha256,
+            }),
+            None => out.links.push(MirrorLinkRow {
+                project: project.as_str().to_string(),
+                filename: f.filename,
+                url: f.url.to_string(),
+                malformed_sha256: f.malformed_sha256,
+                pinned_sha256: None,
+                pinned_at: None,
+                requires_python,
+                yanked,
+                size: f.size,
+                upload_time: f.upload_time,
+            }),
+        }
     }
-    (rows, skipped)
+    out
+}
+
+/// A malformed declared sha256 can be listed devpi's way (`+f/{first 3}/
+/// {next 13}/…`) if it is a few ASCII letters and digits.
+fn listable_malformed(s: &str) -> bool {
+    (4..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// A filename that is safe as one URL path segment and one file name:
@@ -346,6 +441,7 @@ mod tests {
             filename: name.into(),
             url: Url::parse("https://up.example/f").unwrap(),
             sha256: hash,
+            malformed_sha256: None,
             requires_python: None,
             yanked: None,
             size: None,
@@ -358,7 +454,11 @@ mod tests {
     fn vetting() {
         let project = ProjectName::new("demo").unwrap();
         let h = Some(sha("x"));
-        let (rows, skipped) = vet(
+        let Vetted {
+            files: rows,
+            links,
+            skipped,
+        } = vet(
             &project,
             vec![
                 file("demo-1.0.tar.gz", h),
@@ -371,7 +471,9 @@ mod tests {
                 file(".hidden", h),
                 file("demo 1.0.tar.gz", h),
             ],
+            false,
         );
+        assert!(links.is_empty());
         let names: Vec<&str> = rows.iter().map(|r| r.filename.as_str()).collect();
         assert_eq!(
             names,
@@ -395,5 +497,92 @@ mod tests {
                 Skipped::UnsafeFilename("demo 1.0.tar.gz".into()),
             ]
         );
+    }
+
+    #[test]
+    fn unverified_files_become_links_only_when_allowed() {
+        let project = ProjectName::new("pkg").unwrap();
+        let mut bad = file("pkg-2.0.zip", None);
+        bad.malformed_sha256 = Some("1234".into());
+        let mut unlistable = file("pkg-3.0.zip", None);
+        unlistable.malformed_sha256 = Some("12/4".into());
+        let files = vec![
+            file("pkg-1.0.zip", None),
+            bad,
+            unlistable,
+            file("pkg-4.0.zip", Some(sha("x"))),
+            file("pkg-1.0.zip", None),
+        ];
+        let off = vet(&project, files.clone(), false);
+        assert_eq!(off.files.len(), 1);
+        assert!(off.links.is_empty());
+        assert_eq!(
+            off.skipped,
+            vec![
+                Skipped::NoSha256("pkg-1.0.zip".into()),
+                Skipped::NoSha256("pkg-2.0.zip".into()),
+                Skipped::NoSha256("pkg-3.0.zip".into()),
+                Skipped::NoSha256("pkg-1.0.zip".into()),
+            ]
+        );
+        let on = vet(&project, files, true);
+        assert_eq!(on.files.len(), 1);
+        assert_eq!(on.files[0].filename, "pkg-4.0.zip");
+        let names: Vec<(&str, Option<&str>)> = on
+            .links
+            .iter()
+            .map(|l| (l.filename.as_str(), l.malformed_sha256.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [("pkg-1.0.zip", None), ("pkg-2.0.zip", Some("1234"))]
+        );
+        assert_eq!(
+            on.skipped,
+            vec![
+                Skipped::MalformedSha256("pkg-3.0.zip".into()),
+                Skipped::Duplicate("pkg-1.0.zip".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn html_links_without_or_with_a_malformed_sha256() {
+        // devpi's test PyPI: quoted names, the fragment in the anchor text
+        let html = r#"<a href="../../pkg/pkg-1.0.zip">pkg-1.0.zip</a>
+            <a href="../../pkg/pkg-1%212017.4%2Bdevpi.zip">pkg-1%212017.4%2Bdevpi.zip</a>
+            <a href="../../pkg/pkg-1%212017.4%2Bdevpi.zip#sha256=1234">pkg-1%212017.4%2Bdevpi.zip#sha256=1234</a>"#;
+        let url = Url::parse("http://localhost:4567/simple/pkg/").unwrap();
+        let p = parse(html.as_bytes(), false, &url).unwrap();
+        let got: Vec<(&str, &str, Option<&str>)> = p
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    f.filename.as_str(),
+                    f.url.as_str(),
+                    f.malformed_sha256.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("pkg-1.0.zip", "http://localhost:4567/pkg/pkg-1.0.zip", None),
+                (
+                    "pkg-1!2017.4+devpi.zip",
+                    "http://localhost:4567/pkg/pkg-1%212017.4%2Bdevpi.zip",
+                    None
+                ),
+                (
+                    "pkg-1!2017.4+devpi.zip",
+                    "http://localhost:4567/pkg/pkg-1%212017.4%2Bdevpi.zip",
+                    Some("1234")
+                ),
+            ]
+        );
+        assert!(p.files.iter().all(|f| f.sha256.is_none()));
+        assert_eq!(percent_decode("a%2"), Some("a%2".into()));
+        assert_eq!(percent_decode("%ff"), None);
     }
 }

@@ -12,13 +12,14 @@ use super::upstream::{PageFetch, Validators};
 use super::{Mirror, MirrorError, MirrorProject, DEFAULT_CACHE_EXPIRY_SECS};
 use crate::names::ProjectName;
 use crate::store::indexes::IndexRow;
-use crate::store::mirror::{self as mirror_table, MirrorFileRow, PageRow};
+use crate::store::mirror::{self as mirror_table, MirrorFileRow, MirrorLinkRow, PageRow};
 
 /// Most versions kept from one upstream page.
 const MAX_VERSIONS: usize = 100_000;
 
-/// What the cache holds about one project.
-type Cached = (Option<PageRow>, Vec<MirrorFileRow>);
+/// What the cache holds about one project: its page, its files and its
+/// unverified links (loaded only under `--mirror-unverified-files`).
+type Cached = (Option<PageRow>, Vec<MirrorFileRow>, Vec<MirrorLinkRow>);
 
 impl Mirror {
     /// A project of the mirror `index`: `Ok(None)` if upstream has no such
@@ -115,15 +116,23 @@ impl Mirror {
 
     async fn load(&self, index_id: i64, name: &ProjectName) -> Result<Cached, MirrorError> {
         let project = name.as_str().to_string();
+        let with_links = self.settings.unverified_files;
         Ok(self
             .db
             .read(move |c| {
                 let page = mirror_table::page(c, index_id, &project)?;
-                let files = match &page {
-                    Some(p) if p.found => mirror_table::files_of_project(c, index_id, &project)?,
-                    _ => Vec::new(),
+                let (files, links) = match &page {
+                    Some(p) if p.found => (
+                        mirror_table::files_of_project(c, index_id, &project)?,
+                        if with_links {
+                            mirror_table::links_of_project(c, index_id, &project)?
+                        } else {
+                            Vec::new()
+                        },
+                    ),
+                    _ => (Vec::new(), Vec::new()),
                 };
-                Ok((page, files))
+                Ok((page, files, links))
             })
             .await?)
     }
@@ -140,12 +149,24 @@ impl Mirror {
     ) -> Result<Option<Option<MirrorProject>>, String> {
         let now = crate::store::now();
         let old = cached.0.as_ref();
-        let (row, files) = match answer {
+        let (row, files, links) = match answer {
             PageFetch::NotModified => {
                 return match old {
                     Some(p) if p.found => Ok(None),
                     _ => Err("upstream answered 304 to an unconditional request".into()),
                 }
+            }
+            PageFetch::NotFound
+                if self.settings.unverified_files && old.is_some_and(|p| p.found) =>
+            {
+                // devpi's model: links upstream once listed stay served
+                // (stale) when it no longer has the project.
+                tracing::info!(
+                    index = %index.path, project = %name,
+                    "upstream no longer has this project; serving the links it listed before \
+                     (--mirror-unverified-files)"
+                );
+                return Ok(Some(present(cached.clone(), true)));
             }
             PageFetch::NotFound => {
                 tracing::info!(index = %index.path, project = %name, "upstream has no such project");
@@ -159,7 +180,7 @@ impl Mirror {
                     versions: Vec::new(),
                     fetched: now,
                 };
-                (row, Vec::new())
+                (row, Vec::new(), Vec::new())
             }
             PageFetch::Modified(fetched) => {
                 if let (Some(had), Some(got)) = (old.and_then(|p| p.serial), fetched.serial) {
@@ -176,8 +197,8 @@ impl Mirror {
                     .filter(|n| ProjectName::new(n).is_ok_and(|p| p == *name))
                     .or_else(|| old.map(|p| p.display_name.clone()))
                     .unwrap_or_else(|| name.as_str().to_string());
-                let (files, skipped) = page::vet(name, parsed.files);
-                log_skipped(index, name, &skipped);
+                let vetted = page::vet(name, parsed.files, self.settings.unverified_files);
+                log_skipped(index, name, &vetted.skipped);
                 let mut versions = parsed.versions;
                 versions.truncate(MAX_VERSIONS);
                 versions.retain(|v| v.len() <= 128);
@@ -191,25 +212,36 @@ impl Mirror {
                     versions,
                     fetched: now,
                 };
-                (row, files)
+                (row, vetted.files, vetted.links)
             }
         };
         let id = index.id;
-        let (r, f) = (row.clone(), files.clone());
+        let (r, f, l) = (row.clone(), files.clone(), links.clone());
         self.db
-            .write(move |tx| mirror_table::replace_page(tx, id, &r, &f))
+            .write(move |tx| mirror_table::replace_page(tx, id, &r, &f, &l))
             .await
             .map_err(|e| format!("storing the page: {e}"))?;
-        Ok(Some(present((Some(row), files), false)))
+        let links = if self.settings.unverified_files {
+            // pins kept by the refresh
+            let project = name.as_str().to_string();
+            self.db
+                .read(move |c| mirror_table::links_of_project(c, id, &project))
+                .await
+                .map_err(|e| format!("reading the page back: {e}"))?
+        } else {
+            links
+        };
+        Ok(Some(present((Some(row), files, links), false)))
     }
 }
 
 fn present(cached: Cached, stale: bool) -> Option<MirrorProject> {
-    let (page, files) = cached;
+    let (page, files, links) = cached;
     let page = page.filter(|p| p.found)?;
     Some(MirrorProject {
         display_name: page.display_name,
         files,
+        links,
         versions: page.versions,
         fetched: page.fetched,
         stale,
@@ -237,6 +269,10 @@ fn log_skipped(index: &IndexRow, name: &ProjectName, skipped: &[Skipped]) {
             Skipped::NoSha256(f) => tracing::info!(
                 index = %index.path, project = %name, file = %f,
                 "upstream lists a file without a sha256; airlock does not offer unverifiable files"
+            ),
+            Skipped::MalformedSha256(f) => tracing::info!(
+                index = %index.path, project = %name, file = %f,
+                "upstream declares a malformed sha256 for a file that cannot be listed; skipped"
             ),
             Skipped::UnsafeFilename(f) => tracing::warn!(
                 target: "security", index = %index.path, project = %name, file = %f,

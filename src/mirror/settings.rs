@@ -40,6 +40,14 @@ pub struct MirrorArgs {
     /// company proxy's CA, a private upstream's CA).
     #[arg(long, env = "AIRLOCK_UPSTREAM_CA")]
     pub upstream_ca: Option<PathBuf>,
+    /// devpi's mirroring model, for upstreams that list files without a
+    /// sha256 (old devpi or simple indexes, plain file servers): such files
+    /// are listed (`+e/…` URLs), their digest is pinned on the first
+    /// download (trust on first use), and a project upstream no longer has
+    /// keeps its last listing. Off: files without a valid sha256 are not
+    /// offered, and a project upstream removed disappears.
+    #[arg(long, env = "AIRLOCK_MIRROR_UNVERIFIED_FILES")]
+    pub mirror_unverified_files: bool,
 }
 
 /// Validated mirror settings.
@@ -54,6 +62,9 @@ pub struct MirrorSettings {
     pub negative_ttl: Duration,
     /// PEM bytes of extra trusted CA certificates.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// `--mirror-unverified-files`: keep files without a sha256 (trust on
+    /// first use) and the links of projects upstream removed.
+    pub unverified_files: bool,
 }
 
 impl Default for MirrorSettings {
@@ -66,6 +77,7 @@ impl Default for MirrorSettings {
             concurrency: 8,
             negative_ttl: Duration::from_secs(300),
             extra_ca_pem: None,
+            unverified_files: false,
         }
     }
 }
@@ -109,6 +121,7 @@ impl MirrorArgs {
             concurrency: self.upstream_concurrency,
             negative_ttl: Duration::from_secs(self.mirror_negative_ttl),
             extra_ca_pem,
+            unverified_files: self.mirror_unverified_files,
         })
     }
 }

@@ -32,7 +32,7 @@ pub use error::{RegistryError, Result};
 pub use indexes::{normalize_version, ConfigChange};
 pub use policies::{load_policies, BUILTIN_DEFAULT};
 pub use push::{PushContext, PushOutcome, PushRequest, PushSetOutcome, PushSetRequest, PushedFile};
-pub use reads::{ResolvedFile, ResolvedProject};
+pub use reads::{ResolvedFile, ResolvedLink, ResolvedProject};
 pub use toxresults::{StoredToxResult, MAX_RESULTS_PER_FILE};
 pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};
 pub use upload::{UploadForm, Uploaded};

@@ -18,6 +18,18 @@ pub struct ResolvedFile {
     pub file: FileRow,
 }
 
+/// A file a mirror lists without a usable sha256 (`--mirror-unverified-files`),
+/// as seen from an index.
+#[derive(Debug, Clone)]
+pub struct ResolvedLink {
+    pub index: IndexPath,
+    pub link: store_mirror::MirrorLinkRow,
+    /// From the filename; empty if it cannot be parsed.
+    pub version: String,
+    /// Unix seconds: upstream's upload time, else when the page was fetched.
+    pub created: i64,
+}
+
 /// A project as seen from an index.
 #[derive(Debug, Clone)]
 pub struct ResolvedProject {
@@ -26,6 +38,9 @@ pub struct ResolvedProject {
     /// Files, the requested index's own first, then each base's in order;
     /// a filename already seen earlier in the chain is shadowed.
     pub files: Vec<ResolvedFile>,
+    /// Unverified links of mirrors, shadowed like files (a name in `files`
+    /// hides a link of that name and the other way round).
+    pub links: Vec<ResolvedLink>,
     /// Releases (version → metadata JSON), nearest index wins.
     pub releases: BTreeMap<String, (IndexPath, ReleaseRow)>,
     /// Some of it comes from a mirror's cache that upstream could not
@@ -155,6 +170,8 @@ impl Registry {
         }
         let mut stale = false;
         let mut mirror_error = None;
+        let mut mirror_links: BTreeMap<usize, (Vec<store_mirror::MirrorLinkRow>, i64)> =
+            BTreeMap::new();
         if ask_mirrors {
             for (i, row) in chain.iter().enumerate() {
                 if row.config.kind != IndexKind::Mirror {
@@ -168,6 +185,9 @@ impl Registry {
                             display_name: mp.display_name.clone(),
                         };
                         parts.insert(i, (p, mp.file_rows(row.id), mp.release_rows()));
+                        if !mp.links.is_empty() {
+                            mirror_links.insert(i, (mp.links, mp.fetched));
+                        }
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -188,6 +208,7 @@ impl Registry {
                 name: p.name.clone(),
                 display_name: p.display_name.clone(),
                 files: Vec::new(),
+                links: Vec::new(),
                 releases: BTreeMap::new(),
                 stale: false,
                 from_mirror: false,
@@ -197,6 +218,19 @@ impl Registry {
                     rp.files.push(ResolvedFile {
                         index: ipath.clone(),
                         file: f,
+                    });
+                }
+            }
+            let (links, fetched) = mirror_links.remove(&i).unwrap_or_default();
+            for l in links {
+                if seen_files.insert(l.filename.clone()) {
+                    rp.links.push(ResolvedLink {
+                        index: ipath.clone(),
+                        version: crate::dist::DistFilename::parse(&l.filename)
+                            .map(|p| p.version.to_string())
+                            .unwrap_or_default(),
+                        created: l.upload_time.unwrap_or(fetched),
+                        link: l,
                     });
                 }
             }

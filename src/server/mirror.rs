@@ -1,18 +1,90 @@
 //! Mirror specifics of the file and simple routes: files of a mirror index
 //! come from its cache or, the first time, stream from upstream while they
 //! are verified; pages served from a cache upstream could not confirm are
-//! marked stale.
+//! marked stale. Under `--mirror-unverified-files`, files upstream lists
+//! without a usable sha256 are served from `+e/{dirname}/{filename}` (see
+//! `mirror::unverified`).
 
 use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::files::{content_type_of, serve_blob};
-use super::{ApiError, AppState};
+use super::{index_path, ApiError, AppState, Caller};
 use crate::index::IndexKind;
-use crate::mirror::{FilePart, MirroredFile};
+use crate::mirror::{FilePart, LinkPath, MirroredFile};
 use crate::names::IndexPath;
 use crate::registry::RegistryError;
+use crate::store::mirror::MirrorLinkRow;
+
+/// The URL path of an unverified mirror link: devpi's `+e/{dirname}/…`, or
+/// `+f/{h1}/{h2}/…` from the malformed digest upstream declared.
+pub fn link_path(index: &IndexPath, link: &MirrorLinkRow) -> String {
+    match LinkPath::of(link) {
+        LinkPath::External { dirname } => format!("/{index}/+e/{dirname}/{}", link.filename),
+        LinkPath::Declared { h1, h2 } => format!("/{index}/+f/{h1}/{h2}/{}", link.filename),
+    }
+}
+
+/// `GET /{user}/{index}/+e/{dirname}/{filename}`: an unverified mirror file.
+/// Errors are JSON whatever the client accepts, as from devpi.
+pub async fn download_external(
+    State(st): State<AppState>,
+    Path((user, index, dirname, filename)): Path<(String, String, String, String)>,
+    caller: Caller,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let served = async {
+        let path = index_path(&user, &index)?;
+        st.registry
+            .check_credentials(&path, crate::policy::Action::Install, caller.identity())?;
+        let place = LinkPath::External { dirname };
+        serve_link(&st, &path, &place, &filename, &method, &headers)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("file {filename} is not on index {path}")))
+    };
+    match served.await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let mut resp = e.into_response();
+            resp.extensions_mut().remove::<super::error::ErrorMessage>();
+            resp
+        }
+    }
+}
+
+/// Serve an unverified link of a mirror index; `Ok(None)` if there is none
+/// at `place`.
+async fn serve_link(
+    st: &AppState,
+    path: &IndexPath,
+    place: &LinkPath,
+    filename: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<Response>, ApiError> {
+    let index = st.registry.index(path)?;
+    if index.config.kind != IndexKind::Mirror {
+        return Ok(None);
+    }
+    let mirror = &st.registry.mirror;
+    let Some(link) = mirror
+        .find_link(index.id, filename, place)
+        .await
+        .map_err(RegistryError::from)?
+    else {
+        return Ok(None);
+    };
+    let sha = mirror
+        .open_link(index.id, &link)
+        .await
+        .map_err(RegistryError::from)?;
+    serve_blob(st, sha, content_type_of(&link.filename), method, headers)
+        .await
+        .map(Some)
+}
 
 /// Serve `+f/{h1}/{h2}/{filename}` of a mirror index; `Ok(None)` if `path`
 /// is not a mirror (the caller serves stage files).
@@ -34,11 +106,21 @@ pub(super) async fn download(
     };
     let missing = || ApiError::not_found(format!("file {filename} is not on index {path}"));
     let mirror = &st.registry.mirror;
-    let file = mirror
+    let Some(file) = mirror
         .find_file(index.id, dist_name, h1, h2)
         .await
         .map_err(RegistryError::from)?
-        .ok_or_else(missing)?;
+    else {
+        // an unverified link listed under the malformed digest upstream declared
+        let place = LinkPath::Declared {
+            h1: h1.to_string(),
+            h2: h2.to_string(),
+        };
+        return match serve_link(st, path, &place, filename, method, headers).await? {
+            Some(resp) => Ok(Some(resp)),
+            None => Err(missing()),
+        };
+    };
     let content_type = match part {
         FilePart::Dist => content_type_of(&file.filename),
         FilePart::CoreMetadata => "text/plain; charset=utf-8",

@@ -147,6 +147,10 @@ fn routes(state: AppState) -> Router {
                 .post(toxresults::post),
         )
         .route(
+            "/{user}/{index}/+e/{dirname}/{filename}",
+            get(mirror::download_external),
+        )
+        .route(
             "/{user}/{index}/{project}",
             get(projects::project).delete(projects::delete_project),
         )

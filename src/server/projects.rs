@@ -100,7 +100,7 @@ fn file_history(provenance: &str, uploader: &str, created: i64, index: &IndexPat
                 })),
                 "mirror" => Some(json!({
                     "what": "mirror", "who": Value::Null, "when": when("fetched"),
-                    "src": h["url"], "dst": h["index"],
+                    "src": h["url"], "dst": h["index"], "verified": h["verified"],
                 })),
                 // a replaced file's history starts with how often the name
                 // was overwritten, as devpi's does
@@ -159,6 +159,23 @@ fn version_json(
             }));
         }
     }
+    for l in proj.links.iter().filter(|l| l.version == version) {
+        // An unverified mirror file: no digest is claimed until its first
+        // download pinned one (trust on first use).
+        let mut entry = json!({
+            "rel": "releasefile",
+            "href": format!("{base}{}", super::mirror::link_path(&l.index, &l.link)),
+            "hashes": {},
+            "log": [{"what": "fetch", "when": log_time(l.created), "src": l.index.to_string(),
+                     "url": l.link.url, "verified": false}],
+        });
+        if let Some(pin) = l.link.pinned_sha256 {
+            entry["hash_spec"] = json!(format!("sha256={pin}"));
+            entry["hashes"] = json!({"sha256": pin.to_hex()});
+            entry["log"][0]["verified"] = json!("trust-on-first-use");
+        }
+        links.push(entry);
+    }
     if let Some(d) = extra.docs.get(&(index.clone(), version.to_string())) {
         links.push(json!({
             "rel": "doczip",
@@ -181,6 +198,7 @@ fn version_json(
 /// what the index itself holds.
 fn own_only(mut proj: ResolvedProject, path: &IndexPath) -> Option<ResolvedProject> {
     proj.files.retain(|f| &f.index == path);
+    proj.links.retain(|l| &l.index == path);
     proj.releases.retain(|_, (i, _)| i == path);
     (!proj.releases.is_empty()).then_some(proj)
 }

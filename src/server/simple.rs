@@ -197,7 +197,7 @@ pub async fn project_page(
         Err(e) => return Err(e.into()),
     }
     .ok_or_else(|| ApiError::not_found(format!("project {name} is not on index {path}")))?;
-    let files: Vec<SimpleFile> = proj
+    let mut files: Vec<SimpleFile> = proj
         .files
         .iter()
         .map(|rf| SimpleFile {
@@ -206,7 +206,7 @@ pub async fn project_page(
                 "../../../..{}",
                 super::files::file_path(&rf.index, &rf.file)
             ),
-            sha256: rf.file.sha256,
+            sha256: Some(rf.file.sha256),
             requires_python: rf.file.requires_python.clone(),
             yanked: rf.file.yanked.clone(),
             size: rf.file.size,
@@ -216,6 +216,21 @@ pub async fn project_page(
             core_metadata: rf.file.metadata_sha256.filter(|_| rf.file.kind == "wheel"),
         })
         .collect();
+    // Unverified mirror files (--mirror-unverified-files): the hash shown is
+    // the one pinned on their first download, if they had one.
+    files.extend(proj.links.iter().map(|rl| SimpleFile {
+        filename: rl.link.filename.clone(),
+        url: format!(
+            "../../../..{}",
+            super::mirror::link_path(&rl.index, &rl.link)
+        ),
+        sha256: rl.link.pinned_sha256,
+        requires_python: rl.link.requires_python.clone(),
+        yanked: rl.link.yanked.clone(),
+        size: rl.link.size.unwrap_or(0),
+        upload_time: rl.created,
+        core_metadata: None,
+    }));
     let versions = super::projects::sorted_versions(proj.releases.keys().cloned());
     let stale = proj.stale;
     let cacheable = !proj.from_mirror;

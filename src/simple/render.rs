@@ -13,7 +13,9 @@ pub struct SimpleFile {
     pub filename: String,
     /// URL relative to the project page, or absolute.
     pub url: String,
-    pub sha256: Sha256,
+    /// `None`: an unverified mirror file not downloaded yet (served under
+    /// `--mirror-unverified-files` only); no hash is claimed for it.
+    pub sha256: Option<Sha256>,
     pub requires_python: Option<String>,
     /// `Some("")` = yanked without reason.
     pub yanked: Option<String>,
@@ -47,7 +49,10 @@ fn project_json(page: &ProjectPage<'_>) -> Value {
             let mut o = json!({
                 "filename": f.filename,
                 "url": f.url,
-                "hashes": {"sha256": f.sha256.to_hex()},
+                "hashes": match f.sha256 {
+                    Some(h) => json!({"sha256": h.to_hex()}),
+                    None => json!({}),
+                },
                 "requires-python": f.requires_python,
                 "size": f.size,
                 "upload-time": rfc3339(f.upload_time),
@@ -83,7 +88,14 @@ fn project_html(page: &ProjectPage<'_>) -> String {
          <title>Links for {name}</title>\n</head>\n<body>\n<h1>Links for {name}</h1>\n"
     );
     for f in page.files {
-        let _ = write!(out, "<a href=\"{}#sha256={}\"", escape(&f.url), f.sha256);
+        match f.sha256 {
+            Some(h) => {
+                let _ = write!(out, "<a href=\"{}#sha256={h}\"", escape(&f.url));
+            }
+            None => {
+                let _ = write!(out, "<a href=\"{}\"", escape(&f.url));
+            }
+        }
         if let Some(rp) = &f.requires_python {
             let _ = write!(out, " data-requires-python=\"{}\"", escape(rp));
         }
@@ -166,7 +178,7 @@ mod tests {
         SimpleFile {
             filename: "demo-1.0-py3-none-any.whl".into(),
             url: "../../+f/abc/demo-1.0-py3-none-any.whl".into(),
-            sha256: Sha256::of(b"x"),
+            sha256: Some(Sha256::of(b"x")),
             requires_python: Some(">=3.8".into()),
             yanked: None,
             size: 42,
@@ -196,6 +208,23 @@ mod tests {
         assert!(html.contains("data-dist-info-metadata="));
         assert!(html.contains("pypi:repository-version\" content=\"1.1\""));
         assert!(!html.contains("data-yanked"));
+    }
+
+    #[test]
+    fn no_hash_claimed_for_unverified_files() {
+        let mut f = file();
+        f.sha256 = None;
+        let files = [f];
+        let page = ProjectPage {
+            name: "demo",
+            files: &files,
+            versions: &[],
+        };
+        let html = render_project(&page, Format::Html);
+        assert!(html.contains("<a href=\"../../+f/abc/demo-1.0-py3-none-any.whl\""));
+        assert!(!html.contains("#sha256"));
+        let v: Value = serde_json::from_str(&render_project(&page, Format::Json)).unwrap();
+        assert_eq!(v["files"][0]["hashes"], json!({}));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Mirror caches (`mirror_pages`, `mirror_files`): what airlock knows about
-//! the projects of an upstream index, and when it last asked.
+//! Mirror caches (`mirror_pages`, `mirror_files`, `mirror_links`): what
+//! airlock knows about the projects of an upstream index, and when it last
+//! asked.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -40,6 +41,26 @@ pub struct MirrorFileRow {
     pub metadata_sha256: Option<Sha256>,
 }
 
+/// A file a mirrored page lists without a usable sha256, kept under
+/// `--mirror-unverified-files` (see `mirror::unverified`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorLinkRow {
+    pub project: String,
+    pub filename: String,
+    /// Where upstream serves it (absolute http(s) URL, no fragment).
+    pub url: String,
+    /// What upstream declared as the sha256 when it is not one (such as
+    /// `1234`): listed under it, as devpi does, but never downloadable.
+    pub malformed_sha256: Option<String>,
+    /// Digest of the bytes first downloaded (trust on first use), and when.
+    pub pinned_sha256: Option<Sha256>,
+    pub pinned_at: Option<i64>,
+    pub requires_python: Option<String>,
+    pub yanked: Option<String>,
+    pub size: Option<u64>,
+    pub upload_time: Option<i64>,
+}
+
 fn bad_sha(i: usize, s: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         i,
@@ -67,6 +88,28 @@ fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorFileRow> {
             Some(m) => Some(m.parse().map_err(|_| bad_sha(8, &m))?),
             None => None,
         },
+    })
+}
+
+const LINK_SELECT: &str = "SELECT project, filename, url, malformed_sha256, pinned_sha256, \
+    pinned_at, requires_python, yanked, size, upload_time FROM mirror_links";
+
+fn link_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorLinkRow> {
+    let pin: Option<String> = r.get(4)?;
+    Ok(MirrorLinkRow {
+        project: r.get(0)?,
+        filename: r.get(1)?,
+        url: r.get(2)?,
+        malformed_sha256: r.get(3)?,
+        pinned_sha256: match pin {
+            Some(p) => Some(p.parse().map_err(|_| bad_sha(4, &p))?),
+            None => None,
+        },
+        pinned_at: r.get(5)?,
+        requires_python: r.get(6)?,
+        yanked: r.get(7)?,
+        size: r.get::<_, Option<i64>>(8)?.map(|s| s.max(0) as u64),
+        upload_time: r.get(9)?,
     })
 }
 
@@ -131,6 +174,62 @@ pub fn files_named(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub fn links_of_project(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+) -> Result<Vec<MirrorLinkRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{LINK_SELECT} WHERE index_id = ?1 AND project = ?2 ORDER BY filename"
+    ))?;
+    let rows = stmt.query_map(params![index_id, project], link_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Unverified links of a mirror with this filename (see [`files_named`]).
+pub fn links_named(
+    conn: &Connection,
+    index_id: i64,
+    filename: &str,
+) -> Result<Vec<MirrorLinkRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{LINK_SELECT} WHERE index_id = ?1 AND filename = ?2"
+    ))?;
+    let rows = stmt.query_map(params![index_id, filename], link_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Pin the digest of a link's first download, unless one is pinned
+/// already. Returns the pin in force afterwards (`None`: the link is no
+/// longer listed), which the caller compares with what it downloaded.
+pub fn pin_link(
+    conn: &Connection,
+    index_id: i64,
+    project: &str,
+    filename: &str,
+    sha: &Sha256,
+    at: i64,
+) -> Result<Option<Sha256>, StoreError> {
+    conn.prepare_cached(
+        "UPDATE mirror_links SET pinned_sha256 = ?4, pinned_at = ?5
+         WHERE index_id = ?1 AND project = ?2 AND filename = ?3 AND pinned_sha256 IS NULL",
+    )?
+    .execute(params![index_id, project, filename, sha.to_hex(), at])?;
+    let pin: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT pinned_sha256 FROM mirror_links
+             WHERE index_id = ?1 AND project = ?2 AND filename = ?3",
+        )?
+        .query_row(params![index_id, project, filename], |r| r.get(0))
+        .optional()?;
+    pin.flatten()
+        .map(|p| {
+            p.parse()
+                .map_err(|_| StoreError::Corrupt(format!("pinned sha256 {p:?} of {filename}")))
+        })
+        .transpose()
+}
+
 /// The projects of a mirror that have a cached page (not the negative ones).
 pub fn cached_projects(
     conn: &Connection,
@@ -150,17 +249,26 @@ pub fn cached_projects(
 }
 
 /// Replace what is cached about a project with a fresh upstream answer.
-/// `files` is empty for a negative entry. Returns the digests of files that
-/// are no longer listed (their blobs may now be unreferenced).
+/// `files` and `links` are empty for a negative entry. A link that stays
+/// listed keeps its pin (by filename: a file's name names its bytes, so a
+/// new URL must serve the pinned digest too); the pin of a link upstream no
+/// longer lists is forgotten with it. Returns the digests of files that are
+/// no longer listed (their blobs may now be unreferenced).
 pub fn replace_page(
     conn: &Connection,
     index_id: i64,
     page: &PageRow,
     files: &[MirrorFileRow],
+    links: &[MirrorLinkRow],
 ) -> Result<Vec<Sha256>, StoreError> {
     let old = files_of_project(conn, index_id, &page.project)?;
+    let old_links = links_of_project(conn, index_id, &page.project)?;
     conn.execute(
         "DELETE FROM mirror_files WHERE index_id = ?1 AND project = ?2",
+        params![index_id, page.project],
+    )?;
+    conn.execute(
+        "DELETE FROM mirror_links WHERE index_id = ?1 AND project = ?2",
         params![index_id, page.project],
     )?;
     let versions =
@@ -204,13 +312,46 @@ pub fn replace_page(
             f.metadata_sha256.map(|s| s.to_hex()),
         ])?;
     }
+    let pins: std::collections::HashMap<&str, (Sha256, Option<i64>)> = old_links
+        .iter()
+        .filter_map(|l| Some((l.filename.as_str(), (l.pinned_sha256?, l.pinned_at))))
+        .collect();
+    let mut insert_link = conn.prepare_cached(
+        "INSERT INTO mirror_links (index_id, project, filename, url, malformed_sha256,
+                                   pinned_sha256, pinned_at, requires_python, yanked, size,
+                                   upload_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(index_id, project, filename) DO NOTHING",
+    )?;
+    let mut kept_pins = Vec::new();
+    for l in links {
+        let pin = pins.get(l.filename.as_str()).copied();
+        if let Some((sha, _)) = pin {
+            kept_pins.push(sha);
+        }
+        insert_link.execute(params![
+            index_id,
+            page.project,
+            l.filename,
+            l.url,
+            l.malformed_sha256,
+            pin.map(|(s, _)| s.to_hex()),
+            pin.and_then(|(_, at)| at),
+            l.requires_python,
+            l.yanked,
+            l.size.map(|s| s.min(i64::MAX as u64) as i64),
+            l.upload_time,
+        ])?;
+    }
     let kept: std::collections::HashSet<Sha256> = files
         .iter()
         .flat_map(|f| std::iter::once(f.sha256).chain(f.metadata_sha256))
+        .chain(kept_pins)
         .collect();
     Ok(old
         .into_iter()
         .flat_map(|f| std::iter::once(f.sha256).chain(f.metadata_sha256))
+        .chain(old_links.into_iter().filter_map(|l| l.pinned_sha256))
         .filter(|s| !kept.contains(s))
         .collect())
 }
@@ -235,7 +376,8 @@ pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreErr
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM mirror_files WHERE sha256 = ?1)
-                 OR EXISTS(SELECT 1 FROM mirror_files WHERE metadata_sha256 = ?1)",
+                 OR EXISTS(SELECT 1 FROM mirror_files WHERE metadata_sha256 = ?1)
+                 OR EXISTS(SELECT 1 FROM mirror_links WHERE pinned_sha256 = ?1)",
         )?
         .query_row([hex], |r| r.get(0))?)
 }
@@ -296,7 +438,7 @@ mod tests {
         let (_d, db, id) = setup();
         let a = file("demo-1.0.tar.gz", b"a");
         let b = file("demo-1.0-py3-none-any.whl", b"b");
-        db.write_blocking(|tx| replace_page(tx, id, &page(true), &[a.clone(), b.clone()]))
+        db.write_blocking(|tx| replace_page(tx, id, &page(true), &[a.clone(), b.clone()], &[]))
             .unwrap();
         let (p, files, listed) = db
             .read_blocking(|c| {
@@ -320,7 +462,7 @@ mod tests {
 
         // a refresh that drops file a reports it (and only it) as orphaned
         let orphans = db
-            .write_blocking(|tx| replace_page(tx, id, &page(true), std::slice::from_ref(&b)))
+            .write_blocking(|tx| replace_page(tx, id, &page(true), std::slice::from_ref(&b), &[]))
             .unwrap();
         assert_eq!(orphans, vec![a.sha256]);
         db.write_blocking(|tx| touch_page(tx, id, "demo", 500))
@@ -334,7 +476,7 @@ mod tests {
         // upstream lost the project: a negative entry, no files, not listed
         let mut gone = page(false);
         gone.versions.clear();
-        db.write_blocking(|tx| replace_page(tx, id, &gone, &[]))
+        db.write_blocking(|tx| replace_page(tx, id, &gone, &[], &[]))
             .unwrap();
         let (p, files, listed) = db
             .read_blocking(|c| {
@@ -358,7 +500,7 @@ mod tests {
     fn files_by_name() {
         let (_d, db, id) = setup();
         let a = file("demo-1.0.tar.gz", b"a");
-        db.write_blocking(|tx| replace_page(tx, id, &page(true), &[a.clone(), a.clone()]))
+        db.write_blocking(|tx| replace_page(tx, id, &page(true), &[a.clone(), a.clone()], &[]))
             .unwrap();
         let found = db
             .read_blocking(|c| files_named(c, id, "demo-1.0.tar.gz"))
@@ -368,5 +510,58 @@ mod tests {
             .read_blocking(|c| files_named(c, id, "nope.whl"))
             .unwrap()
             .is_empty());
+    }
+
+    fn link(name: &str) -> MirrorLinkRow {
+        MirrorLinkRow {
+            project: "demo".into(),
+            filename: name.into(),
+            url: format!("http://files.example/{name}"),
+            malformed_sha256: None,
+            pinned_sha256: None,
+            pinned_at: None,
+            requires_python: None,
+            yanked: None,
+            size: None,
+            upload_time: None,
+        }
+    }
+
+    #[test]
+    fn links_keep_their_pin_while_listed() {
+        let (_d, db, id) = setup();
+        let l = link("demo-1.0.zip");
+        let (x, y) = (Sha256::of(b"x"), Sha256::of(b"y"));
+        db.write_blocking(|tx| replace_page(tx, id, &page(true), &[], std::slice::from_ref(&l)))
+            .unwrap();
+        // the first pin wins; a second download with other bytes sees it
+        let pin = |sha: Sha256| {
+            db.write_blocking(move |tx| pin_link(tx, id, "demo", "demo-1.0.zip", &sha, 5))
+                .unwrap()
+        };
+        assert_eq!(pin(x), Some(x));
+        assert_eq!(pin(y), Some(x));
+        assert!(db.read_blocking(|c| blob_referenced(c, &x)).unwrap());
+        // a refresh that still lists it (even at another URL) keeps the pin
+        let mut moved = l.clone();
+        moved.url = "http://elsewhere.example/demo-1.0.zip".into();
+        db.write_blocking(|tx| {
+            replace_page(tx, id, &page(true), &[], std::slice::from_ref(&moved))
+        })
+        .unwrap();
+        let got = db
+            .read_blocking(|c| links_named(c, id, "demo-1.0.zip"))
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].pinned_sha256, Some(x));
+        assert_eq!(got[0].pinned_at, Some(5));
+        assert_eq!(got[0].url, moved.url);
+        // no longer listed: the pin goes with it and its blob is orphaned
+        let orphans = db
+            .write_blocking(|tx| replace_page(tx, id, &page(true), &[], &[]))
+            .unwrap();
+        assert_eq!(orphans, vec![x]);
+        assert!(!db.read_blocking(|c| blob_referenced(c, &x)).unwrap());
+        assert_eq!(pin(y), None);
     }
 }

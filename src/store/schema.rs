@@ -250,6 +250,32 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE toxresults ADD COLUMN uploader_cert TEXT;
     "#,
+    // 13: files a mirrored page lists without a usable sha256, kept only
+    // under --mirror-unverified-files (devpi's mirroring model). Apart from
+    // `mirror_files` so that a `mirror_files.sha256` is always a digest
+    // upstream declared. `pinned_sha256` is the digest of the bytes first
+    // downloaded (trust on first use); later bytes must match it.
+    // `malformed_sha256`: upstream declared something that is not a sha256
+    // (listed like devpi does, never downloadable).
+    r#"
+    CREATE TABLE mirror_links (
+        id        INTEGER PRIMARY KEY,
+        index_id  INTEGER NOT NULL REFERENCES indexes(id) ON DELETE CASCADE,
+        project   TEXT NOT NULL,
+        filename  TEXT NOT NULL,
+        url       TEXT NOT NULL,
+        malformed_sha256 TEXT,
+        pinned_sha256 TEXT,
+        pinned_at INTEGER,
+        requires_python TEXT,
+        yanked    TEXT,
+        size      INTEGER,
+        upload_time INTEGER,
+        UNIQUE (index_id, project, filename)
+    );
+    CREATE INDEX mirror_links_by_name ON mirror_links(index_id, filename);
+    CREATE INDEX mirror_links_by_pin ON mirror_links(pinned_sha256);
+    "#,
 ];
 
 #[cfg(test)]

@@ -42,6 +42,11 @@ struct Shared {
     /// Delay between 16 KiB pieces of file bodies.
     chunk_delay: Duration,
     projects: HashMap<String, Vec<Dist>>,
+    /// Hand-written HTML project pages (devpi's test PyPI style: links
+    /// without a sha256, quoted names), served as they are.
+    raw_pages: HashMap<String, String>,
+    /// Bytes served at exact paths (for the links of raw pages).
+    raw_files: HashMap<String, Vec<u8>>,
     hits: HashMap<String, usize>,
 }
 
@@ -63,6 +68,8 @@ impl FakeUpstream {
             delay: Duration::ZERO,
             chunk_delay: Duration::ZERO,
             projects: HashMap::new(),
+            raw_pages: HashMap::new(),
+            raw_files: HashMap::new(),
             hits: HashMap::new(),
         }));
         let listener = rt
@@ -93,6 +100,24 @@ impl FakeUpstream {
             .entry(project.to_string())
             .or_default()
             .push(dist);
+    }
+
+    /// Serve `html` as the project page of `project` (`None`: remove it).
+    pub fn set_raw_page(&self, project: &str, html: Option<&str>) {
+        let mut s = self.lock();
+        match html {
+            Some(h) => s.raw_pages.insert(project.to_string(), h.to_string()),
+            None => s.raw_pages.remove(project),
+        };
+    }
+
+    /// Serve `bytes` at `path` (`None`: 404 there).
+    pub fn set_raw_file(&self, path: &str, bytes: Option<&[u8]>) {
+        let mut s = self.lock();
+        match bytes {
+            Some(b) => s.raw_files.insert(path.to_string(), b.to_vec()),
+            None => s.raw_files.remove(path),
+        };
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -140,10 +165,22 @@ fn sha(bytes: &[u8]) -> String {
 
 async fn handle(State(shared): State<Arc<Mutex<Shared>>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
-    let (mode, delay, chunk_delay, projects) = {
+    let (mode, delay, chunk_delay, projects, raw_page, raw_file) = {
         let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
         *s.hits.entry(path.clone()).or_default() += 1;
-        (s.mode, s.delay, s.chunk_delay, s.projects.clone())
+        let raw_page = path
+            .strip_prefix("/simple/")
+            .and_then(|p| p.strip_suffix('/'))
+            .and_then(|p| s.raw_pages.get(p).cloned());
+        let raw_file = s.raw_files.get(&path).cloned();
+        (
+            s.mode,
+            s.delay,
+            s.chunk_delay,
+            s.projects.clone(),
+            raw_page,
+            raw_file,
+        )
     };
     if mode == Mode::Stall {
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -157,6 +194,12 @@ async fn handle(State(shared): State<Arc<Mutex<Shared>>>, req: Request) -> Respo
             "upstream is having a bad day",
         )
             .into_response();
+    }
+    if let Some(html) = raw_page {
+        return ([(header::CONTENT_TYPE, "text/html")], html).into_response();
+    }
+    if let Some(bytes) = raw_file {
+        return file_response(bytes, chunk_delay);
     }
     if let Some(project) = path
         .strip_prefix("/simple/")

@@ -616,6 +616,16 @@ impl Registry {
                 .unwrap_or(&[]),
             &auth.source.config.acl_toxresult_upload,
         );
+        for c in candidates {
+            if c.provenance[0]["verified"] == "trust-on-first-use" {
+                review.notes.push(format!(
+                    "{} comes from a mirror that lists it without a sha256: its bytes are the \
+                     ones first downloaded, pinned by digest (trust on first use), not verified \
+                     against upstream",
+                    c.filename
+                ));
+            }
+        }
         review.doc_zip = plan
             .doc
             .as_ref()
@@ -926,8 +936,9 @@ impl Registry {
         let Some(mp) = self.mirror.project(source, project).await? else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::new();
-        for f in mp.files {
+        // (filename, upstream URL, upload time, stored digest, how verified)
+        let mut sources = Vec::new();
+        for f in &mp.files {
             let Ok(parsed) = dist::DistFilename::parse(&f.filename) else {
                 continue;
             };
@@ -936,20 +947,73 @@ impl Registry {
             }
             let sha = self
                 .mirror
-                .ensure_cached(&f, FilePart::Dist)
+                .ensure_cached(f, FilePart::Dist)
                 .await?
                 .ok_or_else(|| {
                     RegistryError::NotFound(format!("{} is not available", f.filename))
                 })?;
+            let f = f.clone();
+            sources.push((f.filename, f.url, f.upload_time, sha, "upstream-sha256"));
+        }
+        // Unverified links (--mirror-unverified-files): only bytes pinned on
+        // their first download, checked against the pin, are pushed.
+        for l in &mp.links {
+            let Ok(parsed) = dist::DistFilename::parse(&l.filename) else {
+                continue;
+            };
+            if parsed.version.to_string() != version {
+                continue;
+            }
+            let unpinned = || {
+                RegistryError::Conflict(format!(
+                    "{} has no sha256 upstream and has not been downloaded (and its digest \
+                     pinned) yet; airlock pushes only verified or pinned bytes: download it \
+                     from {} once, then push again",
+                    l.filename, source.path
+                ))
+            };
+            if l.malformed_sha256.is_some() {
+                return Err(RegistryError::Conflict(format!(
+                    "{}: upstream declared a malformed sha256 for it; it cannot be pushed",
+                    l.filename
+                )));
+            }
+            let pin = l.pinned_sha256.ok_or_else(unpinned)?;
+            if !self.store.blobs.exists(&pin) {
+                return Err(unpinned());
+            }
+            let blobs = Arc::clone(self);
+            let actual = tokio::task::spawn_blocking(move || blobs.store.blobs.rehash(&pin))
+                .await
+                .map_err(blocking_failed)??;
+            if actual != pin {
+                return Err(RegistryError::Conflict(format!(
+                    "the stored bytes of {} do not match the digest pinned for it",
+                    l.filename
+                )));
+            }
+            sources.push((
+                l.filename.clone(),
+                l.url.clone(),
+                l.upload_time,
+                pin,
+                "trust-on-first-use",
+            ));
+        }
+        let mut out = Vec::new();
+        for (filename, url, upload_time, sha, verified) in sources {
+            let Ok(parsed) = dist::DistFilename::parse(&filename) else {
+                continue;
+            };
             let path = self.store.blobs.path_of(&sha);
-            let fname = f.filename.clone();
+            let fname = filename.clone();
             let limits = self.push_limits(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
             let inspected = tokio::task::spawn_blocking(move || {
                 dist::inspect_with_limits(&path, &fname, &limits)
             })
             .await
             .map_err(blocking_failed)?
-            .map_err(|e| RegistryError::Invalid(format!("{}: {e}", f.filename)))?;
+            .map_err(|e| RegistryError::Invalid(format!("{filename}: {e}")))?;
             let store = Arc::clone(self);
             let meta_bytes = inspected.metadata_bytes.clone();
             let (meta_sha, _) =
@@ -964,21 +1028,21 @@ impl Registry {
                     DistKind::Wheel => "wheel",
                     DistKind::Sdist => "sdist",
                 },
-                filename: f.filename.clone(),
+                filename,
                 sha256: sha,
                 size,
                 requires_python: inspected.metadata.requires_python.clone(),
                 metadata_sha256: Some(meta_sha),
                 provenance: json!([{
-                    "op": "mirror", "index": source.path.to_string(), "url": f.url,
-                    "sha256": sha.to_hex(), "fetched": mp.fetched,
+                    "op": "mirror", "index": source.path.to_string(), "url": url,
+                    "sha256": sha.to_hex(), "fetched": mp.fetched, "verified": verified,
                 }]),
                 release_metadata: crate::registry::upload::release_metadata_json(
                     &inspected.metadata,
                 )
                 .to_string(),
                 display_name: inspected.metadata.name.clone(),
-                published: f.upload_time,
+                published: upload_time,
                 entry_points: inspected.entry_points.clone(),
                 toxresults: Vec::new(),
                 inspected: true,

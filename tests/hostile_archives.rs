@@ -280,7 +280,15 @@ fn hostile_archives_are_refused_naming_the_member() {
         let status = r.status().as_u16();
         let text = r.text().unwrap();
         assert_eq!(status, 400, "{what}: {text}");
-        assert!(text.contains(needle), "{what}: {text:?} lacks {needle:?}");
+        // uploads get devpi's JSON error; the message is what a user reads
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or(text);
+        assert!(
+            message.contains(needle),
+            "{what}: {message:?} lacks {needle:?}"
+        );
         assert_eq!(snapshot(&s), before, "{what}: something was stored");
         // what the upload would have done to a Python 3.11 installer
         if what.contains("bomb") {

@@ -24,6 +24,12 @@ use std::sync::Arc;
 pub use blobs::{BlobStore, TempBlob};
 pub use db::Db;
 
+/// How many schema migrations this airlock knows (`PRAGMA user_version`
+/// of an up-to-date database).
+pub fn schema_version() -> usize {
+    schema::MIGRATIONS.len()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]

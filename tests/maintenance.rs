@@ -151,6 +151,9 @@ fn backup_while_serving_and_uploading_restores_the_same_files() {
         })
     };
     std::thread::sleep(Duration::from_millis(200));
+    // fsck on the live folder while uploads arrive: no false alarms
+    let (clean, report) = fsck_json(&s.data, &[]);
+    assert!(clean, "{report:#}");
     let o = airlock(&["backup", p(&backup_dir), "--data", p(&s.data)]);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let uploaded = uploader.join().unwrap();
@@ -297,12 +300,16 @@ fn fsck_finds_every_planted_fault_and_repair_removes_only_the_orphan() {
     let corrupt = strings(&r["corrupt"]);
     assert_eq!(corrupt.len(), 1, "{r:#}");
     assert!(corrupt[0].contains(&sha_b), "{r:#}");
-    // the two planted orphans, and charlie's own metadata blob, which the
-    // edited row no longer refers to (fresh: repair keeps it)
+    // the old orphan counts; the fresh one and charlie's own metadata blob
+    // (which the edited row no longer refers to) are too recent to judge
     let orphans = strings(&r["orphans"]);
-    assert_eq!(orphans.len(), 3, "{r:#}");
-    assert!(orphans.iter().any(|o| o.contains(&old_sha)));
-    assert!(orphans.iter().any(|o| o.contains(&fresh_sha)));
+    assert_eq!(orphans.len(), 1, "{r:#}");
+    assert!(orphans[0].contains(&old_sha));
+    let recent = strings(&r["recent_unreferenced"]);
+    assert_eq!(recent.len(), 2, "{r:#}");
+    assert!(recent.iter().any(|o| o.contains(&fresh_sha)));
+    let (_, all_ages) = fsck_json(&data, &["--min-age", "0"]);
+    assert_eq!(strings(&all_ages["orphans"]).len(), 3, "{all_ages:#}");
     let mismatch = strings(&r["metadata_mismatch"]);
     assert_eq!(mismatch.len(), 1, "{r:#}");
     assert!(mismatch[0].contains(&file_c), "{r:#}");
@@ -323,12 +330,10 @@ fn fsck_finds_every_planted_fault_and_repair_removes_only_the_orphan() {
     assert_eq!(strings(&r["corrupt"]).len(), 1, "{r:#}");
     assert_eq!(strings(&r["metadata_mismatch"]).len(), 1, "{r:#}");
     assert!(!r["audit_problems"].as_array().unwrap().is_empty());
+    assert!(strings(&r["orphans"]).is_empty(), "{r:#}");
+    assert_eq!(strings(&r["recent_unreferenced"]).len(), 2, "{r:#}");
     let (_, again) = fsck_json(&data, &[]);
-    assert_eq!(
-        strings(&again["orphans"]).len(),
-        2,
-        "only the fresh ones: {again:#}"
-    );
+    assert_eq!(strings(&again["recent_unreferenced"]).len(), 2, "{again:#}");
 
     // a damaged data folder does not back up as if it were sound
     let tmp = tempfile::tempdir().unwrap();

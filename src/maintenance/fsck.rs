@@ -7,11 +7,12 @@
 //! orphan) is checked again against the database as it is at the end, so
 //! an upload or a delete during the run is not reported as damage.
 //!
-//! `--repair` removes only blobs that nothing references at that moment
-//! *and* that are older than `min_age` (default an hour), and temp files
-//! older than `min_age`: an upload renames its blob into place just before
-//! committing the row that references it, and the age rule keeps fsck out
-//! of that window. Nothing referenced is ever touched.
+//! An upload renames its blob into place just before committing the row
+//! that references it, so an unreferenced blob younger than `min_age`
+//! (default an hour) is reported but not counted as a problem, and never
+//! removed. `--repair` removes only blobs that nothing references at that
+//! moment *and* that are older than `min_age`, and temp files older than
+//! `min_age`. Nothing referenced is ever touched.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -58,8 +59,13 @@ pub struct FsckReport {
     pub corrupt: Vec<String>,
     /// Rows whose blob is not stored: "column: row (sha)".
     pub missing: Vec<String>,
-    /// Blobs nothing references (after `repair`: those still there).
+    /// Blobs nothing references, older than `min_age` (after `repair`:
+    /// those still there).
     pub orphans: Vec<String>,
+    /// Blobs nothing references yet, younger than `min_age`: on a running
+    /// server most likely an upload about to commit its row. Reported, not
+    /// counted, never removed; `--min-age 0` counts them.
+    pub recent_unreferenced: Vec<String>,
     pub orphans_removed: u64,
     /// Files below blobs/ that are not named like blobs.
     pub stray: Vec<String>,
@@ -99,8 +105,8 @@ impl FsckReport {
     /// A human summary: counts, then each problem.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} blobs ({} bytes) re-hashed; {} corrupt, {} missing, {} unreferenced ({} removed), \
-             {} stray, {} stale temp ({} removed); metadata: {} checked, {} mismatched, {} unreadable; \
+            "{} blobs ({} bytes) re-hashed; {} corrupt, {} missing, {} unreferenced ({} removed, \
+             {} too recent to judge), {} stray, {} stale temp ({} removed); metadata: {} checked, {} mismatched, {} unreadable; \
              mirror rows not cached: {}; audit log: {} entries, {} problems; database: {}\n",
             self.blobs,
             self.bytes,
@@ -108,6 +114,7 @@ impl FsckReport {
             self.missing.len(),
             self.orphans.len(),
             self.orphans_removed,
+            self.recent_unreferenced.len(),
             self.stray.len(),
             self.stale_tmp.len(),
             self.tmp_removed,
@@ -123,10 +130,14 @@ impl FsckReport {
                 format!("{} problems", self.database.len())
             },
         );
-        let sections: [(&str, &Vec<String>); 9] = [
+        let sections: [(&str, &Vec<String>); 10] = [
             ("corrupt blob", &self.corrupt),
             ("missing blob", &self.missing),
             ("unreferenced blob", &self.orphans),
+            (
+                "recently written unreferenced blob (not counted)",
+                &self.recent_unreferenced,
+            ),
             ("stray file", &self.stray),
             ("stale temp file", &self.stale_tmp),
             ("metadata mismatch", &self.metadata_mismatch),
@@ -211,7 +222,14 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
         if refs::referenced_now(&conn, &sha)? {
             continue; // referenced since the first read: an upload
         }
-        if opts.repair && older_than(&path, now, opts.min_age) {
+        if !older_than(&path, now, opts.min_age) {
+            // maybe an upload between writing its blob and its row
+            report
+                .recent_unreferenced
+                .push(format!("{sha} ({})", path.display()));
+            continue;
+        }
+        if opts.repair {
             match std::fs::remove_file(&path) {
                 Ok(()) => {
                     report.orphans_removed += 1;

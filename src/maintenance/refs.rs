@@ -199,3 +199,76 @@ pub fn hash_file(path: &Path) -> Result<(String, u64), MaintenanceError> {
     }
     Ok((h.finish().to_hex(), total))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One row in every table that names a blob, each with its own digest:
+    /// [`load`] must see all of them, and so must the garbage collector's
+    /// `blob_referenced` (else `fsck --repair` and the server disagree on
+    /// what may be deleted).
+    #[test]
+    fn every_blob_column_is_known_to_fsck_and_to_garbage_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::Db::open(&dir.path().join("airlock.sqlite3")).unwrap();
+        let sha = |n: u8| format!("{:02x}", n).repeat(32);
+        let shas: Vec<String> = (1..=7).map(sha).collect();
+        let s = shas.clone();
+        db.write_blocking(move |tx| {
+            tx.execute_batch(&format!(
+                "INSERT INTO users (id, name, created) VALUES (1, 'u', 0);
+                 INSERT INTO indexes (id, user_id, name, config, created) VALUES (1, 1, 'i', '{{}}', 0);
+                 INSERT INTO projects (id, index_id, name, display_name, created) VALUES (1, 1, 'p', 'p', 0);
+                 INSERT INTO releases (id, project_id, version, metadata, created) VALUES (1, 1, '1', '{{}}', 0);
+                 INSERT INTO files (id, index_id, release_id, filename, kind, sha256, size, metadata_sha256, uploader, created)
+                   VALUES (1, 1, 1, 'p-1.tar.gz', 'sdist', '{}', 1, '{}', 'u', 0);
+                 INSERT INTO toxresults (file_id, sha256, summary, created) VALUES (1, '{}', '{{}}', 0);
+                 INSERT INTO doczips (release_id, sha256, size, uploader, created) VALUES (1, '{}', 1, 'u', 0);
+                 INSERT INTO mirror_files (index_id, project, filename, url, sha256, metadata_sha256)
+                   VALUES (1, 'p', 'p-1.zip', 'http://x', '{}', '{}');
+                 INSERT INTO mirror_links (index_id, project, filename, url, pinned_sha256)
+                   VALUES (1, 'p', 'p-2.zip', 'http://x', '{}');",
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6]
+            ))?;
+            Ok(())
+        })
+        .unwrap();
+        let conn = crate::store::Db::open_read_only(&dir.path().join("airlock.sqlite3")).unwrap();
+        let refs = load(&conn).unwrap();
+        assert_eq!(refs.all.len(), COLUMNS.len(), "one digest per column");
+        for sha in &shas {
+            assert!(refs.all.contains(sha), "{sha} not loaded");
+            assert!(referenced_now(&conn, sha).unwrap(), "{sha} not seen by GC");
+        }
+        assert_eq!(refs.required.len(), 4, "files x2, toxresults, doczips");
+        assert!(!referenced_now(&conn, &sha(9)).unwrap());
+
+        // A column added later that holds a sha256 must be listed above
+        // (or here, if it does not name a stored blob).
+        const NOT_BLOBS: &[&str] = &["mirror_links.malformed_sha256"];
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for t in tables {
+            let cols: Vec<String> = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for c in cols.iter().filter(|c| c.contains("sha256")) {
+                let name = format!("{t}.{c}");
+                assert!(
+                    COLUMNS.iter().any(|k| k.name == name) || NOT_BLOBS.contains(&name.as_str()),
+                    "{name} holds a sha256 but neither fsck nor backup knows it"
+                );
+            }
+        }
+    }
+}

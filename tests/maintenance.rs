@@ -176,6 +176,13 @@ fn backup_while_serving_and_uploading_restores_the_same_files() {
         );
     }
     assert!(!backup_dir.join("airlock.sqlite3-wal").exists());
+    #[cfg(unix)]
+    {
+        // same filesystem: blobs are hard links to the live ones
+        use std::os::unix::fs::MetadataExt;
+        let linked = std::fs::metadata(blob(&backup_dir, &before[0].1)).unwrap();
+        assert!(linked.nlink() >= 2, "not hard-linked");
+    }
     assert!(!backup_dir.join("tmp").exists());
     #[cfg(unix)]
     {
@@ -220,14 +227,21 @@ fn fsck_finds_every_planted_fault_and_repair_removes_only_the_orphan() {
     let (_, sha_a) = upload_ok(&s, "alpha", "1.0");
     let (_, sha_b) = upload_ok(&s, "bravo", "1.0");
     let (file_c, _) = upload_ok(&s, "charlie", "1.0");
+    let (sname, sbytes) = sdist("delta", "1.0");
+    let r = upload(&s, "root/dev", root(), &sname, sbytes, &[]);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
     s.stop();
     let data = s.data.clone();
 
     let (clean, report) = fsck_json(&data, &[]);
     assert!(clean, "a fresh data folder is sound: {report:#}");
     assert_eq!(report["problems"], 0);
+    assert_eq!(
+        report["metadata_checked"], 4,
+        "wheels and the sdist: {report:#}"
+    );
     assert!(
-        report["metadata_checked"].as_u64().unwrap() >= 3,
+        strings(&report["metadata_unreadable"]).is_empty(),
         "{report:#}"
     );
 
@@ -276,6 +290,16 @@ fn fsck_finds_every_planted_fault_and_repair_removes_only_the_orphan() {
         )
         .unwrap();
     }
+    // a temp file a crashed upload left, long ago
+    let stale = data.join("tmp").join("123-0-crashed.part");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, b"half an upload").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
     let referenced_before: Vec<PathBuf> = files_in(&data)
         .iter()
         .map(|(_, sha)| blob(&data, sha))
@@ -314,11 +338,14 @@ fn fsck_finds_every_planted_fault_and_repair_removes_only_the_orphan() {
     assert_eq!(mismatch.len(), 1, "{r:#}");
     assert!(mismatch[0].contains(&file_c), "{r:#}");
     assert!(!r["audit_problems"].as_array().unwrap().is_empty(), "{r:#}");
+    assert_eq!(strings(&r["stale_tmp"]).len(), 1, "{r:#}");
 
     // --repair: only the old orphan goes
     let (clean, r) = fsck_json(&data, &["--repair"]);
     assert!(!clean, "what repair cannot fix is still reported: {r:#}");
     assert_eq!(r["orphans_removed"], 1, "{r:#}");
+    assert_eq!(r["tmp_removed"], 1, "{r:#}");
+    assert!(!stale.exists());
     assert!(!po.exists(), "the old orphan is removed");
     assert!(pf.exists(), "a fresh unreferenced blob is kept");
     assert!(pb.exists(), "an altered but referenced blob is kept");

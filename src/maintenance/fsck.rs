@@ -17,6 +17,8 @@
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -168,36 +170,40 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
     let refs = refs::load(&conn)?;
     let root = dir.join("blobs");
     let entries = refs::walk_blobs(&root)?;
-    let mut progress = Progress::new(opts.progress, entries.len());
+    let progress = Progress::new(opts.progress, entries.len());
     let now = SystemTime::now();
 
-    // Re-hash every blob.
+    // Re-hash every blob, on every core.
+    let mut blobs = Vec::new();
+    for e in entries {
+        match e {
+            BlobEntry::Stray(p) => report.stray.push(p.display().to_string()),
+            BlobEntry::Blob { sha, path } => blobs.push((sha, path)),
+        }
+    }
+    let hashed = hash_all(&blobs, &progress)?;
+    progress.done();
     let mut good: HashSet<String> = HashSet::new();
     let mut present: HashSet<String> = HashSet::new();
     let mut orphan_candidates: Vec<(String, PathBuf)> = Vec::new();
-    for e in entries {
-        progress.tick();
-        match e {
-            BlobEntry::Stray(p) => report.stray.push(p.display().to_string()),
-            BlobEntry::Blob { sha, path } => {
-                let (actual, size) = refs::hash_file(&path)?;
-                report.blobs += 1;
-                report.bytes += size;
-                present.insert(sha.clone());
-                if actual != sha {
-                    report
-                        .corrupt
-                        .push(format!("{} (content hashes to {actual})", path.display()));
-                } else {
-                    good.insert(sha.clone());
-                }
-                if !refs.all.contains(&sha) {
-                    orphan_candidates.push((sha, path));
-                }
-            }
+    for ((sha, path), result) in blobs.into_iter().zip(hashed) {
+        let Some((actual, size)) = result else {
+            continue; // removed by the server's garbage collection meanwhile
+        };
+        report.blobs += 1;
+        report.bytes += size;
+        present.insert(sha.clone());
+        if actual != sha {
+            report
+                .corrupt
+                .push(format!("{} (content hashes to {actual})", path.display()));
+        } else {
+            good.insert(sha.clone());
+        }
+        if !refs.all.contains(&sha) {
+            orphan_candidates.push((sha, path));
         }
     }
-    progress.done();
 
     // Rows without their blob (checked again against the database now).
     let mut missing: Vec<&refs::RequiredRef> = Vec::new();
@@ -316,13 +322,59 @@ fn check_metadata(
     Ok(())
 }
 
+/// (digest, size) of each blob in order, `None` for one that vanished
+/// (collected by a running server). Work is shared by one thread per core
+/// (at most 8): hashing, not the disk, is the bottleneck on SSDs.
+#[allow(clippy::type_complexity)]
+fn hash_all(
+    blobs: &[(String, PathBuf)],
+    progress: &Progress,
+) -> Result<Vec<Option<(String, u64)>>, MaintenanceError> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<(String, u64)>> = vec![None; blobs.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((_, path)) = blobs.get(i) else {
+                            break;
+                        };
+                        match refs::hash_file(path) {
+                            Ok(r) => done.push((i, r)),
+                            Err(MaintenanceError::Io { source, .. })
+                                if source.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
+                        progress.tick();
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        for h in handles {
+            let done = h.join().expect("a hashing thread panicked")?;
+            for (i, r) in done {
+                out[i] = Some(r);
+            }
+        }
+        Ok(out)
+    })
+}
+
 /// "hashed N/M blobs" on stderr, at most five times a second, only on a
 /// terminal.
 struct Progress {
     on: bool,
     total: usize,
-    done: usize,
-    last: Instant,
+    done: AtomicUsize,
+    last: Mutex<Instant>,
 }
 
 impl Progress {
@@ -330,22 +382,31 @@ impl Progress {
         Self {
             on: wanted && std::io::stderr().is_terminal(),
             total,
-            done: 0,
-            last: Instant::now(),
+            done: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
         }
     }
 
-    fn tick(&mut self) {
-        self.done += 1;
-        if self.on && self.last.elapsed() >= Duration::from_millis(200) {
-            self.last = Instant::now();
-            eprint!("\rfsck: hashed {}/{} blobs", self.done, self.total);
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.on {
+            return;
+        }
+        if let Ok(mut last) = self.last.try_lock() {
+            if last.elapsed() >= Duration::from_millis(200) {
+                *last = Instant::now();
+                eprint!("\rfsck: hashed {done}/{} blobs", self.total);
+            }
         }
     }
 
     fn done(&self) {
         if self.on {
-            eprintln!("\rfsck: hashed {}/{} blobs", self.done, self.total);
+            eprintln!(
+                "\rfsck: hashed {}/{} blobs",
+                self.done.load(Ordering::Relaxed),
+                self.total
+            );
         }
     }
 }

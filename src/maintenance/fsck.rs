@@ -26,6 +26,9 @@ use serde::Serialize;
 use super::refs::{self, BlobEntry};
 use super::MaintenanceError;
 
+/// The schema version (migration number) that created `audit_log`.
+const AUDIT_LOG_SCHEMA: i64 = 7;
+
 #[derive(Debug, Clone)]
 pub struct FsckOptions {
     /// Remove unreferenced blobs and stray temp files (older than `min_age`).
@@ -270,9 +273,23 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
         check_metadata(&conn, &root, &good, &mut report)?;
     }
 
-    let audit = crate::audit::verify(&conn)?;
-    report.audit_entries = audit.entries;
-    report.audit_problems = audit.problems.iter().map(|p| p.to_string()).collect();
+    // The audit log exists from schema version 7 on (an older data folder
+    // that no server of this version has opened yet has none).
+    let has_log: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log')",
+        [],
+        |r| r.get(0),
+    )?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if has_log {
+        let audit = crate::audit::verify(&conn)?;
+        report.audit_entries = audit.entries;
+        report.audit_problems = audit.problems.iter().map(|p| p.to_string()).collect();
+    } else if version >= AUDIT_LOG_SCHEMA {
+        report
+            .audit_problems
+            .push("the audit_log table is gone (schema version says it was created)".into());
+    }
     Ok(report)
 }
 
@@ -408,5 +425,38 @@ impl Progress {
                 self.total
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data folder of an older airlock (schema version 6: no audit log,
+    /// no test results, doc zips or mirror links yet) that no server of
+    /// this version has migrated: fsck checks what there is.
+    #[test]
+    fn an_unmigrated_older_data_folder_is_checked_with_the_tables_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+        for sql in &crate::store::schema::MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        drop(conn);
+        let opts = FsckOptions {
+            progress: false,
+            ..FsckOptions::default()
+        };
+        let report = fsck(dir.path(), &opts).unwrap();
+        assert!(report.is_clean(), "{}", report.summary());
+        assert_eq!(report.audit_entries, 0);
+
+        // a newer schema that lost its audit log is a problem
+        let conn = rusqlite::Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        drop(conn);
+        let report = fsck(dir.path(), &opts).unwrap();
+        assert_eq!(report.audit_problems.len(), 1, "{}", report.summary());
     }
 }

@@ -85,7 +85,7 @@ pub struct References {
 
 pub fn load(conn: &Connection) -> Result<References, MaintenanceError> {
     let mut out = References::default();
-    for col in COLUMNS {
+    for col in available(conn)? {
         let mut stmt = conn.prepare(col.sql)?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -110,12 +110,38 @@ pub fn load(conn: &Connection) -> Result<References, MaintenanceError> {
 }
 
 /// Is `sha` referenced right now (a fresh query: the server may have
-/// changed things since [`load`])?
+/// changed things since [`load`])? The same question as the garbage
+/// collector's `store::releases::blob_referenced`, asked only of the
+/// columns this database has (a data folder of an older airlock, not yet
+/// migrated, lacks some tables).
 pub fn referenced_now(conn: &Connection, sha: &str) -> Result<bool, MaintenanceError> {
-    match sha.parse::<crate::digest::Sha256>() {
-        Ok(d) => Ok(crate::store::releases::blob_referenced(conn, &d)?),
-        Err(_) => Ok(false),
+    for col in available(conn)? {
+        let (table, column) = col.name.split_once('.').expect("table.column");
+        let hit: bool = conn
+            .prepare_cached(&format!(
+                "SELECT EXISTS(SELECT 1 FROM {table} WHERE {column} = ?1)"
+            ))?
+            .query_row([sha], |r| r.get(0))?;
+        if hit {
+            return Ok(true);
+        }
     }
+    Ok(false)
+}
+
+/// The [`COLUMNS`] this database has.
+pub fn available(conn: &Connection) -> Result<Vec<&'static RefColumn>, MaintenanceError> {
+    let mut out = Vec::new();
+    for col in COLUMNS {
+        let (table, column) = col.name.split_once('.').expect("table.column");
+        let exists: bool = conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)")?
+            .query_row([table, column], |r| r.get(0))?;
+        if exists {
+            out.push(col);
+        }
+    }
+    Ok(out)
 }
 
 /// A file below `blobs/`.
@@ -239,10 +265,17 @@ mod tests {
         assert_eq!(refs.all.len(), COLUMNS.len(), "one digest per column");
         for sha in &shas {
             assert!(refs.all.contains(sha), "{sha} not loaded");
-            assert!(referenced_now(&conn, sha).unwrap(), "{sha} not seen by GC");
+            assert!(referenced_now(&conn, sha).unwrap(), "{sha}");
+            let d: crate::digest::Sha256 = sha.parse().unwrap();
+            assert!(
+                crate::store::releases::blob_referenced(&conn, &d).unwrap(),
+                "{sha} not seen by garbage collection"
+            );
         }
         assert_eq!(refs.required.len(), 4, "files x2, toxresults, doczips");
         assert!(!referenced_now(&conn, &sha(9)).unwrap());
+        let d: crate::digest::Sha256 = sha(9).parse().unwrap();
+        assert!(!crate::store::releases::blob_referenced(&conn, &d).unwrap());
 
         // A column added later that holds a sha256 must be listed above
         // (or here, if it does not name a stored blob).

@@ -11,7 +11,7 @@ pub mod indexes;
 pub mod mirror;
 pub mod pending;
 pub mod releases;
-mod schema;
+pub(crate) mod schema;
 pub mod toxresults;
 pub mod typo_index;
 pub mod typo_rules;

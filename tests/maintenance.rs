@@ -436,3 +436,35 @@ fn backup_and_restore_refuse_folders_that_are_not_empty() {
     );
     assert!(!target.exists(), "a refused restore writes nothing");
 }
+
+/// A backup on another filesystem (where hard links fail) copies blobs.
+#[cfg(unix)]
+#[test]
+fn backup_to_another_filesystem_copies_the_blobs() {
+    use std::os::unix::fs::MetadataExt;
+    let shm = Path::new("/dev/shm");
+    let mut s = Server::start();
+    let (_, sha) = upload_ok(&s, "alpha", "1.0");
+    s.stop();
+    let other = match std::fs::metadata(shm) {
+        Ok(m) if m.dev() != std::fs::metadata(&s.data).unwrap().dev() => {
+            tempfile::tempdir_in(shm).unwrap()
+        }
+        _ => {
+            eprintln!("no second filesystem at /dev/shm: skipped");
+            return;
+        }
+    };
+    let b = other.path().join("b");
+    let o = airlock(&["backup", p(&b), "--data", p(&s.data)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("blobs copied"),
+        "{}",
+        text(&o)
+    );
+    let copied = std::fs::metadata(blob(&b, &sha)).unwrap();
+    assert_eq!(copied.nlink(), 1);
+    let (clean, report) = fsck_json(&b, &[]);
+    assert!(clean, "{report:#}");
+}

@@ -33,14 +33,17 @@ pub struct RestoreArgs {
 pub async fn run_backup(a: BackupArgs) -> anyhow::Result<ExitCode> {
     let (data, dir) = (a.data.clone(), a.dir.clone());
     let r = tokio::task::spawn_blocking(move || backup::backup(&data, &dir, a.copy)).await??;
+    let how = match (r.blobs_linked, r.blobs_copied) {
+        (_, 0) => "hard-linked",
+        (0, _) => "copied",
+        _ => "partly hard-linked, partly copied",
+    };
     println!(
-        "backup of {} written to {} and verified: {} blobs ({} linked, {} copied; {} bytes), \
+        "backup of {} written to {} and verified: {} blobs {how} ({} bytes), \
          {} audit entries, secret {}",
         a.data.display(),
         a.dir.display(),
         r.verified.blobs,
-        r.blobs_linked.saturating_sub(r.blobs_pruned),
-        r.blobs_copied,
         r.verified.bytes,
         r.verified.audit_entries,
         if r.secret { "copied" } else { "absent" },

@@ -12,6 +12,7 @@ pub mod dist;
 pub mod echo;
 pub mod index;
 pub mod listener;
+pub mod maintenance;
 pub mod mirror;
 pub mod names;
 pub mod pipeline;

@@ -3,6 +3,8 @@
 pub mod alerts;
 pub mod approve;
 pub mod audit;
+pub mod backup;
+pub mod fsck;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -54,6 +56,13 @@ pub enum Command {
     /// User administration (client certificates).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Back up a data folder (the server may be running) and verify the copy.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new or empty data folder (verified first).
+    Restore(backup::RestoreArgs),
+    /// Check a data folder: blobs re-hashed, missing and unreferenced blobs,
+    /// metadata, the audit chain; exits 1 on any problem.
+    Fsck(fsck::FsckArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -70,6 +79,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Reject(a) => approve::reject(a).await,
         Command::Pushes(a) => approve::list(a).await,
         Command::Audit(cmd) => audit::run(cmd).await,
+        Command::Backup(a) => backup::run_backup(a).await,
+        Command::Restore(a) => backup::run_restore(a).await,
+        Command::Fsck(a) => fsck::run(a).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ pub mod indexes;
 pub mod mirror;
 pub mod pending;
 pub mod releases;
-mod schema;
+pub(crate) mod schema;
 pub mod toxresults;
 pub mod typo_index;
 pub mod typo_rules;
@@ -23,6 +23,12 @@ use std::sync::Arc;
 
 pub use blobs::{BlobStore, TempBlob};
 pub use db::Db;
+
+/// How many schema migrations this airlock knows (`PRAGMA user_version`
+/// of an up-to-date database).
+pub fn schema_version() -> usize {
+    schema::MIGRATIONS.len()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

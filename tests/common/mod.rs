@@ -43,6 +43,24 @@ impl Server {
         s
     }
 
+    /// A server on an existing data folder `data` (for instance one
+    /// `airlock restore` wrote); its log goes beside it.
+    pub fn start_on(data: &Path, args: &[&str]) -> Self {
+        let mut s = Server {
+            child: None,
+            base: String::new(),
+            data: data.to_path_buf(),
+            log: data.with_file_name(format!(
+                "{}.server.log",
+                data.file_name().unwrap().to_string_lossy()
+            )),
+            _tmp: None,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -1,0 +1,462 @@
+//! `airlock fsck`: check a data folder, optionally removing unreferenced
+//! blobs.
+//!
+//! Safe while the server runs: the database is opened read-only, and
+//! because hashing a large store takes a while, every candidate problem
+//! found against the first read of the references (a missing blob, an
+//! orphan) is checked again against the database as it is at the end, so
+//! an upload or a delete during the run is not reported as damage.
+//!
+//! An upload renames its blob into place just before committing the row
+//! that references it, so an unreferenced blob younger than `min_age`
+//! (default an hour) is reported but not counted as a problem, and never
+//! removed. `--repair` removes only blobs that nothing references at that
+//! moment *and* that are older than `min_age`, and temp files older than
+//! `min_age`. Nothing referenced is ever touched.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::refs::{self, BlobEntry};
+use super::MaintenanceError;
+
+/// The schema version (migration number) that created `audit_log`.
+const AUDIT_LOG_SCHEMA: i64 = 7;
+
+#[derive(Debug, Clone)]
+pub struct FsckOptions {
+    /// Remove unreferenced blobs and stray temp files (older than `min_age`).
+    pub repair: bool,
+    /// Compare each release file's stored core metadata with the
+    /// METADATA / PKG-INFO inside the archive.
+    pub check_metadata: bool,
+    /// Only blobs and temp files at least this old are removed by `repair`.
+    pub min_age: Duration,
+    /// Print progress to stderr (only when it is a terminal).
+    pub progress: bool,
+    /// Look at `tmp/` (a backup has none).
+    pub check_tmp: bool,
+}
+
+impl Default for FsckOptions {
+    fn default() -> Self {
+        Self {
+            repair: false,
+            check_metadata: true,
+            min_age: Duration::from_secs(3600),
+            progress: true,
+            check_tmp: true,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FsckReport {
+    pub blobs: u64,
+    pub bytes: u64,
+    /// Blobs whose content does not hash to their name.
+    pub corrupt: Vec<String>,
+    /// Rows whose blob is not stored: "column: row (sha)".
+    pub missing: Vec<String>,
+    /// Blobs nothing references, older than `min_age` (after `repair`:
+    /// those still there).
+    pub orphans: Vec<String>,
+    /// Blobs nothing references yet, younger than `min_age`: on a running
+    /// server most likely an upload about to commit its row. Reported, not
+    /// counted, never removed; `--min-age 0` counts them.
+    pub recent_unreferenced: Vec<String>,
+    pub orphans_removed: u64,
+    /// Files below blobs/ that are not named like blobs.
+    pub stray: Vec<String>,
+    /// Temp files older than `min_age` (after `repair`: still there).
+    pub stale_tmp: Vec<String>,
+    pub tmp_removed: u64,
+    /// Release files whose stored core metadata differs from the archive's.
+    pub metadata_mismatch: Vec<String>,
+    /// Release files whose archive could not be inspected today (reported,
+    /// not counted: the archive rules may have tightened since upload).
+    pub metadata_unreadable: Vec<String>,
+    pub metadata_checked: u64,
+    /// Mirror rows whose blob is not cached (not a problem: fetched again).
+    pub mirror_not_cached: u64,
+    pub audit_entries: u64,
+    pub audit_problems: Vec<String>,
+    /// `PRAGMA quick_check` findings.
+    pub database: Vec<String>,
+}
+
+impl FsckReport {
+    pub fn problems(&self) -> usize {
+        self.corrupt.len()
+            + self.missing.len()
+            + self.orphans.len()
+            + self.stray.len()
+            + self.stale_tmp.len()
+            + self.metadata_mismatch.len()
+            + self.audit_problems.len()
+            + self.database.len()
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.problems() == 0
+    }
+
+    /// A human summary: counts, then each problem.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} blobs ({} bytes) re-hashed; {} corrupt, {} missing, {} unreferenced ({} removed, \
+             {} too recent to judge), {} stray, {} stale temp ({} removed); metadata: {} checked, {} mismatched, {} unreadable; \
+             mirror rows not cached: {}; audit log: {} entries, {} problems; database: {}\n",
+            self.blobs,
+            self.bytes,
+            self.corrupt.len(),
+            self.missing.len(),
+            self.orphans.len(),
+            self.orphans_removed,
+            self.recent_unreferenced.len(),
+            self.stray.len(),
+            self.stale_tmp.len(),
+            self.tmp_removed,
+            self.metadata_checked,
+            self.metadata_mismatch.len(),
+            self.metadata_unreadable.len(),
+            self.mirror_not_cached,
+            self.audit_entries,
+            self.audit_problems.len(),
+            if self.database.is_empty() {
+                "ok".to_string()
+            } else {
+                format!("{} problems", self.database.len())
+            },
+        );
+        let sections: [(&str, &Vec<String>); 10] = [
+            ("corrupt blob", &self.corrupt),
+            ("missing blob", &self.missing),
+            ("unreferenced blob", &self.orphans),
+            (
+                "recently written unreferenced blob (not counted)",
+                &self.recent_unreferenced,
+            ),
+            ("stray file", &self.stray),
+            ("stale temp file", &self.stale_tmp),
+            ("metadata mismatch", &self.metadata_mismatch),
+            ("metadata unreadable (warning)", &self.metadata_unreadable),
+            ("audit log", &self.audit_problems),
+            ("database", &self.database),
+        ];
+        for (what, list) in sections {
+            for item in list {
+                s.push_str(&format!("  {what}: {item}\n"));
+            }
+        }
+        s
+    }
+}
+
+/// Check the data folder `dir` (see the module documentation).
+pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceError> {
+    let conn = super::open_db(dir)?;
+    let mut report = FsckReport::default();
+
+    let quick: Vec<String> = conn
+        .prepare("PRAGMA quick_check")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    report.database = quick.into_iter().filter(|l| l != "ok").collect();
+
+    let refs = refs::load(&conn)?;
+    let root = dir.join("blobs");
+    let entries = refs::walk_blobs(&root)?;
+    let progress = Progress::new(opts.progress, entries.len());
+    let now = SystemTime::now();
+
+    // Re-hash every blob, on every core.
+    let mut blobs = Vec::new();
+    for e in entries {
+        match e {
+            BlobEntry::Stray(p) => report.stray.push(p.display().to_string()),
+            BlobEntry::Blob { sha, path } => blobs.push((sha, path)),
+        }
+    }
+    let hashed = hash_all(&blobs, &progress)?;
+    progress.done();
+    let mut good: HashSet<String> = HashSet::new();
+    let mut present: HashSet<String> = HashSet::new();
+    let mut orphan_candidates: Vec<(String, PathBuf)> = Vec::new();
+    for ((sha, path), result) in blobs.into_iter().zip(hashed) {
+        let Some((actual, size)) = result else {
+            continue; // removed by the server's garbage collection meanwhile
+        };
+        report.blobs += 1;
+        report.bytes += size;
+        present.insert(sha.clone());
+        if actual != sha {
+            report
+                .corrupt
+                .push(format!("{} (content hashes to {actual})", path.display()));
+        } else {
+            good.insert(sha.clone());
+        }
+        if !refs.all.contains(&sha) {
+            orphan_candidates.push((sha, path));
+        }
+    }
+
+    // Rows without their blob (checked again against the database now).
+    let mut missing: Vec<&refs::RequiredRef> = Vec::new();
+    for (sha, rows) in &refs.required {
+        if !present.contains(sha) && refs::referenced_now(&conn, sha)? {
+            missing.extend(rows.iter());
+        }
+    }
+    missing.sort_by(|a, b| (a.column, &a.row).cmp(&(b.column, &b.row)));
+    report.missing = missing
+        .iter()
+        .map(|r| format!("{}: {} ({})", r.column, r.row, r.sha))
+        .collect();
+    report.mirror_not_cached = refs
+        .all
+        .iter()
+        .filter(|s| !refs.required.contains_key(*s) && !present.contains(*s))
+        .count() as u64;
+
+    // Unreferenced blobs.
+    for (sha, path) in orphan_candidates {
+        if refs::referenced_now(&conn, &sha)? {
+            continue; // referenced since the first read: an upload
+        }
+        if !older_than(&path, now, opts.min_age) {
+            // maybe an upload between writing its blob and its row
+            report
+                .recent_unreferenced
+                .push(format!("{sha} ({})", path.display()));
+            continue;
+        }
+        if opts.repair {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    report.orphans_removed += 1;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(MaintenanceError::io("removing", &path, e)),
+            }
+        }
+        report.orphans.push(format!("{sha} ({})", path.display()));
+    }
+
+    // Temp files an upload in progress or a crash left.
+    let tmp = dir.join("tmp");
+    if opts.check_tmp {
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let path = e.path();
+                if !older_than(&path, now, opts.min_age) {
+                    continue; // maybe an upload in progress
+                }
+                if opts.repair && path.is_file() && std::fs::remove_file(&path).is_ok() {
+                    report.tmp_removed += 1;
+                    continue;
+                }
+                report.stale_tmp.push(path.display().to_string());
+            }
+        }
+    }
+
+    if opts.check_metadata {
+        check_metadata(&conn, &root, &good, &mut report)?;
+    }
+
+    // The audit log exists from schema version 7 on (an older data folder
+    // that no server of this version has opened yet has none).
+    let has_log: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log')",
+        [],
+        |r| r.get(0),
+    )?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if has_log {
+        let audit = crate::audit::verify(&conn)?;
+        report.audit_entries = audit.entries;
+        report.audit_problems = audit.problems.iter().map(|p| p.to_string()).collect();
+    } else if version >= AUDIT_LOG_SCHEMA {
+        report
+            .audit_problems
+            .push("the audit_log table is gone (schema version says it was created)".into());
+    }
+    Ok(report)
+}
+
+fn older_than(path: &Path, now: SystemTime, age: Duration) -> bool {
+    match std::fs::symlink_metadata(path).and_then(|m| m.modified()) {
+        Ok(m) => now.duration_since(m).map(|d| d >= age).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Compare `files.metadata_sha256` with the digest of the METADATA /
+/// PKG-INFO inside the archive, for files whose blobs are both intact.
+fn check_metadata(
+    conn: &rusqlite::Connection,
+    root: &Path,
+    good: &HashSet<String>,
+    report: &mut FsckReport,
+) -> Result<(), MaintenanceError> {
+    let mut stmt = conn.prepare(
+        "SELECT f.filename, f.sha256, f.metadata_sha256, i.name FROM files f
+           JOIN indexes i ON i.id = f.index_id
+          WHERE f.metadata_sha256 IS NOT NULL ORDER BY f.id",
+    )?;
+    let rows: Vec<(String, String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    for (filename, sha, meta_sha, index) in rows {
+        let (sha, meta_sha) = (sha.to_ascii_lowercase(), meta_sha.to_ascii_lowercase());
+        if !good.contains(&sha) || !good.contains(&meta_sha) {
+            continue; // already reported as missing or corrupt
+        }
+        report.metadata_checked += 1;
+        match crate::dist::inspect(&refs::blob_path(root, &sha), &filename) {
+            Ok(found) => {
+                let actual = crate::digest::Sha256::of(&found.metadata_bytes).to_hex();
+                if actual != meta_sha {
+                    report.metadata_mismatch.push(format!(
+                        "{index} {filename}: stored metadata {meta_sha}, the archive's is {actual}"
+                    ));
+                }
+            }
+            Err(e) => report
+                .metadata_unreadable
+                .push(format!("{index} {filename}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// (digest, size) of each blob in order, `None` for one that vanished
+/// (collected by a running server). Work is shared by one thread per core
+/// (at most 8): hashing, not the disk, is the bottleneck on SSDs.
+#[allow(clippy::type_complexity)]
+fn hash_all(
+    blobs: &[(String, PathBuf)],
+    progress: &Progress,
+) -> Result<Vec<Option<(String, u64)>>, MaintenanceError> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<(String, u64)>> = vec![None; blobs.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((_, path)) = blobs.get(i) else {
+                            break;
+                        };
+                        match refs::hash_file(path) {
+                            Ok(r) => done.push((i, r)),
+                            Err(MaintenanceError::Io { source, .. })
+                                if source.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
+                        progress.tick();
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        for h in handles {
+            let done = h.join().expect("a hashing thread panicked")?;
+            for (i, r) in done {
+                out[i] = Some(r);
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// "hashed N/M blobs" on stderr, at most five times a second, only on a
+/// terminal.
+struct Progress {
+    on: bool,
+    total: usize,
+    done: AtomicUsize,
+    last: Mutex<Instant>,
+}
+
+impl Progress {
+    fn new(wanted: bool, total: usize) -> Self {
+        Self {
+            on: wanted && std::io::stderr().is_terminal(),
+            total,
+            done: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.on {
+            return;
+        }
+        if let Ok(mut last) = self.last.try_lock() {
+            if last.elapsed() >= Duration::from_millis(200) {
+                *last = Instant::now();
+                eprint!("\rfsck: hashed {done}/{} blobs", self.total);
+            }
+        }
+    }
+
+    fn done(&self) {
+        if self.on {
+            eprintln!(
+                "\rfsck: hashed {}/{} blobs",
+                self.done.load(Ordering::Relaxed),
+                self.total
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data folder of an older airlock (schema version 6: no audit log,
+    /// no test results, doc zips or mirror links yet) that no server of
+    /// this version has migrated: fsck checks what there is.
+    #[test]
+    fn an_unmigrated_older_data_folder_is_checked_with_the_tables_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+        for sql in &crate::store::schema::MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        drop(conn);
+        let opts = FsckOptions {
+            progress: false,
+            ..FsckOptions::default()
+        };
+        let report = fsck(dir.path(), &opts).unwrap();
+        assert!(report.is_clean(), "{}", report.summary());
+        assert_eq!(report.audit_entries, 0);
+
+        // a newer schema that lost its audit log is a problem
+        let conn = rusqlite::Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        drop(conn);
+        let report = fsck(dir.path(), &opts).unwrap();
+        assert_eq!(report.audit_problems.len(), 1, "{}", report.summary());
+    }
+}

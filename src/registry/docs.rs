@@ -66,22 +66,8 @@ impl Registry {
         };
         // Documentation may create the project (and a release without
         // files): a new name passes the same look-alike gate as an upload.
-        let is_new = {
-            let (id, name) = (index.id, project.as_str().to_string());
-            self.store
-                .db
-                .read(move |c| releases::project(c, id, &name))
-                .await?
-                .is_none()
-        };
-        if is_new {
-            let by = super::Actor::new(Some(actor.clone()), None);
-            if let super::Gate::Warned(v) =
-                self.typo_gate_for(&by, path, &project, "upload").await?
-            {
-                tracing::warn!(target: "security", index = %path, project = %project, reason = %v.reason, "documentation for a suspicious name allowed by warn mode");
-            }
-        }
+        let by = super::Actor::new(Some(actor.clone()), None);
+        let is_new = self.gate_new_project(&by, index.id, path, &project).await?;
         if temp.size() == 0 {
             return Err(RegistryError::Invalid(
                 "the documentation zip is empty".into(),

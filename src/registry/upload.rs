@@ -65,6 +65,31 @@ impl Registry {
     /// uploads on the index, a missing credential, not in `acl_upload`,
     /// anonymous) is recorded in the audit log with who, from where and
     /// why. Returns the identity the upload will be attributed to.
+    /// A project new to the stage index `index_id` (`path`) must not be a
+    /// look-alike of a popular or private one: the typosquat gate for an
+    /// upload (a release file or documentation). Returns whether it is new.
+    pub(super) async fn gate_new_project(
+        self: &Arc<Self>,
+        by: &Actor,
+        index_id: i64,
+        path: &IndexPath,
+        project: &ProjectName,
+    ) -> Result<bool> {
+        let name = project.as_str().to_string();
+        let is_new = self
+            .store
+            .db
+            .read(move |c| releases::project(c, index_id, &name))
+            .await?
+            .is_none();
+        if is_new {
+            if let super::Gate::Warned(v) = self.typo_gate_for(by, path, project, "upload").await? {
+                tracing::warn!(target: "security", index = %path, project = %project, reason = %v.reason, "upload of a suspicious name allowed by warn mode");
+            }
+        }
+        Ok(is_new)
+    }
+
     pub async fn admit_upload(
         &self,
         actor: &Actor,
@@ -184,22 +209,7 @@ impl Registry {
         };
         let version = release_version.unwrap_or_else(|| inspected.filename.version.to_string());
 
-        // A project new to this index must not be a look-alike of a popular
-        // or private one.
-        let is_new = {
-            let (id, name) = (index.id, project.as_str().to_string());
-            self.store
-                .db
-                .read(move |c| releases::project(c, id, &name))
-                .await?
-                .is_none()
-        };
-        if is_new {
-            if let super::Gate::Warned(v) = self.typo_gate_for(by, path, &project, "upload").await?
-            {
-                tracing::warn!(target: "security", index = %path, project = %project, reason = %v.reason, "upload of a suspicious name allowed by warn mode");
-            }
-        }
+        let is_new = self.gate_new_project(by, index.id, path, &project).await?;
 
         // The same file of this release already on this index, under any
         // spelling of its name?

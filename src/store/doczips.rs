@@ -24,24 +24,19 @@ pub struct DocZipRow {
 /// the digest of the doc zip it replaced, if any.
 pub fn set(conn: &Connection, doc: &NewDocZip<'_>) -> Result<Option<Sha256>, StoreError> {
     let now = super::now();
-    conn.prepare_cached(
-        "INSERT INTO projects (index_id, name, display_name, created) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(index_id, name) DO NOTHING",
-    )?
-    .execute(params![doc.index_id, doc.project, doc.display_name, now])?;
-    let project_id: i64 = conn
-        .prepare_cached("SELECT id FROM projects WHERE index_id = ?1 AND name = ?2")?
-        .query_row(params![doc.index_id, doc.project], |r| r.get(0))?;
     let metadata =
         serde_json::json!({"name": doc.display_name, "version": doc.version}).to_string();
-    conn.prepare_cached(
-        "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(project_id, version) DO NOTHING",
-    )?
-    .execute(params![project_id, doc.version, metadata, now])?;
-    let release: i64 = conn
-        .prepare_cached("SELECT id FROM releases WHERE project_id = ?1 AND version = ?2")?
-        .query_row(params![project_id, doc.version], |r| r.get(0))?;
+    let release = super::releases::ensure_release(
+        conn,
+        &super::releases::NewRelease {
+            index_id: doc.index_id,
+            project: doc.project,
+            display_name: doc.display_name,
+            version: doc.version,
+            metadata: &metadata,
+        },
+        super::releases::MetadataOnConflict::Keep,
+    )?;
     let (sha, size, uploader) = (doc.sha256, doc.size, doc.uploader);
     let old: Option<String> = conn
         .prepare_cached("SELECT sha256 FROM doczips WHERE release_id = ?1")?

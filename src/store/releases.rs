@@ -217,28 +217,74 @@ pub struct NewFile<'a> {
     pub provenance: &'a str,
 }
 
-/// Insert a file, creating its project and release as needed; the release's
-/// metadata is replaced by the newest upload's. An existing file row with the
-/// same filename in the index is replaced (the caller has decided that this
-/// is allowed). Returns the digests of blobs that may now be unreferenced.
-pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, StoreError> {
+/// A release to create (with its project) when it is not there yet.
+pub struct NewRelease<'a> {
+    pub index_id: i64,
+    pub project: &'a str,
+    pub display_name: &'a str,
+    pub version: &'a str,
+    /// JSON core metadata of the release.
+    pub metadata: &'a str,
+}
+
+/// What an existing release's metadata becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataOnConflict {
+    /// The newest upload's metadata wins.
+    Replace,
+    /// An existing release keeps what it has (documentation alone says
+    /// nothing about the release).
+    Keep,
+}
+
+/// The id of a release, creating the project and the release as needed.
+pub fn ensure_release(
+    conn: &Connection,
+    r: &NewRelease<'_>,
+    on_conflict: MetadataOnConflict,
+) -> Result<i64, StoreError> {
     let now = super::now();
     conn.prepare_cached(
         "INSERT INTO projects (index_id, name, display_name, created) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(index_id, name) DO NOTHING",
     )?
-    .execute(params![f.index_id, f.project, f.display_name, now])?;
+    .execute(params![r.index_id, r.project, r.display_name, now])?;
     let project_id: i64 = conn
         .prepare_cached("SELECT id FROM projects WHERE index_id = ?1 AND name = ?2")?
-        .query_row(params![f.index_id, f.project], |r| r.get(0))?;
-    conn.prepare_cached(
-        "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(project_id, version) DO UPDATE SET metadata = excluded.metadata",
-    )?
-    .execute(params![project_id, f.version, f.release_metadata, now])?;
-    let release_id: i64 = conn
+        .query_row(params![r.index_id, r.project], |row| row.get(0))?;
+    let sql = match on_conflict {
+        MetadataOnConflict::Replace => {
+            "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(project_id, version) DO UPDATE SET metadata = excluded.metadata"
+        }
+        MetadataOnConflict::Keep => {
+            "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(project_id, version) DO NOTHING"
+        }
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![project_id, r.version, r.metadata, now])?;
+    Ok(conn
         .prepare_cached("SELECT id FROM releases WHERE project_id = ?1 AND version = ?2")?
-        .query_row(params![project_id, f.version], |r| r.get(0))?;
+        .query_row(params![project_id, r.version], |row| row.get(0))?)
+}
+
+/// Insert a file, creating its project and release as needed; the release's
+/// metadata is replaced by the newest upload's. An existing file row with the
+/// same filename in the index is replaced (the caller has decided that this
+/// is allowed). Returns the digests of blobs that may now be unreferenced.
+pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, StoreError> {
+    let release_id = ensure_release(
+        conn,
+        &NewRelease {
+            index_id: f.index_id,
+            project: f.project,
+            display_name: f.display_name,
+            version: f.version,
+            metadata: f.release_metadata,
+        },
+        MetadataOnConflict::Replace,
+    )?;
 
     let mut orphans = Vec::new();
     if let Some(old) = find_file(conn, f.index_id, f.filename)? {
@@ -263,7 +309,7 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
         f.requires_python,
         f.metadata_sha256.map(|s| s.to_hex()),
         f.uploader,
-        now,
+        super::now(),
         f.provenance
     ])?;
     Ok(orphans)

@@ -23,3 +23,4 @@ pub mod simple;
 pub mod store;
 pub mod tls;
 pub mod typo;
+pub mod web;

@@ -353,6 +353,18 @@ pub fn entries_after(
         .collect())
 }
 
+/// At most `limit` entries matching `filter`, newest first.
+pub fn entries_filtered(
+    conn: &Connection,
+    filter: &table::AuditFilter,
+    limit: usize,
+) -> Result<Vec<Entry>, AuditError> {
+    Ok(table::list_filtered(conn, filter, limit)?
+        .into_iter()
+        .map(Entry::from_row)
+        .collect())
+}
+
 impl VerifyReport {
     /// The report as the API and the CLI show it: every problem as a sentence.
     pub fn to_json(&self) -> serde_json::Value {

@@ -24,6 +24,8 @@ pub enum AuthMethod {
     Password,
     Token,
     ClientCert,
+    /// A web UI session, opened with the user's password.
+    Session,
 }
 
 /// An authenticated user.
@@ -52,7 +54,10 @@ impl Identity {
 
     /// Did the request prove this identity with a password or login token?
     pub fn has_password(&self) -> bool {
-        matches!(self.method, AuthMethod::Password | AuthMethod::Token)
+        matches!(
+            self.method,
+            AuthMethod::Password | AuthMethod::Token | AuthMethod::Session
+        )
     }
 
     /// Did the request prove this identity with a client certificate?

@@ -162,6 +162,26 @@ impl Registry {
             .await?)
     }
 
+    /// Entries matching `filter`, newest first, and the current head (root only).
+    pub async fn audit_search(
+        self: &Arc<Self>,
+        actor: Option<&Identity>,
+        filter: crate::store::audit::AuditFilter,
+        limit: usize,
+    ) -> Result<(Vec<Entry>, Head)> {
+        require_root(actor)?;
+        Ok(self
+            .store
+            .db
+            .read(move |c| {
+                let tx = c.unchecked_transaction()?;
+                let entries = audit::entries_filtered(&tx, &filter, limit)?;
+                let head = audit::head(&tx)?;
+                Ok((entries, head))
+            })
+            .await?)
+    }
+
     /// Walk the whole chain (root only); with `anchor`, also check it.
     pub async fn audit_verify(
         self: &Arc<Self>,

@@ -18,7 +18,7 @@ use crate::names::{IndexPath, ProjectName};
 /// The policy on every documentation page.
 pub const DOC_CSP: &str =
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data:; font-src 'self' data:; object-src 'none'; frame-ancestors 'none'; \
+    img-src 'self' data:; font-src 'self' data:; object-src 'none'; frame-ancestors 'self'; \
     base-uri 'none'; form-action 'none'; sandbox allow-scripts allow-popups";
 
 /// The URL path of a release's doc zip.

@@ -8,16 +8,16 @@ mod approvals;
 mod audit;
 mod blob_body;
 mod caller;
-mod docs;
+pub(crate) mod docs;
 mod error;
-mod files;
+pub(crate) mod files;
 mod indexes;
 mod json;
-mod mirror;
-mod projects;
+pub(crate) mod mirror;
+pub(crate) mod projects;
 mod push;
 mod simple;
-mod toxresults;
+pub(crate) mod toxresults;
 mod typo;
 mod upload;
 mod users;
@@ -32,7 +32,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use caller::{BaseUrl, Caller, Remote};
+pub use api::DEVPI_API_VERSION;
+pub use caller::{remote_addr, BaseUrl, Caller, Remote};
 pub use error::ApiError;
 pub use json::JsonBody;
 
@@ -69,10 +70,19 @@ const API_BODY_LIMIT: usize = 1024 * 1024;
 /// The whole HTTP application. `%2B` in paths is decoded to `+` before
 /// routing (pip quotes the `+` of devpi's route names), for every listener.
 pub fn router(state: AppState) -> Router {
-    let routes = routes(state);
+    let api = routes(state.clone());
+    let web = crate::web::router(state, api.clone());
+    let dispatch = tower::service_fn(move |req: Request| {
+        let target = if crate::web::wants_page(&req) {
+            web.clone()
+        } else {
+            api.clone()
+        };
+        tower::ServiceExt::oneshot(target, req)
+    });
     Router::new().fallback_service(tower::Layer::layer(
         &tower::util::MapRequestLayer::new(decode_plus),
-        routes,
+        dispatch,
     ))
 }
 
@@ -176,6 +186,16 @@ fn routes(state: AppState) -> Router {
         )
         .route(
             "/{user}/{index}/{project}/{version}/+doc/{*page}",
+            get(docs::page),
+        )
+        // the raw pages the web UI's documentation frame shows (`+doc/` is
+        // the framed page for a browser)
+        .route(
+            "/{user}/{index}/{project}/{version}/+d/",
+            get(docs::page_root),
+        )
+        .route(
+            "/{user}/{index}/{project}/{version}/+d/{*page}",
             get(docs::page),
         )
         .fallback(not_found)

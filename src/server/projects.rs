@@ -49,13 +49,13 @@ fn log_time(ts: i64) -> Value {
 /// What is attached to a project's releases: test results per file id,
 /// doc zips per (index, version).
 #[derive(Default)]
-struct Attachments {
-    toxresults: HashMap<i64, Vec<StoredToxResult>>,
-    docs: HashMap<(IndexPath, String), DocZipRow>,
+pub(crate) struct Attachments {
+    pub toxresults: HashMap<i64, Vec<StoredToxResult>>,
+    pub docs: HashMap<(IndexPath, String), DocZipRow>,
 }
 
 impl Attachments {
-    async fn load(
+    pub(crate) async fn load(
         st: &AppState,
         name: &ProjectName,
         proj: &ResolvedProject,

@@ -109,3 +109,114 @@ pub fn list_after(
     let rows = stmt.query_map(params![after, limit], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Filters of a newest-first audit listing (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only entries with `seq < before`.
+    pub before: Option<i64>,
+    /// Targets equal to this or starting with it and a `/`.
+    pub target_prefix: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+}
+
+/// At most `limit` entries matching `f`, newest first.
+pub fn list_filtered(
+    conn: &Connection,
+    f: &AuditFilter,
+    limit: usize,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // LIKE with an escape character, so `_` and `%` in names match literally.
+    let like = f.target_prefix.as_ref().map(|p| {
+        let escaped = p
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("{escaped}/%")
+    });
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE (?1 IS NULL OR seq < ?1)
+           AND (?2 IS NULL OR target = ?2 OR target LIKE ?3 ESCAPE '\\')
+           AND (?4 IS NULL OR actor = ?4)
+           AND (?5 IS NULL OR action = ?5)
+         ORDER BY seq DESC LIMIT ?6"
+    ))?;
+    let rows = stmt.query_map(
+        params![f.before, f.target_prefix, like, f.actor, f.action, limit],
+        from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    fn row(seq: i64, actor: &str, action: &str, target: &str) -> AuditRow {
+        AuditRow {
+            seq,
+            time: seq,
+            actor: Some(actor.into()),
+            cert_fingerprint: None,
+            remote: None,
+            action: action.into(),
+            target: target.into(),
+            details: "{}".into(),
+            prev_hash: String::new(),
+            hash: format!("{seq}"),
+        }
+    }
+
+    #[test]
+    fn filters_combine_and_names_match_literally() {
+        let c = Connection::open_in_memory().unwrap();
+        for m in crate::store::schema::MIGRATIONS {
+            c.execute_batch(m).unwrap();
+        }
+        insert(&c, &row(1, "alice", "upload", "alice/dev/pkg/1.0")).unwrap();
+        insert(&c, &row(2, "bob", "push", "root/prod/pkg/1.0")).unwrap();
+        insert(&c, &row(3, "alice", "upload", "alice/dev_x/pkg/1.0")).unwrap();
+        insert(&c, &row(4, "alice", "index_create", "alice/dev")).unwrap();
+        let seqs = |f: AuditFilter| -> Vec<i64> {
+            list_filtered(&c, &f, 10)
+                .unwrap()
+                .iter()
+                .map(|r| r.seq)
+                .collect()
+        };
+        assert_eq!(seqs(AuditFilter::default()), vec![4, 3, 2, 1]);
+        let dev = AuditFilter {
+            target_prefix: Some("alice/dev".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            seqs(dev.clone()),
+            vec![4, 1],
+            "alice/dev_x is another index"
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                action: Some("upload".into()),
+                ..dev.clone()
+            }),
+            vec![1]
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                actor: Some("bob".into()),
+                ..Default::default()
+            }),
+            vec![2]
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                before: Some(3),
+                ..Default::default()
+            }),
+            vec![2, 1]
+        );
+    }
+}

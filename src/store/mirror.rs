@@ -565,3 +565,45 @@ mod tests {
         assert_eq!(pin(y), None);
     }
 }
+
+/// What a mirror index has cached, for the status page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheSummary {
+    /// Project pages fetched from upstream (found or not).
+    pub pages: i64,
+    /// Of those, projects upstream has.
+    pub found: i64,
+    /// Pages fetched before `stale_before` (due for revalidation).
+    pub stale: i64,
+    pub newest_fetch: Option<i64>,
+    pub oldest_fetch: Option<i64>,
+    /// Files the cached pages list (with a declared sha256).
+    pub files_listed: i64,
+}
+
+pub fn cache_summary(
+    conn: &Connection,
+    index_id: i64,
+    stale_before: i64,
+) -> Result<CacheSummary, StoreError> {
+    let (pages, found, stale, newest_fetch, oldest_fetch) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(found != 0), 0), COALESCE(SUM(fetched < ?2), 0),
+                    MAX(fetched), MIN(fetched)
+             FROM mirror_pages WHERE index_id = ?1",
+        )?
+        .query_row(params![index_id, stale_before], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    let files_listed = conn
+        .prepare_cached("SELECT COUNT(*) FROM mirror_files WHERE index_id = ?1")?
+        .query_row([index_id], |r| r.get(0))?;
+    Ok(CacheSummary {
+        pages,
+        found,
+        stale,
+        newest_fetch,
+        oldest_fetch,
+        files_listed,
+    })
+}

@@ -276,6 +276,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mirror_links_by_name ON mirror_links(index_id, filename);
     CREATE INDEX mirror_links_by_pin ON mirror_links(pinned_sha256);
     "#,
+    // 16: browser sessions of the web UI. Only a digest of the cookie is
+    // kept; `pw_fingerprint` is the password's at login, so a password
+    // change ends every session of the user (as it revokes login tokens).
+    r#"
+    CREATE TABLE web_sessions (
+        id_hash   TEXT PRIMARY KEY,
+        user      TEXT NOT NULL,
+        pw_fingerprint TEXT NOT NULL,
+        created   INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        remote    TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX web_sessions_by_user ON web_sessions(user);
+    "#,
 ];
 
 #[cfg(test)]

@@ -489,3 +489,100 @@ auth = { push = ["client_cert"], install = ["client_cert"] }
         200
     );
 }
+
+/// The web UI over HTTPS: a client certificate makes its user the reader
+/// of pages without a password (with a CSRF token for its forms), and a
+/// session opened by the login form uses a `__Host-` cookie marked Secure.
+#[test]
+fn web_pages_know_certificate_users_and_use_secure_cookies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    pki(&dir, &["alice"]);
+    let d = dir.to_str().unwrap().to_string();
+    let s = Server::start_with(&[
+        "--tls-cert",
+        &format!("{d}/server.pem"),
+        "--tls-key",
+        &format!("{d}/server.key"),
+        "--client-ca",
+        &format!("{d}/ca.pem"),
+        "--client-auth",
+        "optional",
+        "--cert-identity",
+        "san-uri",
+    ]);
+    let base = s.base.replace("127.0.0.1", "localhost");
+    let url = |p: &str| format!("{base}{p}");
+    let browser = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8";
+    let anon = tls_client(&dir, None);
+    let r = anon
+        .put(url("/alice"))
+        .basic_auth("root", Some(ROOT_PW))
+        .json(&serde_json::json!({"password": "apw"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let alice = tls_client(&dir, Some("alice"));
+    let page = alice
+        .get(url("/"))
+        .header("Accept", browser)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("known by a client certificate"), "{page}");
+    assert!(page.contains(">alice<"));
+    let page = anon
+        .get(url("/"))
+        .header("Accept", browser)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("href=\"/+login\""),
+        "no certificate, nobody: {page}"
+    );
+
+    // the login form over HTTPS: __Host- cookies, Secure
+    let r = anon
+        .get(url("/+login"))
+        .header("Accept", browser)
+        .send()
+        .unwrap();
+    let pre = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(pre.starts_with("__Host-airlock_login="), "{pre}");
+    assert!(pre.contains("Secure"), "{pre}");
+    let page = r.text().unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let i = page.find(marker).unwrap() + marker.len();
+    let csrf = &page[i..i + page[i..].find('"').unwrap()];
+    let no_redirect = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .use_rustls_tls()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .post(url("/+web/login"))
+        .header("Origin", base.trim_end_matches('/'))
+        .header("Cookie", pre.split(';').next().unwrap())
+        .form(&[("user", "alice"), ("password", "apw"), ("csrf", csrf)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().unwrap_or_default());
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-airlock_session="))
+        .expect("a __Host- session cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+}

@@ -491,7 +491,16 @@ fn approval_forms_check_origin_token_and_four_eyes() {
     assert_eq!(pending_status(&s, id), "pending");
 
     // bob, properly: the push lands, audited as bob's, through a session
-    let r = approve(&bob, &csrf, Some(&origin));
+    let r = client()
+        .post(s.url(&format!("/+web/pushes/{id}/approve")))
+        .header("Cookie", &bob)
+        .header("Origin", &origin)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("comment", "read the diff, tests green"),
+        ])
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(pending_status(&s, id), "landed");
     let audit = audit_log(&s);
@@ -503,6 +512,10 @@ fn approval_forms_check_origin_token_and_four_eyes() {
         .collect();
     assert_eq!(approvals.len(), 1);
     assert_eq!(approvals[0]["actor"], "bob");
+    assert_eq!(
+        approvals[0]["details"]["comment"],
+        "read the diff, tests green"
+    );
     let refusals = audit["result"]
         .as_array()
         .unwrap()

@@ -11,6 +11,9 @@ use crate::client::{ApiClient, ConnectArgs, RequestBody};
 pub struct ApproveArgs {
     /// Pending push id.
     pub id: i64,
+    /// A note for the record (kept in the audit log).
+    #[arg(long)]
+    pub comment: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -41,7 +44,10 @@ pub async fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         .request(
             reqwest::Method::POST,
             &format!("/+pushes/{}/approve", args.id),
-            RequestBody::None,
+            match &args.comment {
+                Some(c) => RequestBody::Json(json!({ "comment": c })),
+                None => RequestBody::None,
+            },
         )
         .await?;
     if r["push"]["landed"] == true {

@@ -24,6 +24,9 @@ fn row_json(r: &PendingRow) -> Value {
     })
 }
 
+/// Longest approval comment or rejection reason kept.
+pub const MAX_COMMENT_CHARS: usize = 2000;
+
 /// The states a recorded push can be in.
 pub const PUSH_STATUSES: &[&str] = &["pending", "landed", "rejected", "failed"];
 
@@ -120,8 +123,20 @@ impl Registry {
         check
     }
 
-    /// Approve push `id`. Lands it when the policy's approvals are reached.
-    pub async fn approve_push(self: &Arc<Self>, by: &super::Actor, id: i64) -> Result<PushOutcome> {
+    /// Approve push `id`, with an optional comment for the record. Lands
+    /// it when the policy's approvals are reached.
+    pub async fn approve_push(
+        self: &Arc<Self>,
+        by: &super::Actor,
+        id: i64,
+        comment: Option<&str>,
+    ) -> Result<PushOutcome> {
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
+            return Err(RegistryError::Invalid(format!(
+                "keep the approval comment under {MAX_COMMENT_CHARS} characters"
+            )));
+        }
         let row = self.open_pending(id).await?;
         let target =
             IndexPath::parse(&row.target).map_err(|e| RegistryError::Invalid(e.to_string()))?;
@@ -160,7 +175,7 @@ impl Registry {
                 let landed = !matches!(outcome.decision, crate::pipeline::Decision::Pending { .. });
                 let entry = by
                     .entry(crate::audit::Action::Approve, format!("{}/{}/{}", row.target, row.project, row.version))
-                    .details(json!({"pending_id": id, "approvals": approvals, "landed": landed, "pusher": row.pusher}));
+                    .details(json!({"pending_id": id, "approvals": approvals, "landed": landed, "pusher": row.pusher, "comment": comment}));
                 self.store
                     .db
                     .write(move |tx| {
@@ -202,6 +217,11 @@ impl Registry {
             return Err(RegistryError::Invalid(
                 "give a reason for the rejection".into(),
             ));
+        }
+        if reason.trim().chars().count() > MAX_COMMENT_CHARS {
+            return Err(RegistryError::Invalid(format!(
+                "keep the reason under {MAX_COMMENT_CHARS} characters"
+            )));
         }
         let why = format!("rejected by {}: {}", actor.user, reason.trim());
         let w = why.clone();

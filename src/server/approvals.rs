@@ -26,8 +26,13 @@ pub async fn approve(
     State(st): State<AppState>,
     Path(id): Path<i64>,
     actor: Actor,
+    body: Option<JsonBody<Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    let outcome = st.registry.approve_push(&actor, id).await?;
+    let comment = body.and_then(|b| b.0["comment"].as_str().map(str::to_string));
+    let outcome = st
+        .registry
+        .approve_push(&actor, id, comment.as_deref())
+        .await?;
     let message = if outcome.landed {
         format!(
             "push #{id} approved and landed: {}=={} is on {}",

@@ -262,8 +262,10 @@ pub async fn detail(State(st): State<AppState>, viewer: Viewer, Path(id): Path<i
                 @if already {
                     p.notice { "You approved this push already; it waits for other approvers." }
                 } @else {
-                    form.inline method="post" action={ "/+web/pushes/" (id) "/approve" } data-confirm={ "Approve push #" (id) "?" } {
+                    form.stack method="post" action={ "/+web/pushes/" (id) "/approve" } data-confirm={ "Approve push #" (id) "?" } {
                         input type="hidden" name="csrf" value=(viewer.csrf());
+                        label for="approve-comment" { "Comment (optional, kept in the audit log)" }
+                        textarea #approve-comment name="comment" rows="2" maxlength="2000" {}
                         button type="submit" { "Approve" }
                     }
                 }
@@ -297,6 +299,8 @@ pub struct DecisionForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    comment: String,
 }
 
 pub async fn approve(
@@ -309,7 +313,7 @@ pub async fn approve(
 ) -> PageResult {
     check_form(&viewer, &base, &headers, &form.csrf)?;
     st.registry
-        .approve_push(&viewer.actor(), id)
+        .approve_push(&viewer.actor(), id, Some(&form.comment))
         .await
         .map_err(|e| PageError::from(e).with_viewer(&viewer))?;
     Ok(see_other(

@@ -5,6 +5,8 @@
 //! (Pages in a real browser: tests/e2e/test_web.py.)
 
 mod common;
+#[path = "common/fake_upstream.rs"]
+mod fake_upstream;
 
 use std::io::Write;
 
@@ -536,4 +538,55 @@ fn approval_forms_check_origin_token_and_four_eyes() {
         !page.contains("<code>push_pending</code>"),
         "filtered by user bob"
     );
+}
+
+#[test]
+fn status_page_shows_mirror_cache_and_upstream_failures() {
+    let up = fake_upstream::FakeUpstream::start();
+    let (n, b) = wheel("demo", "1.0", "demo");
+    up.add(
+        "demo",
+        fake_upstream::Dist {
+            filename: n,
+            bytes: b,
+            metadata: None,
+        },
+    );
+    let url = up.simple_url();
+    let s = Server::start_with(&[
+        "--upstream",
+        &url,
+        "--upstream-timeout",
+        "2",
+        "--upstream-retries",
+        "0",
+    ]);
+    assert_eq!(
+        get(&s, "/root/pypi/+simple/demo/", None, None).status(),
+        200
+    );
+    let page = get(&s, "/+status", Some(BROWSER), None).text().unwrap();
+    let fact = |label: &str| -> String {
+        let marker = format!("<dt>{label}</dt><dd>");
+        let i = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {label}: {page}"))
+            + marker.len();
+        page[i..i + page[i..].find("</dd>").unwrap()].to_string()
+    };
+    assert_eq!(fact("failed"), "0");
+    assert!(
+        fact("project pages cached").starts_with("1 (1 found upstream"),
+        "{page}"
+    );
+    assert_eq!(fact("files listed"), "1");
+    up.set_mode(fake_upstream::Mode::ServerError);
+    assert_eq!(
+        get(&s, "/root/pypi/+simple/other/", None, None).status(),
+        502
+    );
+    let page = get(&s, "/+status", Some(BROWSER), None).text().unwrap();
+    let i = page.find("<dt>failed</dt><dd>").unwrap() + "<dt>failed</dt><dd>".len();
+    assert_eq!(&page[i..i + 1], "1", "{page}");
+    assert!(page.contains("503"), "the last failure says why: {page}");
 }

@@ -117,6 +117,11 @@ impl Mirror {
         })
     }
 
+    /// What upstream was asked since start and how it went.
+    pub fn upstream_stats(&self) -> upstream::UpstreamStats {
+        self.upstream.stats()
+    }
+
     pub fn settings(&self) -> &MirrorSettings {
         &self.settings
     }

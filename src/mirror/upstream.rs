@@ -92,6 +92,26 @@ pub struct Upstream {
     permits: Arc<Semaphore>,
     retries: u32,
     offline: bool,
+    stats: Stats,
+}
+
+/// Counters of what upstream was asked and how it went, since start.
+#[derive(Default)]
+struct Stats {
+    requests: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    last_failure: std::sync::Mutex<Option<(i64, String)>>,
+}
+
+/// A snapshot of [`Stats`] for the status page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamStats {
+    /// Requests made, retries included.
+    pub requests: u64,
+    /// Requests that ended in an error after their retries (a 404 is an answer, not an error).
+    pub failures: u64,
+    /// When and why the last one failed.
+    pub last_failure: Option<(i64, String)>,
 }
 
 impl Upstream {
@@ -116,7 +136,23 @@ impl Upstream {
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             retries: settings.retries,
             offline: settings.offline,
+            stats: Stats::default(),
         })
+    }
+
+    /// What upstream was asked since start and how it went.
+    pub fn stats(&self) -> UpstreamStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        UpstreamStats {
+            requests: self.stats.requests.load(Relaxed),
+            failures: self.stats.failures.load(Relaxed),
+            last_failure: self
+                .stats
+                .last_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
     }
 
     /// Fetch a project page, conditionally when validators are known.
@@ -266,8 +302,10 @@ impl Upstream {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut n = 0;
         loop {
+            self.stats.requests.fetch_add(1, Relaxed);
             match attempt().await {
                 Err(e) if e.is_transient() && n < self.retries => {
                     n += 1;
@@ -275,7 +313,17 @@ impl Upstream {
                     tracing::info!(error = %e, attempt = n, "upstream request failed; retrying");
                     tokio::time::sleep(pause).await;
                 }
-                other => return other,
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Relaxed);
+                    *self
+                        .stats
+                        .last_failure
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) =
+                        Some((crate::store::now(), e.to_string()));
+                    return Err(e);
+                }
+                ok => return ok,
             }
         }
     }

@@ -27,6 +27,15 @@ pub async fn status(State(st): State<AppState>, viewer: Viewer) -> PageResult {
             ("mirror downloads in flight", html! { (st.registry.mirror.downloads_in_flight()) }),
         ]))
         h2 { "Mirrors" }
+        @let up = st.registry.mirror.upstream_stats();
+        (facts([
+            ("upstream requests since start", html! { (up.requests) }),
+            ("failed", html! { (up.failures) }),
+            ("last failure", html! { @match &up.last_failure {
+                Some((t, why)) => { (format::when(*t, now)) ": " (visible(why)) }
+                None => "none",
+            } }),
+        ]))
         @if mirrors.is_empty() { p.muted { "No mirror index." } }
         @for m in &mirrors {
             h3 { a href={ "/" (m.path) } { (m.path) } " "

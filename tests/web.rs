@@ -590,3 +590,35 @@ fn status_page_shows_mirror_cache_and_upstream_failures() {
     assert_eq!(&page[i..i + 1], "1", "{page}");
     assert!(page.contains("503"), "the last failure says why: {page}");
 }
+
+#[test]
+fn cached_pages_follow_every_change() {
+    let s = Server::start();
+    let (n, b) = wheel("demo_pkg", "1.0", "demo-pkg");
+    assert_eq!(upload(&s, "root/dev", root(), &n, b, &[]).status(), 200);
+    let page = |p: &str| get(&s, p, Some(BROWSER), None).text().unwrap();
+    for _ in 0..2 {
+        assert!(!page("/root/dev/demo-pkg/1.0").contains("A newer version is available"));
+        assert!(!page("/root/dev/demo-pkg").contains(">1.1<"));
+        assert!(page("/root/dev").contains(">1.0<"));
+    }
+    let (n, b) = wheel("demo_pkg", "1.1", "demo-pkg");
+    assert_eq!(upload(&s, "root/dev", root(), &n, b, &[]).status(), 200);
+    assert!(page("/root/dev/demo-pkg/1.0").contains("A newer version is available"));
+    assert!(page("/root/dev/demo-pkg").contains(">1.1<"));
+    assert!(page("/root/dev").contains(">1.1<"));
+    assert!(page("/root/dev/demo-pkg/latest").contains("demo_pkg-1.1-py3-none-any.whl"));
+    // a deleted release is gone from every page at once
+    let r = client()
+        .delete(s.url("/root/dev/demo-pkg/1.1"))
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    assert!(!page("/root/dev/demo-pkg/1.0").contains("A newer version is available"));
+    assert_eq!(
+        get(&s, "/root/dev/demo-pkg/1.1", Some(BROWSER), None).status(),
+        404
+    );
+    assert!(!page("/root/dev").contains(">1.1<"));
+}

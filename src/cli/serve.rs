@@ -284,6 +284,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         pages: Arc::new(crate::simple::PageCache::new(
             args.page_cache_mb * 1024 * 1024,
         )),
+        web_pages: Arc::new(crate::web::BodyCache::new(args.page_cache_mb * 1024 * 1024)),
         settings: Arc::new(ServerSettings {
             listen: addr.to_string(),
             outside_url: args.outside_url.clone(),

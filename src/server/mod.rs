@@ -61,6 +61,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Rendered simple pages (see `simple::PageCache`).
     pub pages: Arc<crate::simple::PageCache>,
+    /// Rendered bodies of web UI pages (see `web::BodyCache`).
+    pub web_pages: Arc<crate::web::BodyCache>,
     pub settings: Arc<ServerSettings>,
 }
 

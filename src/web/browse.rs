@@ -9,6 +9,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::cache::Body;
 use super::format::{self, visible};
 use super::layout::{self, badge, facts, Crumb};
 use super::{PageError, PageResult, Viewer};
@@ -149,6 +150,12 @@ pub async fn index(
         .map_err(|e| PageError::from(e).with_viewer(&viewer))?;
     let cfg = &row.config;
     let page = q.page.unwrap_or(1).max(1);
+    let key = format!("index:{path}?{page}");
+    let generation = st.registry.content_generation();
+    let now = crate::store::now();
+    if let Some(b) = st.web_pages.get(&key, generation, now) {
+        return Ok(show(&viewer, b));
+    }
     let overview = st
         .registry
         .index_overview(&path, PROJECTS_PER_PAGE, (page - 1) * PROJECTS_PER_PAGE)
@@ -232,7 +239,7 @@ pub async fn index(
                                 td.num { (p.latest.files) }
                                 td { (test_badge(p.tests)) }
                                 td { @if p.latest.has_docs { a href={ "/" (path) "/" (p.latest.project) "/" (p.latest.version) "/+doc/" } { "docs" } } }
-                                td { (format::when(p.latest.created, crate::store::now())) }
+                                td { (format::when(p.latest.created, now)) }
                             }
                         }
                     }
@@ -247,15 +254,16 @@ pub async fn index(
             }
         }
     };
-    Ok(layout::page(
-        &viewer,
-        &path.to_string(),
-        &[
+    let body = Body {
+        title: path.to_string(),
+        crumbs: vec![
             Crumb::new("Indexes", "/"),
             Crumb::new(path.user.as_str(), format!("/{}", path.user.as_str())),
         ],
-        body,
-    ))
+        html: body,
+    };
+    st.web_pages.insert(key, generation, now, &body);
+    Ok(show(&viewer, body))
 }
 
 fn test_badge(t: TestState) -> Markup {
@@ -298,6 +306,12 @@ pub async fn project(
 ) -> PageResult {
     let path = index_of(&user, &index)?;
     let name = project_of(&project)?;
+    let key = format!("project:{path}/{name}");
+    let generation = st.registry.content_generation();
+    let now = crate::store::now();
+    if let Some(b) = st.web_pages.get(&key, generation, now) {
+        return Ok(show(&viewer, b));
+    }
     let proj = resolve(&st, &viewer, &path, &name).await?;
     let extra = Attachments::load(&st, &name, &proj).await?;
     let mut versions = sorted_versions(proj.releases.keys().cloned());
@@ -317,7 +331,6 @@ pub async fn project(
         .get(&latest)
         .map(|(_, r)| summary_of(&r.metadata))
         .unwrap_or_default();
-    let now = crate::store::now();
     let body = html! {
         h1 { (visible(&proj.display_name)) }
         @if !summary.is_empty() { p.lead { (visible(&summary)) } }
@@ -350,15 +363,18 @@ pub async fn project(
             } }
         }
     };
-    Ok(layout::page(
-        &viewer,
-        &proj.display_name,
-        &[
+    let body = Body {
+        title: proj.display_name.clone(),
+        crumbs: vec![
             Crumb::new("Indexes", "/"),
             Crumb::new(path.to_string(), format!("/{path}")),
         ],
-        body,
-    ))
+        html: body,
+    };
+    if !proj.from_mirror {
+        st.web_pages.insert(key, generation, now, &body);
+    }
+    Ok(show(&viewer, body))
 }
 
 fn is_prerelease(v: &str) -> bool {
@@ -375,6 +391,12 @@ pub async fn version(
 ) -> PageResult {
     let path = index_of(&user, &index)?;
     let name = project_of(&project)?;
+    let key = format!("version:{path}/{name}/{version}");
+    let generation = st.registry.content_generation();
+    let now = crate::store::now();
+    if let Some(b) = st.web_pages.get(&key, generation, now) {
+        return Ok(show(&viewer, b));
+    }
     let proj = resolve(&st, &viewer, &path, &name).await?;
     let all: Vec<&str> = proj.releases.keys().map(String::as_str).collect();
     let newest = latest_version(all.iter().copied())
@@ -396,7 +418,6 @@ pub async fn version(
     };
     let extra = Attachments::load(&st, &name, &proj).await?;
     let meta: Value = serde_json::from_str(&release.metadata).unwrap_or(Value::Null);
-    let now = crate::store::now();
     let files: Vec<_> = proj
         .files
         .iter()
@@ -532,16 +553,23 @@ pub async fn version(
             } }
         }
     };
-    Ok(layout::page(
-        &viewer,
-        &format!("{} {}", proj.display_name, wanted),
-        &[
+    let body = Body {
+        title: format!("{} {}", proj.display_name, wanted),
+        crumbs: vec![
             Crumb::new("Indexes", "/"),
             Crumb::new(path.to_string(), format!("/{path}")),
             Crumb::new(proj.display_name.clone(), format!("/{path}/{}", proj.name)),
         ],
-        body,
-    ))
+        html: body,
+    };
+    if !proj.from_mirror {
+        st.web_pages.insert(key, generation, now, &body);
+    }
+    Ok(show(&viewer, body))
+}
+
+fn show(viewer: &Viewer, body: Body) -> axum::response::Response {
+    layout::page(viewer, &body.title, &body.crumbs, body.html)
 }
 
 fn outcome_badge(o: &crate::dist::toxresult::EnvOutcome) -> Markup {

@@ -10,6 +10,7 @@
 mod assets;
 mod audit;
 mod browse;
+mod cache;
 mod docs;
 mod format;
 mod layout;
@@ -25,6 +26,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::server::AppState;
+pub use cache::BodyCache;
 pub use viewer::Viewer;
 
 /// Route names of the API that are never pages, even for a browser: the

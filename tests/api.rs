@@ -368,3 +368,37 @@ fn malformed_requests_get_clear_errors() {
     // the server is still fine
     assert_eq!(client().get(s.url("/+api")).send().unwrap().status(), 200);
 }
+
+/// `/+health` says the process serves; `/+ready` asks the engines and says
+/// which one does not answer (503), so a load balancer can take a node out.
+#[test]
+fn health_and_readiness() {
+    let s = Server::start();
+    let r = client().get(s.url("/+health")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "ok\n");
+    let r = client().get(s.url("/+ready")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"ready": true, "database": "ok", "blobs": "ok"})
+    );
+    // the blob store's temp folder replaced by a file: files cannot be taken
+    let tmp = s.data.join("tmp");
+    std::fs::remove_dir_all(&tmp).unwrap();
+    std::fs::write(&tmp, b"not a folder").unwrap();
+    let r = client().get(s.url("/+ready")).send().unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(v["ready"], false);
+    assert_eq!(v["database"], "ok");
+    assert_ne!(v["blobs"], "ok");
+    assert_eq!(
+        client().get(s.url("/+health")).send().unwrap().status(),
+        200
+    );
+    std::fs::remove_file(&tmp).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    assert_eq!(client().get(s.url("/+ready")).send().unwrap().status(), 200);
+}

@@ -32,7 +32,9 @@ pub use certs::parse_pem_certificate;
 pub use docs::DocsStored;
 pub use error::{RegistryError, Result};
 pub use indexes::{normalize_version, ConfigChange};
-pub use overview::{latest_version, IndexOverview, MirrorStatus, ProjectLine, TestState};
+pub use overview::{
+    latest_version, IndexOverview, MirrorStatus, ProjectLine, Readiness, TestState,
+};
 pub use policies::{load_policies, BUILTIN_DEFAULT};
 pub use push::{PushContext, PushOutcome, PushRequest, PushSetOutcome, PushSetRequest, PushedFile};
 pub use reads::{ResolvedFile, ResolvedLink, ResolvedProject};

@@ -172,3 +172,38 @@ impl Registry {
         Ok(out)
     }
 }
+
+/// Whether the engines under the registry answer (`/+ready`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// `None`: the database answered a read.
+    pub database: Option<String>,
+    /// `None`: the blob store took a temp file.
+    pub blobs: Option<String>,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.database.is_none() && self.blobs.is_none()
+    }
+}
+
+impl Registry {
+    /// Ask the database for a read and the blob store for a temp file.
+    pub async fn readiness(self: &Arc<Self>) -> Readiness {
+        let database = self
+            .store
+            .db
+            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .err()
+            .map(|e| e.to_string());
+        let blobs = Arc::clone(&self.store.blobs);
+        let blobs = tokio::task::spawn_blocking(move || blobs.probe_writable())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .err();
+        Readiness { database, blobs }
+    }
+}

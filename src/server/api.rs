@@ -114,3 +114,26 @@ pub async fn login(
         "result": {"password": token, "expiration": ttl},
     })))
 }
+
+/// `GET /+health`: the process is up and serving (no engine is asked).
+pub async fn health() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /+ready`: 200 when the database answers and the blob store takes
+/// files, else 503 saying which does not (for load balancers).
+pub async fn ready(State(st): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let r = st.registry.readiness().await;
+    let status = if r.ready() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "ready": r.ready(),
+        "database": r.database.as_deref().unwrap_or("ok"),
+        "blobs": r.blobs.as_deref().unwrap_or("ok"),
+    });
+    (status, Json(body)).into_response()
+}

@@ -95,6 +95,8 @@ fn routes(state: AppState) -> Router {
     Router::new()
         .route("/+api", get(api::root_api))
         .route("/+status", get(api::status))
+        .route("/+health", get(api::health))
+        .route("/+ready", get(api::ready))
         .route("/+login", post(api::login))
         .route("/+alerts", get(alerts::list))
         .route("/+alerts/{id}/ack", post(alerts::ack))

@@ -39,6 +39,14 @@ impl BlobStore {
     }
 
     /// Where the blob with this digest lives (whether or not it exists).
+    /// Can the store take a file now? (Creates and removes a temp file.)
+    pub fn probe_writable(&self) -> Result<(), StoreError> {
+        let mut t = self.create_temp()?;
+        t.write_all(b"probe")?;
+        drop(t);
+        Ok(())
+    }
+
     pub fn path_of(&self, sha: &Sha256) -> PathBuf {
         let hex = sha.to_hex();
         self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)

@@ -28,7 +28,7 @@ pub use bootstrap::{
 };
 pub use certs::parse_pem_certificate;
 pub use docs::DocsStored;
-pub use error::{RegistryError, Result};
+pub use error::{RegistryError, Result, TypoRefusal};
 pub use indexes::{normalize_version, ConfigChange};
 pub use policies::{load_policies, BUILTIN_DEFAULT};
 pub use push::{PushContext, PushOutcome, PushRequest, PushSetOutcome, PushSetRequest, PushedFile};

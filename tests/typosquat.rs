@@ -80,3 +80,107 @@ fn private_names_are_protected_across_restarts_rebuilds_and_deletes() {
     assert!(!looks_like_private(&s, "acme-biling", "acme-billing"));
     assert!(looks_like_private(&s, "ledger-acme", "acme-ledger"));
 }
+
+fn blocked_installs(s: &Server, target: &str) -> usize {
+    audit_log(s)["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "blocked_install" && e["target"] == target)
+        .count()
+}
+
+/// Issue 15: pip (which shows nothing of a 4xx index page) gets a page
+/// whose only release is a decoy naming the look-alike, never cached and
+/// never downloadable; uv and everyone else keep the 400.
+#[test]
+fn a_refused_name_gives_pip_a_decoy_page_whose_files_are_refused() {
+    let s = Server::start();
+    let page = s.url("/root/dev/+simple/reqeusts/");
+    let pip = |url: &str, accept: &str| {
+        client()
+            .get(url)
+            .header("User-Agent", "pip/26.3 {\"ci\":null}")
+            .header("Accept", accept)
+            .send()
+            .unwrap()
+    };
+    let json = "application/vnd.pypi.simple.v1+json, text/html; q=0.01";
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let r = pip(&page, json);
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/vnd.pypi.simple.v1+json"
+        );
+        assert!(r.headers().get("x-airlock-cache").is_none(), "never cached");
+        let v: Value = r.json().unwrap();
+        let files = v["files"].as_array().unwrap();
+        assert_eq!(files.len(), 2, "{v}");
+        for f in files {
+            let name = f["filename"].as_str().unwrap();
+            assert!(
+                name.starts_with("reqeusts-0+airlock.refused.looks.like.requests"),
+                "{name}"
+            );
+            assert_eq!(f["hashes"], serde_json::json!({}));
+            urls.push(f["url"].as_str().unwrap().to_string());
+        }
+    }
+    let html = pip(&page, "text/html").text().unwrap();
+    assert!(
+        html.contains("href=\"reqeusts-0+airlock.refused.looks.like.requests.tar.gz\""),
+        "{html}"
+    );
+
+    // every other client: the 400 with the sentence
+    let r = client()
+        .get(&page)
+        .header("User-Agent", "uv/0.13.9")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .unwrap()
+        .contains("airlock typo allow reqeusts --index root/dev"));
+
+    // the decoy files: the refusal, to anyone, and never a byte of a file
+    for url in &urls[..2] {
+        let file = format!("{page}{}", url.replace('+', "%2B"));
+        for ua in ["pip/26.3", "curl/8.5.0"] {
+            let r = client().get(&file).header("User-Agent", ua).send().unwrap();
+            assert_eq!(r.status(), 403, "{file}");
+            assert_eq!(r.headers()["cache-control"], "no-store");
+            let body = r.text().unwrap();
+            assert!(body.contains("looks like a typo of \"requests\""), "{body}");
+        }
+    }
+    assert_eq!(
+        blocked_installs(&s, "root/dev/reqeusts"),
+        1,
+        "audited once per window"
+    );
+
+    // anything else under a page is no file at all
+    for path in [
+        "/root/dev/+simple/reqeusts/reqeusts-1.0.tar.gz",
+        "/root/dev/+simple/reqeusts/reqeusts-0+airlock.refused.looks.like.urllib3.tar.gz",
+        "/root/dev/+simple/Reqeusts/reqeusts-0+airlock.refused.looks.like.requests.tar.gz",
+    ] {
+        let r = client().get(s.url(path)).send().unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // a decoy-shaped name under a project that is not refused: 404
+    let r = put_wheel(&s, "acme-billing");
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .get(s.url(
+            "/root/dev/+simple/acme-billing/acme_billing-0+airlock.refused.denied.by.rule.tar.gz",
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -24,7 +24,7 @@ pub enum RegistryError {
     /// A project name refused as a likely typosquat (403 by default; the
     /// simple API renders it so pip and uv show the message).
     #[error("{0}")]
-    TypoBlocked(String),
+    TypoBlocked(TypoRefusal),
     /// The request is malformed or violates a rule (400).
     #[error("{0}")]
     Invalid(String),
@@ -40,6 +40,16 @@ pub enum RegistryError {
     /// Something on the server side failed (500); details are logged.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a project name was refused as a likely typosquat: the sentence a
+/// person sees, and the protected name it imitates (none when an admin's
+/// deny rule refused it), for clients that can show only a word of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TypoRefusal {
+    pub message: String,
+    pub looks_like: Option<String>,
 }
 
 macro_rules! invalid_from {

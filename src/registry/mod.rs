@@ -30,7 +30,7 @@ pub use bootstrap::{
 };
 pub use certs::parse_pem_certificate;
 pub use docs::DocsStored;
-pub use error::{RegistryError, Result};
+pub use error::{RegistryError, Result, TypoRefusal};
 pub use indexes::{normalize_version, ConfigChange};
 pub use overview::{
     latest_version, IndexOverview, MirrorStatus, ProjectLine, Readiness, TestState,

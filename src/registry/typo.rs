@@ -244,7 +244,10 @@ impl Registry {
                 });
                 self.audit_blocked(actor, blocked, index, name, details)
                     .await;
-                Err(RegistryError::TypoBlocked(message))
+                Err(RegistryError::TypoBlocked(super::TypoRefusal {
+                    message,
+                    looks_like: v.target.clone(),
+                }))
             }
             _ => Ok(Gate::Warned(v)),
         }

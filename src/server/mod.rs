@@ -155,6 +155,10 @@ fn routes(state: AppState) -> Router {
             get(simple::project_page),
         )
         .route(
+            "/{user}/{index}/+simple/{project}/{filename}",
+            get(simple::refused_file),
+        )
+        .route(
             "/{user}/{index}/+f/{h1}/{h2}/{filename}",
             get(files::download)
                 .delete(files::delete)

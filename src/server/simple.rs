@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::{index_path, ApiError, AppState, Caller, Remote};
 use crate::names::ProjectName;
 use crate::policy::Action;
-use crate::registry::{Actor, RegistryError};
+use crate::registry::{Actor, RegistryError, TypoRefusal};
 use crate::simple::{self, Format, IndexEntry, Page, PageKey, ProjectPage, SimpleFile};
 
 /// Where a page came from, told in the `X-Airlock-Cache` header (for
@@ -81,38 +81,53 @@ fn accept(headers: &HeaderMap) -> Option<&str> {
 /// A project page refused as a likely typosquat, shaped so that the person
 /// who typed the name sees why (see docs/typosquatting.md, "What each
 /// client shows"):
-/// - pip prints no detail of a 4xx page at default verbosity, but it does
-///   print the Content-Type of a page that is not a simple-API response, as
-///   a WARNING, and then skips it: pip gets a 200 whose Content-Type is
-///   `text/plain` with the message as a parameter (never cached);
+/// - pip prints no detail of a 4xx index page at default verbosity, but it
+///   prints the versions it saw when none fits and the status and reason
+///   phrase of a file it fails to download: pip gets a real page listing
+///   only the decoy release of `simple::decoy_files` (its version names the
+///   look-alike; its files are always refused by [`refused_file`] with the
+///   message), never cached anywhere;
 /// - uv treats 401/403/404 as "not here" (and may silently try the next
 ///   index) but prints the reason phrase of any other 4xx and stops: every
 ///   other client gets a 400 with the message as reason phrase and body.
-fn typo_refusal(headers: &HeaderMap, message: String) -> Response {
-    let is_pip = headers
+fn typo_refusal(
+    headers: &HeaderMap,
+    name: &ProjectName,
+    format: Format,
+    refusal: TypoRefusal,
+) -> Response {
+    if !is_pip(headers) {
+        return ApiError::new(StatusCode::BAD_REQUEST, refusal.message).into_response();
+    }
+    let looks_like = refusal.looks_like.as_deref();
+    let files = simple::decoy_files(name.as_str(), looks_like);
+    let versions = [simple::decoy_version(looks_like)];
+    let body = simple::render_project(
+        &ProjectPage {
+            name: name.as_str(),
+            files: &files,
+            versions: &versions,
+        },
+        format,
+    );
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding, User-Agent"),
+    );
+    (StatusCode::OK, h, body).into_response()
+}
+
+fn is_pip(headers: &HeaderMap) -> bool {
+    headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.starts_with("pip/"));
-    if !is_pip {
-        return ApiError::new(StatusCode::BAD_REQUEST, message).into_response();
-    }
-    let param: String = message
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            c if c.is_ascii_graphic() || c == ' ' => c,
-            _ => '?',
-        })
-        .collect();
-    let ct = format!("text/plain; charset=utf-8; airlock-refused=\"{param}\"");
-    let mut resp = (StatusCode::OK, format!("{message}\n")).into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&ct) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+        .is_some_and(|ua| ua.starts_with("pip/"))
 }
 
 pub async fn index_redirect(
@@ -193,7 +208,9 @@ pub async fn project_page(
         .await
     {
         Ok(p) => p,
-        Err(RegistryError::TypoBlocked(message)) => return Ok(typo_refusal(&headers, message)),
+        Err(RegistryError::TypoBlocked(refusal)) => {
+            return Ok(typo_refusal(&headers, &name, format, refusal))
+        }
         Err(e) => return Err(e.into()),
     }
     .ok_or_else(|| ApiError::not_found(format!("project {name} is not on index {path}")))?;
@@ -257,4 +274,51 @@ pub async fn project_page(
     } else {
         resp
     })
+}
+
+/// `/{user}/{index}/+simple/{project}/{filename}`: where the decoy files of
+/// a refused page point. Never a file: a decoy of a name that is still
+/// refused gets a 403 with the refusal as reason phrase (pip prints it as
+/// the download's HTTP error), anything else a 404. The same gate as the
+/// page decides, so the attempt is audited as a blocked install (once per
+/// window, as the page is).
+pub async fn refused_file(
+    State(st): State<AppState>,
+    Path((user, index, project, filename)): Path<(String, String, String, String)>,
+    caller: Caller,
+    Remote(remote): Remote,
+) -> Result<Response, ApiError> {
+    let path = index_path(&user, &index)?;
+    let name = ProjectName::new(&project).map_err(|e| ApiError::not_found(e.to_string()))?;
+    st.registry
+        .check_credentials(&path, Action::Install, caller.identity())?;
+    let not_here = || {
+        ApiError::not_found(format!(
+            "no file {} on the simple page of {name}; files are under +f/",
+            crate::echo::echo(&filename)
+        ))
+    };
+    if name.as_str() != project || !simple::may_be_decoy(&filename) {
+        return Err(not_here());
+    }
+    match st
+        .registry
+        .project_for(&Actor::anonymous(remote), &path, &name)
+        .await
+    {
+        Err(RegistryError::TypoBlocked(refusal))
+            if simple::is_decoy_filename(
+                name.as_str(),
+                refusal.looks_like.as_deref(),
+                &filename,
+            ) =>
+        {
+            let mut resp = ApiError::forbidden(refusal.message).into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(resp)
+        }
+        Err(RegistryError::TypoBlocked(_)) | Ok(_) => Err(not_here()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -6,11 +6,13 @@
 mod cache;
 mod encoding;
 mod negotiate;
+mod refusal;
 mod render;
 
 pub use cache::{Page, PageCache, PageKey};
 pub use encoding::{preferred as preferred_encoding, Encoding};
 pub use negotiate::{negotiate, Format, NotAcceptable};
+pub use refusal::{decoy_files, decoy_version, is_decoy_filename, may_be_decoy};
 pub use render::{render_index, render_project, rfc3339, IndexEntry, ProjectPage, SimpleFile};
 
 /// The API version airlock speaks (PEP 700 fields need 1.1).

@@ -7,7 +7,13 @@ Also: an upload of a look-alike private name, and `airlock typo check -r`.
 
 from __future__ import annotations
 
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
+import requests
 
 from conftest import ROOT_PASSWORD, build_project, run, write_project
 from fake_upstream import FakeUpstream
@@ -49,7 +55,7 @@ def test_pip_and_uv_are_refused_with_the_reason_then_allowed(make_server, client
     res, _ = clients.pip_install(index_url, "reqeusts", check=False)
     assert res.returncode != 0, res
     out = res.output
-    assert "WARNING" in out and "looks like a typo of 'requests'" in out, out
+    assert "ERROR" in out and 'looks like a typo of "requests"' in out, out
     assert "airlock typo allow reqeusts --index root/dev" in out, out
 
     # uv: refused too, and the same sentence is visible
@@ -73,6 +79,111 @@ def test_pip_and_uv_are_refused_with_the_reason_then_allowed(make_server, client
     # the rule is scoped: root/pypi directly still refuses it
     res, _ = clients.pip_install(srv.index_url("root/pypi"), "reqeusts", check=False)
     assert res.returncode != 0 and "looks like a typo" in res.output
+
+
+def first_problem_line(output: str) -> str | None:
+    """The first line pip prints as a WARNING or an ERROR."""
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith(("WARNING:", "ERROR:")):
+            return line
+    return None
+
+
+class AcceptRewriter:
+    """A relay in front of airlock that asks for the HTML form of every page
+    (as an airlock behind a proxy that drops PEP 691 negotiation would
+    answer pip), passing status, reason phrase and body back unchanged."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self.page_types: list[str] = []
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                req = urllib.request.Request(relay.target + self.path, headers={
+                    "Accept": "text/html", "User-Agent": self.headers.get("User-Agent", ""),
+                })
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        status, reason, headers, body = r.status, r.reason, r.headers, r.read()
+                except urllib.error.HTTPError as e:
+                    status, reason, headers, body = e.code, e.reason, e.headers, e.read()
+                if "/+simple/" in self.path and self.path.endswith("/"):
+                    relay.page_types.append(headers.get("Content-Type", ""))
+                self.send_response(status, reason)
+                for name in ("Content-Type", "Cache-Control"):
+                    if headers.get(name):
+                        self.send_header(name, headers[name])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pip_leads_with_the_refusal_however_it_is_asked(make_server, clients, upstream, tmp_path):
+    """Issue 15: the first problem line pip prints names airlock and the
+    project the name looks like, for a bare name, a pinned version and a
+    requirements file, from the JSON and from the HTML page; nothing is
+    installed though upstream has exactly the version asked for."""
+    srv = make_server("--upstream", upstream.simple_url)
+    req = tmp_path / "requirements.txt"
+    req.write_text("reqeusts==1.0.0\n")
+    asks = {"bare name": ["reqeusts"], "pinned": ["reqeusts==1.0.0"], "requirements file": ["-r", str(req)]}
+    relay = AcceptRewriter(srv.url)
+    try:
+        forms = {"json": srv.index_url("root/dev"), "html": relay.url("/root/dev/+simple/")}
+        for form, index_url in forms.items():
+            for how, args in asks.items():
+                res, target = clients.pip_install(index_url, *args, check=False)
+                first = first_problem_line(res.output)
+                assert first is not None, (form, how, res.output)
+                assert "airlock" in first and "requests" in first, (form, how, first, res.output)
+                assert "Content-Type" not in res.output, (form, how, res.output)
+                assert list(target.iterdir()) == [], (form, how, res.output)
+            # the bare name is the one pip tries to download: the refusal's
+            # whole sentence, with what to do, comes back as the HTTP error
+            res, _ = clients.pip_install(index_url, "reqeusts", check=False)
+            assert 'HTTP error 403 Client Error: "reqeusts" looks like a typo of "requests"' in res.output, res.output
+            assert "airlock typo allow reqeusts --index root/dev" in res.output, res.output
+        assert relay.page_types and all(t.startswith("text/html") for t in relay.page_types), relay.page_types
+    finally:
+        relay.stop()
+
+    # the decoy files never serve a byte, to pip or to anyone else
+    page = requests.get(srv.index_url("root/dev") + "reqeusts/",
+                        headers={"User-Agent": "pip/26.3", "Accept": "application/vnd.pypi.simple.v1+json"}, timeout=30)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store", page.headers
+    files = page.json()["files"]
+    assert len(files) == 2 and all("+airlock.refused.looks.like.requests" in f["filename"] for f in files), files
+    for f in files:
+        for ua in ("pip/26.3", "curl/8.5.0"):
+            got = requests.get(srv.index_url("root/dev") + "reqeusts/" + f["url"], headers={"User-Agent": ua}, timeout=30)
+            assert got.status_code == 403, (ua, f, got.status_code)
+            assert "looks like a typo of" in got.reason and "PK" not in got.text, (ua, got.reason, got.text)
+    # uv keeps its 400 with the sentence as reason phrase
+    res, _ = clients.uv_install(srv.index_url("root/dev"), "reqeusts", check=False)
+    assert "400" in res.output and "airlock typo allow reqeusts --index root/dev" in res.output, res.output
+    # not one request for it reached upstream
+    assert upstream.hits["/simple/reqeusts/"] == 0, upstream.hits
+    assert not [p for p in upstream.hits if "reqeusts" in p], upstream.hits
 
 
 def test_upload_of_a_lookalike_private_name_is_refused(make_server, clients, tmp_path, dists):
@@ -131,7 +242,7 @@ def test_pip_and_uv_refuse_a_lookalike_of_each_new_class(make_server, clients):
         for name, target in NEW_CLASSES.items():
             res, _ = clients.pip_install(index_url, name, check=False)
             assert res.returncode != 0, (name, res.output)
-            assert f"looks like a typo of '{target}'" in res.output, (name, res.output)
+            assert f'looks like a typo of "{target}"' in res.output, (name, res.output)
             res, _ = clients.uv_install(index_url, name, check=False)
             assert res.returncode != 0, (name, res.output)
             assert "400" in res.output and target in res.output, (name, res.output)
@@ -179,7 +290,7 @@ def test_upstream_evidence_clears_an_established_weak_lookalike_only(make_server
 
         # a strong look-alike is refused without asking upstream anything
         res, _ = clients.pip_install(index_url, "reqeustss", check=False)
-        assert res.returncode != 0 and "looks like a typo of 'requests'" in res.output, res.output
+        assert res.returncode != 0 and 'looks like a typo of "requests"' in res.output, res.output
         assert not [p for p in up.hits if "reqeustss" in p], up.hits
     finally:
         up.stop()

@@ -92,6 +92,12 @@ fn format_of(content_type: Option<&str>) -> Format {
 /// rendered is shown as escaped preformatted text.
 pub fn render_description(source: &str, content_type: Option<&str>) -> Rendered {
     let (source, cut) = capped(source);
+    render_capped(source, content_type, cut)
+}
+
+/// [`render_description`] of a source already cut by [`capped`] (`cut`:
+/// whether it was), as it is stored.
+pub fn render_capped(source: &str, content_type: Option<&str>, cut: bool) -> Rendered {
     let (unsafe_html, kind) = match format_of(content_type) {
         Format::Markdown { gfm } => (markdown::to_html(source, gfm), Kind::Markdown),
         Format::Rst => (rst::to_html(source), Kind::Rst),

@@ -8,6 +8,7 @@ mod approvals;
 mod audit_log;
 mod bootstrap;
 mod certs;
+mod descriptions;
 mod docs;
 mod error;
 mod indexes;
@@ -29,6 +30,7 @@ pub use bootstrap::{
     bootstrap, random_password, require_user_offline, reset_password_offline, RootPassword,
 };
 pub use certs::parse_pem_certificate;
+pub use descriptions::RenderedDescription;
 pub use docs::DocsStored;
 pub use error::{RegistryError, Result, TypoRefusal};
 pub use indexes::{normalize_version, ConfigChange};

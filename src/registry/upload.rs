@@ -12,6 +12,7 @@ use crate::digest::{FormDigests, Sha256};
 use crate::dist::{self, CoreMetadata, DistKind, InspectedDist};
 use crate::echo::echo;
 use crate::names::{IndexPath, ProjectName};
+use crate::store::descriptions::{self, DescriptionRow};
 use crate::store::releases::{self, FileRow, NewFile};
 use crate::store::{StoreError, TempBlob};
 
@@ -257,6 +258,12 @@ impl Registry {
             .map(|m| m.len())
             .unwrap_or(0);
         let release_metadata = release_metadata_json(&inspected.metadata).to_string();
+        // rendered once, here, never per page view
+        let meta = inspected.metadata.clone();
+        let description =
+            tokio::task::spawn_blocking(move || super::descriptions::of_metadata(&meta))
+                .await
+                .map_err(blocking_failed)?;
         let kind = match inspected.filename.kind {
             DistKind::Wheel => "wheel",
             DistKind::Sdist => "sdist",
@@ -278,6 +285,7 @@ impl Registry {
             display_name: inspected.metadata.name.clone(),
             version: version.clone(),
             release_metadata,
+            description,
             filename: stored_name.clone(),
             parsed_version: inspected.filename.version.clone(),
             slot,
@@ -342,6 +350,8 @@ struct NewFileOwned {
     display_name: String,
     version: String,
     release_metadata: String,
+    /// Stored with the release, in the same transaction.
+    description: Option<DescriptionRow>,
     filename: String,
     parsed_version: pep440_rs::Version,
     /// See [`dist::DistFilename::release_slot`].
@@ -383,6 +393,9 @@ impl NewFileOwned {
                 orphans.extend(releases::remove_replaced_file(tx, &existing)?);
             }
         }
+        if let Some(d) = &self.description {
+            descriptions::put(tx, d)?;
+        }
         orphans.extend(releases::insert_file(
             tx,
             &NewFile {
@@ -391,6 +404,7 @@ impl NewFileOwned {
                 display_name: &self.display_name,
                 version: &self.version,
                 release_metadata: &self.release_metadata,
+                description_key: self.description.as_ref().map(|d| d.key.as_str()),
                 filename: &self.filename,
                 kind: self.kind,
                 sha256: &self.sha,

@@ -34,6 +34,7 @@ pub fn set(conn: &Connection, doc: &NewDocZip<'_>) -> Result<Option<Sha256>, Sto
             display_name: doc.display_name,
             version: doc.version,
             metadata: &metadata,
+            description_key: None,
         },
         super::releases::MetadataOnConflict::Keep,
     )?;

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod blobs;
 pub mod db;
+pub mod descriptions;
 pub mod doczips;
 pub mod indexes;
 pub mod mirror;

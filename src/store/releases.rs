@@ -207,6 +207,8 @@ pub struct NewFile<'a> {
     pub display_name: &'a str,
     pub version: &'a str,
     pub release_metadata: &'a str,
+    /// The release's description (`descriptions.key`, stored first).
+    pub description_key: Option<&'a str>,
     pub filename: &'a str,
     pub kind: &'a str,
     pub sha256: &'a Sha256,
@@ -225,6 +227,9 @@ pub struct NewRelease<'a> {
     pub version: &'a str,
     /// JSON core metadata of the release.
     pub metadata: &'a str,
+    /// Its description (`descriptions.key`, stored first); goes with the
+    /// metadata (replaced or kept with it).
+    pub description_key: Option<&'a str>,
 }
 
 /// What an existing release's metadata becomes.
@@ -254,16 +259,24 @@ pub fn ensure_release(
         .query_row(params![r.index_id, r.project], |row| row.get(0))?;
     let sql = match on_conflict {
         MetadataOnConflict::Replace => {
-            "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(project_id, version) DO UPDATE SET metadata = excluded.metadata"
+            "INSERT INTO releases (project_id, version, metadata, created, description_key)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(project_id, version) DO UPDATE SET metadata = excluded.metadata,
+               description_key = excluded.description_key"
         }
         MetadataOnConflict::Keep => {
-            "INSERT INTO releases (project_id, version, metadata, created) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO releases (project_id, version, metadata, created, description_key)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(project_id, version) DO NOTHING"
         }
     };
-    conn.prepare_cached(sql)?
-        .execute(params![project_id, r.version, r.metadata, now])?;
+    conn.prepare_cached(sql)?.execute(params![
+        project_id,
+        r.version,
+        r.metadata,
+        now,
+        r.description_key
+    ])?;
     Ok(conn
         .prepare_cached("SELECT id FROM releases WHERE project_id = ?1 AND version = ?2")?
         .query_row(params![project_id, r.version], |row| row.get(0))?)
@@ -282,6 +295,7 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
             display_name: f.display_name,
             version: f.version,
             metadata: f.release_metadata,
+            description_key: f.description_key,
         },
         MetadataOnConflict::Replace,
     )?;

@@ -276,6 +276,37 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mirror_links_by_name ON mirror_links(index_id, filename);
     CREATE INDEX mirror_links_by_pin ON mirror_links(pinned_sha256);
     "#,
+    // 14: release descriptions (READMEs), rendered once when a release is
+    // stored (src/render) and kept with the renderer's version (rendered
+    // again when read by another). Content-addressed: `key` is the sha256 of
+    // content type and source, so a pushed release shares its source's row.
+    // Small text, kept here rather than in the blob store (the source is cut
+    // at 512 KiB, `truncated` says so). A row goes when the last release naming it does.
+    r#"
+    CREATE TABLE descriptions (
+        key          TEXT PRIMARY KEY,
+        source       TEXT NOT NULL,
+        content_type TEXT,
+        truncated    INTEGER NOT NULL,
+        html         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        renderer     TEXT NOT NULL,
+        rendered_at  INTEGER NOT NULL
+    );
+    ALTER TABLE releases ADD COLUMN description_key TEXT REFERENCES descriptions(key);
+    CREATE INDEX releases_by_description ON releases(description_key);
+    CREATE TRIGGER descriptions_release_deleted AFTER DELETE ON releases
+    WHEN OLD.description_key IS NOT NULL
+    BEGIN
+        DELETE FROM descriptions WHERE key = OLD.description_key
+          AND NOT EXISTS (SELECT 1 FROM releases WHERE description_key = OLD.description_key);
+    END;
+    CREATE TRIGGER descriptions_release_changed AFTER UPDATE OF description_key ON releases
+    WHEN OLD.description_key IS NOT NULL AND OLD.description_key IS NOT NEW.description_key
+    BEGIN
+        DELETE FROM descriptions WHERE key = OLD.description_key
+          AND NOT EXISTS (SELECT 1 FROM releases WHERE description_key = OLD.description_key);
+    END;
     // 16: browser sessions of the web UI. Only a digest of the cookie is
     // kept; `pw_fingerprint` is the password's at login, so a password
     // change ends every session of the user (as it revokes login tokens).

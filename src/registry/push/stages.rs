@@ -19,6 +19,7 @@ use crate::pipeline::{
 };
 use crate::policy::{Action, IndexPolicy};
 use crate::registry::{PushContext, Registry, RegistryError, Result};
+use crate::store::descriptions::{self, DescriptionRow};
 use crate::store::indexes::IndexRow;
 use crate::store::releases::{self, FileRow, NewFile};
 use crate::store::StoreError;
@@ -33,6 +34,9 @@ pub(super) struct Candidate {
     metadata_sha256: Option<Sha256>,
     provenance: Value,
     pub(super) release_metadata: String,
+    /// The release's description, carried verbatim from a stage (rendered
+    /// from the metadata for a mirror's file).
+    description: Option<DescriptionRow>,
     display_name: String,
     /// Upload (or upstream publication) time.
     published: Option<i64>,
@@ -881,7 +885,7 @@ impl Registry {
         version: &str,
     ) -> Result<Vec<Candidate>> {
         let (id, name, v) = (source.id, project.as_str().to_string(), version.to_string());
-        let (files, release, tox) = self
+        let (files, release, tox, description) = self
             .store
             .db
             .read(move |c| {
@@ -891,7 +895,8 @@ impl Registry {
                     .find(|r| r.version == v);
                 let ids: Vec<i64> = files.iter().map(|f| f.id).collect();
                 let tox = crate::store::toxresults::for_files(c, &ids)?;
-                Ok((files, rel, tox))
+                let description = descriptions::of_release(c, id, &name, &v)?;
+                Ok((files, rel, tox, description))
             })
             .await?;
         let metadata = release.map(|r| r.metadata).unwrap_or_else(|| "{}".into());
@@ -906,6 +911,7 @@ impl Registry {
                 requires_python: f.requires_python,
                 metadata_sha256: f.metadata_sha256,
                 release_metadata: metadata.clone(),
+                description: description.clone(),
                 display_name: f.display_name,
                 published: Some(f.created),
                 entry_points: None,
@@ -1008,8 +1014,11 @@ impl Registry {
             let path = self.store.blobs.path_of(&sha);
             let fname = filename.clone();
             let limits = self.push_limits(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
-            let inspected = tokio::task::spawn_blocking(move || {
-                dist::inspect_with_limits(&path, &fname, &limits)
+            let (inspected, description) = tokio::task::spawn_blocking(move || {
+                let inspected = dist::inspect_with_limits(&path, &fname, &limits)?;
+                // a mirror's release is rendered as it lands, like an upload
+                let description = crate::registry::descriptions::of_metadata(&inspected.metadata);
+                Ok::<_, dist::DistError>((inspected, description))
             })
             .await
             .map_err(blocking_failed)?
@@ -1041,6 +1050,7 @@ impl Registry {
                     &inspected.metadata,
                 )
                 .to_string(),
+                description,
                 display_name: inspected.metadata.name.clone(),
                 published: upload_time,
                 entry_points: inspected.entry_points.clone(),
@@ -1202,6 +1212,9 @@ fn land_release(
             continue;
         }
         let prov = c.provenance.to_string();
+        if let Some(d) = &c.description {
+            descriptions::put(tx, d)?;
+        }
         orphans.extend(releases::insert_file(
             tx,
             &NewFile {
@@ -1210,6 +1223,7 @@ fn land_release(
                 display_name: &c.display_name,
                 version,
                 release_metadata: &c.release_metadata,
+                description_key: c.description.as_ref().map(|d| d.key.as_str()),
                 filename: &c.filename,
                 kind: c.kind,
                 sha256: &c.sha256,
@@ -1293,6 +1307,7 @@ mod tests {
                 metadata_sha256: None,
                 provenance: json!([]),
                 release_metadata: metadata.into(),
+                description: None,
                 display_name: "demo".into(),
                 published: None,
                 entry_points: None,

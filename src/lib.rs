@@ -18,6 +18,7 @@ pub mod names;
 pub mod pipeline;
 pub mod policy;
 pub mod registry;
+pub mod search;
 pub mod server;
 pub mod simple;
 pub mod store;

@@ -14,6 +14,7 @@ mod indexes;
 mod policies;
 mod push;
 mod reads;
+mod search;
 mod toxresults;
 mod typo;
 mod upload;

@@ -12,6 +12,7 @@ pub mod mirror;
 pub mod pending;
 pub mod releases;
 pub(crate) mod schema;
+pub mod search;
 pub mod toxresults;
 pub mod typo_index;
 pub mod typo_rules;

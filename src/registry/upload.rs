@@ -278,6 +278,10 @@ impl Registry {
             display_name: inspected.metadata.name.clone(),
             version: version.clone(),
             release_metadata,
+            description: crate::search::text::bounded(
+                inspected.metadata.description.as_deref().unwrap_or(""),
+                crate::search::text::MAX_DESCRIPTION_BYTES,
+            ),
             filename: stored_name.clone(),
             parsed_version: inspected.filename.version.clone(),
             slot,
@@ -342,6 +346,8 @@ struct NewFileOwned {
     display_name: String,
     version: String,
     release_metadata: String,
+    /// The description to index, bounded.
+    description: String,
     filename: String,
     parsed_version: pep440_rs::Version,
     /// See [`dist::DistFilename::release_slot`].
@@ -401,6 +407,13 @@ impl NewFileOwned {
                 provenance: &self.provenance,
             },
         )?);
+        crate::store::search::set_description(
+            tx,
+            self.index_id,
+            &self.project,
+            &self.version,
+            &self.description,
+        )?;
         audit::append(tx, audit)?;
         Ok(Ok(orphans))
     }

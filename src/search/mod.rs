@@ -81,10 +81,25 @@ pub struct SearchResults {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PageError {
+    #[error("page numbers start at 1")]
+    Page,
     #[error("limit must be between 1 and {MAX_LIMIT}, not {0}")]
     Limit(usize),
     #[error("offset must be at most {MAX_OFFSET}, not {0}; refine the query instead")]
     Offset(usize),
+}
+
+/// Hits per page of `GET /+search?page=N`.
+pub const PAGE_SIZE: usize = 20;
+
+/// `(limit, offset)` of page `page` (from 1).
+pub fn page_window(page: usize) -> Result<(usize, usize), PageError> {
+    if page == 0 {
+        return Err(PageError::Page);
+    }
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    check_page(PAGE_SIZE, offset)?;
+    Ok((PAGE_SIZE, offset))
 }
 
 /// Check the paging of a search call.
@@ -140,6 +155,14 @@ mod tests {
             check_page(10, MAX_OFFSET + 1),
             Err(PageError::Offset(10_001))
         );
+    }
+
+    #[test]
+    fn pages_are_windows_of_page_size() {
+        assert_eq!(page_window(1), Ok((PAGE_SIZE, 0)));
+        assert_eq!(page_window(3), Ok((PAGE_SIZE, 2 * PAGE_SIZE)));
+        assert_eq!(page_window(0), Err(PageError::Page));
+        assert!(page_window(usize::MAX).is_err());
     }
 
     #[test]

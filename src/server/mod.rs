@@ -16,6 +16,7 @@ mod json;
 mod mirror;
 mod projects;
 mod push;
+mod search;
 mod simple;
 mod toxresults;
 mod typo;
@@ -89,6 +90,7 @@ fn routes(state: AppState) -> Router {
         .route("/+pushes", get(approvals::list))
         .route("/+pushes/{id}/approve", post(approvals::approve))
         .route("/+pushes/{id}/reject", post(approvals::reject))
+        .route("/+search", get(search::search))
         .route("/+audit", get(audit::list))
         .route("/+audit/verify", get(audit::verify))
         .route("/+typo/check", get(typo::check))

@@ -19,8 +19,10 @@ use crate::pipeline::{
 };
 use crate::policy::{Action, IndexPolicy};
 use crate::registry::{PushContext, Registry, RegistryError, Result};
+use crate::search::text;
 use crate::store::indexes::IndexRow;
 use crate::store::releases::{self, FileRow, NewFile};
+use crate::store::search as search_table;
 use crate::store::StoreError;
 
 /// A file prepared for the target.
@@ -33,6 +35,9 @@ pub(super) struct Candidate {
     metadata_sha256: Option<Sha256>,
     provenance: Value,
     pub(super) release_metadata: String,
+    /// The description to index for a release read from upstream (a
+    /// stage's is carried from its search row when the release lands).
+    description: Option<String>,
     display_name: String,
     /// Upload (or upstream publication) time.
     published: Option<i64>,
@@ -648,7 +653,7 @@ impl Registry {
         auth: &Authorized,
         plans: Vec<(ReleasePlan, crate::audit::NewEntry, bool)>,
     ) -> Result<()> {
-        let tid = auth.target.id;
+        let (tid, sid) = (auth.target.id, auth.source.id);
         let uploader = actor.user.clone();
         let cert = actor.cert_fingerprint.clone();
         let (src, tgt) = (auth.source.path.to_string(), auth.target.path.to_string());
@@ -673,7 +678,7 @@ impl Registry {
                             &review,
                         )?;
                     }
-                    orphans.extend(land_release(tx, tid, &uploader, plan)?);
+                    orphans.extend(land_release(tx, tid, sid, &uploader, plan)?);
                 }
                 Ok(orphans)
             })
@@ -906,6 +911,7 @@ impl Registry {
                 requires_python: f.requires_python,
                 metadata_sha256: f.metadata_sha256,
                 release_metadata: metadata.clone(),
+                description: None,
                 display_name: f.display_name,
                 published: Some(f.created),
                 entry_points: None,
@@ -1041,6 +1047,7 @@ impl Registry {
                     &inspected.metadata,
                 )
                 .to_string(),
+                description: inspected.metadata.description.clone(),
                 display_name: inspected.metadata.name.clone(),
                 published: upload_time,
                 entry_points: inspected.entry_points.clone(),
@@ -1183,10 +1190,13 @@ pub(super) fn push_entry(
 
 /// The rows of one release in the target (inside the landing transaction):
 /// its files with their provenance, their test results, its documentation.
+/// The release's search text (description, documentation) goes with it
+/// too: read from upstream's metadata, or carried from the source's row.
 /// Returns blobs no longer referenced.
 fn land_release(
     tx: &rusqlite::Connection,
     tid: i64,
+    sid: i64,
     uploader: &str,
     plan: &ReleasePlan,
 ) -> std::result::Result<Vec<Sha256>, StoreError> {
@@ -1252,6 +1262,17 @@ fn land_release(
             }
         }
     }
+    let carried = search_table::carried_text(tx, sid, project, &plan.version)?.unwrap_or_default();
+    let description = plan
+        .candidates
+        .iter()
+        .find_map(|c| c.description.as_deref())
+        .map(|d| text::bounded(d, text::MAX_DESCRIPTION_BYTES))
+        .unwrap_or(carried.description);
+    search_table::set_description(tx, tid, project, version, &description)?;
+    if plan.doc.is_some() {
+        search_table::set_docs(tx, tid, project, version, &carried.docs)?;
+    }
     Ok(orphans)
 }
 
@@ -1293,6 +1314,7 @@ mod tests {
                 metadata_sha256: None,
                 provenance: json!([]),
                 release_metadata: metadata.into(),
+                description: None,
                 display_name: "demo".into(),
                 published: None,
                 entry_points: None,

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod registry;
 pub mod render;
+pub mod search;
 pub mod server;
 pub mod simple;
 pub mod store;

@@ -398,6 +398,54 @@ fn corrupt(path: &str, reason: String) -> DocZipError {
     }
 }
 
+/// Hand the HTML pages (`.html`, `.htm`) of the stored, already validated
+/// zip at `path` to `page`, the top-level `index.html` first, then in zip
+/// order, reading at most `max_bytes` of HTML in all (a page past the
+/// budget is cut; invalid UTF-8 is replaced). `page` returns `false` to
+/// stop early. Returns how many pages it was given.
+pub fn for_each_html_page(
+    path: &Path,
+    max_bytes: u64,
+    mut page: impl FnMut(&str) -> bool,
+) -> Result<usize, DocZipError> {
+    let mut zip = open_unchecked(path)?;
+    let mut order = Vec::new();
+    for i in 0..zip.len() {
+        let member = zip
+            .by_index_raw(i)
+            .map_err(|e| DocZipError::NotZip(e.to_string()))?;
+        let Ok(name) = checked_name(member.name_raw()) else {
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        if !member.is_dir() && (lower.ends_with(".html") || lower.ends_with(".htm")) {
+            order.push((lower != "index.html", i));
+        }
+    }
+    order.sort();
+    let mut budget = max_bytes;
+    let mut given = 0;
+    for (_, i) in order {
+        if budget == 0 {
+            break;
+        }
+        let member = zip
+            .by_index(i)
+            .map_err(|e| corrupt("html page", e.to_string()))?;
+        let mut bytes = Vec::new();
+        member
+            .take(budget)
+            .read_to_end(&mut bytes)
+            .map_err(|e| corrupt("html page", e.to_string()))?;
+        budget = budget.saturating_sub(bytes.len() as u64);
+        given += 1;
+        if !page(&String::from_utf8_lossy(&bytes)) {
+            break;
+        }
+    }
+    Ok(given)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use super::{Registry, RegistryError, Result};
 use crate::auth::Identity;
 use crate::digest::Sha256;
-use crate::dist::doczip::{lookup_doc, validate_doc_zip, DocLookup, DocZipError, DocZipLimits};
+use crate::dist::doczip::{
+    for_each_html_page, lookup_doc, validate_doc_zip, DocLookup, DocZipError, DocZipLimits,
+};
 use crate::names::{IndexPath, ProjectName};
+use crate::search::text::{self as search_text, DocsText};
 use crate::store::doczips::{self as table, DocZipRow};
 use crate::store::{releases, StoreError, TempBlob};
 
@@ -88,13 +91,22 @@ impl Registry {
             };
             stored.unwrap_or(version)
         };
+        // Validated in full first; then the visible text of its pages for
+        // the search index (bounded: see `search::text`).
         let (checked, temp) = tokio::task::spawn_blocking(move || {
-            let r = validate_doc_zip(temp.path(), &DocZipLimits::default());
+            let r = validate_doc_zip(temp.path(), &DocZipLimits::default()).and_then(|summary| {
+                let mut text = DocsText::new(search_text::MAX_DOCS_BYTES);
+                for_each_html_page(temp.path(), search_text::MAX_DOCS_HTML_BYTES, |page| {
+                    text.add_html(page);
+                    !text.full()
+                })?;
+                Ok((summary, text.finish()))
+            });
             (r, temp)
         })
         .await
         .map_err(blocking_failed)?;
-        let summary = checked?;
+        let (summary, docs_text) = checked?;
         let sha = temp.sha256();
         let size = temp.size();
         let blobs = Arc::clone(&self.store.blobs);
@@ -122,7 +134,7 @@ impl Registry {
                         }
                     }
                 }
-                Ok(Ok(table::set(
+                let old = table::set(
                     tx,
                     &table::NewDocZip {
                         index_id: id,
@@ -133,7 +145,9 @@ impl Registry {
                         size,
                         uploader: &who,
                     },
-                )?))
+                )?;
+                crate::store::search::set_docs(tx, id, &name, &v, &docs_text)?;
+                Ok(Ok(old))
             })
             .await;
         if is_new {

@@ -62,7 +62,12 @@ macro_rules! invalid_from {
     )*};
 }
 
-invalid_from!(crate::index::ConfigError, crate::names::NameError);
+invalid_from!(
+    crate::index::ConfigError,
+    crate::names::NameError,
+    crate::search::QueryError,
+    crate::search::PageError
+);
 
 impl From<crate::mirror::MirrorError> for RegistryError {
     fn from(e: crate::mirror::MirrorError) -> Self {

@@ -17,6 +17,7 @@ mod policies;
 mod push;
 mod reads;
 mod sessions;
+mod search;
 mod toxresults;
 mod typo;
 mod upload;

@@ -286,6 +286,10 @@ impl Registry {
             version: version.clone(),
             release_metadata,
             description,
+            search_description: crate::search::text::bounded(
+                inspected.metadata.description.as_deref().unwrap_or(""),
+                crate::search::text::MAX_DESCRIPTION_BYTES,
+            ),
             filename: stored_name.clone(),
             parsed_version: inspected.filename.version.clone(),
             slot,
@@ -352,6 +356,8 @@ struct NewFileOwned {
     release_metadata: String,
     /// Stored with the release, in the same transaction.
     description: Option<DescriptionRow>,
+    /// The description to index, bounded.
+    search_description: String,
     filename: String,
     parsed_version: pep440_rs::Version,
     /// See [`dist::DistFilename::release_slot`].
@@ -415,6 +421,13 @@ impl NewFileOwned {
                 provenance: &self.provenance,
             },
         )?);
+        crate::store::search::set_description(
+            tx,
+            self.index_id,
+            &self.project,
+            &self.version,
+            &self.search_description,
+        )?;
         audit::append(tx, audit)?;
         Ok(Ok(orphans))
     }

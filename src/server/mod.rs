@@ -16,6 +16,7 @@ mod json;
 pub(crate) mod mirror;
 pub(crate) mod projects;
 mod push;
+mod search;
 mod simple;
 pub(crate) mod toxresults;
 mod typo;
@@ -103,6 +104,7 @@ fn routes(state: AppState) -> Router {
         .route("/+pushes", get(approvals::list))
         .route("/+pushes/{id}/approve", post(approvals::approve))
         .route("/+pushes/{id}/reject", post(approvals::reject))
+        .route("/+search", get(search::search))
         .route("/+audit", get(audit::list))
         .route("/+audit/verify", get(audit::verify))
         .route("/+typo/check", get(typo::check))

@@ -15,6 +15,7 @@ pub mod pending;
 pub mod releases;
 pub(crate) mod schema;
 pub mod sessions;
+pub mod search;
 pub mod toxresults;
 pub mod typo_index;
 pub mod typo_rules;

@@ -307,6 +307,128 @@ pub const MIGRATIONS: &[&str] = &[
         DELETE FROM descriptions WHERE key = OLD.description_key
           AND NOT EXISTS (SELECT 1 FROM releases WHERE description_key = OLD.description_key);
     END;
+    "#,
+    // 15: full-text search (see src/search/, store/search.rs).
+    // `search_entries` holds one row per release of a stage index (name,
+    // summary, keywords, classifiers from the release metadata; description
+    // and documentation text, which exist nowhere else in the database, set
+    // by airlock in the transaction that stores them) and one per cached
+    // mirror project (name only). `search_fts` is an external-content FTS5
+    // index over it, kept in step by the triggers on `search_entries`, so
+    // snippets read the text from one place and the index can be rebuilt
+    // with `INSERT INTO search_fts(search_fts) VALUES('rebuild')`. Releases
+    // and mirror pages feed `search_entries` through triggers, so every
+    // insert, metadata replacement and delete of theirs changes the index in
+    // its own transaction.
+    r#"
+    CREATE TABLE search_entries (
+        id        INTEGER PRIMARY KEY,
+        index_id  INTEGER NOT NULL,
+        project   TEXT NOT NULL,
+        release_id INTEGER UNIQUE,
+        version   TEXT,
+        name      TEXT NOT NULL,
+        summary   TEXT NOT NULL DEFAULT '',
+        keywords  TEXT NOT NULL DEFAULT '',
+        classifiers TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        docs      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX search_entries_by_project ON search_entries(index_id, project);
+    CREATE VIRTUAL TABLE search_fts USING fts5(
+        name, summary, keywords, classifiers, description, docs,
+        content='search_entries', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER search_entries_added AFTER INSERT ON search_entries
+    BEGIN
+        INSERT INTO search_fts (rowid, name, summary, keywords, classifiers, description, docs)
+        VALUES (NEW.id, NEW.name, NEW.summary, NEW.keywords, NEW.classifiers, NEW.description,
+                NEW.docs);
+    END;
+    CREATE TRIGGER search_entries_removed AFTER DELETE ON search_entries
+    BEGIN
+        INSERT INTO search_fts (search_fts, rowid, name, summary, keywords, classifiers,
+                                description, docs)
+        VALUES ('delete', OLD.id, OLD.name, OLD.summary, OLD.keywords, OLD.classifiers,
+                OLD.description, OLD.docs);
+    END;
+    CREATE TRIGGER search_entries_changed AFTER UPDATE ON search_entries
+    BEGIN
+        INSERT INTO search_fts (search_fts, rowid, name, summary, keywords, classifiers,
+                                description, docs)
+        VALUES ('delete', OLD.id, OLD.name, OLD.summary, OLD.keywords, OLD.classifiers,
+                OLD.description, OLD.docs);
+        INSERT INTO search_fts (rowid, name, summary, keywords, classifiers, description, docs)
+        VALUES (NEW.id, NEW.name, NEW.summary, NEW.keywords, NEW.classifiers, NEW.description,
+                NEW.docs);
+    END;
+    CREATE TRIGGER search_release_added AFTER INSERT ON releases
+    BEGIN
+        INSERT INTO search_entries (index_id, project, release_id, version, name, summary,
+                                    keywords, classifiers)
+        SELECT p.index_id, p.name, NEW.id, NEW.version, p.display_name,
+               CASE WHEN json_valid(NEW.metadata)
+                    THEN coalesce(json_extract(NEW.metadata, '$.summary'), '') ELSE '' END,
+               CASE WHEN json_valid(NEW.metadata)
+                    THEN coalesce(json_extract(NEW.metadata, '$.keywords'), '') ELSE '' END,
+               coalesce((SELECT group_concat(value, char(10)) FROM json_each(
+                   CASE WHEN json_valid(NEW.metadata) THEN NEW.metadata ELSE '{}' END,
+                   '$.classifiers')), '')
+        FROM projects p WHERE p.id = NEW.project_id;
+    END;
+    CREATE TRIGGER search_release_metadata AFTER UPDATE OF metadata ON releases
+    BEGIN
+        UPDATE search_entries SET
+            summary = CASE WHEN json_valid(NEW.metadata)
+                THEN coalesce(json_extract(NEW.metadata, '$.summary'), '') ELSE '' END,
+            keywords = CASE WHEN json_valid(NEW.metadata)
+                THEN coalesce(json_extract(NEW.metadata, '$.keywords'), '') ELSE '' END,
+            classifiers = coalesce((SELECT group_concat(value, char(10)) FROM json_each(
+                CASE WHEN json_valid(NEW.metadata) THEN NEW.metadata ELSE '{}' END,
+                '$.classifiers')), '')
+        WHERE release_id = NEW.id;
+    END;
+    CREATE TRIGGER search_release_removed AFTER DELETE ON releases
+    BEGIN
+        DELETE FROM search_entries WHERE release_id = OLD.id;
+    END;
+    CREATE TRIGGER search_mirror_added AFTER INSERT ON mirror_pages WHEN NEW.found = 1
+    BEGIN
+        INSERT INTO search_entries (index_id, project, name)
+        VALUES (NEW.index_id, NEW.project, NEW.display_name);
+    END;
+    CREATE TRIGGER search_mirror_changed AFTER UPDATE OF found, display_name ON mirror_pages
+    WHEN OLD.found IS NOT NEW.found OR OLD.display_name IS NOT NEW.display_name
+    BEGIN
+        DELETE FROM search_entries
+        WHERE index_id = OLD.index_id AND project = OLD.project AND release_id IS NULL;
+        INSERT INTO search_entries (index_id, project, name)
+        SELECT NEW.index_id, NEW.project, NEW.display_name WHERE NEW.found = 1;
+    END;
+    CREATE TRIGGER search_mirror_removed AFTER DELETE ON mirror_pages
+    BEGIN
+        DELETE FROM search_entries
+        WHERE index_id = OLD.index_id AND project = OLD.project AND release_id IS NULL;
+    END;
+    CREATE TRIGGER search_index_removed AFTER DELETE ON indexes
+    BEGIN
+        DELETE FROM search_entries WHERE index_id = OLD.id;
+    END;
+    INSERT INTO search_entries (index_id, project, release_id, version, name, summary, keywords,
+                                classifiers)
+    SELECT p.index_id, p.name, r.id, r.version, p.display_name,
+           CASE WHEN json_valid(r.metadata)
+                THEN coalesce(json_extract(r.metadata, '$.summary'), '') ELSE '' END,
+           CASE WHEN json_valid(r.metadata)
+                THEN coalesce(json_extract(r.metadata, '$.keywords'), '') ELSE '' END,
+           coalesce((SELECT group_concat(value, char(10)) FROM json_each(
+               CASE WHEN json_valid(r.metadata) THEN r.metadata ELSE '{}' END,
+               '$.classifiers')), '')
+    FROM releases r JOIN projects p ON p.id = r.project_id;
+    INSERT INTO search_entries (index_id, project, name)
+    SELECT index_id, project, display_name FROM mirror_pages WHERE found = 1;
+    "#,
     // 16: browser sessions of the web UI. Only a digest of the cookie is
     // kept; `pw_fingerprint` is the password's at login, so a password
     // change ends every session of the user (as it revokes login tokens).

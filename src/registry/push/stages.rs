@@ -20,8 +20,10 @@ use crate::pipeline::{
 use crate::policy::{Action, IndexPolicy};
 use crate::registry::{PushContext, Registry, RegistryError, Result};
 use crate::store::descriptions::{self, DescriptionRow};
+use crate::search::text;
 use crate::store::indexes::IndexRow;
 use crate::store::releases::{self, FileRow, NewFile};
+use crate::store::search as search_table;
 use crate::store::StoreError;
 
 /// A file prepared for the target.
@@ -37,6 +39,9 @@ pub(super) struct Candidate {
     /// The release's description, carried verbatim from a stage (rendered
     /// from the metadata for a mirror's file).
     description: Option<DescriptionRow>,
+    /// The description to index for a release read from upstream (a
+    /// stage's is carried from its search row when the release lands).
+    search_description: Option<String>,
     display_name: String,
     /// Upload (or upstream publication) time.
     published: Option<i64>,
@@ -652,7 +657,7 @@ impl Registry {
         auth: &Authorized,
         plans: Vec<(ReleasePlan, crate::audit::NewEntry, bool)>,
     ) -> Result<()> {
-        let tid = auth.target.id;
+        let (tid, sid) = (auth.target.id, auth.source.id);
         let uploader = actor.user.clone();
         let cert = actor.cert_fingerprint.clone();
         let (src, tgt) = (auth.source.path.to_string(), auth.target.path.to_string());
@@ -677,7 +682,7 @@ impl Registry {
                             &review,
                         )?;
                     }
-                    orphans.extend(land_release(tx, tid, &uploader, plan)?);
+                    orphans.extend(land_release(tx, tid, sid, &uploader, plan)?);
                 }
                 Ok(orphans)
             })
@@ -912,6 +917,7 @@ impl Registry {
                 metadata_sha256: f.metadata_sha256,
                 release_metadata: metadata.clone(),
                 description: description.clone(),
+                search_description: None,
                 display_name: f.display_name,
                 published: Some(f.created),
                 entry_points: None,
@@ -1051,6 +1057,7 @@ impl Registry {
                 )
                 .to_string(),
                 description,
+                search_description: inspected.metadata.description.clone(),
                 display_name: inspected.metadata.name.clone(),
                 published: upload_time,
                 entry_points: inspected.entry_points.clone(),
@@ -1193,10 +1200,13 @@ pub(super) fn push_entry(
 
 /// The rows of one release in the target (inside the landing transaction):
 /// its files with their provenance, their test results, its documentation.
+/// The release's search text (description, documentation) goes with it
+/// too: read from upstream's metadata, or carried from the source's row.
 /// Returns blobs no longer referenced.
 fn land_release(
     tx: &rusqlite::Connection,
     tid: i64,
+    sid: i64,
     uploader: &str,
     plan: &ReleasePlan,
 ) -> std::result::Result<Vec<Sha256>, StoreError> {
@@ -1265,6 +1275,17 @@ fn land_release(
                 orphans.push(old);
             }
         }
+    }
+    let carried = search_table::carried_text(tx, sid, project, &plan.version)?.unwrap_or_default();
+    let description = plan
+        .candidates
+        .iter()
+        .find_map(|c| c.search_description.as_deref())
+        .map(|d| text::bounded(d, text::MAX_DESCRIPTION_BYTES))
+        .unwrap_or(carried.description);
+    search_table::set_description(tx, tid, project, version, &description)?;
+    if plan.doc.is_some() {
+        search_table::set_docs(tx, tid, project, version, &carried.docs)?;
     }
     Ok(orphans)
 }

@@ -7,8 +7,8 @@
 #   bash tests/run.sh -k upload  # extra arguments go to pytest
 #
 # Needs Rust, Python >= 3.11 with venv/pip, and network access to PyPI the
-# first time (to fill .venv-test/), and curl (installed with apt-get if it
-# is missing). No local wheels.
+# first time (to fill .venv-test/), npm (axe-core, for the browser tests),
+# and curl and chromium (installed with apt-get if missing). No local wheels.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,7 +65,8 @@ ensure_venv() {
     log "creating $venv (tools from PyPI)"
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --index-url https://pypi.org/simple/ \
+    # Playwright drives Debian's Chromium: never download a browser of its own
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$venv/bin/python" -m pip install --quiet --index-url https://pypi.org/simple/ \
         --upgrade --requirement "$requirements"
     # Written last: a venv without it is incomplete and gets rebuilt.
     echo "$want" >"$stamp"
@@ -84,6 +85,27 @@ ensure_debian_tools() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
 }
 
+# The browser tests (tests/e2e/test_web.py): Debian's Chromium, and axe-core
+# from npm (pinned), cached under target/.
+AXE_VERSION=4.14.1
+ensure_browser_tools() {
+    local sudo=() axe_dir="${CARGO_TARGET_DIR:-$repo/target}/axe-core"
+    case "$axe_dir" in /*) ;; *) axe_dir="$repo/$axe_dir" ;; esac
+    if [ ! -x /usr/bin/chromium ]; then
+        log "installing chromium (apt-get)"
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium
+    fi
+    if [ "$(cat "$axe_dir/.version" 2>/dev/null)" != "$AXE_VERSION" ]; then
+        log "installing axe-core $AXE_VERSION (npm) into $axe_dir"
+        mkdir -p "$axe_dir"
+        npm install --silent --no-audit --no-fund --prefix "$axe_dir" "axe-core@$AXE_VERSION"
+        echo "$AXE_VERSION" >"$axe_dir/.version"
+    fi
+    export AIRLOCK_AXE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
+}
+
 cargo_locked=()
 if git -C "$repo" ls-files --error-unmatch Cargo.lock >/dev/null 2>&1; then
     cargo_locked=(--locked)
@@ -92,6 +114,7 @@ fi
 clean_pip_env
 ensure_debian_tools
 ensure_venv
+ensure_browser_tools
 
 log "cargo build"
 cargo build "${cargo_locked[@]}"

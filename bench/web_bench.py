@@ -486,6 +486,17 @@ class Airlock:
         if status not in (200, 201):
             raise RuntimeError(f"airlock: creating {INDEX}: {status} {body[:300]!r}")
 
+    def allow_names(self, names: list[str]) -> None:
+        """The workload's names differ by a digit or two, so airlock's
+        typosquat gate takes them for look-alikes of each other; allow them
+        on the index, as an operator would (setup, not measured)."""
+        for name in names:
+            status, _, body = request(f"{self.base}/{INDEX}/+typo/{name}", json.dumps({"verdict": "allow"}).encode(),
+                                      "PUT", {"Content-Type": "application/json", "Accept": "application/json",
+                                              "Authorization": basic(USER, PW)})
+            if status not in (200, 201):
+                raise RuntimeError(f"airlock: allowing {name}: {status} {body[:300]!r}")
+
     def upload_auth(self) -> str:
         return basic(USER, PW)
 
@@ -799,31 +810,37 @@ def report(res: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, sc in res["scenarios"].items():
         a, d = sc.get("airlock"), sc.get("devpi-web")
-        if not a or not d:
-            lines.append(f"| {name} | {sc.get('airlock_mode', '-')} | | | | | | | | | |")
-            continue
-        ratio = a["rps"] / d["rps"] if d["rps"] else float("inf")
-        met = "met" if ratio >= 30 and a["p99_ms"] < 10 else "**not met**"
-        mode = "" if sc["airlock_mode"] == "html" else " (airlock: JSON, no HTML page)"
-        lines.append(f"| {name}{mode} | {fmt(a['rps'])} | {fmt(a['p50_ms'])} | {fmt(a['p99_ms'])} | "
-                     f"{a['cpu_ms_per_req']:.3f} | {fmt(d['rps'])} | {fmt(d['p50_ms'])} | {fmt(d['p99_ms'])} | "
-                     f"{d['cpu_ms_per_req']:.2f} | {ratio:.1f}x | {met} |")
+        mode = sc.get("airlock_mode", "html")
+        acells = (f"{fmt(a['rps'])} | {fmt(a['p50_ms'])} | {fmt(a['p99_ms'])} | {a['cpu_ms_per_req']:.3f}"
+                  if a else f"{mode} | | |")
+        dcells = (f"{fmt(d['rps'])} | {fmt(d['p50_ms'])} | {fmt(d['p99_ms'])} | {d['cpu_ms_per_req']:.2f}"
+                  if d else "- | | |")
+        if a and d:
+            ratio = a["rps"] / d["rps"] if d["rps"] else float("inf")
+            met = "met" if ratio >= 30 and a["p99_ms"] < 10 else "**not met**"
+            if mode != "html":
+                met += " (but not on an HTML page)"
+            rcell = f"{ratio:.1f}x | {met}"
+        else:
+            rcell = "- | not measured"
+        label = name if mode == "html" or not a else f"{name} (airlock: JSON, no HTML page)"
+        lines.append(f"| {label} | {acells} | {dcells} | {rcell} |")
     fp = res.get("first_page")
     if fp:
-        lines += ["", "| first page after start | projects | project page s | search answer s |",
-                  "|---|---|---|---|"]
+        lines += ["", "| first page after start (from spawn) | projects | project page s | search answer s "
+                      "| idle s | ", "|---|---|---|---|---|"]
         a = fp.get("airlock")
         if a:
             for label in ("first_start", "restart"):
                 r = a[label]
                 lines.append(f"| airlock, {label.replace('_', ' ')} | {a['projects']:,} | "
-                             f"{fmt(r['project_page_s'])} | {fmt(r['search_s'])} |")
+                             f"{fmt(r['project_page_s'])} | {fmt(r['search_s'])} | {fmt(r['idle_s'])} |")
         d = fp.get("devpi-web")
         if d:
             for label in ("restart", "index_removed"):
                 r = d[label]
                 lines.append(f"| devpi-web, {label.replace('_', ' ')} | {d['projects']:,} | "
-                             f"{fmt(r['project_page_s'])} | {fmt(r['search_s'])} |")
+                             f"{fmt(r['project_page_s'])} | {fmt(r['search_s'])} | {fmt(r['idle_s'])} |")
         if a and a.get("accept", ["text/html"] * 2) != ["text/html"] * 2:
             lines += ["", f"airlock's first-page figures asked for {' / '.join(str(x) for x in a['accept'])} "
                           "(project page / search; None: not asked): no HTML page on the commit measured."]
@@ -881,6 +898,7 @@ def main() -> int:
         a = Airlock(airlock_bin, scratch / "airlock-data", scratch / "airlock.log")
         a.start()
         a.setup()
+        a.allow_names(sorted({e["project"] for e in manifest}))
         log(f"airlock: uploading {len(manifest)} files")
         res["airlock_upload_s"] = upload_all(f"{a.base}/{INDEX}/", a.upload_auth(), folder, manifest)
         log(f"airlock: uploaded in {res['airlock_upload_s']:.0f} s")
@@ -941,11 +959,14 @@ def main() -> int:
                 + (f"its re-index at {fp['devpi-web']['projects']:,} projects took {reindex:.1f} s "
                    f"(x{scale:.0f} would be ~{reindex * scale / 60:.0f} min)." if reindex else
                    "its re-index did not answer the search in time."))
+    except BaseException as e:
+        res["error"] = repr(e)
+        raise
     finally:
         PROCS.stop_all()
-    RESULTS.mkdir(exist_ok=True)
-    out = args.out or RESULTS / f"web-{stamp}.json"
-    out.write_text(json.dumps(res, indent=2))
+        RESULTS.mkdir(exist_ok=True)
+        out = args.out or RESULTS / f"web-{stamp}.json"
+        out.write_text(json.dumps(res, indent=2))
     print(report(res))
     print(f"\nresults JSON: {out}")
     shutil.rmtree(scratch, ignore_errors=True)

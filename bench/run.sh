@@ -44,6 +44,9 @@ then bench/ratios.py's table of every figure with the ratio airlock/peer.
                      (50 MB vs nginx, pip/uv vs --find-links), tls_bench.py (TLS vs
                      nginx+devpi), scale_bench.py (1k/10k/100k projects)
   --only-extras      only those three (the peers' venvs must exist already)
+  --web              only bench/web_bench.py: airlock's HTML pages against devpi-web
+                     (its own devpi venv under target/bench/; does not need the peer
+                     harness); --reps/--duration are passed on, so is anything after --
 
 Environment: AIRLOCK_PEER_HARNESS (the harness folder, default ../shared/bench
 relative to the repository), BENCH_WORK (scratch, default /tmp/airlock-bench-work),
@@ -67,6 +70,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --extras) EXTRAS=1; shift ;;
     --only-extras) EXTRAS=1; ONLY_EXTRAS=1; shift ;;
+    --web) WEB=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -91,6 +95,14 @@ run_extras() {
   echo "## Scale (bench/scale_bench.py)"
   python3 "$REPO/bench/scale_bench.py" --duration "$(( (d + 1) / 2 ))" --reps 3
 }
+
+WEB=${WEB:-0}
+if [ "$WEB" = 1 ]; then
+  # The web benchmark brings its own peer (devpi-server + devpi-web): no harness needed.
+  WEB_ARGS=(--reps "$REPS" --duration "$DURATION")
+  [ "$BUILD" = 1 ] || WEB_ARGS+=(--no-build)
+  exec python3 "$REPO/bench/web_bench.py" "${WEB_ARGS[@]}" "${EXTRA[@]+"${EXTRA[@]}"}"
+fi
 
 if [ "$ONLY_EXTRAS" = 1 ]; then
   if [ "$BUILD" = 1 ] && [ -z "${AIRLOCK_BIN:-}" ]; then

@@ -15,10 +15,10 @@ pub(super) fn to_html(source: &str, gfm: bool) -> String {
         o.extension.autolink = true;
         o.extension.tasklist = true;
         o.extension.footnotes = true;
-        // heading anchors, prefixed by the sanitiser
+        // heading anchors, prefixed by the sanitiser (their empty links
+        // become plain id targets afterwards: see sanitize::clean)
         o.extension.header_ids = Some(String::new());
     }
-    o.render.github_pre_lang = true;
     // raw HTML passes to the sanitiser, which keeps only the allow-list
     o.render.r#unsafe = true;
     markdown_to_html(source, &o)

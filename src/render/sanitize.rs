@@ -97,7 +97,6 @@ const TAG_ATTRIBUTES: &[(&str, &[&str])] = &[
     ("th", &["align", "colspan", "rowspan"]),
     ("td", &["align", "colspan", "rowspan"]),
     ("ol", &["start"]),
-    ("pre", &["lang"]),
     ("details", &["open"]),
     ("input", &["checked"]),
 ];
@@ -140,17 +139,23 @@ static CLEANER: LazyLock<Builder<'static>> = LazyLock::new(|| {
             .collect(),
         )
         .set_tag_attribute_values(
-            [("input", [("disabled", "")].into_iter().collect())]
-                .into_iter()
-                .collect(),
+            // a task list's box is decoration next to its text: hidden
+            // from assistive technology rather than an unlabelled control
+            [(
+                "input",
+                [("disabled", ""), ("aria-hidden", "true")]
+                    .into_iter()
+                    .collect(),
+            )]
+            .into_iter()
+            .collect(),
         )
         .attribute_filter(|element, attribute, value| match (element, attribute) {
             // an image is fetched by the browser: web URLs only
-            ("img", "src") => {
-                let v = value.trim_start().to_ascii_lowercase();
-                (v.starts_with("http:") || v.starts_with("https:") || v.starts_with('#'))
-                    .then(|| value.into())
-            }
+            // README images are never loaded: an image from anywhere else
+            // is a tracking pixel that tells a third party who reviews
+            // what and when (the pages' CSP says the same); the alt text stays
+            ("img", "src") => None,
             _ => Some(value.into()),
         });
     b
@@ -169,5 +174,66 @@ fn fragment_only(url: &str) -> Option<Cow<'_, str>> {
 
 /// Sanitise an HTML fragment.
 pub fn clean(html: &str) -> String {
-    CLEANER.clean(html).to_string()
+    without_empty_links(&with_image_alts(&CLEANER.clean(html).to_string()))
+}
+
+/// An `<a …></a>` with no content (a heading anchor) is a link a screen
+/// reader cannot name: keep only its `id`, as a `<span>` target.
+fn without_empty_links(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find("<a ") {
+        let (before, tag_start) = rest.split_at(i);
+        out.push_str(before);
+        let Some(end) = tag_start.find('>') else {
+            out.push_str(tag_start);
+            rest = "";
+            break;
+        };
+        let tag = &tag_start[..=end];
+        let after = &tag_start[end + 1..];
+        if let Some(after_close) = after.strip_prefix("</a>") {
+            if let Some(id) = attr(tag, "id") {
+                out.push_str(&format!("<span id=\"{id}\"></span>"));
+            }
+            rest = after_close;
+        } else {
+            out.push_str(tag);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The value of `name="…"` in a serialised tag.
+fn attr<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
+    let key = format!(" {name}=\"");
+    let i = tag.find(&key)? + key.len();
+    Some(&tag[i..i + tag[i..].find('"')?])
+}
+
+/// Every image gets an `alt` (empty when the README gave none: a
+/// decorative image to assistive technology). Works on the sanitiser's
+/// own serialisation, where every tag is well-formed and attributes are
+/// quoted.
+fn with_image_alts(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 16);
+    let mut rest = html;
+    while let Some(i) = rest.find("<img") {
+        let (before, tag_start) = rest.split_at(i);
+        out.push_str(before);
+        let end = tag_start.find('>').map_or(tag_start.len(), |e| e + 1);
+        let tag = &tag_start[..end];
+        if tag.contains(" alt=\"") || !tag.ends_with('>') {
+            out.push_str(tag);
+        } else {
+            out.push_str(&tag[..4]);
+            out.push_str(" alt=\"\"");
+            out.push_str(&tag[4..]);
+        }
+        rest = &tag_start[end..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -255,6 +255,7 @@ mod tests {
                 display_name: project,
                 version,
                 metadata: meta,
+                description_key: None,
             },
             crate::store::releases::MetadataOnConflict::Replace,
         )

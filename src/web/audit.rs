@@ -140,7 +140,7 @@ fn pretty(v: &Value) -> String {
     visible(&serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {

@@ -417,6 +417,10 @@ pub async fn version(
         );
     };
     let extra = Attachments::load(&st, &name, &proj).await?;
+    let description = st
+        .registry
+        .release_description(holder, &name, &wanted)
+        .await?;
     let meta: Value = serde_json::from_str(&release.metadata).unwrap_or(Value::Null);
     let files: Vec<_> = proj
         .files
@@ -475,6 +479,11 @@ pub async fn version(
             a href={ "/" (path) "/" (proj.name) } { "all versions" }
             " · " a href={ "/" (path) "/+simple/" (proj.name) "/" } { "simple page" }
             @if docs.is_some() { " · " a href={ "/" (holder) "/" (proj.name) "/" (wanted) "/+doc/" } { "documentation" } }
+        }
+        h2 { "Description" }
+        @match &description {
+            Some(d) => div.readme { (maud::PreEscaped(&d.html)) },
+            None => p.muted { "No description was stored with this release." },
         }
         h2 { "Metadata" }
         @if rows.is_empty() { p.muted { "The release declares no further metadata." } }

@@ -15,6 +15,7 @@ mod docs;
 mod format;
 mod layout;
 mod pushes;
+mod search;
 mod status;
 mod viewer;
 
@@ -79,6 +80,7 @@ pub fn router(state: AppState, api: Router) -> Router {
     Router::new()
         .route("/", get(browse::home))
         .route("/+status", get(status::status))
+        .route("/+search", get(search::search))
         .route("/+login", get(viewer::login_form))
         .route("/+web/login", post(viewer::login))
         .route("/+web/logout", post(viewer::logout))

@@ -405,7 +405,7 @@ def csrf_of(page) -> str:
 def test_story_login_browse_search_docs_approve_audit(browser, site):
     ctx, page = new_page(browser)
     page.goto(site.url + "/")
-    assert page.locator("h1").inner_text() == "Indexes"
+    assert page.locator("main > h1").inner_text() == "Indexes"
     shot(page, "01-home-anonymous")
     page.click("header >> text=Log in")
     assert page.url.startswith(site.url + "/+login")
@@ -422,13 +422,13 @@ def test_story_login_browse_search_docs_approve_audit(browser, site):
 
     # browse: home -> index -> project -> version
     page.click("main a[href='/acme/dev']")
-    assert page.locator("h1").inner_text().startswith("acme/dev")
+    assert page.locator("main > h1").inner_text().startswith("acme/dev")
     shot(page, "03-index")
     page.click("main a:text-is('acme-billing')")
-    assert page.locator("h1").inner_text() == "acme-billing"
+    assert page.locator("main > h1").inner_text() == "acme-billing"
     shot(page, "04-project")
     page.click("main a:text-is('1.4.0')")
-    assert page.locator("h1").inner_text() == "acme-billing 1.4.0"
+    assert page.locator("main > h1").inner_text() == "acme-billing 1.4.0"
     assert page.locator("p.lead").inner_text() == "Invoices and payment runs"
     shot(page, "05-version")
 
@@ -470,7 +470,7 @@ def test_story_login_browse_search_docs_approve_audit(browser, site):
 
     page.on("dialog", accept)
     page.goto(f"{site.url}/+pushes/{site.story_push}")
-    assert page.locator("h1").inner_text() == f"Push #{site.story_push}: acme-billing 1.4.0"
+    assert page.locator("main > h1").inner_text() == f"Push #{site.story_push}: acme-billing 1.4.0"
     shot(page, "09-push-review")
     with page.expect_navigation():
         page.click("main form[action$='/approve'] button")
@@ -562,6 +562,9 @@ WATCH_DOM = """() => {
     for (const m of list) {
       // airlock.js adds its copy buttons beside digests: expected
       const added = [...m.addedNodes].filter(n => !(n.classList && n.classList.contains('copy')));
+      // the reader's own click on a <summary> opens its <details>: the
+      // browser's doing, not the content's (ontoggle must still not run)
+      if (m.type === 'attributes' && m.target.nodeName === 'DETAILS' && m.attributeName === 'open') continue;
       if (m.type === 'childList' && added.length === 0 && m.removedNodes.length === 0) continue;
       if (m.type === 'childList' && added.length === 0 && [...m.removedNodes].every(n => n.nodeType === 3)) continue;
       if (m.type === 'characterData' && m.target.parentElement && m.target.parentElement.classList.contains('copy')) continue;
@@ -609,7 +612,7 @@ def test_hostile_readme_and_metadata_do_nothing(browser, site):
     assert page.evaluate("document.body.getAttribute('data-pwned')") is None
     assert page.title() == "hostile-pkg 6.6.6 · airlock"
     assert page.url == f"{site.url}/alice/hostile/hostile-pkg/6.6.6", "content navigated the page"
-    assert page.locator("main h1").is_visible(), "a README style hid the page"
+    assert page.locator("main > h1").is_visible(), "a README style hid the page"
     box = page.locator("header.site").bounding_box()
     assert box and box["y"] >= 0 and page.locator("header.site").is_visible()
 

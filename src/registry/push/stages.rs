@@ -19,8 +19,8 @@ use crate::pipeline::{
 };
 use crate::policy::{Action, IndexPolicy};
 use crate::registry::{PushContext, Registry, RegistryError, Result};
-use crate::store::descriptions::{self, DescriptionRow};
 use crate::search::text;
+use crate::store::descriptions::{self, DescriptionRow};
 use crate::store::indexes::IndexRow;
 use crate::store::releases::{self, FileRow, NewFile};
 use crate::store::search as search_table;
@@ -1329,6 +1329,7 @@ mod tests {
                 provenance: json!([]),
                 release_metadata: metadata.into(),
                 description: None,
+                search_description: None,
                 display_name: "demo".into(),
                 published: None,
                 entry_points: None,

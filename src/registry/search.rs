@@ -50,6 +50,7 @@ impl Registry {
                     &name_key,
                     &search::WEIGHTS,
                     ids.as_deref(),
+                    search::candidate_rows(limit + 1, offset),
                     limit + 1,
                     offset,
                 )?;

@@ -89,6 +89,15 @@ pub enum PageError {
     Offset(usize),
 }
 
+/// How many best-scoring rows are grouped into projects for a page ending
+/// at `offset + limit`: four rows per hit (a project matching in several
+/// releases uses several), at least 400. Bounds the cost of a word that
+/// matches nearly every project; a project ranked below the cap is only
+/// found by a narrower query (or by its exact name, always included).
+pub fn candidate_rows(limit: usize, offset: usize) -> usize {
+    (offset + limit).saturating_mul(4).max(400)
+}
+
 /// Hits per page of `GET /+search?page=N`.
 pub const PAGE_SIZE: usize = 20;
 

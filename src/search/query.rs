@@ -145,12 +145,12 @@ mod tests {
         assert_eq!(Query::parse("   \t\n"), Err(QueryError::Empty));
         let big = "a".repeat(10 * 1024);
         assert_eq!(Query::parse(&big), Err(QueryError::TooLong(10 * 1024)));
-        let many = vec!["w"; MAX_TOKENS + 1].join(" ");
+        let many = ["w"; MAX_TOKENS + 1].join(" ");
         assert_eq!(
             Query::parse(&many),
             Err(QueryError::TooManyWords(MAX_TOKENS + 1))
         );
-        let most = vec!["w"; MAX_TOKENS].join(" ");
+        let most = ["w"; MAX_TOKENS].join(" ");
         assert!(Query::parse(&most).is_ok());
         let longest = "é".repeat(MAX_QUERY_CHARS);
         assert!(Query::parse(&longest).is_ok(), "counted in characters");

@@ -334,7 +334,7 @@ pub const MIGRATIONS: &[&str] = &[
         description TEXT NOT NULL DEFAULT '',
         docs      TEXT NOT NULL DEFAULT ''
     );
-    CREATE INDEX search_entries_by_project ON search_entries(index_id, project);
+    CREATE INDEX search_entries_by_project ON search_entries(project, index_id);
     CREATE VIRTUAL TABLE search_fts USING fts5(
         name, summary, keywords, classifiers, description, docs,
         content='search_entries', content_rowid='id',

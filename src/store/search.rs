@@ -107,42 +107,57 @@ pub struct MatchedProject {
 pub type Weights = [f64; 6];
 
 /// The projects whose rows match the FTS5 expression `fts_query` (built by
-/// `crate::search::Query`, never user text), ranked: an exact name first,
-/// then by bm25 with `weights`. `index_ids` restricts the indexes (`None`:
-/// every index). Answers `limit` projects from `offset`.
+/// `crate::search::Query`, never user text), ranked: an exact name
+/// (`name_key`) first, then by bm25 with `weights`. Only the best
+/// `candidates` rows by bm25 (plus the exact-name rows) are grouped into
+/// projects, which bounds the work for words that match nearly everything.
+/// `index_ids` restricts the indexes (`None`: every index). Answers `limit`
+/// projects from `offset`.
+#[allow(clippy::too_many_arguments)]
 pub fn matching_projects(
     conn: &Connection,
     fts_query: &str,
     name_key: &str,
     weights: &Weights,
     index_ids: Option<&[i64]>,
+    candidates: usize,
     limit: usize,
     offset: usize,
 ) -> Result<Vec<MatchedProject>, StoreError> {
-    let scope = match index_ids {
-        Some(ids) if ids.is_empty() => return Ok(Vec::new()),
-        Some(ids) => format!(
-            "AND e.index_id IN ({})",
-            (0..ids.len())
-                .map(|i| format!("?{}", i + 5))
+    let (join, scope, exact_scope) = match index_ids {
+        Some([]) => return Ok(Vec::new()),
+        Some(ids) => {
+            let list = (0..ids.len())
+                .map(|i| format!("?{}", i + 6))
                 .collect::<Vec<_>>()
-                .join(",")
-        ),
-        None => String::new(),
+                .join(",");
+            (
+                // CROSS JOIN keeps the FTS table the outer loop (bm25 needs it)
+                "CROSS JOIN search_entries s ON s.id = search_fts.rowid",
+                format!("AND s.index_id IN ({list})"),
+                format!("AND x.index_id IN ({list})"),
+            )
+        }
+        None => ("", String::new(), String::new()),
     };
     // Weights are numbers chosen in code; formatting them keeps the
-    // statement cacheable per weight set. bm25() must run in the query that
-    // scans the FTS table itself, hence the materialised step.
+    // statement cacheable per weight set.
     let w = weights.map(|x| format!("{x:.3}")).join(", ");
     let sql = format!(
         "WITH m AS MATERIALIZED (
-             SELECT rowid AS id, bm25(search_fts, {w}) AS score
-             FROM search_fts WHERE search_fts MATCH ?2)
+             SELECT search_fts.rowid AS id, bm25(search_fts, {w}) AS score
+             FROM search_fts {join} WHERE search_fts MATCH ?2 {scope}
+             ORDER BY score LIMIT ?5),
+         c AS (
+             SELECT id, score FROM m
+             UNION ALL
+             SELECT x.id, 0.0 FROM search_entries x
+             WHERE x.project = ?1 {exact_scope} AND x.id NOT IN (SELECT id FROM m)
+               AND x.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?2))
          SELECT e.index_id, e.project, max(e.name), max(e.project = ?1) AS ex,
-                min(m.score) AS best,
+                min(c.score) AS best,
                 group_concat(e.id || char(31) || coalesce(e.version, ''), char(30))
-         FROM m JOIN search_entries e ON e.id = m.id
-         WHERE 1 {scope}
+         FROM c JOIN search_entries e ON e.id = c.id
          GROUP BY e.index_id, e.project
          ORDER BY ex DESC, best, e.project, e.index_id
          LIMIT ?3 OFFSET ?4"
@@ -152,6 +167,7 @@ pub fn matching_projects(
         fts_query.to_string().into(),
         (limit as i64).into(),
         (offset as i64).into(),
+        (candidates as i64).into(),
     ];
     for id in index_ids.unwrap_or(&[]) {
         values.push((*id).into());
@@ -263,11 +279,20 @@ mod tests {
     }
 
     fn find(conn: &Connection, q: &str) -> Vec<(String, Vec<Option<String>>)> {
-        matching_projects(conn, q, "", &[10.0, 5.0, 3.0, 2.0, 1.0, 0.5], None, 50, 0)
-            .unwrap()
-            .into_iter()
-            .map(|m| (m.project, m.rows.into_iter().map(|r| r.1).collect()))
-            .collect()
+        matching_projects(
+            conn,
+            q,
+            "",
+            &[10.0, 5.0, 3.0, 2.0, 1.0, 0.5],
+            None,
+            1000,
+            50,
+            0,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.project, m.rows.into_iter().map(|r| r.1).collect()))
+        .collect()
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! Search latency at scale: fills a fresh data folder with N projects (one
+//! release each, with summary, keywords, classifiers and a description of
+//! generated words, plus every 10th release with documentation text), then
+//! runs the queries `Registry::search` runs for one page of 20 hits (the
+//! ranked page, then highlights/snippets of each hit) and prints p50/p99.
+//!
+//! ```text
+//! cargo run --release --example search_bench -- [--projects 100000] [--words 120] [--runs 200]
+//! ```
+//!
+//! Words follow a skewed (roughly Zipf) distribution over a 20,000-word
+//! vocabulary, so "common" queries match a large share of all projects.
+//! The data folder is a temporary directory, removed at the end.
+
+use std::time::{Duration, Instant};
+
+use airlock::index::{IndexConfig, IndexKind};
+use airlock::names::IndexPath;
+use airlock::search::{self, Query};
+use airlock::store::{indexes, releases, search as table, users, Store};
+use anyhow::Context;
+
+const VOCABULARY: usize = 20_000;
+const BATCH: usize = 2_000;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// A word rank, skewed towards small ranks.
+    fn rank(&mut self) -> usize {
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        ((VOCABULARY as f64).powf(u) as usize).saturating_sub(1)
+    }
+}
+
+/// The word of rank `n`: pronounceable, unique per rank.
+fn word(n: usize) -> String {
+    const SYL: [&str; 20] = [
+        "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "pe", "zu", "da", "fi", "go", "hu", "ja",
+        "be", "co", "xi", "wa", "yo",
+    ];
+    let mut out = String::new();
+    let mut k = n + 20;
+    while k > 0 {
+        out.push_str(SYL[k % 20]);
+        k /= 20;
+    }
+    out
+}
+
+fn arg(name: &str, default: usize) -> anyhow::Result<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context("missing value")?
+            .parse()
+            .with_context(|| format!("{name} takes a number")),
+        None => Ok(default),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let projects = arg("--projects", 100_000)?;
+    let words = arg("--words", 120)?;
+    let runs = arg("--runs", 200)?;
+    let tmp = tempfile::tempdir()?;
+    let store = Store::open(&tmp.path().join("data"))?;
+    let path = IndexPath::parse("bench/big")?;
+    let index_id = store.db.write_blocking(|tx| {
+        users::create(tx, "bench", None, None)?;
+        let user_id: i64 = tx.query_row("SELECT id FROM users WHERE name = 'bench'", [], |r| {
+            r.get(0)
+        })?;
+        let config = IndexConfig::new(IndexKind::Stage, "bench");
+        Ok(indexes::create(tx, user_id, &path, &config)?.unwrap_or_default())
+    })?;
+
+    let started = Instant::now();
+    let mut rng = Rng(0x5eed);
+    let phrase = |rng: &mut Rng, n: usize| -> String {
+        (0..n)
+            .map(|_| word(rng.rank()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for first in (0..projects).step_by(BATCH) {
+        let last = (first + BATCH).min(projects);
+        let rows: Vec<(String, String, String, String)> = (first..last)
+            .map(|n| {
+                let name = format!("{}-{n}", word(rng.rank()));
+                let meta = serde_json::json!({
+                    "name": name, "version": "1.0",
+                    "summary": phrase(&mut rng, 8),
+                    "keywords": phrase(&mut rng, 3),
+                    "classifiers": ["Programming Language :: Python :: 3", "Topic :: Utilities"],
+                })
+                .to_string();
+                let desc = phrase(&mut rng, words);
+                let docs = if n % 10 == 0 {
+                    phrase(&mut rng, words * 4)
+                } else {
+                    String::new()
+                };
+                (name, meta, desc, docs)
+            })
+            .collect();
+        store.db.write_blocking(|tx| {
+            for (name, meta, desc, docs) in &rows {
+                releases::ensure_release(
+                    tx,
+                    &releases::NewRelease {
+                        index_id,
+                        project: name,
+                        display_name: name,
+                        version: "1.0",
+                        metadata: meta,
+                    },
+                    releases::MetadataOnConflict::Replace,
+                )?;
+                table::set_description(tx, index_id, name, "1.0", desc)?;
+                if !docs.is_empty() {
+                    table::set_docs(tx, index_id, name, "1.0", docs)?;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    store.db.write_blocking(|tx| {
+        tx.execute_batch("INSERT INTO search_fts(search_fts) VALUES('optimize')")?;
+        Ok(())
+    })?;
+    let size = std::fs::metadata(tmp.path().join("data/airlock.sqlite3"))?.len();
+    println!(
+        "filled {projects} projects ({words} description words, docs on every 10th) in {:.1?}; \
+         database {} MiB",
+        started.elapsed(),
+        size / (1024 * 1024)
+    );
+
+    let queries: Vec<(&str, String)> = vec![
+        ("exact name", format!("{}-{}", word(3), 0)),
+        ("common word", word(1)),
+        ("mid word", word(200)),
+        ("rare word", word(15_000)),
+        ("prefix (3 chars)", word(2)[..3].to_string()),
+        ("two words", format!("{} {}", word(5), word(40))),
+        ("no match", "qqqqzzzz".to_string()),
+    ];
+    let mut all = Vec::new();
+    for (label, q) in &queries {
+        let mut times = Vec::with_capacity(runs);
+        let mut found = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            found = one_page(&store, q)?;
+            times.push(t.elapsed());
+        }
+        all.extend(times.iter().copied());
+        let (p50, p99) = percentiles(&mut times);
+        println!("{label:>18} {q:>16}: {found:>2} hits/page  p50 {p50:>8.2?}  p99 {p99:>8.2?}");
+    }
+    let (p50, p99) = percentiles(&mut all);
+    println!(
+        "{:>18} {:>16}: p50 {p50:.2?}  p99 {p99:.2?}",
+        "all queries", ""
+    );
+    Ok(())
+}
+
+/// What `Registry::search` asks the database for one page of 20.
+fn one_page(store: &Store, q: &str) -> anyhow::Result<usize> {
+    let parsed = Query::parse(q)?;
+    let fts = parsed.fts_expression();
+    let key = parsed.name_key();
+    Ok(store.db.read_blocking(|c| {
+        let found = table::matching_projects(
+            c,
+            &fts,
+            &key,
+            &search::WEIGHTS,
+            None,
+            search::candidate_rows(21, 0),
+            21,
+            0,
+        )?;
+        let mut n = 0;
+        for m in found.iter().take(20) {
+            if let Some((row, _)) = search::latest_row(&m.rows) {
+                table::marked_row(c, &fts, *row, "\u{2}", "\u{3}", 24)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    })?)
+}
+
+fn percentiles(times: &mut [Duration]) -> (Duration, Duration) {
+    times.sort();
+    let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    (at(0.50), at(0.99))
+}

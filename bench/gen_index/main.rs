@@ -161,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                                 display_name: &project,
                                 version: &version,
                                 release_metadata: &release_metadata,
+                                description_key: None,
                                 filename: &filename,
                                 kind,
                                 sha256: sha,

@@ -122,6 +122,7 @@ fn main() -> anyhow::Result<()> {
                         display_name: name,
                         version: "1.0",
                         metadata: meta,
+                        description_key: None,
                     },
                     releases::MetadataOnConflict::Replace,
                 )?;

@@ -80,7 +80,7 @@ fn expand_tabs(line: &str) -> String {
     for c in line.chars() {
         if c == '\t' {
             let n = 8 - col % 8;
-            out.extend(std::iter::repeat_n(' ', n));
+            out.extend(std::iter::repeat(' ').take(n));
             col += n;
         } else {
             out.push(c);
@@ -273,7 +273,7 @@ fn block(lines: &[String], i: usize, ctx: &mut Ctx, depth: usize, out: &mut Stri
     if let Some(end) = section(lines, i, ctx, out) {
         return end;
     }
-    if adornment(line).is_some_and(|(_, n)| n >= 4) && next.is_none_or(is_blank) {
+    if adornment(line).is_some_and(|(_, n)| n >= 4) && next.map_or(true, is_blank) {
         out.push_str("<hr>");
         return i + 1;
     }

@@ -174,7 +174,28 @@ fn fragment_only(url: &str) -> Option<Cow<'_, str>> {
 
 /// Sanitise an HTML fragment.
 pub fn clean(html: &str) -> String {
-    without_empty_links(&with_image_alts(&CLEANER.clean(html).to_string()))
+    without_stray_inputs(&without_empty_links(&with_image_alts(
+        &CLEANER.clean(html).to_string(),
+    )))
+}
+
+/// Only a task list's checkbox stays an `<input>`; any other input (a
+/// README imitating a login form) is removed, its surrounding text kept.
+fn without_stray_inputs(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find("<input") {
+        let (before, tag_start) = rest.split_at(i);
+        out.push_str(before);
+        let end = tag_start.find('>').map_or(tag_start.len(), |e| e + 1);
+        let tag = &tag_start[..end];
+        if tag.contains(" type=\"checkbox\"") {
+            out.push_str(tag);
+        }
+        rest = &tag_start[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An `<a …></a>` with no content (a heading anchor) is a link a screen

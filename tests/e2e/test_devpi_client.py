@@ -235,7 +235,9 @@ def test_devpi_full_session(server, tmp_path):
         assert r.status_code == 200 and "tiny docs" in r.text, (alias, r.status_code, r.text)
         assert r.headers["content-type"].startswith("text/html")
         assert "default-src 'self'" in r.headers["content-security-policy"]
-        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        # framed only by airlock's own documentation page (web UI), never by another site
+        csp = r.headers["content-security-policy"]
+        assert "frame-ancestors 'self'" in csp and "sandbox" in csp, csp
         assert r.headers["x-content-type-options"] == "nosniff"
     r = requests.get(f"{server.url}/{alice}/dev/{name}/1.0/+doc/api/", timeout=30)
     assert r.status_code == 200 and r.text == "api", r.text

@@ -139,16 +139,11 @@ static CLEANER: LazyLock<Builder<'static>> = LazyLock::new(|| {
             .collect(),
         )
         .set_tag_attribute_values(
-            // a task list's box is decoration next to its text: hidden
-            // from assistive technology rather than an unlabelled control
-            [(
-                "input",
-                [("disabled", ""), ("aria-hidden", "true")]
-                    .into_iter()
-                    .collect(),
-            )]
-            .into_iter()
-            .collect(),
+            // one set attribute only, for the same reason: `aria-hidden`
+            // is added by `without_stray_inputs`
+            [("input", [("disabled", "")].into_iter().collect())]
+                .into_iter()
+                .collect(),
         )
         .attribute_filter(|element, attribute, value| match (element, attribute) {
             // an image is fetched by the browser: web URLs only
@@ -181,6 +176,8 @@ pub fn clean(html: &str) -> String {
 
 /// Only a task list's checkbox stays an `<input>`; any other input (a
 /// README imitating a login form) is removed, its surrounding text kept.
+/// The box that stays is decoration next to its text: hidden from
+/// assistive technology rather than an unlabelled control.
 fn without_stray_inputs(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -189,8 +186,9 @@ fn without_stray_inputs(html: &str) -> String {
         out.push_str(before);
         let end = tag_start.find('>').map_or(tag_start.len(), |e| e + 1);
         let tag = &tag_start[..end];
-        if tag.contains(" type=\"checkbox\"") {
-            out.push_str(tag);
+        if tag.contains(" type=\"checkbox\"") && tag.ends_with('>') {
+            out.push_str(&tag[..tag.len() - 1]);
+            out.push_str(" aria-hidden=\"true\">");
         }
         rest = &tag_start[end..];
     }

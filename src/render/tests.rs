@@ -210,11 +210,11 @@ fn markdown_tables_fenced_code_and_task_lists() {
         "{h}"
     );
     assert!(
-        h.contains("<li><input type=\"checkbox\" checked=\"\" aria-hidden=\"true\" disabled=\"\"> done</li>"),
+        h.contains("<li><input type=\"checkbox\" checked=\"\" disabled=\"\" aria-hidden=\"true\"> done</li>"),
         "{h}"
     );
     assert!(
-        h.contains("<input type=\"checkbox\" aria-hidden=\"true\" disabled=\"\"> todo"),
+        h.contains("<input type=\"checkbox\" disabled=\"\" aria-hidden=\"true\"> todo"),
         "{h}"
     );
     assert!(h.contains("<del>gone</del>"), "{h}");

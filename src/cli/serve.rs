@@ -103,7 +103,11 @@ pub struct WebhookArgs {
     /// Allow webhooks to this host (`HOST` or `HOST:PORT`) even though it
     /// is, or resolves to, a loopback, private or link-local address
     /// (repeatable). Without it such targets are refused.
-    #[arg(long = "webhook-allow-host", env = "AIRLOCK_WEBHOOK_ALLOW_HOST", value_delimiter = ',')]
+    #[arg(
+        long = "webhook-allow-host",
+        env = "AIRLOCK_WEBHOOK_ALLOW_HOST",
+        value_delimiter = ','
+    )]
     pub webhook_allow_host: Vec<crate::webhooks::AllowedHost>,
     /// Allow webhooks to every private and loopback address (a closed
     /// network where every receiver is trusted; prefer --webhook-allow-host).

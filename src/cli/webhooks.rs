@@ -93,7 +93,10 @@ pub async fn run(cmd: WebhooksCommand) -> anyhow::Result<ExitCode> {
                 w["url"].as_str().unwrap_or("?"),
                 join(&w["events"])
             );
-            println!("secret (shown only now): {}", r["secret"].as_str().unwrap_or(""));
+            println!(
+                "secret (shown only now): {}",
+                r["secret"].as_str().unwrap_or("")
+            );
         }
         WebhooksCommand::List {
             index,

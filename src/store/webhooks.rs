@@ -37,8 +37,7 @@ fn webhook(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
     })
 }
 
-const WEBHOOK_COLUMNS: &str =
-    "id, index_path, kind, url, events, secret, created, created_by";
+const WEBHOOK_COLUMNS: &str = "id, index_path, kind, url, events, secret, created, created_by";
 
 /// Insert a subscription (its `id` is ignored) and return its id.
 pub fn insert(conn: &Connection, w: &WebhookRow) -> Result<i64, StoreError> {
@@ -107,7 +106,9 @@ pub fn delete_of_index(conn: &Connection, index_path: &str) -> Result<usize, Sto
 /// Remove every subscription of the indexes of `user` (the user is being deleted).
 pub fn delete_of_user(conn: &Connection, user: &str) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached("DELETE FROM webhooks WHERE substr(index_path, 1, length(?1) + 1) = ?1 || '/'")?
+        .prepare_cached(
+            "DELETE FROM webhooks WHERE substr(index_path, 1, length(?1) + 1) = ?1 || '/'",
+        )?
         .execute([user])?)
 }
 

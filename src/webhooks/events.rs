@@ -151,18 +151,31 @@ mod tests {
     #[test]
     fn audit_actions_map_to_event_types() {
         let none = json!({});
-        assert_eq!(EventType::of_audit(Action::Upload, &none), Some(EventType::Upload));
+        assert_eq!(
+            EventType::of_audit(Action::Upload, &none),
+            Some(EventType::Upload)
+        );
         assert_eq!(
             EventType::of_audit(Action::BlockedUpload, &none),
             Some(EventType::UploadRefused)
         );
         let typo = json!({"gate": "typosquat"});
-        for a in [Action::BlockedUpload, Action::BlockedPush, Action::BlockedInstall] {
-            assert_eq!(EventType::of_audit(a, &typo), Some(EventType::TyposquatBlocked));
+        for a in [
+            Action::BlockedUpload,
+            Action::BlockedPush,
+            Action::BlockedInstall,
+        ] {
+            assert_eq!(
+                EventType::of_audit(a, &typo),
+                Some(EventType::TyposquatBlocked)
+            );
         }
         assert_eq!(EventType::of_audit(Action::BlockedInstall, &none), None);
         assert_eq!(
-            EventType::of_audit(Action::SecurityEvent, &json!({"kind": "dependency_confusion"})),
+            EventType::of_audit(
+                Action::SecurityEvent,
+                &json!({"kind": "dependency_confusion"})
+            ),
             Some(EventType::DependencyConfusion)
         );
         assert_eq!(EventType::of_audit(Action::SecurityEvent, &none), None);
@@ -175,7 +188,10 @@ mod tests {
     #[test]
     fn the_index_is_the_first_two_segments_of_the_target() {
         assert_eq!(index_of_target("root/prod"), Some("root/prod"));
-        assert_eq!(index_of_target("root/prod/demo/1.0/x.whl"), Some("root/prod"));
+        assert_eq!(
+            index_of_target("root/prod/demo/1.0/x.whl"),
+            Some("root/prod")
+        );
         assert_eq!(index_of_target("alice"), None);
         assert_eq!(index_of_target("alert #3"), None);
         assert_eq!(index_of_target("/x"), None);

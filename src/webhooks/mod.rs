@@ -171,8 +171,7 @@ pub fn enqueue(conn: &Connection, entry: &Entry) -> Result<(), StoreError> {
                 Some(WebhookKind::Standard) => s.url.clone(),
                 None => continue,
             };
-            let event_id =
-                sign::new_event_id().map_err(|e| StoreError::Internal(e.to_string()))?;
+            let event_id = sign::new_event_id().map_err(|e| StoreError::Internal(e.to_string()))?;
             table::enqueue(
                 conn,
                 &OutboxRow {
@@ -213,6 +212,62 @@ mod tests {
             ),
             "https://ci.example/job/x/buildWithParameters?PKG=my%20pkg&V=1.0%2Blocal%2Fx"
         );
+    }
+
+    /// The outbox row is part of the change's transaction: a rollback
+    /// takes it away with the audit entry, a commit keeps both.
+    #[tokio::test]
+    async fn events_commit_and_roll_back_with_the_change() {
+        use crate::audit::{self, Action, NewEntry};
+        use crate::store::webhooks::WebhookRow;
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::Db::open(&dir.path().join("a.sqlite3")).unwrap();
+        db.write(|tx| {
+            table::insert(
+                tx,
+                &WebhookRow {
+                    id: 0,
+                    index_path: "root/dev".into(),
+                    kind: "standard".into(),
+                    url: "http://hooks.example/".into(),
+                    events: vec!["upload".into()],
+                    secret: sign::new_secret().unwrap(),
+                    created: 0,
+                    created_by: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let count = |db: &std::sync::Arc<crate::store::Db>| {
+            db.read_blocking(|c| Ok(table::events_of_index(c, "root/dev", 10)?.len()))
+                .unwrap()
+        };
+        let failed: Result<(), StoreError> = db
+            .write(|tx| {
+                audit::append(tx, NewEntry::new(Action::Upload, "root/dev/p/1.0"))?;
+                Err(StoreError::Internal("the change failed".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(count(&db), 0, "no event for a change that rolled back");
+        db.write(|tx| {
+            audit::append(tx, NewEntry::new(Action::Upload, "root/dev/p/1.0"))?;
+            audit::append(tx, NewEntry::new(Action::UserCreate, "bob"))?;
+            audit::append(tx, NewEntry::new(Action::Upload, "root/other/p/1.0"))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(count(&db), 1, "one upload on root/dev");
+        let e = db
+            .read_blocking(|c| table::events_of_index(c, "root/dev", 10))
+            .unwrap()
+            .remove(0);
+        let body: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+        assert_eq!(body["type"], "upload");
+        assert_eq!(body["data"]["project"], "p");
+        assert_eq!(body["data"]["version"], "1.0");
     }
 
     #[test]

@@ -156,7 +156,11 @@ impl TargetRules {
                 if let Some(kind) = forbidden_kind(a.ip()) {
                     return Err(TargetError::Forbidden {
                         host: host.clone(),
-                        how: if literal.is_some() { "is" } else { "resolves to" },
+                        how: if literal.is_some() {
+                            "is"
+                        } else {
+                            "resolves to"
+                        },
                         addr: a.ip(),
                         kind,
                     });
@@ -212,7 +216,9 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         "unspecified (0.0.0.0/8)"
     } else if ip.is_loopback() {
         "loopback"
-    } else if o[0] == 10 || (o[0] == 172 && (16..=31).contains(&o[1])) || (o[0] == 192 && o[1] == 168)
+    } else if o[0] == 10
+        || (o[0] == 172 && (16..=31).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 168)
     {
         "private (RFC 1918)"
     } else if o[0] == 100 && (64..=127).contains(&o[1]) {
@@ -260,12 +266,7 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// IPv4-compatible (`::a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`) address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let tail = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     let mapped = s[..5] == [0, 0, 0, 0, 0] && s[5] == 0xffff;
     let compatible = s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1);
     let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4];
@@ -324,7 +325,12 @@ mod tests {
     #[tokio::test]
     async fn private_literals_are_refused_without_an_exception() {
         let rules = TargetRules::default();
-        for url in ["http://10.0.0.1/", "http://127.0.0.1:9/", "http://[::1]/x", "http://169.254.169.254/latest"] {
+        for url in [
+            "http://10.0.0.1/",
+            "http://127.0.0.1:9/",
+            "http://[::1]/x",
+            "http://169.254.169.254/latest",
+        ] {
             let e = rules.check(url).await.unwrap_err();
             assert!(matches!(e, TargetError::Forbidden { .. }), "{url}: {e}");
             assert!(e.to_string().contains("--webhook-allow-host"), "{e}");

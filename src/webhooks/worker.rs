@@ -147,7 +147,9 @@ async fn deliver(settings: &WebhookSettings, row: &OutboxRow) -> Result<u16, Str
         let trust = crate::tls::trust::Trust::load(None, "").map_err(|e| e.to_string())?;
         b = trust.apply(b);
     }
-    let client = b.build().map_err(|e| format!("building the HTTP client: {e}"))?;
+    let client = b
+        .build()
+        .map_err(|e| format!("building the HTTP client: {e}"))?;
     let timestamp = crate::store::now();
     let signature = sign::signature(&row.secret, &row.event_id, timestamp, row.body.as_bytes())
         .map_err(|e| e.to_string())?;

@@ -518,6 +518,38 @@ fn events_undelivered_at_a_kill_9_are_delivered_after_restart() {
         (e["state"] == "delivered").then_some(e)
     });
     assert!(e["attempts"].as_i64().unwrap() >= 2, "{e}");
+
+    // the data folder with webhook tables backs up, restores and checks clean
+    let mut s = s;
+    s.stop();
+    let backup = tmp.path().join("backup");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {o:?}");
+    };
+    let d = data.display().to_string();
+    run(&["backup", &backup.display().to_string(), "--data", &d]);
+    let restored = tmp.path().join("restored");
+    run(&[
+        "restore",
+        &backup.display().to_string(),
+        "--data",
+        &restored.display().to_string(),
+    ]);
+    run(&["fsck", "--data", &restored.display().to_string()]);
+    let conn = rusqlite::Connection::open(restored.join("airlock.sqlite3")).unwrap();
+    let (hooks, delivered): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM webhooks),
+                    (SELECT count(*) FROM webhook_outbox WHERE state = 'delivered')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((hooks, delivered), (1, 1));
 }
 
 #[test]

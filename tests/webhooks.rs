@@ -587,3 +587,56 @@ fn a_refused_upload_enqueues_only_its_refusal() {
     let events = log(&s)["events"].clone();
     assert_eq!(events.as_array().unwrap().len(), 2, "{events}");
 }
+
+#[test]
+fn pushes_are_events_of_their_target_index() {
+    let rx = Receiver::start(vec![]);
+    let s = Server::start_with(&["--webhook-allow-host", "127.0.0.1"]);
+    setup_alice(&s);
+    create_index(&s, "alice/prod", ALICE, json!({"volatile": false}));
+    create_user(&s, "bob", "bob-secret-pw");
+    let r = client()
+        .put(s.url("/alice/prod/+webhooks"))
+        .basic_auth(ALICE.0, Some(ALICE.1))
+        .json(&json!({"url": rx.url("/prod"), "events": ["push.landed", "push.refused", "upload"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let secret = r.json::<Value>().unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(upload_wheel(&s, ALICE, "2.0").status(), 200);
+    let req = json!({":action": "push", "name": "zqxfrobnicator", "version": "2.0", "targetindex": "alice/prod"});
+    let refused = client()
+        .post(s.url("/alice/dev"))
+        .basic_auth("bob", Some("bob-secret-pw"))
+        .json(&req)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let landed = client()
+        .post(s.url("/alice/dev"))
+        .basic_auth(ALICE.0, Some(ALICE.1))
+        .json(&req)
+        .send()
+        .unwrap();
+    assert_eq!(landed.status(), 200, "{}", landed.text().unwrap());
+    let got = wait_for("two push events", || {
+        let g = rx.received();
+        (g.len() >= 2).then_some(g)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let got_now = rx.received();
+    assert_eq!(
+        got_now.len(),
+        2,
+        "the upload to alice/dev is not alice/prod's: {got_now:?}"
+    );
+    let types: Vec<Value> = got.iter().map(|r| r.json()["type"].clone()).collect();
+    assert_eq!(types, vec![json!("push.refused"), json!("push.landed")]);
+    let landed = got[1].json();
+    assert_eq!(landed["data"]["index"], "alice/prod");
+    assert_eq!(landed["data"]["details"]["source"], "alice/dev");
+    assert!(got.iter().all(|r| verify(&secret, r)));
+}

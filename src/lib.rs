@@ -26,3 +26,4 @@ pub mod store;
 pub mod tls;
 pub mod typo;
 pub mod web;
+pub mod webhooks;

@@ -12,7 +12,8 @@
 //! commit) and check it later with [`verify_with_anchor`].
 //!
 //! Entries are appended inside the caller's transaction ([`append`]), so an
-//! action and its audit entry commit or roll back together.
+//! action and its audit entry commit or roll back together, and so do the
+//! webhook events the entry stands for ([`crate::webhooks::enqueue`]).
 
 mod action;
 mod anchor;
@@ -186,7 +187,10 @@ fn append_at(conn: &Connection, entry: NewEntry, time: i64) -> Result<Entry, Aud
     };
     row.hash = entry_hash(&row);
     table::insert(conn, &row)?;
-    Ok(Entry::from_row(row))
+    let entry = Entry::from_row(row);
+    // the webhook events of this change, in the same transaction
+    crate::webhooks::enqueue(conn, &entry)?;
+    Ok(entry)
 }
 
 fn check_len(field: &'static str, value: &str, limit: usize) -> Result<(), AuditError> {

@@ -10,6 +10,7 @@ pub mod serve;
 pub mod session;
 pub mod typo;
 pub mod user;
+pub mod webhooks;
 
 use clap::{Parser, Subcommand};
 
@@ -63,6 +64,9 @@ pub enum Command {
     /// Check a data folder: blobs re-hashed, missing and unreferenced blobs,
     /// metadata, the audit chain; exits 1 on any problem.
     Fsck(fsck::FsckArgs),
+    /// Webhooks of an index: add, list, remove, and the delivery log.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -82,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Backup(a) => backup::run_backup(a).await,
         Command::Restore(a) => backup::run_restore(a).await,
         Command::Fsck(a) => fsck::run(a).await,
+        Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

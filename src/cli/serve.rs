@@ -91,6 +91,56 @@ pub struct ServeArgs {
     pub mirror: crate::mirror::MirrorArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// Webhook delivery: target exceptions, retries, timeouts.
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Webhooks (`crate::webhooks`): which private targets are allowed, and
+/// how deliveries are retried.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Allow webhooks to this host (`HOST` or `HOST:PORT`) even though it
+    /// is, or resolves to, a loopback, private or link-local address
+    /// (repeatable). Without it such targets are refused.
+    #[arg(
+        long = "webhook-allow-host",
+        env = "AIRLOCK_WEBHOOK_ALLOW_HOST",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_host: Vec<crate::webhooks::AllowedHost>,
+    /// Allow webhooks to every private and loopback address (a closed
+    /// network where every receiver is trusted; prefer --webhook-allow-host).
+    #[arg(long, env = "AIRLOCK_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Milliseconds before the first retry of a failed delivery; each
+    /// further retry waits twice as long (at most an hour).
+    #[arg(long, default_value_t = 10_000, env = "AIRLOCK_WEBHOOK_RETRY_BASE_MS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_retry_base_ms: u64,
+    /// Attempts per event before it is given up (and logged as failed).
+    #[arg(long, default_value_t = 12, env = "AIRLOCK_WEBHOOK_MAX_ATTEMPTS",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+    /// Seconds one delivery attempt may take (connecting: at most 5).
+    #[arg(long, default_value_t = 10, env = "AIRLOCK_WEBHOOK_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhook_timeout: u64,
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> crate::webhooks::WebhookSettings {
+        crate::webhooks::WebhookSettings {
+            rules: crate::webhooks::TargetRules {
+                allow_private: self.webhook_allow_private,
+                allow_hosts: self.webhook_allow_host.clone(),
+            },
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms),
+            retry_max: Duration::from_secs(3600),
+            max_attempts: self.webhook_max_attempts,
+            timeout: Duration::from_secs(self.webhook_timeout),
+        }
+    }
 }
 
 /// How long connections may take and how many there may be
@@ -212,6 +262,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_ratio: args.max_compression_ratio,
             ..crate::dist::Limits::default()
         },
+        webhooks: args.webhooks.settings(),
     };
     let reg = Registry::new(store, auth, settings).await?;
     reg.warm_typo_detector();
@@ -274,6 +325,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
+
+    // Events committed before a crash are still in the outbox: the worker
+    // delivers them now.
+    crate::webhooks::worker::spawn(Arc::clone(&reg.store.db), reg.settings.webhooks.clone());
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

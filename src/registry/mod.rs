@@ -22,6 +22,7 @@ mod toxresults;
 mod typo;
 mod upload;
 mod users;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -46,6 +47,7 @@ pub use toxresults::{StoredToxResult, MAX_RESULTS_PER_FILE};
 pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};
 pub use upload::{UploadForm, Uploaded};
 pub use users::UserChanges;
+pub use webhooks::{NewWebhook, MAX_LOG as MAX_WEBHOOK_LOG};
 
 use crate::auth::Authenticator;
 use crate::index::inheritance::resolution_order;
@@ -66,6 +68,8 @@ pub struct RegistrySettings {
     pub mirror: crate::mirror::MirrorSettings,
     /// Caps on inspecting a distribution (members, expanded size, ratio).
     pub inspect_limits: crate::dist::Limits,
+    /// Webhook target rules, retries and timeouts.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Default for RegistrySettings {
@@ -76,6 +80,7 @@ impl Default for RegistrySettings {
             typo: TypoSettings::default(),
             mirror: crate::mirror::MirrorSettings::default(),
             inspect_limits: crate::dist::Limits::default(),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub(crate) mod toxresults;
 mod typo;
 mod upload;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -145,6 +146,15 @@ fn routes(state: AppState) -> Router {
         .route(
             "/{user}/{index}/+typo/{name}",
             axum::routing::put(typo::set_index_rule).delete(typo::remove_index_rule),
+        )
+        .route(
+            "/{user}/{index}/+webhooks",
+            get(webhooks::list).put(webhooks::add).post(webhooks::add),
+        )
+        .route("/{user}/{index}/+webhooks/log", get(webhooks::log))
+        .route(
+            "/{user}/{index}/+webhooks/{id}",
+            get(webhooks::get).delete(webhooks::remove),
         )
         .route("/{user}/{index}/+simple", get(simple::index_redirect))
         .route("/{user}/{index}/+simple/", get(simple::index_page))

@@ -21,6 +21,7 @@ pub mod typo_index;
 pub mod typo_rules;
 pub mod user_certs;
 pub mod users;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -443,6 +443,58 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX web_sessions_by_user ON web_sessions(user);
     "#,
+    // 17: webhooks. `webhooks` are the subscriptions of an index (by path,
+    // not by id: the index.deleted event is enqueued as the index goes).
+    // `webhook_outbox` holds one row per event and subscription, written in
+    // the transaction of the change (with the audit entry), carrying what
+    // its delivery needs (URL, secret, body), so it survives the
+    // subscription or index going away. `webhook_deliveries`: one row per
+    // attempt.
+    r#"
+    CREATE TABLE webhooks (
+        id          INTEGER PRIMARY KEY,
+        index_path  TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        events      TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        created     INTEGER NOT NULL,
+        created_by  TEXT
+    );
+    CREATE INDEX webhooks_by_index ON webhooks(index_path);
+    CREATE TABLE webhook_outbox (
+        id              INTEGER PRIMARY KEY,
+        event_id        TEXT NOT NULL,
+        webhook_id      INTEGER NOT NULL,
+        index_path      TEXT NOT NULL,
+        event_type      TEXT NOT NULL,
+        url             TEXT NOT NULL,
+        secret          TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        created         INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending', 'delivered', 'failed')),
+        last_error      TEXT
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_attempt_ms);
+    CREATE INDEX webhook_outbox_by_webhook ON webhook_outbox(webhook_id);
+    CREATE TABLE webhook_deliveries (
+        id          INTEGER PRIMARY KEY,
+        outbox_id   INTEGER NOT NULL,
+        webhook_id  INTEGER NOT NULL,
+        index_path  TEXT NOT NULL,
+        event_id    TEXT NOT NULL,
+        event_type  TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        time        INTEGER NOT NULL,
+        status      INTEGER,
+        error       TEXT,
+        duration_ms INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_index ON webhook_deliveries(index_path, id);
+    "#,
 ];
 
 #[cfg(test)]

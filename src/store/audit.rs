@@ -220,3 +220,10 @@ mod filter_tests {
         );
     }
 }
+
+/// The highest sequence number (0 for an empty log), without reading the entry.
+pub fn head_seq(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_log")?
+        .query_row([], |r| r.get(0))?)
+}

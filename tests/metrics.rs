@@ -1,0 +1,258 @@
+//! Prometheus metrics: exact counter values after known traffic, the
+//! bearer token on the main listener, the separate listener, and
+//! `promtool check metrics` on the real output.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// A server with a metrics listener and a token; the token file lives
+/// beside the data folder, written before the start.
+fn start_with_metrics() -> Server {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp =
+        std::env::temp_dir().join(format!("airlock-metrics-token-{}-{n}", std::process::id()));
+    std::fs::write(&tmp, "right-token\n").unwrap();
+    let s = Server::start_with(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--metrics-token-file",
+        tmp.to_str().unwrap(),
+    ]);
+    s
+}
+
+fn scrape(s: &Server) -> String {
+    let url = format!("{}/metrics", s.metrics.as_ref().expect("metrics listener"));
+    let r = client().get(url).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    r.text().unwrap()
+}
+
+/// The value of the sample `name{labels}` (exact text match of the series).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn counters_match_known_traffic() {
+    let s = start_with_metrics();
+
+    // an upload, a refused (anonymous) upload, a typosquat block
+    let (f, b) = wheel("acme_billing", "1.0", "acme-billing");
+    let r = upload(&s, "root/dev", root(), &f, b.clone(), &[]);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert_eq!(upload(&s, "root/dev", None, &f, b, &[]).status(), 401);
+    let (f, b) = wheel("acme_biling", "1.0", "acme-biling");
+    assert_eq!(upload(&s, "root/dev", root(), &f, b, &[]).status(), 403);
+
+    // a push root/dev -> root/prod
+    let r = client()
+        .post(s.url("/root/dev"))
+        .basic_auth("root", Some(ROOT_PW))
+        .json(&json!({":action": "push", "name": "acme-billing", "version": "1.0", "targetindex": "root/prod"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+
+    // N simple pages; the X-Airlock-Cache header says what the cache did
+    const N: usize = 7;
+    let (mut hits, mut misses) = (0, 0);
+    for _ in 0..N {
+        let r = client()
+            .get(s.url("/root/prod/+simple/acme-billing/"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        match r.headers()["x-airlock-cache"].to_str().unwrap() {
+            "hit" => hits += 1,
+            "miss" => misses += 1,
+            other => panic!("root/prod has no mirror base, yet cache said {other}"),
+        }
+    }
+    assert_eq!((hits, misses), (N - 1, 1), "one render, then the cache");
+    // one simple page that does not exist
+    let r = client()
+        .get(s.url("/root/prod/+simple/no-such-project/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let m = scrape(&s);
+    let v = |series: &str| value(&m, series);
+    assert_eq!(
+        v(r#"airlock_http_requests_total{group="simple",status="2xx"}"#),
+        N as f64
+    );
+    assert_eq!(
+        v(r#"airlock_http_requests_total{group="simple",status="4xx"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"airlock_http_request_duration_seconds_count{group="simple"}"#),
+        N as f64 + 1.0
+    );
+    assert_eq!(
+        v(r#"airlock_http_requests_total{group="upload",status="2xx"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"airlock_http_requests_total{group="upload",status="4xx"}"#),
+        2.0
+    );
+    assert_eq!(
+        v(r#"airlock_http_requests_total{group="push",status="2xx"}"#),
+        1.0
+    );
+    assert_eq!(v(r#"airlock_uploads_total{outcome="accepted"}"#), 1.0);
+    assert_eq!(v(r#"airlock_uploads_total{outcome="refused"}"#), 2.0);
+    assert_eq!(v(r#"airlock_pushes_total{outcome="accepted"}"#), 1.0);
+    assert_eq!(v(r#"airlock_pushes_total{outcome="pending"}"#), 0.0);
+    assert_eq!(v("airlock_typosquat_blocks_total"), 1.0);
+    assert_eq!(v(r#"airlock_refusals_total{reason="typosquat"}"#), 1.0);
+    assert_eq!(
+        v(r#"airlock_refusals_total{reason="unauthenticated"}"#),
+        1.0
+    );
+    assert_eq!(v(r#"airlock_refusals_total{reason="policy"}"#), 0.0);
+    assert_eq!(
+        v(r#"airlock_page_cache_requests_total{cache="simple",result="hit"}"#),
+        (N - 1) as f64
+    );
+    assert_eq!(
+        v(r#"airlock_page_cache_requests_total{cache="simple",result="miss"}"#),
+        1.0
+    );
+    assert_eq!(v("airlock_pending_reviews"), 0.0);
+    assert!(v(r#"airlock_db_connection_wait_seconds_count{conn="reader"}"#) > 0.0);
+    assert!(v(r#"airlock_db_connection_wait_seconds_count{conn="writer"}"#) > 0.0);
+    assert_eq!(v("airlock_upstream_requests_total"), 0.0, "offline mirror");
+
+    // the audit head is the last entry of /+audit
+    let audit = audit_log(&s);
+    let last_seq = audit["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["seq"].as_f64())
+        .fold(0.0, f64::max);
+    let head = v("airlock_audit_head_sequence");
+    assert!(
+        head >= last_seq && last_seq > 0.0,
+        "head {head}, /+audit {last_seq}"
+    );
+    assert!(m.contains(&format!(
+        "airlock_build_info{{version=\"{}\",",
+        env!("CARGO_PKG_VERSION")
+    )));
+    // never a raw path in a label
+    assert!(!m.contains("acme"), "{m}");
+}
+
+#[test]
+fn main_listener_metrics_need_the_token() {
+    let s = start_with_metrics();
+    let url = s.url("/+metrics");
+    let r = client().get(&url).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = client()
+        .get(&url)
+        .bearer_auth("wrong-token")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client()
+        .get(&url)
+        .basic_auth("root", Some(ROOT_PW))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401, "root's password is not the metrics token");
+    let r = client()
+        .get(&url)
+        .bearer_auth("right-token")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .unwrap()
+        .contains("# TYPE airlock_http_requests_total counter"));
+
+    // without a token file, /+metrics on the main listener does not exist
+    let plain = Server::start();
+    assert!(plain.metrics.is_none());
+    let r = client()
+        .get(plain.url("/+metrics"))
+        .bearer_auth("right-token")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[test]
+fn an_empty_token_file_is_refused_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--offline", "--data"])
+        .arg(tmp.path().join("data"))
+        .arg("--metrics-token-file")
+        .arg(&token)
+        .env("AIRLOCK_ROOT_PASSWORD", ROOT_PW)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metrics token file is empty"), "{err}");
+}
+
+#[test]
+fn promtool_accepts_the_output() {
+    let s = start_with_metrics();
+    // some traffic so histograms and counters are not all zero
+    for _ in 0..3 {
+        client().get(s.url("/root/dev/+simple/")).send().unwrap();
+    }
+    let text = scrape(&s);
+    let run = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match run {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "promtool is required in CI (Debian package prometheus): {e}"
+            );
+            eprintln!("SKIP: promtool not installed (apt-get install prometheus): {e}");
+            return;
+        }
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -183,7 +183,6 @@ pub enum DbConn {
 }
 
 type Counter = AtomicU64;
-const ZERO: Counter = AtomicU64::new(0);
 
 pub(crate) struct Metrics {
     pub(crate) http_requests: [[Counter; 5]; 9],
@@ -203,17 +202,17 @@ pub(crate) struct Metrics {
 }
 
 pub(crate) static METRICS: Metrics = Metrics {
-    http_requests: [const { [ZERO; 5] }; 9],
+    http_requests: [const { [const { AtomicU64::new(0) }; 5] }; 9],
     http_latency: [const { Histogram::new(&LATENCY_BUCKETS) }; 9],
-    uploads: [ZERO; 4],
-    pushes: [ZERO; 4],
-    approvals: [ZERO; 4],
-    refusals: [ZERO; 11],
-    typo_blocks: ZERO,
-    upstream_bytes: ZERO,
-    single_flight_waits: ZERO,
+    uploads: [const { AtomicU64::new(0) }; 4],
+    pushes: [const { AtomicU64::new(0) }; 4],
+    approvals: [const { AtomicU64::new(0) }; 4],
+    refusals: [const { AtomicU64::new(0) }; 11],
+    typo_blocks: AtomicU64::new(0),
+    upstream_bytes: AtomicU64::new(0),
+    single_flight_waits: AtomicU64::new(0),
     single_flight_wait: Histogram::new(&WAIT_BUCKETS),
-    cache: [const { [ZERO; 2] }; 2],
+    cache: [const { [const { AtomicU64::new(0) }; 2] }; 2],
     db_wait: [const { Histogram::new(&WAIT_BUCKETS) }; 2],
 };
 

@@ -61,7 +61,7 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 pub fn route_group(req: &Request) -> RouteGroup {
     let path = req.uri().path();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if segs.iter().any(|s| *s == "+simple") {
+    if segs.contains(&"+simple") {
         return RouteGroup::Simple;
     }
     if segs.iter().any(|s| *s == "+f" || *s == "+e") {

@@ -3,8 +3,11 @@
 //! `promtool check metrics` on the real output.
 
 mod common;
+#[path = "common/fake_upstream.rs"]
+mod fake_upstream;
 
 use common::*;
+use fake_upstream::{Dist, FakeUpstream};
 use serde_json::json;
 
 /// A server with a metrics listener and a token; the token file lives
@@ -254,5 +257,76 @@ fn promtool_accepts_the_output() {
         "promtool check metrics: {}{}\n{text}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn mirror_upstream_traffic_and_single_flight_waits_are_counted() {
+    let up = FakeUpstream::start();
+    let (filename, bytes) = wheel("demo", "1.0", "demo");
+    up.add(
+        "demo",
+        Dist {
+            filename: filename.clone(),
+            bytes: bytes.clone(),
+            metadata: None,
+        },
+    );
+    // a slow upstream: the second of two concurrent page requests waits
+    // for the first one's fetch instead of asking upstream again
+    up.set_delay(std::time::Duration::from_millis(400));
+    let url = up.simple_url();
+    let s = Server::start_with(&[
+        "--upstream",
+        url.as_str(),
+        "--upstream-retries",
+        "0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let page = s.url("/root/pypi/+simple/demo/");
+    let page_url = reqwest::Url::parse(&page).unwrap();
+    let fetch = |page: String| {
+        std::thread::spawn(move || {
+            client()
+                .get(page)
+                .header("accept", "application/vnd.pypi.simple.v1+json")
+                .send()
+                .unwrap()
+                .json::<serde_json::Value>()
+                .unwrap()
+        })
+    };
+    let first = fetch(page.clone());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let second = fetch(page);
+    let json = first.join().unwrap();
+    second.join().unwrap();
+    let href = page_url
+        .join(json["files"][0]["url"].as_str().unwrap())
+        .unwrap();
+    let r = client().get(href).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().as_ref(), &bytes[..]);
+
+    let m = scrape(&s);
+    let v = |series: &str| value(&m, series);
+    assert_eq!(
+        v("airlock_upstream_requests_total"),
+        up.total_hits() as f64,
+        "every request upstream saw, and only those"
+    );
+    assert_eq!(up.total_hits(), 2, "one page fetch, one file");
+    assert_eq!(v("airlock_upstream_errors_total"), 0.0);
+    let received = v("airlock_upstream_received_bytes_total");
+    assert!(
+        received > bytes.len() as f64,
+        "file and page bytes: {received}"
+    );
+    assert_eq!(v("airlock_single_flight_wait_seconds_count"), 1.0);
+    assert!(v("airlock_single_flight_wait_seconds_sum") > 0.1);
+    assert_eq!(
+        v(r#"airlock_http_requests_total{group="files",status="2xx"}"#),
+        1.0
     );
 }

@@ -330,3 +330,89 @@ fn mirror_upstream_traffic_and_single_flight_waits_are_counted() {
         1.0
     );
 }
+
+const TEAM: &str = r#"
+[index."acme/dev"]
+type = "stage"
+bases = []
+upload_users = ["alice"]
+
+[index."acme/prod"]
+type = "stage"
+production = true
+bases = []
+accepts_push_from = ["acme/dev"]
+push_users = ["alice"]
+approve_users = ["alice", "bob"]
+
+[index."acme/prod".require]
+approvals = 1
+wheels_only = true
+"#;
+
+#[test]
+fn pending_pushes_approvals_and_policy_refusals_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("team.toml"), TEAM).unwrap();
+    let s = Server::start_with(&[
+        "--policies",
+        dir.path().to_str().unwrap(),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    for (u, p) in [("alice", "apw"), ("bob", "bpw")] {
+        create_user(&s, u, p);
+    }
+    let push = |version: &str, name: &str| {
+        client()
+            .post(s.url("/acme/dev"))
+            .basic_auth("alice", Some("apw"))
+            .json(&json!({":action": "push", "name": name, "version": version, "targetindex": "acme/prod"}))
+            .send()
+            .unwrap()
+    };
+    let mut ids = vec![];
+    for version in ["1.0", "2.0"] {
+        let (f, b) = wheel("acme_billing", version, "acme-billing");
+        let r = upload(&s, "acme/dev", Some(("alice", "apw")), &f, b, &[]);
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+        let r = push(version, "acme-billing");
+        assert_eq!(r.status(), 202);
+        let v: serde_json::Value = r.json().unwrap();
+        ids.push(v["push"]["pending_id"].as_i64().unwrap());
+    }
+    let (f, b) = sdist("acme-tools", "1.0");
+    assert_eq!(
+        upload(&s, "acme/dev", Some(("alice", "apw")), &f, b, &[]).status(),
+        200
+    );
+    assert_eq!(push("1.0", "acme-tools").status(), 403, "wheels only");
+    assert_eq!(value(&scrape(&s), "airlock_pending_reviews"), 2.0);
+
+    let r = client()
+        .post(s.url(&format!("/+pushes/{}/approve", ids[0])))
+        .basic_auth("bob", Some("bpw"))
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let r = client()
+        .post(s.url(&format!("/+pushes/{}/reject", ids[1])))
+        .basic_auth("bob", Some("bpw"))
+        .json(&json!({"reason": "changelog missing"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+
+    let m = scrape(&s);
+    let v = |series: &str| value(&m, series);
+    assert_eq!(v("airlock_pending_reviews"), 0.0);
+    assert_eq!(v(r#"airlock_pushes_total{outcome="pending"}"#), 2.0);
+    assert_eq!(v(r#"airlock_pushes_total{outcome="refused"}"#), 1.0);
+    assert_eq!(v(r#"airlock_pushes_total{outcome="accepted"}"#), 0.0);
+    assert_eq!(v(r#"airlock_approvals_total{outcome="accepted"}"#), 1.0);
+    assert_eq!(v(r#"airlock_approvals_total{outcome="rejected"}"#), 1.0);
+    assert_eq!(v(r#"airlock_approvals_total{outcome="refused"}"#), 0.0);
+    assert_eq!(v(r#"airlock_refusals_total{reason="policy"}"#), 1.0);
+    assert_eq!(v(r#"airlock_uploads_total{outcome="accepted"}"#), 3.0);
+}

@@ -89,8 +89,30 @@ fn counters_match_known_traffic() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
+    // the same web page twice: rendered once, then from the body cache
+    for _ in 0..2 {
+        let r = client()
+            .get(s.url("/root/prod"))
+            .header("accept", "text/html")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
     let m = scrape(&s);
     let v = |series: &str| value(&m, series);
+    assert_eq!(
+        v(r#"airlock_page_cache_requests_total{cache="web",result="miss"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"airlock_page_cache_requests_total{cache="web",result="hit"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"airlock_http_requests_total{group="web",status="2xx"}"#),
+        2.0
+    );
     assert_eq!(
         v(r#"airlock_http_requests_total{group="simple",status="2xx"}"#),
         N as f64

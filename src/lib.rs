@@ -13,6 +13,7 @@ pub mod echo;
 pub mod index;
 pub mod listener;
 pub mod maintenance;
+pub mod metrics;
 pub mod mirror;
 pub mod names;
 pub mod pipeline;

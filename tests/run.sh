@@ -72,17 +72,22 @@ ensure_venv() {
     echo "$want" >"$stamp"
 }
 
-# Debian packages the end-to-end tests run as clients.
+# Debian packages the tests run as clients (tool, then its package):
+# curl for the e2e tests, promtool (package prometheus, installed without
+# recommends; only its promtool binary is used, though on a host booted
+# with systemd Debian also enables the prometheus service) for
+# tests/metrics.rs. Nothing is fetched when they are already there.
 ensure_debian_tools() {
-    local missing=() tool sudo=()
-    for tool in curl; do
-        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    local missing=() pair tool pkg sudo=()
+    for pair in curl:curl promtool:prometheus; do
+        tool="${pair%%:*}" pkg="${pair#*:}"
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]} (apt-get)"
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
     "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 # The browser tests (tests/e2e/test_web.py): Debian's Chromium, and axe-core

@@ -83,6 +83,15 @@ pub struct ServeArgs {
     /// after its transaction commits (best effort; the database is the record).
     #[arg(long, env = "AIRLOCK_AUDIT_JSONL")]
     pub audit_jsonl: Option<PathBuf>,
+    /// Serve Prometheus metrics on this separate plain-HTTP address
+    /// (`/metrics`), without authentication: bind it where only the
+    /// scraper reaches (docs/metrics.md).
+    #[arg(long, env = "AIRLOCK_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// File holding a bearer token that opens `/+metrics` on the main
+    /// listener. Without it `/+metrics` there is 404.
+    #[arg(long, env = "AIRLOCK_METRICS_TOKEN_FILE")]
+    pub metrics_token_file: Option<PathBuf>,
     /// Connection limits of the listener (HTTP and HTTPS alike).
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -330,6 +339,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // delivers them now.
     crate::webhooks::worker::spawn(Arc::clone(&reg.store.db), reg.settings.webhooks.clone());
 
+    let metrics_token = match &args.metrics_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the metrics token {}", path.display()))?;
+            Some(
+                server::metrics::MetricsToken::new(&text)
+                    .map_err(|e| anyhow::anyhow!("{e}: {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let metrics_listener = match &args.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -346,8 +374,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tls: tls.is_some(),
             cert_identity: args.tls.cert_identity,
             proxy_basic_auth: args.proxy_basic_auth,
+            metrics_token,
         }),
     };
+    if let Some(ml) = metrics_listener {
+        let maddr = ml.local_addr()?;
+        if !maddr.ip().is_loopback() {
+            tracing::warn!(addr = %maddr, "metrics listener on a non-loopback address: \
+                anyone who reaches it sees the traffic shape; firewall it to the scraper");
+        }
+        println!("airlock metrics on http://{maddr}");
+        let router = server::metrics::listener_router(state.clone());
+        let limits = args.connections.limits();
+        tokio::spawn(async move {
+            if let Err(e) = server::serve_plain(ml, router, shutdown_signal(), limits).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
     let app = server::router(state);
     let shutdown = shutdown_signal();
     tracing::info!(%addr, data = %args.data.display(), "airlock serving");

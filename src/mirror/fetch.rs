@@ -196,6 +196,7 @@ async fn download(
         let end = chunk.is_none();
         if let Some(c) = chunk {
             received += c.len() as u64;
+            crate::metrics::count_upstream_bytes(c.len());
             if received > limit {
                 return Err(too_big(job, limit));
             }

@@ -48,7 +48,16 @@ impl<K: Eq + Hash + Clone> KeyedLocks<K> {
             }
             Arc::clone(map.entry(key.clone()).or_default())
         };
-        let guard = entry.lock_owned().await;
+        let guard = match Arc::clone(&entry).try_lock_owned() {
+            Ok(free) => free,
+            Err(_) => {
+                // someone else is fetching this key: wait for them
+                let waited = std::time::Instant::now();
+                let guard = entry.lock_owned().await;
+                crate::metrics::record_single_flight_wait(waited.elapsed());
+                guard
+            }
+        };
         KeyGuard {
             locks: self,
             key,

@@ -220,6 +220,7 @@ impl Mirror {
             let end = chunk.is_none();
             if let Some(c) = chunk {
                 received += c.len() as u64;
+                crate::metrics::count_upstream_bytes(c.len());
                 if received > limit {
                     return Err(too_big());
                 }

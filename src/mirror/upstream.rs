@@ -211,6 +211,7 @@ impl Upstream {
                     url: url.to_string(),
                 });
             }
+            crate::metrics::count_upstream_bytes(chunk.len());
             body.extend_from_slice(&chunk);
         }
         Ok(PageFetch::Modified(FetchedPage {
@@ -252,6 +253,7 @@ impl Upstream {
                         url: url.to_string(),
                     });
                 }
+                crate::metrics::count_upstream_bytes(chunk.len());
                 body.extend_from_slice(&chunk);
             }
             Ok(Some(body))

@@ -188,9 +188,11 @@ impl Registry {
                     })
                     .await?;
                 tracing::info!(id, by = %actor.user, landed, "push approved");
+                crate::metrics::count_approval(crate::metrics::Outcome::Accepted);
                 Ok(outcome)
             }
             Err(e) => {
+                crate::metrics::count_approval(crate::metrics::Outcome::Refused);
                 let reason = e.to_string();
                 self.store
                     .db
@@ -239,6 +241,7 @@ impl Registry {
             })
             .await?;
         tracing::info!(id, by = %actor.user, reason, "push rejected");
+        crate::metrics::count_approval(crate::metrics::Outcome::Rejected);
         Ok(json!({"id": id, "status": "rejected", "reason": why}))
     }
 }

@@ -48,6 +48,22 @@ impl Registry {
         version: Option<&str>,
         temp: TempBlob,
     ) -> Result<DocsStored> {
+        let result = self.store_docs(actor, path, project, version, temp).await;
+        crate::metrics::count_upload(match &result {
+            Ok(_) => crate::metrics::Outcome::Accepted,
+            Err(_) => crate::metrics::Outcome::Refused,
+        });
+        result
+    }
+
+    async fn store_docs(
+        self: &Arc<Self>,
+        actor: &Identity,
+        path: &IndexPath,
+        project: Option<&str>,
+        version: Option<&str>,
+        temp: TempBlob,
+    ) -> Result<DocsStored> {
         let index = self.writable_stage(Some(actor), path, "upload documentation to")?;
         let display_name = project
             .ok_or_else(|| {

@@ -42,6 +42,26 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+impl RegistryError {
+    /// The refusal kind counted by `airlock_refusals_total`.
+    pub fn refusal(&self) -> crate::metrics::Refusal {
+        use crate::metrics::Refusal;
+        match self {
+            Self::NotFound(_) => Refusal::NotFound,
+            Self::Unauthenticated(_) => Refusal::Unauthenticated,
+            Self::Forbidden(_) => Refusal::Forbidden,
+            Self::Conflict(_) => Refusal::Conflict,
+            Self::PolicyRefused(_) => Refusal::Policy,
+            Self::TypoBlocked(_) => Refusal::Typosquat,
+            Self::Invalid(_) => Refusal::Invalid,
+            Self::TooLarge(_) => Refusal::TooLarge,
+            Self::RateLimited(_) => Refusal::RateLimited,
+            Self::Upstream(_) => Refusal::Upstream,
+            Self::Store(_) => Refusal::Internal,
+        }
+    }
+}
+
 /// Why a project name was refused as a likely typosquat: the sentence a
 /// person sees, and the protected name it imitates (none when an admin's
 /// deny rule refused it), for clients that can show only a word of it.

@@ -207,3 +207,35 @@ impl Registry {
         Readiness { database, blobs }
     }
 }
+
+impl Registry {
+    /// The values `/+metrics` reads at scrape time: pending reviews and the
+    /// audit head from the database (absent if it does not answer), the
+    /// mirror's own upstream counters.
+    pub async fn metrics_gauges(self: &Arc<Self>) -> crate::metrics::ScrapeGauges {
+        let from_db = self
+            .store
+            .db
+            .read(|c| {
+                Ok((
+                    crate::store::pending::count_pending(c)?,
+                    crate::store::audit::head_seq(c)?,
+                ))
+            })
+            .await;
+        let (pending, head) = match from_db {
+            Ok((p, h)) => (Some(p), Some(u64::try_from(h).unwrap_or(0))),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: the database did not answer");
+                (None, None)
+            }
+        };
+        let up = self.mirror.upstream_stats();
+        crate::metrics::ScrapeGauges {
+            pending_reviews: pending,
+            audit_head_seq: head,
+            upstream_requests: up.requests,
+            upstream_errors: up.failures,
+        }
+    }
+}

@@ -232,6 +232,7 @@ impl Registry {
         tracing::warn!(target: "security", index = %index, project = %name, action, mode = ?mode, reason = %v.reason, user = actor.user(), remote = ?actor.remote, "suspicious project name");
         match mode {
             TypoMode::Block => {
+                crate::metrics::count_typo_block();
                 let blocked = match action {
                     "install" => Action::BlockedInstall,
                     "push" => Action::BlockedPush,

@@ -108,6 +108,7 @@ impl Registry {
                 })
             });
         if let Err(e) = &admitted {
+            crate::metrics::count_upload(crate::metrics::Outcome::Refused);
             self.audit_refused(
                 actor,
                 Action::BlockedUpload,
@@ -124,6 +125,22 @@ impl Registry {
     }
 
     pub async fn upload_file(
+        self: &Arc<Self>,
+        by: &Actor,
+        path: &IndexPath,
+        form: UploadForm,
+        filename: &str,
+        temp: TempBlob,
+    ) -> Result<Uploaded> {
+        let result = self.store_upload(by, path, form, filename, temp).await;
+        crate::metrics::count_upload(match &result {
+            Ok(_) => crate::metrics::Outcome::Accepted,
+            Err(_) => crate::metrics::Outcome::Refused,
+        });
+        result
+    }
+
+    async fn store_upload(
         self: &Arc<Self>,
         by: &Actor,
         path: &IndexPath,

@@ -117,7 +117,8 @@ pub async fn refuse_unreadable_credentials(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if !req.uri().path().ends_with("/+api") {
+    // `/+metrics` reads its own bearer token (server/metrics.rs)
+    if !req.uri().path().ends_with("/+api") && req.uri().path() != "/+metrics" {
         let parsed = credential_header(req.headers(), "Authorization").and_then(|auth| {
             let devpi = credential_header(req.headers(), "X-Devpi-Auth")?;
             Credentials::from_headers(auth, devpi)

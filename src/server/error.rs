@@ -51,6 +51,7 @@ impl ApiError {
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
+        crate::metrics::count_refusal(e.refusal());
         let status = match &e {
             RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
             RegistryError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,

@@ -13,6 +13,7 @@ mod error;
 pub(crate) mod files;
 mod indexes;
 mod json;
+pub mod metrics;
 pub(crate) mod mirror;
 pub(crate) mod projects;
 mod push;
@@ -56,6 +57,9 @@ pub struct ServerSettings {
     /// `Authorization: Basic` is a front proxy's and is ignored
     /// (`--proxy-basic-auth`).
     pub proxy_basic_auth: bool,
+    /// Bearer token that opens `/+metrics` on this listener
+    /// (`--metrics-token-file`); without one that path is 404.
+    pub metrics_token: Option<metrics::MetricsToken>,
 }
 
 #[derive(Clone)]
@@ -84,10 +88,12 @@ pub fn router(state: AppState) -> Router {
         };
         tower::ServiceExt::oneshot(target, req)
     });
-    Router::new().fallback_service(tower::Layer::layer(
-        &tower::util::MapRequestLayer::new(decode_plus),
-        dispatch,
-    ))
+    Router::new()
+        .fallback_service(tower::Layer::layer(
+            &tower::util::MapRequestLayer::new(decode_plus),
+            dispatch,
+        ))
+        .layer(middleware::from_fn(metrics::track))
 }
 
 fn routes(state: AppState) -> Router {
@@ -99,6 +105,7 @@ fn routes(state: AppState) -> Router {
         .route("/+status", get(api::status))
         .route("/+health", get(api::health))
         .route("/+ready", get(api::ready))
+        .route("/+metrics", get(metrics::main_listener_metrics))
         .route("/+login", post(api::login))
         .route("/+alerts", get(alerts::list))
         .route("/+alerts/{id}/ack", post(alerts::ack))

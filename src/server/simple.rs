@@ -58,6 +58,11 @@ async fn send_page(
         HeaderValue::from_static("Accept, Accept-Encoding"),
     );
     h.insert("x-airlock-cache", HeaderValue::from_static(cache.as_str()));
+    match cache {
+        CacheUse::Hit => crate::metrics::count_cache(crate::metrics::CacheKind::Simple, true),
+        CacheUse::Miss => crate::metrics::count_cache(crate::metrics::CacheKind::Simple, false),
+        CacheUse::Bypass => {}
+    }
     if let Ok(v) = HeaderValue::from_str(&page.etag(encoding)) {
         h.insert(header::ETAG, v);
     }
@@ -209,7 +214,8 @@ pub async fn project_page(
     {
         Ok(p) => p,
         Err(RegistryError::TypoBlocked(refusal)) => {
-            return Ok(typo_refusal(&headers, &name, format, refusal))
+            crate::metrics::count_refusal(crate::metrics::Refusal::Typosquat);
+            return Ok(typo_refusal(&headers, &name, format, refusal));
         }
         Err(e) => return Err(e.into()),
     }

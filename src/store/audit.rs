@@ -58,6 +58,13 @@ pub fn insert(conn: &Connection, row: &AuditRow) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The highest sequence number (0 for an empty log), without reading the entry.
+pub fn head_seq(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_log")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// The entry with the highest sequence number.
 pub fn last(conn: &Connection) -> Result<Option<AuditRow>, StoreError> {
     Ok(conn

@@ -55,11 +55,13 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let queued = std::time::Instant::now();
         let _permit = self
             .read_permits
             .acquire()
             .await
             .map_err(|e| StoreError::Internal(format!("database closed: {e}")))?;
+        crate::metrics::record_db_wait(crate::metrics::DbConn::Reader, queued.elapsed());
         let db = Arc::clone(self);
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
@@ -125,7 +127,9 @@ impl Db {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
         changes_content: bool,
     ) -> Result<T, StoreError> {
+        let queued = std::time::Instant::now();
         let mut conn = self.writer.lock().map_err(poisoned)?;
+        crate::metrics::record_db_wait(crate::metrics::DbConn::Writer, queued.elapsed());
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;

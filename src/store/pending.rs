@@ -120,3 +120,11 @@ pub fn decide(
     )?;
     Ok(())
 }
+
+/// How many pushes wait for a review decision (the metrics gauge).
+pub fn count_pending(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM pending_pushes WHERE status = 'pending'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -53,6 +53,12 @@ impl BodyCache {
 
     /// The body cached under `key` for `generation` in the current minute.
     pub fn get(&self, key: &str, generation: u64, now: i64) -> Option<Body> {
+        let found = self.lookup(key, generation, now);
+        crate::metrics::count_cache(crate::metrics::CacheKind::Web, found.is_some());
+        found
+    }
+
+    fn lookup(&self, key: &str, generation: u64, now: i64) -> Option<Body> {
         let e = self.bodies.get(key)?;
         if e.generation != generation || e.minute != now / 60 {
             return None;

@@ -17,6 +17,8 @@ pub fn shipped_policies() -> String {
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// The separate metrics listener's URL, when started with `--metrics-listen`.
+    pub metrics: Option<String>,
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     args: Vec<String>,
@@ -34,6 +36,7 @@ impl Server {
         let mut s = Server {
             child: None,
             base: String::new(),
+            metrics: None,
             data,
             log: tmp.path().join("server.log"),
             _tmp: Some(tmp),
@@ -49,6 +52,7 @@ impl Server {
         let mut s = Server {
             child: None,
             base: String::new(),
+            metrics: None,
             data: data.to_path_buf(),
             log: data.with_file_name(format!(
                 "{}.server.log",
@@ -108,6 +112,9 @@ impl Server {
         while Instant::now() < deadline {
             match lines.next() {
                 Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("airlock metrics on ") {
+                        self.metrics = Some(url.trim().to_string());
+                    }
                     if let Some(url) = line.strip_prefix("airlock listening on ") {
                         base = Some(url.trim().to_string());
                         break;

@@ -115,6 +115,13 @@ impl Registry {
                 req.target
             ))),
         };
+        if !req.dry_run {
+            crate::metrics::count_push(match &result {
+                Ok(o) if o.pending_id.is_some() => crate::metrics::Outcome::Pending,
+                Ok(_) => crate::metrics::Outcome::Accepted,
+                Err(_) => crate::metrics::Outcome::Refused,
+            });
+        }
         if let Err(e) = &result {
             self.audit_refusal(
                 actor,

@@ -290,8 +290,11 @@ fn hostile_archives_are_refused_naming_the_member() {
             "{what}: {message:?} lacks {needle:?}"
         );
         assert_eq!(snapshot(&s), before, "{what}: something was stored");
-        // what the upload would have done to a Python 3.11 installer
-        if what.contains("bomb") {
+        // what the upload would have done to a Python 3.11 installer;
+        // only for attacks that stay below the case's folder: an absolute
+        // path or link and a device node would act on this machine itself
+        // (the absolute-path case once left /tmp/airlock-pwned.txt behind)
+        if what.contains("bomb") || what.contains("absolute") || what.contains("device") {
             continue;
         }
         let case = tmp.path().join(format!("case{i}"));

@@ -119,6 +119,8 @@ const MIN_LEN_FOR_INSERTION: usize = 7;
 /// A left-out first letter (`equests`) is flagged in candidates at least this
 /// long; shorter ones are mostly other words (`ignore`, `syncer`).
 const MIN_LEN_FOR_FIRST_OMISSION: usize = 7;
+/// Two unremarkable slips in a single-word name of at least this many letters.
+const MIN_LEN_FOR_TWO_SLIPS: usize = 9;
 /// Two-edit look-alikes need a target at least this long.
 const MIN_LEN_FOR_TWO_EDITS: usize = 7;
 /// Edits that are often legitimate (a letter replaced by an unrelated one, a
@@ -130,6 +132,9 @@ const TOP_RANK_WEAK: u32 = 500;
 const TOP_RANK_SHORT: u32 = 300;
 /// A letter replaced by one that sounds alike (`numpi`, `pyyeml`).
 const TOP_RANK_SOUNDALIKE: u32 = 500;
+/// ...and against any single-word protected name at least this long
+/// (`tenserflow`; in multi-word names it usually makes another word).
+const MIN_LEN_SOUNDALIKE_ANY_RANK: usize = 9;
 /// A first letter replaced by an unrelated one (`ettrs`).
 const TOP_RANK_FIRST_LETTER: u32 = 100;
 /// A separator inserted between two parts this long, one of them a known
@@ -162,49 +167,120 @@ const MAX_SCRIPTS: usize = 8;
 /// a swapped `bootstrap-flask`.
 const MIN_FAMILY_SIZE: u32 = 3;
 
-/// Affixes that add nothing to a name, each with the least popular rank it
-/// is flagged against (popularity asymmetry). Version-pinned prefixes and
-/// suffixes are rarely a real project's name at any rank; `-lib`, `-dev`,
-/// `-sdk`, `-python` are also how authors name companions of their own
-/// less popular projects (`textual-dev`, `daytona-sdk`, `statsd-python`);
-/// `py`, `python-`, `-py` and the like name real wrappers of almost any
-/// name (`pytorch`, `python-jwt`, `path-py`), so only the very top counts.
-/// Each prefix also imitates the same name with `python-` (`python3-dateutil`).
-const PREFIX_AFFIXES: &[(&str, u32)] = &[
-    ("python3-", u32::MAX),
-    ("py3-", u32::MAX),
-    ("python2-", u32::MAX),
-    ("py2-", u32::MAX),
-    ("python-", TOP_RANK_LOOSE_AFFIX),
-    ("py", TOP_RANK_LOOSE_AFFIX),
-];
-const SUFFIX_AFFIXES: &[(&str, u32)] = &[
-    ("-python3", u32::MAX),
-    ("-py3", u32::MAX),
-    ("-pkg", u32::MAX),
-    ("-python", TOP_RANK_BINDING_AFFIX),
-    ("-lib", COMPANION),
-    ("-dev", COMPANION),
-    ("-sdk", COMPANION),
-    ("-py", TOP_RANK_LOOSE_AFFIX),
-    ("py", TOP_RANK_LOOSE_AFFIX),
-    ("-api", TOP_RANK_LOOSE_AFFIX),
-    ("-utils", TOP_RANK_LOOSE_AFFIX),
-    ("-tools", TOP_RANK_LOOSE_AFFIX),
-];
-/// `-lib`, `-dev`, `-sdk`: how a project's own authors name its companions.
-/// A marker, not a rank: see [`Scan::affix_findings`] for the rank each gets.
-const COMPANION: u32 = 0;
-/// `-python` also names the Python binding of a service (`statsd-python`,
-/// `kafka-python`): only the top 1,000, family or not.
-const TOP_RANK_BINDING_AFFIX: u32 = 1000;
-/// ...of a name that heads a family of protected names (`daytona-api-client`
-/// next to `daytona`: its authors publish companions), only the top 100;
-const TOP_RANK_FAMILY_COMPANION: u32 = 100;
-/// ...of any other protected name, wherever it ranks.
-const TOP_RANK_LONE_COMPANION: u32 = u32::MAX;
-/// `py`, `python-`, `-py`, `-api`: only against the very top. (Never a bare
+/// An affix that adds nothing to a name, with the least popular rank it is
+/// flagged against (popularity asymmetry), and the rank when the protected
+/// name already heads a family of protected names (`flask` next to
+/// `flask-cors`, `daytona` next to `daytona-api-client`): its authors and
+/// its community publish companions under such names (`flask-api`,
+/// `daytona-sdk`), so only the very top counts there.
+#[derive(Debug, Clone, Copy)]
+struct Affix {
+    text: &'static str,
+    top_rank: u32,
+    family_head_rank: u32,
+    /// With upstream evidence to clear real companions, flagged everywhere.
+    companion: bool,
+}
+
+const fn affix(text: &'static str, top_rank: u32, family_head_rank: u32) -> Affix {
+    Affix {
+        text,
+        top_rank,
+        family_head_rank,
+        companion: false,
+    }
+}
+
+/// Every rank.
+const ANY: u32 = u32::MAX;
+/// Padding that says nothing about what a project does (`-official`,
+/// `-latest`, `easy-`, `lib-`): among the 9,986 legitimate names ranked
+/// 5,001-15,000 none is such an affix on a top-5,000 name, while public
+/// write-ups of campaigns show attackers using them on popular names.
+/// Version-pinned prefixes and suffixes (`python3-`, `-py3`) likewise.
+const JUNK: Affix = affix("", ANY, ANY);
+/// `-lib`, `-dev`, `-sdk`: how a project's own authors name its companions
+/// (`textual-dev`, `daytona-sdk`): any lone name, but a family head only at
+/// the very top.
+const COMPANION: Affix = affix("", ANY, 100);
+/// `py`, `python-`, `-py`, `-api`, `-utils`, `-tools`, `-client` name real
+/// wrappers and bindings of many names (`pytorch`, `python-jwt`, `path-py`,
+/// `geoip2-tools`, `kubernetes-client`): each only down to the rank above
+/// which no legitimate name of the measured set carries it. (Never a bare
 /// version digit: `boto3` next to `boto`.)
+const fn tier(text: &'static str, top_rank: u32) -> Affix {
+    affix(text, top_rank, TOP_RANK_FAMILY_HEAD_AFFIX)
+}
+/// Next to a family head (`flask-api` by flask's community), only the top 100.
+const TOP_RANK_FAMILY_HEAD_AFFIX: u32 = 100;
+const fn junk(text: &'static str) -> Affix {
+    affix(text, JUNK.top_rank, JUNK.family_head_rank)
+}
+const fn companion(text: &'static str) -> Affix {
+    Affix {
+        companion: true,
+        ..affix(text, COMPANION.top_rank, COMPANION.family_head_rank)
+    }
+}
+/// Each prefix also imitates the same name with `python-` (`python3-dateutil`).
+const PREFIX_AFFIXES: &[Affix] = &[
+    junk("python3-"),
+    junk("py3-"),
+    junk("python2-"),
+    junk("py2-"),
+    junk("pip-"),
+    junk("pypi-"),
+    junk("lib-"),
+    junk("easy-"),
+    junk("secure-"),
+    junk("auto-"),
+    junk("official-"),
+    junk("real-"),
+    junk("the-"),
+    junk("new-"),
+    junk("super-"),
+    junk("better-"),
+    tier("python-", 500),
+    tier("python", 1000),
+    tier("py", TOP_RANK_LOOSE_AFFIX),
+];
+const SUFFIX_AFFIXES: &[Affix] = &[
+    junk("-python3"),
+    junk("-py3"),
+    junk("-pkg"),
+    junk("-package"),
+    junk("-module"),
+    junk("-official"),
+    junk("-latest"),
+    junk("-new"),
+    junk("-fix"),
+    junk("-fixed"),
+    junk("-update"),
+    junk("-updated"),
+    junk("-pro"),
+    junk("-free"),
+    junk("-cracked"),
+    junk("-master"),
+    junk("-main"),
+    junk("-beta"),
+    companion("-lib"),
+    companion("-dev"),
+    companion("-sdk"),
+    tier("-python", TOP_RANK_BINDING_AFFIX),
+    tier("-py", 2000),
+    tier("-tools", 1000),
+    tier("-toolkit", 1000),
+    tier("-helper", 1000),
+    tier("-util", 1000),
+    tier("-api", 500),
+    tier("py", TOP_RANK_LOOSE_AFFIX),
+    tier("-utils", TOP_RANK_LOOSE_AFFIX),
+    tier("-client", TOP_RANK_LOOSE_AFFIX),
+];
+/// `-python` also names the Python binding of a service (`statsd-python`,
+/// `kafka-python`): only the top 1,000.
+const TOP_RANK_BINDING_AFFIX: u32 = 1000;
+/// `py`, `-utils`, `-client` anywhere: only against the very top.
 const TOP_RANK_LOOSE_AFFIX: u32 = 200;
 /// Affixes whose removal from a protected multi-word name is suspicious (`aws-encryption`).
 const DROPPED_SUFFIXES: &[&str] = &["-sdk", "-python", "-py"];
@@ -578,7 +654,8 @@ impl Scan<'_> {
                     _ if three => None,
                     [edit] => self.single_edit_rule(name, &target.name, *edit, rank),
                     [a, b] => two_edit_rule(&target.name, *a, *b)
-                        .or_else(|| self.combined_edit_rule(name, &target.name, *a, *b, rank)),
+                        .or_else(|| self.combined_edit_rule(name, &target.name, *a, *b, rank))
+                        .or_else(|| Self::long_name_two_slips(name, &target.name, *a, *b)),
                     _ => None,
                 }?;
                 Some(Finding {
@@ -592,6 +669,32 @@ impl Scan<'_> {
                 None => self.stripped_finding(name, id, out),
             }
         }
+    }
+
+    /// Two typing slips anywhere inside a long name (`xgraammr`, `pycrytodmoe`):
+    /// one-word names of 9+ letters are far enough apart that two slips
+    /// rarely land on another real project; multi-word names are not
+    /// (`pytest-xdist`/`pytest-dist`), so only single words count.
+    fn long_name_two_slips(name: &str, target: &str, a: Edit, b: Edit) -> Option<Rule> {
+        if target.len() < MIN_LEN_FOR_TWO_SLIPS || target.contains('-') || name.contains('-') {
+            return None;
+        }
+        let slip = |e: Edit| {
+            e.pos() > 0
+                && match e {
+                    Edit::Transposition { .. }
+                    | Edit::Repetition { .. }
+                    | Edit::AdjacentKey { .. }
+                    | Edit::AdjacentInsertion { .. } => true,
+                    Edit::Omission { ch, .. } => !ch.is_ascii_digit(),
+                    Edit::Insertion { ch, .. } => ch.is_ascii_lowercase(),
+                    _ => false,
+                }
+        };
+        // At least one of them a swap or a doubled letter: two letters
+        // added or left out are usually another word (`ratelimiter`).
+        let subtle = |e: Edit| matches!(e, Edit::Transposition { .. } | Edit::Repetition { .. });
+        (slip(a) && slip(b) && (subtle(a) || subtle(b))).then_some(Rule::EditDistance)
     }
 
     /// Two edits of kinds attackers combine, against a popular name of six or
@@ -725,12 +828,15 @@ impl Scan<'_> {
                     .separator_change_is_suspicious(name, target)
                     .then_some(Rule::Separator)
             }
-            Edit::Transposition { pos } => (len >= 5
-                && !crowded
+            // Swaps and doubled letters are the strongest slips: even next
+            // to a crowded short name (`scarpy`, `scrapyy`) few real
+            // projects are named that way.
+            Edit::Transposition { pos } => ((len >= 5 && !crowded || len >= 6)
                 && !(at(pos).is_ascii_digit() && at(pos + 1).is_ascii_digit()))
             .then_some(Rule::Transposition),
             Edit::Repetition { pos } => {
-                (len >= 4 && !at(pos).is_ascii_digit() && !crowded).then_some(Rule::Repetition)
+                (len >= 4 && !at(pos).is_ascii_digit() && (!crowded || len >= 5))
+                    .then_some(Rule::Repetition)
             }
             Edit::Omission { pos, ch, doubled } => {
                 let trailing = pos >= name.len();
@@ -753,7 +859,8 @@ impl Scan<'_> {
                         && name.get(..pos).is_some_and(|before| before.contains('-'))
                         && name.get(pos..).is_some_and(|after| !after.contains('-'))
                         && word_at(target, pos).is_some_and(|w| w.len() <= SHORT_TARGET_LEN);
-                    let ok = name.len() >= 5
+                    // Four letters left of a five-letter name: only the very top (`flsk`).
+                    let ok = (name.len() >= 5 || name.len() == 4 && within(TOP_RANK_SHORT))
                         && !crowded
                         && !short_family_word
                         && (doubled || pos > 0 || name.len() >= MIN_LEN_FOR_FIRST_OMISSION);
@@ -761,11 +868,26 @@ impl Scan<'_> {
                 }
             }
             Edit::AdjacentKey { pos } => {
-                (len >= 5 && !crowded && (pos > 0 || len >= 7 || within(TOP_RANK_SHORT)))
-                    .then_some(Rule::AdjacentKey)
+                if len >= 5 && !crowded && (pos > 0 || len >= 7 || within(TOP_RANK_SHORT)) {
+                    Some(Rule::AdjacentKey)
+                } else {
+                    // Neighbouring keys that also read alike (`i`/`o`).
+                    return self.single_edit_rule(name, target, Edit::Substitution { pos }, rank);
+                }
             }
             Edit::AdjacentInsertion { pos } => {
-                (len >= 4 && pos > 0 && !crowded).then_some(Rule::AdjacentKey)
+                if len >= 4 && pos > 0 && !crowded {
+                    Some(Rule::AdjacentKey)
+                } else {
+                    // A key next to its neighbour can still be a plural or a
+                    // stray letter (`pygames`: `s` sits next to `e`).
+                    return self.single_edit_rule(
+                        name,
+                        target,
+                        Edit::Insertion { pos, ch: at(pos) },
+                        rank,
+                    );
+                }
             }
             Edit::Insertion { pos, ch } => {
                 if ch == b's'
@@ -799,7 +921,10 @@ impl Scan<'_> {
                     .then_some(Rule::Substitution)
                 } else if len >= 5
                     && (top && !target.contains('-')
-                        || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos)))
+                        || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos))
+                        || len >= MIN_LEN_SOUNDALIKE_ANY_RANK
+                            && !target.contains('-')
+                            && sounds_alike(at(pos), expected(pos)))
                 {
                     Some(Rule::Substitution)
                 } else {
@@ -836,13 +961,12 @@ impl Scan<'_> {
     fn affix_findings(&self, name: &str, out: &mut Vec<Finding>) {
         for a in affix_bases(name) {
             if let Some(id) = self.index.id_of(&a.base) {
-                let top = match a.top_rank {
-                    COMPANION if self.companion_affixes_everywhere => u32::MAX,
-                    // `textual-dev`, `daytona-sdk`: a project that already
-                    // heads a family of protected names has companions.
-                    COMPANION if self.index.family_size(&a.base) > 0 => TOP_RANK_FAMILY_COMPANION,
-                    COMPANION => TOP_RANK_LONE_COMPANION,
-                    other => other,
+                let top = if self.companion_affixes_everywhere && a.companion {
+                    ANY
+                } else if self.index.family_size(&a.base) > 0 {
+                    a.family_head_rank
+                } else {
+                    a.top_rank
                 };
                 if !self.rank_of(id).is_some_and(|r| r <= top) {
                     continue;
@@ -887,8 +1011,13 @@ impl Scan<'_> {
 struct AffixBase {
     base: String,
     rule: Rule,
-    /// Flagged only when the base is at most this popular rank.
+    /// Flagged only when the base is at most this popular rank...
     top_rank: u32,
+    /// ...or this one when the base heads a family of protected names.
+    family_head_rank: u32,
+    /// A companion affix (`-sdk`): flagged everywhere when upstream
+    /// evidence can clear the real companions.
+    companion: bool,
 }
 
 /// The protected names `name` would imitate by an affix: `python3-x` → `x`
@@ -896,28 +1025,34 @@ struct AffixBase {
 /// `requests-2-31` → `requests`; `scikits-learns` → `scikit-learn`.
 fn affix_bases(name: &str) -> Vec<AffixBase> {
     let mut out = Vec::new();
-    let mut add = |base: String, rule: Rule, top_rank: u32| {
+    let mut push = |base: String, rule: Rule, a: Affix| {
         if base != name && !base.is_empty() {
             out.push(AffixBase {
                 base,
                 rule,
-                top_rank,
+                top_rank: a.top_rank,
+                family_head_rank: a.family_head_rank,
+                companion: a.companion,
             })
         }
     };
-    for (prefix, top) in PREFIX_AFFIXES {
-        if let Some(base) = name.strip_prefix(prefix) {
-            add(base.to_string(), Rule::Affix, *top);
+    for a in PREFIX_AFFIXES {
+        if let Some(base) = name.strip_prefix(a.text) {
+            push(base.to_string(), Rule::Affix, *a);
             // `python3-dateutil`: a version-pinned prefix in front of a
             // protected `python-` name looks like its Python 3 edition.
-            add(format!("python-{base}"), Rule::Affix, *top);
+            if !base.starts_with("python-") {
+                push(format!("python-{base}"), Rule::Affix, *a);
+            }
         }
     }
-    for (suffix, top) in SUFFIX_AFFIXES {
-        if let Some(base) = name.strip_suffix(suffix) {
-            add(base.to_string(), Rule::Affix, *top);
+    for a in SUFFIX_AFFIXES {
+        if let Some(base) = name.strip_suffix(a.text) {
+            push(base.to_string(), Rule::Affix, *a);
         }
     }
+    let mut add =
+        |base: String, rule: Rule, top_rank: u32| push(base, rule, affix("", top_rank, top_rank));
     if name.contains('-') {
         for suffix in DROPPED_SUFFIXES {
             add(format!("{name}{suffix}"), Rule::Affix, u32::MAX);
@@ -943,6 +1078,19 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
                 if let Ok(s) = String::from_utf8(swapped) {
                     add(s, Rule::Transposition, TOP_RANK_COMBINED);
                 }
+            }
+        }
+    }
+    // Another spelling that reads the same (`cryptografy`, `numpie`,
+    // `termcolour`): letters that are not one edit apart.
+    if strip_separators(name).len() >= MIN_LEN_FOR_SPELLING {
+        for (from, to) in SPELLINGS {
+            for (at, _) in name.match_indices(from) {
+                let mut respelled = String::with_capacity(name.len() + 2);
+                respelled.push_str(&name[..at]);
+                respelled.push_str(to);
+                respelled.push_str(&name[at + from.len()..]);
+                add(respelled, Rule::Substitution, TOP_RANK_SPELLING);
             }
         }
     }
@@ -973,6 +1121,31 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
     }
     out
 }
+
+/// Spellings that read alike, candidate's first (`f` for the target's `ph`),
+/// and the British spellings of American ones (`colour`, `analyse`).
+const SPELLINGS: &[(&str, &str)] = &[
+    ("f", "ph"),
+    ("ph", "f"),
+    ("ie", "y"),
+    ("ee", "y"),
+    ("i", "y"),
+    ("k", "ck"),
+    ("ck", "k"),
+    ("ks", "x"),
+    ("x", "ks"),
+    ("kw", "qu"),
+    ("our", "or"),
+    ("ise", "ize"),
+    ("yse", "yze"),
+    ("isation", "ization"),
+    ("ogue", "og"),
+    ("centre", "center"),
+    ("licence", "license"),
+];
+/// Respelled names need this many letters and a target this popular.
+const MIN_LEN_FOR_SPELLING: usize = 5;
+const TOP_RANK_SPELLING: u32 = 1000;
 
 /// Multi-word names with at most this many words are searched for several
 /// words made plural or singular at once.

@@ -685,3 +685,62 @@ fn weak_rules_are_the_ones_evidence_may_clear() {
         );
     }
 }
+
+/// Issue 19's classes that real attacks use and the earlier rules missed:
+/// junk affixes, respellings, slips next
+/// to crowded short names, long names with two slips; with the legitimate
+/// names measured next to them as negatives.
+#[test]
+fn junk_affixes_respellings_and_two_slips() {
+    let d = ranked(
+        &[
+            "requests",
+            "pillow",
+            "cryptography",
+            "numpy",
+            "termcolor",
+            "fastapi",
+            "flask",
+            "flask-login",
+            "flask-cors",
+            "flask-wtf",
+            "selenium",
+            "tqdm",
+        ],
+        &[
+            "tensorflow",
+            "pygame",
+            "scrapy",
+            "pyinstaller",
+            "pycryptodome",
+            "statsd",
+            "path",
+            "smmap",
+            "pyomo",
+        ],
+    );
+    assert_with(
+        &d,
+        &[
+            ("requests-official", Some(("requests", Rule::Affix))),
+            ("lib-pillow", Some(("pillow", Rule::Affix))),
+            ("scrapy-latest", Some(("scrapy", Rule::Affix))), // junk: any rank
+            ("selenium-api", Some(("selenium", Rule::Affix))),
+            ("requests2", None), // a version digit is an edition (`boto3`, `smmap2`)
+            ("smmap2", None),
+            ("tenserflow", Some(("tensorflow", Rule::Substitution))),
+            ("cryptografy", Some(("cryptography", Rule::Substitution))),
+            ("numpie", Some(("numpy", Rule::Substitution))),
+            ("termcolour", Some(("termcolor", Rule::Insertion))),
+            ("pygames", Some(("pygame", Rule::Plural))), // `s` is next to `e`
+            ("scarpy", Some(("scrapy", Rule::Transposition))),
+            ("scrapyy", Some(("scrapy", Rule::Repetition))),
+            ("pymoo", None), // five letters next to a crowded `pyomo`
+            ("flsk", Some(("flask", Rule::Omission))),
+            ("tdqm", None), // four letters swapped: tqdm's authors' own alias
+            ("pycyrptodomne", Some(("pycryptodome", Rule::EditDistance))),
+            ("statsd-python", None),
+            ("path-py", None),
+        ],
+    );
+}

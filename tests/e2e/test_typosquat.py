@@ -231,6 +231,13 @@ NEW_CLASSES = {
     "setoptuols": "setuptools",        # letters swapped across others
     "scikits-learns": "scikit-learn",  # every word made plural
     "python-requests": "requests",     # an affix in front of a top-200 name
+    "requests-official": "requests",   # padding no real project adds (any rank)
+    "cryptografy": "cryptography",     # another spelling that reads the same
+    "tenserflow": "tensorflow",        # a vowel for a vowel in a long name (#908)
+    "pygames": "pygame",               # a plural whose `s` is a neighbouring key
+    "scarpy": "scrapy",                # a swap next to a crowded short name
+    "flsk": "flask",                   # four letters left of a top-300 name
+    "pycyrptodomne": "pycryptodome",   # two slips in a long single word
 }
 
 

@@ -185,7 +185,10 @@ server {{
     location ^~ {prefix}/ {{
         internal;
         alias {blobs}/;
-        # airlock's Content-Type, Cache-Control and ETag are kept; these are not.
+        # airlock's Content-Type and Cache-Control are kept; its ETag (the
+        # sha256) replaces nginx's own, so If-None-Match reaches airlock's check.
+        etag off;
+        add_header ETag $upstream_http_etag always;
         add_header X-Content-Type-Options nosniff always;
         add_header Content-Security-Policy \"default-src 'none'; sandbox\" always;
     }}

@@ -181,7 +181,8 @@ server {{
     # asking for {prefix}/... itself gets 404, so nothing under the blobs
     # folder is served that airlock did not authorise. Never add a location that
     # serves {blobs} (or the data folder) directly.
-    # nginx's worker user must be able to read the blobs (see docs/deploy.md).
+    # nginx's workers read the blobs as members of airlock's group (airlock makes
+    # blobs/, and nothing else, group-readable): usermod -a -G airlock www-data
     location ^~ {prefix}/ {{
         internal;
         alias {blobs}/;

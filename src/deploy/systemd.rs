@@ -25,7 +25,7 @@ pub fn render(d: &Deployment) -> String {
 # Install (as root):
 #   useradd --system --user-group --home-dir {data} --shell /usr/sbin/nologin {user}
 #   install -d -o {user} -g {user} -m 0700 {data}
-#   cp airlock.service /etc/systemd/system/ && systemctl daemon-reload
+#   cp airlock.service /etc/systemd/system/ && systemctl daemon-reload{nginx_group}
 #   systemctl enable --now airlock      # journalctl -u airlock shows the root password once
 #   systemctl reload airlock            # SIGHUP: re-read policies/ and CRLs
 #
@@ -60,6 +60,14 @@ ReadWritePaths={rw}
 ",
         exec = exec_line(d),
         rw = rw_paths(d),
+        nginx_group = if d.accel.is_some() {
+            format!(
+                "\n#   usermod -a -G {user} www-data && systemctl restart nginx   \
+                 # --accel-redirect: nginx's workers read the blobs (only them) as group {user}"
+            )
+        } else {
+            String::new()
+        },
     );
     let home = if d.all_paths().any(|p| under_home(&p)) {
         "# Some of airlock's files are under a home folder: read-only rather than hidden.\n\
@@ -188,6 +196,7 @@ mod tests {
             "User=airlock",
             "ExecStart=/usr/local/bin/airlock serve --data /var/lib/airlock --listen 127.0.0.1:3141",
             "ExecReload=/bin/kill -HUP $MAINPID",
+            "#   usermod -a -G airlock www-data && systemctl restart nginx   # --accel-redirect: nginx's workers read the blobs (only them) as group airlock",
             "Restart=on-failure",
             "ProtectSystem=strict",
             "ReadWritePaths=/var/lib/airlock",

@@ -164,7 +164,7 @@ impl Registry {
             return Ok(());
         }
         Err(RegistryError::Forbidden(format!(
-            "{} of index {path} are set by the policy at {}; change the policy file and restart",
+            "{} of index {path} are set by the policy at {}; change the policy file and reload (SIGHUP) or restart",
             changed.join(", "),
             p.defined_at
         )))

@@ -13,8 +13,10 @@ permissions airlock gives them under --accel-redirect, and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 import re
 import shutil
 import signal
@@ -94,16 +96,16 @@ def gen_config(airlock_bin: Path, *args: str) -> str:
 class Front:
     """airlock with --accel-redirect, and nginx in front of it."""
 
-    def __init__(self, airlock: Server, home: Path, port: int, proc: subprocess.Popen):
+    def __init__(self, airlock: Server, home: Path, url: str, proc: subprocess.Popen):
         self.airlock = airlock
         self.home = home
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = url
         self.proc = proc
 
     def index_url(self, index: str, auth: tuple[str, str] | None = None) -> str:
-        host = self.url.removeprefix("http://")
+        scheme, host = self.url.split("://", 1)
         creds = f"{auth[0]}:{auth[1]}@" if auth else ""
-        return f"http://{creds}{host}/{index}/+simple/"
+        return f"{scheme}://{creds}{host}/{index}/+simple/"
 
     def access_log(self) -> list[str]:
         # nginx writes a line when the response is done: give it a moment
@@ -111,8 +113,11 @@ class Front:
         return (self.home / "access.log").read_text().splitlines()
 
 
-@pytest.fixture(scope="module")
-def front(airlock_bin, tmp_path_factory):
+@contextlib.contextmanager
+def running_front(airlock_bin: Path, logs: Path, pki: Path | None = None):
+    """airlock (--accel-redirect, plain HTTP on loopback) and nginx in front
+    of it with the generated site: plain HTTP, or terminating TLS with the
+    server certificate of `pki` (`airlock certs init`)."""
     # nginx's workers (nobody, group root) reach this folder through the
     # group: pytest's own temporary folders are private to root.
     home = Path(tempfile.mkdtemp(prefix="airlock-nginx-", dir="/tmp"))
@@ -130,11 +135,11 @@ auth = { install = ["password"] }
 """
     )
     port = free_port()
-    outside = f"http://127.0.0.1:{port}"
+    outside = f"https://localhost:{port}" if pki else f"http://127.0.0.1:{port}"
     airlock = Server(
         airlock_bin,
         home / "data",
-        tmp_path_factory.mktemp("airlock-logs"),
+        logs,
         ["--accel-redirect", PREFIX, "--outside-url", outside, "--policies", str(policies)],
     )
     proc = None
@@ -142,11 +147,12 @@ auth = { install = ["password"] }
         airlock.start()
         airlock.create_user(*ALICE)
         listen = airlock.url.removeprefix("http://")
+        tls = ["--nginx-tls-cert", str(pki / "server.pem"), "--nginx-tls-key", str(pki / "server.key")] if pki else []
         site = home / "airlock-site.conf"
         site.write_text(
             gen_config(
                 airlock_bin, "nginx", "--outside-url", outside, "--nginx-listen", f"127.0.0.1:{port}",
-                "--listen", listen, "--data", str(airlock.data), "--accel-redirect", PREFIX,
+                "--listen", listen, "--data", str(airlock.data), "--accel-redirect", PREFIX, *tls,
             )
         )
         conf = nginx_conf(home, site)
@@ -165,7 +171,7 @@ auth = { install = ["password"] }
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"nginx did not start:\n{(home / 'error.log').read_text()}")
                 time.sleep(0.05)
-        yield Front(airlock, home, port, proc)
+        yield Front(airlock, home, outside, proc)
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGQUIT)  # graceful: the workers finish, then the master exits
@@ -176,6 +182,12 @@ auth = { install = ["password"] }
                 proc.wait(timeout=10)
         airlock.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def front(airlock_bin, tmp_path_factory):
+    with running_front(airlock_bin, tmp_path_factory.mktemp("airlock-logs")) as f:
+        yield f
 
 
 @pytest.fixture(scope="module")
@@ -345,3 +357,35 @@ def test_the_other_generated_shapes_pass_nginx_t(airlock_bin, tmp_path):
     # and nginx -t does fail on a broken site (the check can fail)
     site.write_text(text.replace("proxy_pass airlock_tls;", "proxy_pass airlock_tls"))
     assert nginx_test(nginx_conf(passthrough, site, stream=True), passthrough).returncode != 0
+
+
+def test_nginx_terminating_tls_in_front_of_airlock(airlock_bin, dists, clients, tmp_path, tmp_path_factory):
+    """The usual deployment: nginx ends TLS (certificate from `airlock certs
+    init`), airlock speaks plain HTTP on loopback; twine and pip over HTTPS."""
+    pki = tmp_path / "pki"
+    run([str(airlock_bin), "certs", "init", str(pki), "--server-name", "localhost", "--client", "alice"])
+    ca = str(pki / "ca.pem")
+    # requests lets these override --cert (README's gotcha)
+    no_env_ca = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
+    with running_front(airlock_bin, tmp_path_factory.mktemp("airlock-tls-logs"), pki) as front:
+        assert front.url.startswith("https://localhost:")
+        run(
+            [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
+             "--repository-url", f"{front.url}/acme/private/", "-u", ALICE[0], "-p", ALICE[1], "--cert", ca,
+             str(dists.demo.wheel.path)],
+            env_extra=no_env_ca,
+        )
+        target = clients.fresh_dir("tls-target")
+        clients.pip("install", "--index-url", front.index_url("acme/private", ALICE), "--cert", ca,
+                    "--target", target, "--no-compile", "demo-pkg==1.0.0", env_extra=no_env_ca)
+        assert clients.import_from(target, "demo_pkg") == "1.0.0"
+        wheel = dists.demo.wheel
+        path = file_path("acme/private", wheel)
+        r = requests.get(front.url + path, auth=ALICE, verify=ca, timeout=30)
+        assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == wheel.sha256
+        assert log_lines_for(front, path)[-1].endswith(f"accel={PREFIX}/{wheel.sha256[:2]}/{wheel.sha256[2:4]}/{wheel.sha256}")
+        # airlock's links name the outside (https) URL
+        r = requests.get(f"{front.url}/acme/private/demo-pkg", auth=ALICE, verify=ca,
+                         headers={"Accept": "application/json"}, timeout=30)
+        hrefs = [link["href"] for v in r.json()["result"].values() for link in v.get("+links", [])]
+        assert hrefs and all(h.startswith(f"{front.url}/acme/private/+f/") for h in hrefs), hrefs

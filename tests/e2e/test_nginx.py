@@ -158,30 +158,42 @@ auth = { install = ["password"] }
         conf = nginx_conf(home, site)
         checked = nginx_test(conf, home)
         assert checked.returncode == 0, f"nginx -t:\n{checked.stderr}\n{site.read_text()}"
-        proc = subprocess.Popen(
-            [NGINX, "-p", str(home), "-e", str(home / "error.log"), "-c", str(conf)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not start:\n{(home / 'error.log').read_text()}")
-                time.sleep(0.05)
+        proc = start_nginx(home, conf, port)
         yield Front(airlock, home, outside, proc)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGQUIT)  # graceful: the workers finish, then the master exits
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_nginx(proc)
         airlock.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def start_nginx(home: Path, conf: Path, port: int) -> subprocess.Popen:
+    """nginx in the foreground (its master is this process), once it accepts
+    connections on `port`."""
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(home), "-e", str(home / "error.log"), "-c", str(conf)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_nginx(proc)
+                raise RuntimeError(f"nginx did not start:\n{(home / 'error.log').read_text()}")
+            time.sleep(0.05)
+
+
+def stop_nginx(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGQUIT)  # graceful: the workers finish, then the master exits
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -389,3 +401,70 @@ def test_nginx_terminating_tls_in_front_of_airlock(airlock_bin, dists, clients, 
                          headers={"Accept": "application/json"}, timeout=30)
         hrefs = [link["href"] for v in r.json()["result"].values() for link in v.get("+links", [])]
         assert hrefs and all(h.startswith(f"{front.url}/acme/private/+f/") for h in hrefs), hrefs
+
+
+def test_tls_pass_through_when_airlock_verifies_client_certificates(airlock_bin, dists, clients, tmp_path,
+                                                                   tmp_path_factory):
+    """airlock ends TLS itself and checks client certificates; nginx's
+    generated stream {} block passes the connection through, so the
+    certificate reaches airlock: installs that need one work with it and
+    are refused without it, through nginx."""
+    pki = tmp_path / "pki"
+    run([str(airlock_bin), "certs", "init", str(pki), "--server-name", "localhost", "--client", "alice"])
+    ca, bundle = str(pki / "ca.pem"), str(pki / "alice-bundle.pem")
+    no_env_ca = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
+    home = Path(tempfile.mkdtemp(prefix="airlock-nginx-stream-", dir="/tmp"))
+    policies = home / "policies"
+    policies.mkdir()
+    (policies / "acme.toml").write_text(
+        """
+[index."acme/certs"]
+type = "stage"
+volatile = true
+upload_users = ["alice"]
+auth = { upload = ["client_cert"], install = ["client_cert"] }
+"""
+    )
+    port = free_port()
+    outside = f"https://localhost:{port}"
+    tls = ["--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+           "--client-ca", ca, "--client-auth", "optional", "--cert-identity", "san-uri"]
+    airlock = Server(airlock_bin, home / "data", tmp_path_factory.mktemp("airlock-stream-logs"),
+                     [*tls, "--outside-url", outside, "--policies", str(policies)])
+    proc = None
+    try:
+        airlock.start()
+        assert airlock.url.startswith("https://")
+        r = requests.put(f"{airlock.url.replace('127.0.0.1', 'localhost')}/alice", json={"password": "apw"},
+                         auth=("root", ROOT_PASSWORD), verify=ca, timeout=30)
+        assert r.status_code == 201, r.text
+        site = home / "stream.conf"
+        site.write_text(gen_config(
+            airlock_bin, "nginx", "--outside-url", outside, "--nginx-listen", f"127.0.0.1:{port}",
+            "--listen", airlock.url.removeprefix("https://"), "--data", str(airlock.data), *tls,
+        ))
+        assert "stream {" in site.read_text()
+        conf = nginx_conf(home, site, stream=True)
+        checked = nginx_test(conf, home)
+        assert checked.returncode == 0, checked.stderr
+        proc = start_nginx(home, conf, port)
+
+        run([sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
+             "--repository-url", f"{outside}/acme/certs/", "-u", "alice", "-p", "apw", "--cert", ca,
+             "--client-cert", bundle, str(dists.demo.wheel.path)], env_extra=no_env_ca)
+        index = f"{outside}/acme/certs/+simple/"
+        res = clients.pip("install", "--index-url", index, "--cert", ca, "--target", clients.fresh_dir("t"),
+                          "demo-pkg==1.0.0", check=False, env_extra=no_env_ca)
+        assert res.returncode != 0, res.output
+        target = clients.fresh_dir("pip")
+        clients.pip("install", "--index-url", index, "--cert", ca, "--client-cert", bundle, "--target", target,
+                    "--no-compile", "demo-pkg==1.0.0", env_extra=no_env_ca)
+        assert clients.import_from(target, "demo_pkg") == "1.0.0"
+        # the upload was made with alice's certificate, as airlock saw it
+        log = requests.get(f"{outside}/+audit", auth=("root", ROOT_PASSWORD), verify=ca, timeout=30).json()["result"]
+        uploads = [e for e in log if e["action"] == "upload" and e["target"].startswith("acme/certs")]
+        assert uploads and uploads[-1]["actor"] == "alice" and uploads[-1]["cert_fingerprint"], uploads
+    finally:
+        stop_nginx(proc)
+        airlock.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod connection;
+pub mod deploy;
 pub mod digest;
 pub mod dist;
 pub mod echo;

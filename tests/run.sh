@@ -79,10 +79,14 @@ ensure_venv() {
 # tests/metrics.rs. Nothing is fetched when they are already there.
 ensure_debian_tools() {
     local missing=() pair tool pkg sudo=()
-    for pair in curl:curl promtool:prometheus; do
+    # nginx (tests/e2e/test_nginx.py, in front of airlock with the generated
+    # site; its stream module for the TLS pass-through), systemd-analyze
+    # (tests/deploy.rs verifies the generated unit)
+    for pair in curl:curl promtool:prometheus nginx:nginx systemd-analyze:systemd; do
         tool="${pair%%:*}" pkg="${pair#*:}"
         command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
     done
+    [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]} (apt-get)"
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)

@@ -5,6 +5,7 @@ pub mod approve;
 pub mod audit;
 pub mod backup;
 pub mod fsck;
+pub mod gen_config;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -64,6 +65,8 @@ pub enum Command {
     /// Check a data folder: blobs re-hashed, missing and unreferenced blobs,
     /// metadata, the audit chain; exits 1 on any problem.
     Fsck(fsck::FsckArgs),
+    /// Print an nginx site or a systemd unit for the current `serve` settings.
+    GenConfig(gen_config::GenConfigArgs),
     /// Webhooks of an index: add, list, remove, and the delivery log.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
@@ -87,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Restore(a) => backup::run_restore(a).await,
         Command::Fsck(a) => fsck::run(a).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
+        Command::GenConfig(a) => gen_config::run(a),
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

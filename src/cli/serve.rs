@@ -92,6 +92,14 @@ pub struct ServeArgs {
     /// listener. Without it `/+metrics` there is 404.
     #[arg(long, env = "AIRLOCK_METRICS_TOKEN_FILE")]
     pub metrics_token_file: Option<PathBuf>,
+    /// Let the front proxy send stored files: a download airlock has
+    /// authorised is answered with an empty body and
+    /// `X-Accel-Redirect: PREFIX/aa/bb/<sha256>` for nginx's `internal`
+    /// location over `<data>/blobs/` (`airlock gen-config nginx`, e.g.
+    /// `/+airlock-internal`). Only behind that nginx: clients reaching
+    /// airlock directly get empty files.
+    #[arg(long, env = "AIRLOCK_ACCEL_REDIRECT", value_name = "PREFIX")]
+    pub accel_redirect: Option<crate::deploy::AccelPrefix>,
     /// Connection limits of the listener (HTTP and HTTPS alike).
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -375,6 +383,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             cert_identity: args.tls.cert_identity,
             proxy_basic_auth: args.proxy_basic_auth,
             metrics_token,
+            accel_redirect: args.accel_redirect.clone(),
         }),
     };
     if let Some(ml) = metrics_listener {
@@ -392,14 +401,40 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
+    if let Some(prefix) = &args.accel_redirect {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "--accel-redirect on a non-loopback address: airlock must be reachable \
+                only through the nginx that serves {prefix}/ (clients reaching it directly get empty files)");
+        }
+        if tls.is_some() {
+            tracing::warn!(
+                "--accel-redirect with --tls-cert: only an nginx that terminates TLS and \
+                proxies to https:// sees the X-Accel-Redirect header (a TLS pass-through does not)"
+            );
+        }
+        #[cfg(unix)]
+        {
+            let changed = reg
+                .store
+                .share_blobs_with_group()
+                .context("letting the front proxy's group read the blobs")?;
+            tracing::info!(%prefix, blob_modes_changed = changed,
+                "file bytes are sent by the front proxy after airlock authorised them; \
+                 blobs/ is readable by this process's group, the rest of the data folder is not");
+        }
+    }
     let app = server::router(state);
     let shutdown = shutdown_signal();
+    spawn_sighup_reload(Reload {
+        registry: Arc::clone(&reg),
+        policy_dir: policy_dir.clone(),
+        crl: tls.as_ref().and_then(|t| t.crl_reloader.clone()),
+    });
     tracing::info!(%addr, data = %args.data.display(), "airlock serving");
     match tls {
         Some(tls) => {
             if let Some(reloader) = &tls.crl_reloader {
                 crate::tls::spawn_crl_watcher(Arc::clone(reloader), Duration::from_secs(5));
-                spawn_sighup_reload(Arc::clone(reloader));
             }
             println!("airlock listening on https://{addr}");
             let options = crate::tls::ServeOptions {
@@ -427,25 +462,64 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Re-read CRLs on SIGHUP.
-fn spawn_sighup_reload(reloader: Arc<crate::tls::CrlReloader>) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match reloader.reload() {
+/// What SIGHUP re-reads.
+struct Reload {
+    registry: Arc<Registry>,
+    /// The policy folder (`None`: the built-in default, nothing to re-read).
+    policy_dir: Option<PathBuf>,
+    crl: Option<Arc<crate::tls::CrlReloader>>,
+}
+
+impl Reload {
+    /// Re-read the policy folder and the CRLs. Each is all or nothing: a
+    /// policy file that does not parse, or policies that would break the
+    /// production invariant, leave the policies in force unchanged.
+    async fn run(&self) {
+        if let Some(dir) = &self.policy_dir {
+            let applied = match registry::load_policies(Some(dir)) {
+                Ok(p) => self
+                    .registry
+                    .reload_policies(p)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(anyhow::Error::from(e)),
+            };
+            match applied {
+                Ok(()) => tracing::info!(policies = %dir.display(), "SIGHUP: policies reloaded"),
+                Err(e) => tracing::error!(policies = %dir.display(), error = %format!("{e:#}"),
+                    "SIGHUP: policy reload refused; the previous policies stay in force"),
+            }
+        }
+        if let Some(crl) = &self.crl {
+            match crl.reload() {
                 Ok(()) => tracing::info!("SIGHUP: certificate revocation lists reloaded"),
                 Err(e) => {
                     tracing::error!(error = %e, "SIGHUP: CRL reload failed; keeping the previous lists")
                 }
             }
         }
-    });
+    }
+}
+
+/// Re-read policies and CRLs on SIGHUP (`systemctl reload airlock`). The
+/// handler is installed when this is called, before the server listens, so
+/// an early SIGHUP never kills the process.
+fn spawn_sighup_reload(reload: Reload) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("SIGHUP handler not installed: reload by restarting");
+            return;
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                reload.run().await;
+            }
+        });
+    }
     #[cfg(not(unix))]
-    let _ = reloader;
+    let _ = reload;
 }
 
 /// Resolves on SIGTERM or ctrl-c. The SIGTERM handler is installed when

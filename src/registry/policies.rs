@@ -80,6 +80,47 @@ impl Registry {
         self.check_invariant(None)
     }
 
+    /// Replace the policies in force while serving (SIGHUP). Everything
+    /// that would make `apply_policies` fail half-way (an index of another
+    /// kind, the production invariant under the new policies and the
+    /// configurations they set) is checked first, against memory only: a
+    /// refused reload changes nothing and the old policies stay in force.
+    pub async fn reload_policies(self: &Arc<Self>, policies: Policies) -> Result<()> {
+        let indexes = self.all_indexes();
+        let mut planned: Vec<(IndexPath, IndexConfig)> = Vec::new();
+        for p in policies.indexes() {
+            let existing = indexes.iter().find(|r| r.path == p.path);
+            if let Some(row) = existing {
+                if row.config.kind != p.kind {
+                    return Err(RegistryError::Invalid(format!(
+                        "{}: index {} is a {:?} index but the policy says {:?}; fix the policy or the index",
+                        p.defined_at, p.path, row.config.kind, p.kind
+                    )));
+                }
+            }
+            planned.push((
+                p.path.clone(),
+                config_from_policy(p, existing.map(|r| &r.config)),
+            ));
+        }
+        let facts = |path: &IndexPath| {
+            let cfg = match planned.iter().find(|(pp, _)| pp == path) {
+                Some((_, c)) => c.clone(),
+                None => indexes.iter().find(|r| &r.path == path)?.config.clone(),
+            };
+            let production = policies.index_policy(path).is_some_and(|ip| ip.production);
+            Some((cfg.kind, cfg.bases, production))
+        };
+        let candidates: Vec<IndexPath> = indexes
+            .iter()
+            .map(|r| r.path.clone())
+            .chain(planned.iter().map(|(p, _)| p.clone()))
+            .collect();
+        check_production_invariant(facts, candidates.iter())
+            .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        self.apply_policies(policies).await
+    }
+
     /// The production invariant over all indexes, with `change` (an index
     /// and its would-be configuration) applied: a production index must never
     /// have a mirror anywhere in its base chain.
@@ -123,7 +164,7 @@ impl Registry {
             return Ok(());
         }
         Err(RegistryError::Forbidden(format!(
-            "{} of index {path} are set by the policy at {}; change the policy file and restart",
+            "{} of index {path} are set by the policy at {}; change the policy file and reload (SIGHUP) or restart",
             changed.join(", "),
             p.defined_at
         )))

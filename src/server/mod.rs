@@ -60,6 +60,10 @@ pub struct ServerSettings {
     /// Bearer token that opens `/+metrics` on this listener
     /// (`--metrics-token-file`); without one that path is 404.
     pub metrics_token: Option<metrics::MetricsToken>,
+    /// Stored files are sent by the front proxy (`--accel-redirect`):
+    /// after every check a blob response carries an empty body and
+    /// `X-Accel-Redirect: {prefix}/{aa}/{bb}/{sha256}`.
+    pub accel_redirect: Option<crate::deploy::AccelPrefix>,
 }
 
 #[derive(Clone)]

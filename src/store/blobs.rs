@@ -8,7 +8,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::digest::{Sha256, Sha256Hasher};
 
@@ -18,7 +18,16 @@ pub struct BlobStore {
     root: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
+    /// Blobs are readable by the process's group (`share_with_group`).
+    group_read: AtomicBool,
 }
+
+/// Modes of a shared blob store: the group may open a blob by its path
+/// (folders: search only, no listing) and read it, nothing more.
+#[cfg(unix)]
+const SHARED_DIR_MODE: u32 = 0o710;
+#[cfg(unix)]
+const SHARED_FILE_MODE: u32 = 0o640;
 
 impl BlobStore {
     /// Open the store below `data_dir`, creating `blobs/` and `tmp/`, and
@@ -35,6 +44,7 @@ impl BlobStore {
             root,
             tmp,
             counter: AtomicU64::new(0),
+            group_read: AtomicBool::new(false),
         })
     }
 
@@ -50,6 +60,44 @@ impl BlobStore {
     pub fn path_of(&self, sha: &Sha256) -> PathBuf {
         let hex = sha.to_hex();
         self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    /// Let the process's group read blobs by path (for a front proxy that
+    /// sends them, `--accel-redirect`): every folder of the store becomes
+    /// 0710 and every blob 0640, now and for each blob committed later.
+    /// Returns how many entries were changed.
+    #[cfg(unix)]
+    pub fn share_with_group(&self) -> Result<u64, StoreError> {
+        use std::os::unix::fs::PermissionsExt;
+        self.group_read.store(true, Ordering::Relaxed);
+        fn set(path: &Path, mode: u32, changed: &mut u64) -> Result<(), StoreError> {
+            let meta =
+                fs::symlink_metadata(path).map_err(|e| StoreError::io("reading", path, e))?;
+            if meta.permissions().mode() & 0o7777 != mode {
+                fs::set_permissions(path, fs::Permissions::from_mode(mode))
+                    .map_err(|e| StoreError::io("sharing", path, e))?;
+                *changed += 1;
+            }
+            Ok(())
+        }
+        fn walk(dir: &Path, changed: &mut u64) -> Result<(), StoreError> {
+            set(dir, SHARED_DIR_MODE, changed)?;
+            for entry in fs::read_dir(dir).map_err(|e| StoreError::io("listing", dir, e))? {
+                let entry = entry.map_err(|e| StoreError::io("listing", dir, e))?;
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| StoreError::io("reading", &entry.path(), e))?;
+                if kind.is_dir() {
+                    walk(&entry.path(), changed)?;
+                } else if kind.is_file() {
+                    set(&entry.path(), SHARED_FILE_MODE, changed)?;
+                }
+            }
+            Ok(())
+        }
+        let mut changed = 0;
+        walk(&self.root, &mut changed)?;
+        Ok(changed)
     }
 
     pub fn exists(&self, sha: &Sha256) -> bool {
@@ -95,6 +143,13 @@ impl BlobStore {
         let sha = temp.hasher_snapshot();
         let dest = self.path_of(&sha);
         let file = temp.file.take().expect("temp blob committed twice");
+        let shared = self.group_read.load(Ordering::Relaxed);
+        #[cfg(unix)]
+        if shared {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(SHARED_FILE_MODE))
+                .map_err(|e| StoreError::io("sharing", &temp.path, e))?;
+        }
         file.sync_all()
             .map_err(|e| StoreError::io("syncing", &temp.path, e))?;
         drop(file);
@@ -103,6 +158,14 @@ impl BlobStore {
         }
         let parent = dest.parent().expect("blob path has a parent");
         fs::create_dir_all(parent).map_err(|e| StoreError::io("creating", parent, e))?;
+        #[cfg(unix)]
+        if shared {
+            use std::os::unix::fs::PermissionsExt;
+            for dir in [parent, parent.parent().expect("blobs/aa")] {
+                fs::set_permissions(dir, fs::Permissions::from_mode(SHARED_DIR_MODE))
+                    .map_err(|e| StoreError::io("sharing", dir, e))?;
+            }
+        }
         fs::rename(&temp.path, &dest).map_err(|e| StoreError::io("storing", &dest, e))?;
         temp.path = PathBuf::new(); // renamed: nothing left to delete
         if let Ok(dir) = fs::File::open(parent) {
@@ -182,5 +245,43 @@ impl Drop for TempBlob {
         if !self.path.as_os_str().is_empty() {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_shared_store_lets_the_group_read_blobs_by_path_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = super::super::Store::open(dir.path()).expect("store");
+        let (before, _) = store.blobs.put_bytes(b"before").expect("put");
+        fs::set_permissions(
+            dir.path().join("airlock.sqlite3"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+        assert!(store.share_blobs_with_group().expect("share") >= 3);
+        let (after, _) = store.blobs.put_bytes(b"after").expect("put");
+        for sha in [before, after] {
+            let p = store.blobs.path_of(&sha);
+            assert_eq!(mode(&p), 0o640, "{}", p.display());
+            assert_eq!(mode(p.parent().expect("bb")), 0o710);
+            assert_eq!(mode(p.parent().and_then(Path::parent).expect("aa")), 0o710);
+        }
+        assert_eq!(mode(&dir.path().join("blobs")), 0o710);
+        assert_eq!(mode(dir.path()), 0o710);
+        // nothing else in the data folder is open to the group
+        assert_eq!(mode(&dir.path().join("airlock.sqlite3")), 0o600);
+        assert_eq!(mode(&dir.path().join("tmp")) & 0o077, 0);
+        // a second pass changes nothing
+        assert_eq!(store.share_blobs_with_group().expect("share"), 0);
     }
 }

@@ -84,6 +84,41 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Open the blobs, and only the blobs, to the process's group (a front
+    /// proxy sending files after `--accel-redirect`): the data folder
+    /// becomes 0710 (its group may pass through, not list it), `blobs/`
+    /// is shared (`BlobStore::share_with_group`), and everything else in
+    /// the data folder (database, secret, tmp/) loses any group or other
+    /// permission. Returns how many blob entries changed.
+    #[cfg(unix)]
+    pub fn share_blobs_with_group(&self) -> Result<u64, StoreError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = &self.data_dir;
+        for entry in std::fs::read_dir(dir).map_err(|e| StoreError::io("listing", dir, e))? {
+            let entry = entry.map_err(|e| StoreError::io("listing", dir, e))?;
+            let path = entry.path();
+            if entry.file_name() == "blobs" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| StoreError::io("reading", &path, e))?;
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o700))
+                    .map_err(|e| StoreError::io("restricting", &path, e))?;
+            }
+        }
+        let changed = self.blobs.share_with_group()?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))
+            .map_err(|e| StoreError::io("sharing", dir, e))?;
+        Ok(changed)
+    }
+}
+
 #[cfg(unix)]
 fn restrict_permissions(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;

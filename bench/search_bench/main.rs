@@ -72,16 +72,34 @@ fn main() -> anyhow::Result<()> {
     let words = arg("--words", 120)?;
     let runs = arg("--runs", 200)?;
     let tmp = tempfile::tempdir()?;
-    let store = Store::open(&tmp.path().join("data"))?;
+    // --keep DIR: fill DIR once and reuse it on the next run (an existing
+    // folder is opened as it is, migrations included)
+    let keep = std::env::args()
+        .skip_while(|a| a != "--keep")
+        .nth(1)
+        .map(std::path::PathBuf::from);
+    let data = keep.clone().unwrap_or_else(|| tmp.path().join("data"));
+    let reuse = data.join("airlock.sqlite3").exists();
+    let opened = Instant::now();
+    let store = Store::open(&data)?;
+    if reuse {
+        println!("opened {} in {:.1?} (migrations included)", data.display(), opened.elapsed());
+    }
     let path = IndexPath::parse("bench/big")?;
-    let index_id = store.db.write_blocking(|tx| {
+    let index_id = if reuse {
+        store.db.read_blocking(|c| {
+            Ok(c.query_row("SELECT id FROM indexes WHERE name = 'big'", [], |r| r.get(0))?)
+        })?
+    } else {
+        store.db.write_blocking(|tx| {
         users::create(tx, "bench", None, None)?;
         let user_id: i64 = tx.query_row("SELECT id FROM users WHERE name = 'bench'", [], |r| {
             r.get(0)
         })?;
         let config = IndexConfig::new(IndexKind::Stage, "bench");
         Ok(indexes::create(tx, user_id, &path, &config)?.unwrap_or_default())
-    })?;
+        })?
+    };
 
     let started = Instant::now();
     let mut rng = Rng(0x5eed);
@@ -91,7 +109,8 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    for first in (0..projects).step_by(BATCH) {
+    let fill = if reuse { 0 } else { projects };
+    for first in (0..fill).step_by(BATCH) {
         let last = (first + BATCH).min(projects);
         let rows: Vec<(String, String, String, String)> = (first..last)
             .map(|n| {
@@ -134,14 +153,17 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         })?;
     }
-    store.db.write_blocking(|tx| {
-        tx.execute_batch("INSERT INTO search_fts(search_fts) VALUES('optimize')")?;
-        Ok(())
-    })?;
-    let size = std::fs::metadata(tmp.path().join("data/airlock.sqlite3"))?.len();
+    if !reuse {
+        store.db.write_blocking(|tx| {
+            tx.execute_batch("INSERT INTO search_fts(search_fts) VALUES('optimize')")?;
+            Ok(())
+        })?;
+    }
+    let size = std::fs::metadata(data.join("airlock.sqlite3"))?.len();
     println!(
-        "filled {projects} projects ({words} description words, docs on every 10th) in {:.1?}; \
+        "{} {projects} projects ({words} description words, docs on every 10th) in {:.1?}; \
          database {} MiB",
+        if reuse { "reused" } else { "filled" },
         started.elapsed(),
         size / (1024 * 1024)
     );

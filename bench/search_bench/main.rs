@@ -83,21 +83,30 @@ fn main() -> anyhow::Result<()> {
     let opened = Instant::now();
     let store = Store::open(&data)?;
     if reuse {
-        println!("opened {} in {:.1?} (migrations included)", data.display(), opened.elapsed());
+        println!(
+            "opened {} in {:.1?} (migrations included)",
+            data.display(),
+            opened.elapsed()
+        );
     }
     let path = IndexPath::parse("bench/big")?;
     let index_id = if reuse {
         store.db.read_blocking(|c| {
-            Ok(c.query_row("SELECT id FROM indexes WHERE name = 'big'", [], |r| r.get(0))?)
+            Ok(
+                c.query_row("SELECT id FROM indexes WHERE name = 'big'", [], |r| {
+                    r.get(0)
+                })?,
+            )
         })?
     } else {
         store.db.write_blocking(|tx| {
-        users::create(tx, "bench", None, None)?;
-        let user_id: i64 = tx.query_row("SELECT id FROM users WHERE name = 'bench'", [], |r| {
-            r.get(0)
-        })?;
-        let config = IndexConfig::new(IndexKind::Stage, "bench");
-        Ok(indexes::create(tx, user_id, &path, &config)?.unwrap_or_default())
+            users::create(tx, "bench", None, None)?;
+            let user_id: i64 =
+                tx.query_row("SELECT id FROM users WHERE name = 'bench'", [], |r| {
+                    r.get(0)
+                })?;
+            let config = IndexConfig::new(IndexKind::Stage, "bench");
+            Ok(indexes::create(tx, user_id, &path, &config)?.unwrap_or_default())
         })?
     };
 
@@ -154,7 +163,7 @@ fn main() -> anyhow::Result<()> {
         })?;
     }
     if !reuse {
-        store.db.write_blocking(|tx| Ok(table::optimize(tx)?))?;
+        store.db.write_blocking(|tx| table::optimize(tx))?;
     }
     let size = std::fs::metadata(data.join("airlock.sqlite3"))?.len();
     println!(

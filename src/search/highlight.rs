@@ -230,7 +230,10 @@ mod tests {
         let m = matcher("http client");
         let out = m.mark_all("An HTTP/2 client, clients and HTTPS");
         assert_eq!(marked(&out), ["HTTP", "client", "clients"]);
-        assert_eq!(Snippet::from_marked(&out).text, "An HTTP/2 client, clients and HTTPS");
+        assert_eq!(
+            Snippet::from_marked(&out).text,
+            "An HTTP/2 client, clients and HTTPS"
+        );
         // a one-letter last word is no prefix
         assert_eq!(marked(&matcher("x").mark_all("x xy")), ["x"]);
         assert_eq!(matcher("zzz").mark_all("nothing here"), "nothing here");
@@ -241,8 +244,14 @@ mod tests {
         assert_eq!(fold("Émigré"), "emigre");
         assert_eq!(fold("CAFE\u{301}"), "cafe");
         assert_eq!(marked(&matcher("cafe").mark_all("Café au lait")), ["Café"]);
-        assert_eq!(marked(&matcher("größe").mark_all("die GRÖSSE, die Größe")), ["Größe"]);
-        assert_eq!(marked(&matcher("日本").mark_all("日本語 パッケージ")), ["日本語"]);
+        assert_eq!(
+            marked(&matcher("größe").mark_all("die GRÖSSE, die Größe")),
+            ["Größe"]
+        );
+        assert_eq!(
+            marked(&matcher("日本").mark_all("日本語 パッケージ")),
+            ["日本語"]
+        );
     }
 
     #[test]
@@ -256,7 +265,11 @@ mod tests {
         );
         let out = matcher("alpha beta").snippet(&text, 12);
         assert!(out.starts_with('…') && out.ends_with('…'), "{out}");
-        assert_eq!(marked(&out), ["alpha", "beta"], "the window with both words");
+        assert_eq!(
+            marked(&out),
+            ["alpha", "beta"],
+            "the window with both words"
+        );
         let words = Snippet::from_marked(&out).text.split_whitespace().count();
         assert_eq!(words, 12, "{out}");
         // at the start and the end of the text: no ellipsis there
@@ -279,7 +292,11 @@ mod tests {
         assert_eq!(out[0], "\u{2}Orbit\u{3}");
         assert_eq!(out[1], "\u{2}orbit\u{3} tools");
         assert_eq!(out[3], "Topic :: Physics");
-        assert!(out[4].starts_with('…') && out[4].ends_with("\u{2}orbit\u{3}"), "{}", out[4]);
+        assert!(
+            out[4].starts_with('…') && out[4].ends_with("\u{2}orbit\u{3}"),
+            "{}",
+            out[4]
+        );
         assert_eq!(out[5], "");
     }
 }

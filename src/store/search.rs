@@ -186,13 +186,21 @@ pub fn newest_matches(
         return Ok(Vec::new());
     }
     let (table, expression, w) = match fields {
-        Fields::Name => ("search_head", format!("{{name}}: ({fts_query})"), &weights[..3]),
+        Fields::Name => (
+            "search_head",
+            format!("{{name}}: ({fts_query})"),
+            &weights[..3],
+        ),
         Fields::Short => ("search_head", fts_query.to_string(), &weights[..3]),
         Fields::All => ("search_fts", fts_query.to_string(), &weights[..]),
     };
     // Weights are numbers chosen in code; formatting them keeps the
     // statement cacheable per weight set.
-    let w = w.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", ");
+    let w = w
+        .iter()
+        .map(|x| format!("{x:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let (join, scope) = match index_ids {
         // CROSS JOIN keeps the FTS table the outer loop (bm25 needs it, and
         // its row order is what the LIMIT walks)
@@ -210,8 +218,10 @@ pub fn newest_matches(
          JOIN search_entries e ON e.id = c.id
          ORDER BY c.id DESC"
     );
-    let mut values: Vec<rusqlite::types::Value> =
-        vec![expression.into(), (cap.min(i64::MAX as usize) as i64).into()];
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        expression.into(),
+        (cap.min(i64::MAX as usize) as i64).into(),
+    ];
     values.extend(index_ids.unwrap_or(&[]).iter().map(|id| (*id).into()));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(values), hit_row)?;
@@ -406,8 +416,14 @@ mod tests {
         assert_eq!(find(&conn, "\"venerable\"").len(), 1);
         assert_eq!(find(&conn, "\"upstreamed\"").len(), 1);
         // migration 18 builds the short-field index from the stored rows
-        assert_eq!(projects(&conn, Fields::Short, "\"venerable\"", None), ["old-one"]);
-        assert_eq!(projects(&conn, Fields::Name, "\"upstreamed\"", None), ["upstreamed"]);
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"venerable\"", None),
+            ["old-one"]
+        );
+        assert_eq!(
+            projects(&conn, Fields::Name, "\"upstreamed\"", None),
+            ["upstreamed"]
+        );
     }
 
     #[test]
@@ -421,8 +437,14 @@ mod tests {
         );
         assert_eq!(projects(&conn, Fields::Name, "\"alpha\"", None), ["alpha"]);
         assert!(projects(&conn, Fields::Name, "\"quantum\"", None).is_empty());
-        assert_eq!(projects(&conn, Fields::Short, "\"quantum\"", None), ["alpha"]);
-        assert_eq!(projects(&conn, Fields::Short, "\"lasers\"", None), ["alpha"]);
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"quantum\"", None),
+            ["alpha"]
+        );
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"lasers\"", None),
+            ["alpha"]
+        );
         assert!(projects(&conn, Fields::Short, "\"physics\"", None).is_empty());
         assert_eq!(projects(&conn, Fields::All, "\"physics\"", None), ["alpha"]);
         // every word in the name: a column filter over the whole expression
@@ -436,8 +458,14 @@ mod tests {
         assert!(projects(&conn, Fields::Short, "\"treatise\"", None).is_empty());
         release(&conn, "alpha", "1.0", r#"{"summary":"classical gadgets"}"#);
         assert!(projects(&conn, Fields::Short, "\"quantum\"", None).is_empty());
-        assert_eq!(projects(&conn, Fields::Short, "\"gadgets\"", None), ["alpha"]);
-        assert_eq!(projects(&conn, Fields::All, "\"treatise\"", None), ["alpha"]);
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"gadgets\"", None),
+            ["alpha"]
+        );
+        assert_eq!(
+            projects(&conn, Fields::All, "\"treatise\"", None),
+            ["alpha"]
+        );
         // prefixes of 2 and 3 characters (own prefix index) and longer
         for q in ["\"ga\"*", "\"gad\"*", "\"gadg\"*"] {
             assert_eq!(projects(&conn, Fields::Short, q, None), ["alpha"], "{q}");
@@ -455,7 +483,12 @@ mod tests {
     fn newest_matches_stop_at_the_cap_newest_first_and_keep_to_the_scope() {
         let conn = db();
         for i in 0..5 {
-            release(&conn, &format!("p{i}"), "1.0", r#"{"summary":"shared word"}"#);
+            release(
+                &conn,
+                &format!("p{i}"),
+                "1.0",
+                r#"{"summary":"shared word"}"#,
+            );
         }
         conn.execute(
             "INSERT INTO mirror_pages (index_id, project, display_name, found, versions, fetched)
@@ -467,7 +500,10 @@ mod tests {
         let names: Vec<&str> = got.iter().map(|r| r.project.as_str()).collect();
         assert_eq!(names, ["p4", "p3", "p2"]);
         assert!(got.iter().all(|r| r.bm25 < 0.0 && r.index_id == 1));
-        assert_eq!(projects(&conn, Fields::Name, "\"mirrored\"", None), ["mirrored"]);
+        assert_eq!(
+            projects(&conn, Fields::Name, "\"mirrored\"", None),
+            ["mirrored"]
+        );
         assert!(projects(&conn, Fields::Name, "\"mirrored\"", Some(&[1])).is_empty());
         assert_eq!(
             projects(&conn, Fields::Short, "\"shared\"", Some(&[2, 1])).len(),
@@ -477,7 +513,9 @@ mod tests {
         let exact = exact_name_rows(&conn, "mirrored", None).unwrap();
         assert_eq!(exact.len(), 1);
         assert_eq!((exact[0].index_id, exact[0].version.clone()), (2, None));
-        assert!(exact_name_rows(&conn, "mirrored", Some(&[1])).unwrap().is_empty());
+        assert!(exact_name_rows(&conn, "mirrored", Some(&[1]))
+            .unwrap()
+            .is_empty());
         let text = entry_text(&conn, got[0].id).unwrap().unwrap();
         assert_eq!(text[1], "shared word");
         assert!(entry_text(&conn, -1).unwrap().is_none());

@@ -312,3 +312,92 @@ fn mirrored_projects_are_found_by_name_only() {
     );
     assert!(hits(&s, "pulsars", None).is_empty());
 }
+
+/// The ranking a user expects: the project named exactly, then other
+/// names holding the word, then a summary mention, then a description
+/// mention (however often the description repeats it); prefixes of 2, 3
+/// and more characters; words spread over a name and a description.
+#[test]
+fn exact_name_beats_name_beats_summary_beats_description() {
+    let s = Server::start();
+    for (name, summary, body) in [
+        (
+            "weatherly",
+            "Weather data",
+            "Works with nimbus, nimbus and more nimbus clouds.",
+        ),
+        ("skyward", "Nimbus cloud forecasting", "Plain."),
+        ("nimbus-cli", "Command line", "Plain."),
+        ("nimbus", "A cloud helper", "Plain."),
+        ("unrelated", "Nothing to see", "Plain."),
+    ] {
+        let (n, b) = wheel_with(
+            &name.replace('-', "_"),
+            "1.0",
+            &meta(name, "1.0", summary, "", body),
+        );
+        assert_eq!(upload(&s, "root/dev", root(), &n, b, &[]).status(), 200);
+    }
+    let order = |q: &str| -> Vec<String> { hits(&s, q, None).into_iter().map(|h| h.1).collect() };
+    let expected = ["nimbus", "nimbus-cli", "skyward", "weatherly"];
+    assert_eq!(order("nimbus"), expected);
+    assert_eq!(order("Nimbus"), expected);
+    // prefixes: 4 characters (no exact name), 3 and 2 (prefix indexes)
+    assert_eq!(order("nimb"), expected);
+    assert_eq!(order("nim"), expected);
+    assert_eq!(order("ni"), expected);
+    // every word must match, in whichever fields
+    assert_eq!(order("skyward forecasting"), ["skyward"]);
+    assert_eq!(order("weatherly clouds"), ["weatherly"]);
+    assert!(order("skyward clouds").is_empty());
+
+    let (_, body) = search(&s, &[("q", "nimbus")]);
+    let result = &body["result"];
+    assert_eq!(result["capped"], json!(false), "{body}");
+    assert_eq!(result["more"], json!(false), "{body}");
+    let matched: Vec<&Value> = result["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| &h["matched"])
+        .collect();
+    assert_eq!(
+        matched,
+        [
+            &json!(["name"]),
+            &json!(["name"]),
+            &json!(["summary"]),
+            &json!(["description"])
+        ],
+        "{body}"
+    );
+    assert_eq!(result["hits"][0]["exact_name"], json!(true));
+    assert_eq!(result["hits"][1]["exact_name"], json!(false));
+    // the description hit shows its words marked
+    let hit = &result["hits"][3];
+    let text = hit["snippet"]["text"].as_str().unwrap();
+    let marks: Vec<&str> = hit["snippet"]["highlights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &text[r[0].as_u64().unwrap() as usize..r[1].as_u64().unwrap() as usize])
+        .collect();
+    assert_eq!(marks, ["nimbus", "nimbus", "nimbus"], "{hit}");
+
+    // the HTML page lists them in the same order, with no "capped" note
+    let page = client()
+        .get(s.url("/+search?q=nimbus"))
+        .header("Accept", "text/html")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let at = |p: &str| {
+        page.find(&format!("/root/dev/{p}/1.0"))
+            .unwrap_or_else(|| panic!("{p} missing: {page}"))
+    };
+    assert!(at("nimbus") < at("nimbus-cli"));
+    assert!(at("nimbus-cli") < at("skyward"));
+    assert!(at("skyward") < at("weatherly"));
+    assert!(!page.contains("match more releases than are ranked"));
+}

@@ -42,6 +42,7 @@ pub use overview::{
 pub use policies::{load_policies, BUILTIN_DEFAULT};
 pub use push::{PushContext, PushOutcome, PushRequest, PushSetOutcome, PushSetRequest, PushedFile};
 pub use reads::{ResolvedFile, ResolvedLink, ResolvedProject};
+pub use search::{ranked_page, Page as SearchPage, PageHit as SearchPageHit};
 pub use sessions::{NewSession, SESSION_IDLE_SECS, SESSION_MAX_SECS};
 pub use toxresults::{StoredToxResult, MAX_RESULTS_PER_FILE};
 pub use typo::{typo_message, Gate, TypoGuard, TypoMode, TypoSettings};

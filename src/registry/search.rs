@@ -38,67 +38,27 @@ impl Registry {
             Some(path) => Some(self.resolution_order(path)?.iter().map(|i| i.id).collect()),
             None => None,
         };
-        let fts = parsed.fts_expression();
-        let name_key = parsed.name_key();
-        let (found, more) = self
+        let parsed2 = parsed.clone();
+        let page = self
             .store
             .db
-            .read(move |c| {
-                let mut found = table::matching_projects(
-                    c,
-                    &fts,
-                    &name_key,
-                    &search::WEIGHTS,
-                    ids.as_deref(),
-                    search::candidate_rows(limit + 1, offset),
-                    limit + 1,
-                    offset,
-                )?;
-                let more = found.len() > limit;
-                found.truncate(limit);
-                let mut out = Vec::with_capacity(found.len());
-                for m in found {
-                    let Some((row, version)) = search::latest_row(&m.rows).cloned() else {
-                        continue;
-                    };
-                    let marked = table::marked_row(
-                        c,
-                        &fts,
-                        row,
-                        search::snippet::OPEN,
-                        search::snippet::CLOSE,
-                        SNIPPET_TOKENS,
-                    )?;
-                    out.push((m, version, marked));
-                }
-                Ok((out, more))
-            })
+            .read(move |c| ranked_page(c, &parsed2, ids.as_deref(), limit, offset))
             .await?;
-        let hits = found
+        let hits = page
+            .hits
             .into_iter()
-            .filter_map(|(m, version, marked)| {
+            .filter_map(|h| {
                 // an index deleted since the query ran has no path any more
-                let index = paths.get(&m.index_id)?.clone();
-                let (matched, snippet, summary) = match marked {
-                    Some(row) => {
-                        let (matched, snippet) = search::snippet::choose(&row.marked, &row.summary);
-                        (
-                            matched,
-                            snippet,
-                            Some(row.summary).filter(|s| !s.is_empty()),
-                        )
-                    }
-                    None => (Vec::new(), search::Snippet::default(), None),
-                };
+                let index = paths.get(&h.index_id)?.clone();
                 Some(SearchHit {
                     index,
-                    project: m.display_name,
-                    version,
-                    summary,
-                    matched,
-                    snippet,
-                    score: -m.bm25,
-                    exact_name: m.exact_name,
+                    project: h.display_name,
+                    version: h.version,
+                    summary: h.summary,
+                    matched: h.matched,
+                    snippet: h.snippet,
+                    score: -h.bm25,
+                    exact_name: h.exact_name,
                 })
             })
             .collect();
@@ -107,7 +67,80 @@ impl Registry {
             hits,
             offset,
             limit,
-            more,
+            more: page.more,
+            capped: page.capped,
         })
     }
+}
+
+/// One hit of [`ranked_page`], before its index id is a path.
+#[derive(Debug, Clone)]
+pub struct PageHit {
+    pub index_id: i64,
+    pub display_name: String,
+    pub version: Option<String>,
+    pub summary: Option<String>,
+    pub matched: Vec<search::Field>,
+    pub snippet: search::Snippet,
+    pub bm25: f64,
+    pub exact_name: bool,
+}
+
+/// What [`ranked_page`] answers.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub hits: Vec<PageHit>,
+    pub more: bool,
+    pub capped: bool,
+}
+
+/// The database work of one search page (public for the benchmark): the
+/// ranking ladder of `search::rank` over `store::search`, then the shown
+/// row of each hit marked by `search::highlight`.
+pub fn ranked_page(
+    c: &rusqlite::Connection,
+    parsed: &Query,
+    ids: Option<&[i64]>,
+    limit: usize,
+    offset: usize,
+) -> std::result::Result<Page, crate::store::StoreError> {
+    let fts = parsed.fts_expression();
+    let exact = table::exact_name_rows(c, &parsed.name_key(), ids)?;
+    let ranked = search::rank::rank_page(
+        exact,
+        |fields, cap| table::newest_matches(c, fields, &fts, &search::WEIGHTS, ids, cap),
+        limit,
+        offset,
+    )?;
+    let matcher = search::highlight::Matcher::new(parsed);
+    let mut hits = Vec::with_capacity(ranked.projects.len());
+    for p in ranked.projects {
+        let Some((row, version)) = search::latest_row(&p.rows).cloned() else {
+            continue;
+        };
+        let (matched, snippet, summary) = match table::entry_text(c, row)? {
+            Some(text) => {
+                let marked = search::highlight::mark_fields(&matcher, &text, SNIPPET_TOKENS);
+                let (matched, snippet) = search::snippet::choose(&marked, &text[1]);
+                let [_, summary, ..] = text;
+                (matched, snippet, Some(summary).filter(|s| !s.is_empty()))
+            }
+            None => (Vec::new(), search::Snippet::default(), None),
+        };
+        hits.push(PageHit {
+            index_id: p.index_id,
+            display_name: p.display_name,
+            version,
+            summary,
+            matched,
+            snippet,
+            bm25: p.bm25,
+            exact_name: p.exact_name,
+        });
+    }
+    Ok(Page {
+        hits,
+        more: ranked.more,
+        capped: ranked.capped,
+    })
 }

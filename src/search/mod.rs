@@ -1,9 +1,12 @@
 //! Full-text search as a domain capability: what a query may be
 //! ([`query`]), what text is indexed and how much ([`text`]), how hits are
-//! ranked (here) and shown ([`snippet`]). No HTTP and no SQL: the index
-//! itself lives in `store::search`, the operation in `Registry::search`.
+//! ranked ([`rank`], with the weights here), marked ([`highlight`]) and
+//! shown ([`snippet`]). No HTTP and no SQL: the index itself lives in
+//! `store::search`, the operation in `Registry::search`.
 
+pub mod highlight;
 pub mod query;
+pub mod rank;
 pub mod snippet;
 pub mod text;
 
@@ -42,8 +45,9 @@ impl Field {
 }
 
 /// bm25 column weights, in [`Field::ALL`] order: a word in the name counts
-/// most, then summary, keywords, classifiers, description, docs. An exact
-/// name match ranks above everything (decided before bm25).
+/// most, then summary, keywords, classifiers, description, docs. Within a
+/// tier of [`rank`] only (an exact name, then a name match, then a name /
+/// summary / keywords match rank above everything below, whatever bm25).
 pub const WEIGHTS: [f64; 6] = [20.0, 8.0, 5.0, 2.0, 1.5, 1.0];
 
 /// One project in one index that matched.
@@ -77,6 +81,10 @@ pub struct SearchResults {
     pub limit: usize,
     /// More hits follow this page.
     pub more: bool,
+    /// Some tier matched more rows than are ranked (see [`rank`]): these
+    /// are the best of the most recently indexed matches; more words
+    /// narrow the query.
+    pub capped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,11 +97,11 @@ pub enum PageError {
     Offset(usize),
 }
 
-/// How many best-scoring rows are grouped into projects for a page ending
-/// at `offset + limit`: four rows per hit (a project matching in several
-/// releases uses several), at least 400. Bounds the cost of a word that
-/// matches nearly every project; a project ranked below the cap is only
-/// found by a narrower query (or by its exact name, always included).
+/// How many matching rows (the newest) each tier of [`rank`] scores for a
+/// page ending at `offset + limit`: four rows per hit (a project matching
+/// in several releases uses several), at least 400. Bounds the cost of a
+/// word that matches nearly every project; a project beyond the cap is
+/// only found by a narrower query (or by its exact name, always included).
 pub fn candidate_rows(limit: usize, offset: usize) -> usize {
     (offset + limit).saturating_mul(4).max(400)
 }

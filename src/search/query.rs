@@ -59,6 +59,11 @@ impl Query {
         &self.tokens
     }
 
+    /// Whether the last token matches as a prefix.
+    pub fn is_prefix(&self) -> bool {
+        self.prefix
+    }
+
     /// The FTS5 MATCH expression: every token quoted (all must match), the
     /// last one a prefix.
     pub fn fts_expression(&self) -> String {

@@ -39,6 +39,7 @@ pub async fn search(
             "index": scope.map(|s| s.to_string()),
             "page": page,
             "more": results.more,
+            "capped": results.capped,
             "hits": results.hits,
         }
     })))

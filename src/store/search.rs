@@ -88,160 +88,175 @@ pub fn carried_text(
     ))
 }
 
-/// One (index, project) that matched, best row first within the ranking.
-#[derive(Debug, Clone)]
-pub struct MatchedProject {
+/// One row of the search index that matched (or names the project the
+/// query names exactly).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HitRow {
+    /// The search row id.
+    pub id: i64,
     pub index_id: i64,
+    /// Normalised project name.
     pub project: String,
     pub display_name: String,
-    /// The normalised name equals the query's name form.
-    pub exact_name: bool,
-    /// The best (lowest) bm25 of the project's matching rows.
+    /// `None` for a mirrored project (name only).
+    pub version: Option<String>,
+    /// bm25 within the FTS index asked (lower is better); 0 for exact names.
     pub bm25: f64,
-    /// Every matching row: (search row id, version; `None` for a mirror).
-    pub rows: Vec<(i64, Option<String>)>,
+}
+
+/// Which FTS index and columns a match runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    /// The name only (`search_head`, `{name}:` filter).
+    Name,
+    /// Name, summary, keywords (`search_head`).
+    Short,
+    /// Every field (`search_fts`).
+    All,
 }
 
 /// Column weights for bm25, in column order (name, summary, keywords,
-/// classifiers, description, docs).
+/// classifiers, description, docs); [`Fields::Name`] and [`Fields::Short`]
+/// use the first three.
 pub type Weights = [f64; 6];
 
-/// The projects whose rows match the FTS5 expression `fts_query` (built by
-/// `crate::search::Query`, never user text), ranked: an exact name
-/// (`name_key`) first, then by bm25 with `weights`. Only the best
-/// `candidates` rows by bm25 (plus the exact-name rows) are grouped into
-/// projects, which bounds the work for words that match nearly everything.
-/// `index_ids` restricts the indexes (`None`: every index). Answers `limit`
-/// projects from `offset`.
-#[allow(clippy::too_many_arguments)]
-pub fn matching_projects(
-    conn: &Connection,
-    fts_query: &str,
-    name_key: &str,
-    weights: &Weights,
-    index_ids: Option<&[i64]>,
-    candidates: usize,
-    limit: usize,
-    offset: usize,
-) -> Result<Vec<MatchedProject>, StoreError> {
-    let (join, scope, exact_scope) = match index_ids {
-        Some([]) => return Ok(Vec::new()),
+fn scope_sql(index_ids: Option<&[i64]>, first: usize, column: &str) -> String {
+    match index_ids {
         Some(ids) => {
             let list = (0..ids.len())
-                .map(|i| format!("?{}", i + 6))
+                .map(|i| format!("?{}", i + first))
                 .collect::<Vec<_>>()
                 .join(",");
-            (
-                // CROSS JOIN keeps the FTS table the outer loop (bm25 needs it)
-                "CROSS JOIN search_entries s ON s.id = search_fts.rowid",
-                format!("AND s.index_id IN ({list})"),
-                format!("AND x.index_id IN ({list})"),
-            )
+            format!("AND {column} IN ({list})")
         }
-        None => ("", String::new(), String::new()),
-    };
-    // Weights are numbers chosen in code; formatting them keeps the
-    // statement cacheable per weight set.
-    let w = weights.map(|x| format!("{x:.3}")).join(", ");
-    let sql = format!(
-        "WITH m AS MATERIALIZED (
-             SELECT search_fts.rowid AS id, bm25(search_fts, {w}) AS score
-             FROM search_fts {join} WHERE search_fts MATCH ?2 {scope}
-             ORDER BY score LIMIT ?5),
-         c AS (
-             SELECT id, score FROM m
-             UNION ALL
-             SELECT x.id, 0.0 FROM search_entries x
-             WHERE x.project = ?1 {exact_scope} AND x.id NOT IN (SELECT id FROM m)
-               AND x.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?2))
-         SELECT e.index_id, e.project, max(e.name), max(e.project = ?1) AS ex,
-                min(c.score) AS best,
-                group_concat(e.id || char(31) || coalesce(e.version, ''), char(30))
-         FROM c JOIN search_entries e ON e.id = c.id
-         GROUP BY e.index_id, e.project
-         ORDER BY ex DESC, best, e.project, e.index_id
-         LIMIT ?3 OFFSET ?4"
-    );
-    let mut values: Vec<rusqlite::types::Value> = vec![
-        name_key.to_string().into(),
-        fts_query.to_string().into(),
-        (limit as i64).into(),
-        (offset as i64).into(),
-        (candidates as i64).into(),
-    ];
-    for id in index_ids.unwrap_or(&[]) {
-        values.push((*id).into());
+        None => String::new(),
     }
+}
+
+fn hit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HitRow> {
+    Ok(HitRow {
+        id: r.get(0)?,
+        index_id: r.get(1)?,
+        project: r.get(2)?,
+        display_name: r.get(3)?,
+        version: r.get(4)?,
+        bm25: r.get(5)?,
+    })
+}
+
+/// Every row of the project named `name_key` (normalised), in `index_ids`
+/// (`None`: every index). A row of that project always matches the query
+/// the key was made from (its name holds exactly the query's words), so no
+/// full-text lookup is needed.
+pub fn exact_name_rows(
+    conn: &Connection,
+    name_key: &str,
+    index_ids: Option<&[i64]>,
+) -> Result<Vec<HitRow>, StoreError> {
+    if index_ids.is_some_and(|ids| ids.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, index_id, project, name, version, 0.0 FROM search_entries
+         WHERE project = ?1 {} ORDER BY id",
+        scope_sql(index_ids, 2, "index_id")
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![name_key.to_string().into()];
+    values.extend(index_ids.unwrap_or(&[]).iter().map(|id| (*id).into()));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), |r| {
-        let packed: String = r.get(5)?;
-        Ok(MatchedProject {
-            index_id: r.get(0)?,
-            project: r.get(1)?,
-            display_name: r.get(2)?,
-            exact_name: r.get(3)?,
-            bm25: r.get(4)?,
-            rows: unpack_rows(&packed),
-        })
-    })?;
+    let rows = stmt.query_map(params_from_iter(values), hit_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn unpack_rows(packed: &str) -> Vec<(i64, Option<String>)> {
-    packed
-        .split('\u{1e}')
-        .filter_map(|item| {
-            let (id, version) = item.split_once('\u{1f}')?;
-            let id = id.parse().ok()?;
-            Some((id, Some(version.to_string()).filter(|v| !v.is_empty())))
-        })
-        .collect()
-}
-
-/// The fields of one matching row, with every match wrapped in `open` /
-/// `close` (short fields whole, long ones as a snippet of about `tokens`
-/// tokens). `None` if the row does not match (any more).
-#[derive(Debug, Clone)]
-pub struct MarkedRow {
-    /// The plain summary, for display.
-    pub summary: String,
-    /// name, summary, keywords, classifiers, description, docs: marked.
-    pub marked: [String; 6],
-}
-
-pub fn marked_row(
+/// The newest `cap` rows (highest row id: the most recently indexed) that
+/// match the FTS5 expression `fts_query` (built by `crate::search::Query`,
+/// never user text) in `fields`, in `index_ids` (`None`: every index), each
+/// with its bm25 under `weights`. Newest first. Walking the match in row
+/// order and stopping at `cap` bounds the work (bm25 included) for a word
+/// that matches nearly every row; `crate::search::rank` decides the order.
+pub fn newest_matches(
     conn: &Connection,
+    fields: Fields,
     fts_query: &str,
-    row_id: i64,
-    open: &str,
-    close: &str,
-    tokens: usize,
-) -> Result<Option<MarkedRow>, StoreError> {
+    weights: &Weights,
+    index_ids: Option<&[i64]>,
+    cap: usize,
+) -> Result<Vec<HitRow>, StoreError> {
+    if index_ids.is_some_and(|ids| ids.is_empty()) || cap == 0 {
+        return Ok(Vec::new());
+    }
+    let (table, expression, w) = match fields {
+        Fields::Name => (
+            "search_head",
+            format!("{{name}}: ({fts_query})"),
+            &weights[..3],
+        ),
+        Fields::Short => ("search_head", fts_query.to_string(), &weights[..3]),
+        Fields::All => ("search_fts", fts_query.to_string(), &weights[..]),
+    };
+    // Weights are numbers chosen in code; formatting them keeps the
+    // statement cacheable per weight set.
+    let w = w
+        .iter()
+        .map(|x| format!("{x:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (join, scope) = match index_ids {
+        // CROSS JOIN keeps the FTS table the outer loop (bm25 needs it, and
+        // its row order is what the LIMIT walks)
+        Some(ids) => (
+            format!("CROSS JOIN search_entries s ON s.id = {table}.rowid"),
+            scope_sql(Some(ids), 3, "s.index_id"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let sql = format!(
+        "SELECT c.id, e.index_id, e.project, e.name, e.version, c.score
+         FROM (SELECT {table}.rowid AS id, bm25({table}, {w}) AS score
+               FROM {table} {join} WHERE {table} MATCH ?1 {scope}
+               ORDER BY {table}.rowid DESC LIMIT ?2) c
+         JOIN search_entries e ON e.id = c.id
+         ORDER BY c.id DESC"
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        expression.into(),
+        (cap.min(i64::MAX as usize) as i64).into(),
+    ];
+    values.extend(index_ids.unwrap_or(&[]).iter().map(|id| (*id).into()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), hit_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The indexed text of one row: name, summary, keywords, classifiers,
+/// description, docs (for highlighting; `None` if the row is gone).
+pub fn entry_text(conn: &Connection, row_id: i64) -> Result<Option<[String; 6]>, StoreError> {
     use rusqlite::OptionalExtension;
-    let tokens = tokens.clamp(1, 64) as i64;
     Ok(conn
         .prepare_cached(
-            "SELECT (SELECT summary FROM search_entries WHERE id = search_fts.rowid),
-                    highlight(search_fts, 0, ?3, ?4), highlight(search_fts, 1, ?3, ?4),
-                    highlight(search_fts, 2, ?3, ?4), highlight(search_fts, 3, ?3, ?4),
-                    snippet(search_fts, 4, ?3, ?4, '…', ?5),
-                    snippet(search_fts, 5, ?3, ?4, '…', ?5)
-             FROM search_fts WHERE search_fts MATCH ?1 AND search_fts.rowid = ?2",
+            "SELECT name, summary, keywords, classifiers, description, docs
+             FROM search_entries WHERE id = ?1",
         )?
-        .query_row(params![fts_query, row_id, open, close, tokens], |r| {
-            Ok(MarkedRow {
-                summary: r.get(0)?,
-                marked: [
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ],
-            })
+        .query_row([row_id], |r| {
+            Ok([
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ])
         })
         .optional()?)
+}
+
+/// Merge the FTS indexes' segments (after a bulk load; the benchmark).
+pub fn optimize(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "INSERT INTO search_fts(search_fts) VALUES('optimize');
+         INSERT INTO search_head(search_head) VALUES('optimize');",
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,21 +293,26 @@ mod tests {
         .unwrap();
     }
 
+    const W: Weights = [10.0, 5.0, 3.0, 2.0, 1.0, 0.5];
+
+    /// (project, versions) of every match in every field, newest row first.
     fn find(conn: &Connection, q: &str) -> Vec<(String, Vec<Option<String>>)> {
-        matching_projects(
-            conn,
-            q,
-            "",
-            &[10.0, 5.0, 3.0, 2.0, 1.0, 0.5],
-            None,
-            1000,
-            50,
-            0,
-        )
-        .unwrap()
-        .into_iter()
-        .map(|m| (m.project, m.rows.into_iter().map(|r| r.1).collect()))
-        .collect()
+        let mut out: Vec<(String, Vec<Option<String>>)> = Vec::new();
+        for r in newest_matches(conn, Fields::All, q, &W, None, 1000).unwrap() {
+            match out.iter_mut().find(|(p, _)| *p == r.project) {
+                Some((_, v)) => v.push(r.version),
+                None => out.push((r.project, vec![r.version])),
+            }
+        }
+        out
+    }
+
+    fn projects(conn: &Connection, fields: Fields, q: &str, ids: Option<&[i64]>) -> Vec<String> {
+        newest_matches(conn, fields, q, &W, ids, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.project)
+            .collect()
     }
 
     #[test]
@@ -395,5 +415,109 @@ mod tests {
         }
         assert_eq!(find(&conn, "\"venerable\"").len(), 1);
         assert_eq!(find(&conn, "\"upstreamed\"").len(), 1);
+        // migration 18 builds the short-field index from the stored rows
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"venerable\"", None),
+            ["old-one"]
+        );
+        assert_eq!(
+            projects(&conn, Fields::Name, "\"upstreamed\"", None),
+            ["upstreamed"]
+        );
+    }
+
+    #[test]
+    fn the_short_index_follows_names_summaries_and_keywords_only() {
+        let conn = db();
+        release(
+            &conn,
+            "alpha",
+            "1.0",
+            r#"{"summary":"quantum widgets","keywords":"lasers","classifiers":["Topic :: Physics"]}"#,
+        );
+        assert_eq!(projects(&conn, Fields::Name, "\"alpha\"", None), ["alpha"]);
+        assert!(projects(&conn, Fields::Name, "\"quantum\"", None).is_empty());
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"quantum\"", None),
+            ["alpha"]
+        );
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"lasers\"", None),
+            ["alpha"]
+        );
+        assert!(projects(&conn, Fields::Short, "\"physics\"", None).is_empty());
+        assert_eq!(projects(&conn, Fields::All, "\"physics\"", None), ["alpha"]);
+        // every word in the name: a column filter over the whole expression
+        assert!(projects(&conn, Fields::Name, "\"alpha\" \"quantum\"", None).is_empty());
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"alpha\" \"quantum\"", None),
+            ["alpha"]
+        );
+        // the description goes to the big index only; a new summary moves
+        assert!(set_description(&conn, 1, "alpha", "1.0", "a thorough treatise").unwrap());
+        assert!(projects(&conn, Fields::Short, "\"treatise\"", None).is_empty());
+        release(&conn, "alpha", "1.0", r#"{"summary":"classical gadgets"}"#);
+        assert!(projects(&conn, Fields::Short, "\"quantum\"", None).is_empty());
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"gadgets\"", None),
+            ["alpha"]
+        );
+        assert_eq!(
+            projects(&conn, Fields::All, "\"treatise\"", None),
+            ["alpha"]
+        );
+        // prefixes of 2 and 3 characters (own prefix index) and longer
+        for q in ["\"ga\"*", "\"gad\"*", "\"gadg\"*"] {
+            assert_eq!(projects(&conn, Fields::Short, q, None), ["alpha"], "{q}");
+        }
+        conn.execute("DELETE FROM releases", []).unwrap();
+        assert!(projects(&conn, Fields::Short, "\"gadgets\"", None).is_empty());
+        assert!(projects(&conn, Fields::Name, "\"alpha\"", None).is_empty());
+        let check: rusqlite::Result<()> = conn.execute_batch(
+            "INSERT INTO search_head(search_head, rank) VALUES('integrity-check', 1)",
+        );
+        check.expect("search_head in step with search_entries");
+    }
+
+    #[test]
+    fn newest_matches_stop_at_the_cap_newest_first_and_keep_to_the_scope() {
+        let conn = db();
+        for i in 0..5 {
+            release(
+                &conn,
+                &format!("p{i}"),
+                "1.0",
+                r#"{"summary":"shared word"}"#,
+            );
+        }
+        conn.execute(
+            "INSERT INTO mirror_pages (index_id, project, display_name, found, versions, fetched)
+             VALUES (2, 'mirrored', 'Mirrored', 1, '[]', 0)",
+            [],
+        )
+        .unwrap();
+        let got = newest_matches(&conn, Fields::Short, "\"shared\"", &W, None, 3).unwrap();
+        let names: Vec<&str> = got.iter().map(|r| r.project.as_str()).collect();
+        assert_eq!(names, ["p4", "p3", "p2"]);
+        assert!(got.iter().all(|r| r.bm25 < 0.0 && r.index_id == 1));
+        assert_eq!(
+            projects(&conn, Fields::Name, "\"mirrored\"", None),
+            ["mirrored"]
+        );
+        assert!(projects(&conn, Fields::Name, "\"mirrored\"", Some(&[1])).is_empty());
+        assert_eq!(
+            projects(&conn, Fields::Short, "\"shared\"", Some(&[2, 1])).len(),
+            5
+        );
+        assert!(projects(&conn, Fields::All, "\"shared\"", Some(&[])).is_empty());
+        let exact = exact_name_rows(&conn, "mirrored", None).unwrap();
+        assert_eq!(exact.len(), 1);
+        assert_eq!((exact[0].index_id, exact[0].version.clone()), (2, None));
+        assert!(exact_name_rows(&conn, "mirrored", Some(&[1]))
+            .unwrap()
+            .is_empty());
+        let text = entry_text(&conn, got[0].id).unwrap().unwrap();
+        assert_eq!(text[1], "shared word");
+        assert!(entry_text(&conn, -1).unwrap().is_none());
     }
 }

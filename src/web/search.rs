@@ -136,6 +136,9 @@ pub async fn search(
                     }
                 }
             }
+            @if results.capped {
+                p.hint { "These words match more releases than are ranked: the hits are the best of the most recently indexed matches in each kind of field (names, then names with summaries and keywords, then everything). Add a word to narrow the search." }
+            }
             nav.pager aria-label="Pages" {
                 @if page > 1 { a href={ (carry) "&page=" (page - 1) } { "← previous" } }
                 span { "page " (page) }

@@ -495,6 +495,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_deliveries_by_index ON webhook_deliveries(index_path, id);
     "#,
+    // the front proxy's groups of a pusher, kept until approvals land the push
+    r#"
+    ALTER TABLE pending_pushes ADD COLUMN pusher_groups TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ ensure_venv() {
 # tests/metrics.rs. Nothing is fetched when they are already there.
 ensure_debian_tools() {
     local missing=() pair tool pkg sudo=()
-    for pair in curl:curl promtool:prometheus; do
+    for pair in curl:curl promtool:prometheus nginx:nginx htpasswd:apache2-utils; do
         tool="${pair%%:*}" pkg="${pair#*:}"
         command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
     done

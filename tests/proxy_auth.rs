@@ -150,6 +150,17 @@ fn claim_headers_are_refused_everywhere_but_the_proxy_socket() {
         (200, json!("alice")),
         "{body}"
     );
+    // the web pages see the proxy's user too
+    let (st, page) = get(
+        &sock,
+        "/",
+        &[("X-Remote-User", "alice"), ("Accept", "text/html")],
+    );
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains("title=\"signed in through the front proxy\">alice<"),
+        "{page}"
+    );
     // nginx's empty $remote_user: anonymous
     let (_, body) = get(&sock, "/+api", &[("X-Remote-User", "")]);
     assert_eq!(whoami(&body)[0], "noauth");

@@ -282,9 +282,11 @@ mod tests {
         );
     }
 
+    type Case<'a> = (Vec<(&'a str, &'a [u8])>, &'a str);
+
     #[test]
     fn refusals() {
-        let cases: Vec<(Vec<(&str, &[u8])>, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 vec![("X-Remote-User", b"alice"), ("X-Remote-User", b"alice")],
                 "more than one",

@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the index server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Typosquat checks: is a project name a look-alike of a popular or private one?
     #[command(subcommand)]
     Typo(typo::TypoCommand),
@@ -71,7 +71,7 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Typo(cmd) => typo::run(cmd).await,
         Command::Use(a) => session::run_use(a).await,
         Command::Login(a) => session::run_login(a).await,

@@ -36,7 +36,8 @@ fn unix_request(
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    // a refusal may come (and the connection close) before the body is read
+    let _ = s.write_all(body);
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).to_string();
@@ -181,6 +182,19 @@ fn claim_headers_are_refused_everywhere_but_the_proxy_socket() {
         (200, json!("alice")),
         "{body}"
     );
+    // nor is a Kerberos ticket an SSO proxy passes on (without a claim it
+    // would be a 401: not Basic)
+    let (st, body) = get(
+        &sock,
+        "/+audit",
+        &[
+            ("X-Remote-User", "root"),
+            ("Authorization", "Negotiate YIIabc"),
+        ],
+    );
+    assert_eq!(st, 200, "{body}");
+    let (st, _) = get(&sock, "/+audit", &[("Authorization", "Negotiate YIIabc")]);
+    assert_eq!(st, 401);
 
     // malformed claims from the proxy: 400
     for bad in [
@@ -399,10 +413,40 @@ fn policy_groups_push_and_approve() {
             .status()
     };
     assert_eq!(prod(), 404);
-    // an approver lands it; the landing re-checks push_users with the groups
-    // alice had when she pushed (she sends none now)
-    let (st, body) = approve(&[("X-Remote-User", "carol"), ("X-Remote-Groups", "approvers")]);
-    assert_eq!(st, 200, "{body}");
+    // an approver lands it from the web page (CSRF token and origin still
+    // checked); the landing re-checks push_users with the groups alice had
+    // when she pushed (she sends none now)
+    let carol = [("X-Remote-User", "carol"), ("X-Remote-Groups", "approvers")];
+    let mut h = carol.to_vec();
+    h.push(("Accept", "text/html"));
+    let (st, page) = get(&sock, &format!("/+pushes/{id}"), &h);
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("Approve"), "carol may approve: {page}");
+    let marker = "name=\"csrf\" value=\"";
+    let i = page.find(marker).expect("a csrf field") + marker.len();
+    let csrf = page[i..i + page[i..].find('"').unwrap()].to_string();
+    let post = |token: &str, origin: Option<&str>| {
+        let mut h = carol.to_vec();
+        h.push(("Content-Type", "application/x-www-form-urlencoded"));
+        if let Some(o) = origin {
+            h.push(("Origin", o));
+        }
+        let body = format!("csrf={token}");
+        unix_request(
+            &sock,
+            "POST",
+            &format!("/+web/pushes/{id}/approve"),
+            &h,
+            body.as_bytes(),
+        )
+    };
+    let ours = Some("http://pkg.example.test");
+    assert_eq!(post(&csrf, None).0, 403, "no origin");
+    assert_eq!(post(&csrf, Some("http://evil.example")).0, 403);
+    assert_eq!(post(&"0".repeat(32), ours).0, 403, "not carol's token");
+    assert_eq!(prod(), 404);
+    let (st, body) = post(&csrf, ours);
+    assert!(st == 200 || st == 303, "{st}: {body}");
     assert_eq!(prod(), 200);
     let entries = audit_entries(&s);
     let approved = entries

@@ -4,7 +4,8 @@
 //! before routing; on the proxy's connection the claim is parsed (400 when
 //! malformed), removed from the headers and attached as a
 //! [`ProxyRequest`] extension, which `Caller` and the web `Viewer` turn
-//! into the identity.
+//! into the identity. With a claim, `Authorization` and `X-Devpi-Auth` are
+//! removed too: they were the proxy's to check.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -46,6 +47,13 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     let client_ip = proxy::client_ip(req.headers(), settings);
     for name in &names {
         req.headers_mut().remove(name);
+    }
+    if claim.is_some() {
+        // The proxy authenticated the user: whatever credentials came along
+        // (its Basic auth, a Negotiate ticket, a devpi token) were its to
+        // check, and no route may read them as airlock's.
+        req.headers_mut().remove(axum::http::header::AUTHORIZATION);
+        req.headers_mut().remove("x-devpi-auth");
     }
     req.extensions_mut()
         .insert(ProxyRequest { claim, client_ip });

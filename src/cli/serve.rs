@@ -533,6 +533,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let app = server::router(state);
+    let mut proxy_task = None;
     if let Some((socket, path)) = proxy_socket {
         println!(
             "airlock listening for the front proxy on unix:{}",
@@ -540,12 +541,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         let app = app.clone();
         let limits = args.connections.limits();
-        tokio::spawn(async move {
+        proxy_task = Some(tokio::spawn(async move {
             if let Err(e) = server::serve_unix(socket, app, shutdown_signal(), limits).await {
                 tracing::error!(error = %e, "proxy socket listener failed");
             }
             let _ = std::fs::remove_file(&path);
-        });
+        }));
     }
     let shutdown = shutdown_signal();
     tracing::info!(%addr, data = %args.data.display(), "airlock serving");
@@ -570,6 +571,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("airlock listening on http://{addr}");
             server::serve_plain(listener, app, shutdown, args.connections.limits()).await?;
         }
+    }
+    // the proxy's in-flight requests finish (serve_unix drains for at most
+    // 30 s) before the database closes
+    if let Some(task) = proxy_task {
+        let _ = task.await;
     }
     if let Some(export) = audit_export {
         if let Err(e) = export.export_new() {

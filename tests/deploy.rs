@@ -274,6 +274,11 @@ fn the_generated_systemd_unit_verifies() {
         .args(["gen-config", "systemd", "--data", "/var/lib/airlock"])
         .args(["--outside-url", "https://pkg.acme.internal"])
         .args(["--accel-redirect", PREFIX, "--typo-evidence"])
+        .args([
+            "--trusted-proxy",
+            "--proxy-socket",
+            "/run/airlock/proxy.sock",
+        ])
         .arg("--audit-jsonl")
         .arg(&audit)
         .args(["--binary", env!("CARGO_BIN_EXE_airlock")])
@@ -295,8 +300,29 @@ fn the_generated_systemd_unit_verifies() {
         "--accel-redirect /+airlock-internal",
         "--typo-evidence",
         &format!("--audit-jsonl {}", audit.display()),
+        "--trusted-proxy --proxy-socket /run/airlock/proxy.sock",
     ] {
         assert!(exec.contains(want), "{want:?} not in {exec}");
+    }
+    // the folders of the audit export and of the proxy socket are writable
+    let rw = unit
+        .lines()
+        .find(|l| l.starts_with("ReadWritePaths="))
+        .expect("ReadWritePaths");
+    assert!(
+        unit.lines().any(|l| l == "RuntimeDirectory=airlock"),
+        "{unit}"
+    );
+    for want in [
+        "/var/lib/airlock",
+        "/run/airlock",
+        audit.parent().unwrap().to_str().unwrap(),
+    ] {
+        assert!(
+            rw.split_whitespace()
+                .any(|p| p.trim_start_matches("ReadWritePaths=") == want),
+            "{want} not in {rw}"
+        );
     }
     let file = tmp.path().join("airlock.service");
     std::fs::write(&file, &unit).unwrap();

@@ -81,8 +81,9 @@ ensure_debian_tools() {
     local missing=() pair tool pkg sudo=()
     # nginx (tests/e2e/test_nginx.py, in front of airlock with the generated
     # site; its stream module for the TLS pass-through), systemd-analyze
-    # (tests/deploy.rs verifies the generated unit)
-    for pair in curl:curl promtool:prometheus nginx:nginx systemd-analyze:systemd; do
+    # (tests/deploy.rs verifies the generated unit), htpasswd
+    # (tests/e2e/test_proxy_sso.py: nginx's basic auth in front of the proxy socket)
+    for pair in curl:curl promtool:prometheus nginx:nginx systemd-analyze:systemd htpasswd:apache2-utils; do
         tool="${pair%%:*}" pkg="${pair#*:}"
         command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
     done

@@ -4,6 +4,7 @@
 
 pub mod cert;
 pub mod password;
+pub mod proxy;
 pub mod token;
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ pub enum AuthMethod {
     ClientCert,
     /// A web UI session, opened with the user's password.
     Session,
+    /// The trusted front proxy said who the user is (`--trusted-proxy`).
+    Proxy,
 }
 
 /// An authenticated user.
@@ -37,6 +40,11 @@ pub struct Identity {
     /// SHA-256 fingerprint of the verified client certificate that also
     /// identifies this user, when one was presented.
     pub cert_fingerprint: Option<String>,
+    /// Groups the trusted front proxy says the user is in (sorted; empty
+    /// for every other way of logging in). ACLs and policies name them as
+    /// `:group:NAME`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl Identity {
@@ -45,6 +53,15 @@ impl Identity {
             user,
             method,
             cert_fingerprint: None,
+            groups: Vec::new(),
+        }
+    }
+
+    /// Who this identity is to an ACL: the user and their groups.
+    pub fn principal(&self) -> crate::index::config::Principal<'_> {
+        crate::index::config::Principal {
+            user: Some(&self.user),
+            groups: &self.groups,
         }
     }
 
@@ -53,10 +70,13 @@ impl Identity {
     }
 
     /// Did the request prove this identity with a password or login token?
+    /// An identity from the trusted front proxy counts: the proxy did the
+    /// login in airlock's stead (policies' `password` credential; see
+    /// docs/proxy-sso.md). It never counts as a client certificate.
     pub fn has_password(&self) -> bool {
         matches!(
             self.method,
-            AuthMethod::Password | AuthMethod::Token | AuthMethod::Session
+            AuthMethod::Password | AuthMethod::Token | AuthMethod::Session | AuthMethod::Proxy
         )
     }
 

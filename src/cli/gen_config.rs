@@ -57,6 +57,7 @@ const PATH_ARGS: &[&str] = &[
     "client_ca",
     "crl",
     "upstream_ca",
+    "proxy_socket",
 ];
 
 pub fn run(mut args: GenConfigArgs) -> anyhow::Result<ExitCode> {
@@ -183,13 +184,19 @@ fn deployment(args: &GenConfigArgs, serve_args: Vec<String>) -> anyhow::Result<D
     for p in s.tls.client_ca.iter().chain(s.tls.crl.iter()) {
         read_paths.push(absolute(p)?);
     }
-    if let Some(p) = &s.audit_jsonl {
+    // an audit export, and the front proxy's socket (created at start,
+    // removed at shutdown): their folders, unless inside the data folder
+    let data = absolute(&s.data)?;
+    for p in s.audit_jsonl.iter().chain(s.proxy.proxy_socket.iter()) {
         let p = absolute(p)?;
-        writable_paths.push(p.parent().map(Path::to_path_buf).unwrap_or(p));
+        let dir = p.parent().map(Path::to_path_buf).unwrap_or(p);
+        if !dir.starts_with(&data) && !writable_paths.contains(&dir) {
+            writable_paths.push(dir);
+        }
     }
     Ok(Deployment {
         binary,
-        data: absolute(&s.data)?,
+        data,
         listen: s.listen.clone(),
         outside_url,
         serve_args,

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the index server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Typosquat checks: is a project name a look-alike of a popular or private one?
     #[command(subcommand)]
     Typo(typo::TypoCommand),
@@ -66,7 +66,7 @@ pub enum Command {
     /// metadata, the audit chain; exits 1 on any problem.
     Fsck(fsck::FsckArgs),
     /// Print an nginx site or a systemd unit for the current `serve` settings.
-    GenConfig(gen_config::GenConfigArgs),
+    GenConfig(Box<gen_config::GenConfigArgs>),
     /// Webhooks of an index: add, list, remove, and the delivery log.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
@@ -74,7 +74,7 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Typo(cmd) => typo::run(cmd).await,
         Command::Use(a) => session::run_use(a).await,
         Command::Login(a) => session::run_login(a).await,
@@ -90,7 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Restore(a) => backup::run_restore(a).await,
         Command::Fsck(a) => fsck::run(a).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
-        Command::GenConfig(a) => gen_config::run(a),
+        Command::GenConfig(a) => gen_config::run(*a),
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -111,6 +111,138 @@ pub struct ServeArgs {
     /// Webhook delivery: target exceptions, retries, timeouts.
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    /// Front-proxy authentication (docs/proxy-sso.md).
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// Front-proxy authentication (`crate::auth::proxy`, docs/proxy-sso.md).
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Believe the user and group headers of a trusted front proxy (single
+    /// sign-on). The proxy is recognised by --proxy-socket or
+    /// --trusted-proxy-cert-sha256 (one is needed); the headers are refused
+    /// on every other connection.
+    #[arg(long, env = "AIRLOCK_TRUSTED_PROXY")]
+    pub trusted_proxy: bool,
+    /// Also listen on this unix socket (mode 0660) for the front proxy:
+    /// every connection on it is the proxy's.
+    #[arg(long, env = "AIRLOCK_PROXY_SOCKET", requires = "trusted_proxy")]
+    pub proxy_socket: Option<PathBuf>,
+    /// SHA-256 fingerprint (64 hex digits, colons allowed) of the client
+    /// certificate the proxy presents on the HTTPS listener (repeatable).
+    #[arg(
+        long = "trusted-proxy-cert-sha256",
+        env = "AIRLOCK_TRUSTED_PROXY_CERT_SHA256",
+        value_delimiter = ',',
+        requires = "trusted_proxy"
+    )]
+    pub trusted_proxy_cert_sha256: Vec<String>,
+    /// The header naming the user the proxy authenticated.
+    #[arg(
+        long,
+        default_value = "X-Remote-User",
+        env = "AIRLOCK_PROXY_USER_HEADER"
+    )]
+    pub proxy_user_header: String,
+    /// The header listing the user's groups, comma-separated.
+    #[arg(
+        long,
+        default_value = "X-Remote-Groups",
+        env = "AIRLOCK_PROXY_GROUPS_HEADER"
+    )]
+    pub proxy_groups_header: String,
+    /// The header with the address of the proxy's client (for audit
+    /// entries); an empty value records none.
+    #[arg(
+        long,
+        default_value = "X-Real-IP",
+        env = "AIRLOCK_PROXY_CLIENT_IP_HEADER"
+    )]
+    pub proxy_client_ip_header: String,
+    /// Create a user the proxy names that does not exist yet (no password;
+    /// audited). Off: such requests are refused (403).
+    #[arg(long, env = "AIRLOCK_PROXY_CREATE_USERS", requires = "trusted_proxy")]
+    pub proxy_create_users: bool,
+}
+
+impl ProxyArgs {
+    /// The settings, or `None` when --trusted-proxy is off. `tls`: whether
+    /// the main listener speaks HTTPS with client certificates.
+    pub fn settings(
+        &self,
+        client_certs: bool,
+    ) -> anyhow::Result<Option<crate::auth::proxy::ProxySettings>> {
+        use axum::http::HeaderName;
+        if !self.trusted_proxy {
+            return Ok(None);
+        }
+        if self.proxy_socket.is_none() && self.trusted_proxy_cert_sha256.is_empty() {
+            anyhow::bail!(
+                "--trusted-proxy needs a way to recognise the proxy: --proxy-socket PATH \
+                 and/or --trusted-proxy-cert-sha256 FINGERPRINT"
+            );
+        }
+        if !self.trusted_proxy_cert_sha256.is_empty() && !client_certs {
+            anyhow::bail!(
+                "--trusted-proxy-cert-sha256 needs HTTPS with client certificates: give \
+                 --tls-cert, --tls-key and --client-ca (the proxy's certificate must chain to it)"
+            );
+        }
+        let header = |flag: &str, v: &str| {
+            HeaderName::from_bytes(v.trim().as_bytes())
+                .map_err(|_| anyhow::anyhow!("{flag}: {v:?} is not a header name"))
+        };
+        let user_header = header("--proxy-user-header", &self.proxy_user_header)?;
+        let groups_header = header("--proxy-groups-header", &self.proxy_groups_header)?;
+        if user_header == groups_header {
+            anyhow::bail!("--proxy-user-header and --proxy-groups-header must differ");
+        }
+        let client_ip_header = match self.proxy_client_ip_header.trim() {
+            "" => None,
+            v => Some(header("--proxy-client-ip-header", v)?),
+        };
+        let trusted_cert_fingerprints = self
+            .trusted_proxy_cert_sha256
+            .iter()
+            .map(|f| crate::auth::proxy::parse_fingerprint(f).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Some(crate::auth::proxy::ProxySettings {
+            user_header,
+            groups_header,
+            client_ip_header,
+            trusted_cert_fingerprints,
+            create_users: self.proxy_create_users,
+        }))
+    }
+}
+
+/// Bind the proxy's unix socket at `path` with mode 0660: bound under a
+/// temporary name, its mode set, then renamed into place, so there is no
+/// moment at which it is reachable with looser permissions. A stale socket
+/// from an earlier run is replaced; any other file there is an error.
+fn bind_proxy_socket(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)
+            .with_context(|| format!("removing the stale socket {}", path.display()))?,
+        Ok(_) => anyhow::bail!(
+            "--proxy-socket {}: a file that is not a socket is in the way",
+            path.display()
+        ),
+        Err(_) => {}
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let listener = tokio::net::UnixListener::bind(&tmp)
+        .with_context(|| format!("listening on the unix socket {}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("moving the socket into place at {}", path.display()))?;
+    Ok(listener)
 }
 
 /// Webhooks (`crate::webhooks`): which private targets are allowed, and
@@ -366,10 +498,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let proxy_settings = args
+        .proxy
+        .settings(tls.is_some() && !args.tls.client_ca.is_empty())?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let proxy_socket = match &args.proxy.proxy_socket {
+        Some(path) => Some((bind_proxy_socket(path)?, path.clone())),
+        None => None,
+    };
     let state = AppState {
         registry: Arc::clone(&reg),
         pages: Arc::new(crate::simple::PageCache::new(
@@ -384,6 +523,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             proxy_basic_auth: args.proxy_basic_auth,
             metrics_token,
             accel_redirect: args.accel_redirect.clone(),
+            proxy: proxy_settings,
         }),
     };
     if let Some(ml) = metrics_listener {
@@ -424,6 +564,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let app = server::router(state);
+    let mut proxy_task = None;
+    if let Some((socket, path)) = proxy_socket {
+        println!(
+            "airlock listening for the front proxy on unix:{}",
+            path.display()
+        );
+        let app = app.clone();
+        let limits = args.connections.limits();
+        proxy_task = Some(tokio::spawn(async move {
+            if let Err(e) = server::serve_unix(socket, app, shutdown_signal(), limits).await {
+                tracing::error!(error = %e, "proxy socket listener failed");
+            }
+            let _ = std::fs::remove_file(&path);
+        }));
+    }
     let shutdown = shutdown_signal();
     spawn_sighup_reload(Reload {
         registry: Arc::clone(&reg),
@@ -451,6 +606,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("airlock listening on http://{addr}");
             server::serve_plain(listener, app, shutdown, args.connections.limits()).await?;
         }
+    }
+    // the proxy's in-flight requests finish (serve_unix drains for at most
+    // 30 s) before the database closes
+    if let Some(task) = proxy_task {
+        let _ = task.await;
     }
     if let Some(export) = audit_export {
         if let Err(e) = export.export_new() {

@@ -76,6 +76,23 @@ ReadWritePaths={rw}
         "ProtectHome=yes\n"
     };
     o.push_str(home);
+    // a folder right under /run (the front proxy's socket): systemd creates
+    // it for the service user before the sandbox is set up, removes it at stop
+    let runtime: Vec<String> = d
+        .writable_paths
+        .iter()
+        .filter_map(|p| p.strip_prefix("/run").ok())
+        .filter(|rel| rel.components().count() == 1)
+        .map(|rel| rel.display().to_string())
+        .collect();
+    if !runtime.is_empty() {
+        let _ = writeln!(
+            o,
+            "# The proxy socket's folder: created for {user} at start (nginx joins group {user} to connect).\n\
+             RuntimeDirectory={}\nRuntimeDirectoryMode=0750",
+            runtime.join(" ")
+        );
+    }
     let low_port = d
         .listen
         .rsplit_once(':')

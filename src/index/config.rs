@@ -53,6 +53,8 @@ pub enum WhitelistInheritance {
 /// The ACL entries with special meaning (devpi's spelling).
 pub const ACL_ANONYMOUS: &str = ":ANONYMOUS:";
 pub const ACL_AUTHENTICATED: &str = ":AUTHENTICATED:";
+/// `:group:NAME`: a user the trusted front proxy puts in group NAME.
+pub const ACL_GROUP_PREFIX: &str = ":group:";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -398,7 +400,8 @@ fn string_list(key: &'static str, v: &Value) -> Result<Vec<String>, ConfigError>
 }
 
 /// An ACL list; the special entries are matched without regard to case and
-/// kept in devpi's upper-case spelling (`:anonymous:` → `:ANONYMOUS:`).
+/// kept in devpi's upper-case spelling (`:anonymous:` → `:ANONYMOUS:`);
+/// group entries keep their name as given, under a lower-case `:group:`.
 fn acl_list(key: &'static str, v: &Value) -> Result<Vec<String>, ConfigError> {
     let mut list = string_list(key, v)?;
     for entry in &mut list {
@@ -407,16 +410,27 @@ fn acl_list(key: &'static str, v: &Value) -> Result<Vec<String>, ConfigError> {
                 *entry = special.to_string();
             }
         }
+        if let Some(group) = acl_group(entry) {
+            *entry = format!("{ACL_GROUP_PREFIX}{group}");
+        }
     }
     let mut seen = std::collections::HashSet::new();
     list.retain(|e| seen.insert(e.clone()));
     for entry in &list {
-        let special = entry == ACL_ANONYMOUS || entry == ACL_AUTHENTICATED;
-        if !special && crate::names::UserName::new(entry).is_err() {
+        let valid = match acl_group(entry) {
+            Some(group) => crate::auth::proxy::valid_group_name(group),
+            None => {
+                entry == ACL_ANONYMOUS
+                    || entry == ACL_AUTHENTICATED
+                    || crate::names::UserName::new(entry).is_ok()
+            }
+        };
+        if !valid {
             return Err(ConfigError::InvalidValue {
                 key,
                 why: format!(
-                    "{entry:?} is neither a user name nor {ACL_ANONYMOUS} / {ACL_AUTHENTICATED}"
+                    "{entry:?} is neither a user name, {ACL_GROUP_PREFIX}GROUP (1-64 of \
+                     A-Z a-z 0-9 . _ -) nor {ACL_ANONYMOUS} / {ACL_AUTHENTICATED}"
                 ),
             });
         }
@@ -435,12 +449,53 @@ fn optional_text(key: &'static str, v: &Value) -> Result<Option<String>, ConfigE
     }
 }
 
-/// Does `acl` admit `user` (None = anonymous)?
-pub fn acl_allows(acl: &[String], user: Option<&str>) -> bool {
+/// Who an ACL is asked about: a user (None = anonymous) and the groups the
+/// trusted front proxy put them in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Principal<'a> {
+    pub user: Option<&'a str>,
+    pub groups: &'a [String],
+}
+
+impl<'a> Principal<'a> {
+    /// Nobody logged in.
+    pub const ANONYMOUS: Principal<'static> = Principal {
+        user: None,
+        groups: &[],
+    };
+
+    /// A user in no group.
+    pub fn user(name: &'a str) -> Self {
+        Self {
+            user: Some(name),
+            groups: &[],
+        }
+    }
+
+    /// The principal of an optional identity.
+    pub fn of(identity: Option<&'a crate::auth::Identity>) -> Self {
+        identity.map_or(Principal::ANONYMOUS, |i| i.principal())
+    }
+}
+
+/// The group a `:group:NAME` entry names, if `entry` is one (prefix in any case).
+pub fn acl_group(entry: &str) -> Option<&str> {
+    let prefix = entry.get(..ACL_GROUP_PREFIX.len())?;
+    prefix
+        .eq_ignore_ascii_case(ACL_GROUP_PREFIX)
+        .then(|| &entry[ACL_GROUP_PREFIX.len()..])
+}
+
+/// Does `acl` admit `who`? `:group:NAME` admits a logged-in user in group
+/// NAME (compared exactly); groups never admit anonymous callers.
+pub fn acl_allows(acl: &[String], who: Principal<'_>) -> bool {
     acl.iter().any(|entry| match entry.as_str() {
         ACL_ANONYMOUS => true,
-        ACL_AUTHENTICATED => user.is_some(),
-        name => user == Some(name),
+        ACL_AUTHENTICATED => who.user.is_some(),
+        name => match acl_group(name) {
+            Some(group) => who.user.is_some() && who.groups.iter().any(|g| g == group),
+            None => who.user == Some(name),
+        },
     })
 }
 
@@ -548,10 +603,56 @@ mod tests {
     #[test]
     fn acl_specials() {
         let acl = vec![ACL_AUTHENTICATED.to_string()];
-        assert!(acl_allows(&acl, Some("x")));
-        assert!(!acl_allows(&acl, None));
-        assert!(acl_allows(&[ACL_ANONYMOUS.into()], None));
-        assert!(acl_allows(&["bob".into()], Some("bob")));
-        assert!(!acl_allows(&["bob".into()], Some("eve")));
+        let anon = Principal::ANONYMOUS;
+        assert!(acl_allows(&acl, Principal::user("x")));
+        assert!(!acl_allows(&acl, anon));
+        assert!(acl_allows(&[ACL_ANONYMOUS.into()], anon));
+        assert!(acl_allows(&["bob".into()], Principal::user("bob")));
+        assert!(!acl_allows(&["bob".into()], Principal::user("eve")));
+    }
+
+    #[test]
+    fn acl_groups() {
+        let rm = vec!["release-managers".to_string()];
+        let alice = Principal {
+            user: Some("alice"),
+            groups: &rm,
+        };
+        let acl = vec![":group:release-managers".to_string()];
+        assert!(acl_allows(&acl, alice));
+        assert!(!acl_allows(&acl, Principal::user("alice")));
+        // a group never admits an anonymous caller, whatever it claims
+        assert!(!acl_allows(
+            &acl,
+            Principal {
+                user: None,
+                groups: &rm
+            }
+        ));
+        // a user named like the group is not its member
+        assert!(!acl_allows(&acl, Principal::user("release-managers")));
+        // group names compare exactly
+        assert!(!acl_allows(&[":group:Release-Managers".into()], alice));
+
+        // parsing: the prefix in any case, the name kept; bad names refused
+        let p = path();
+        let cfg = IndexConfig::from_create_request(
+            &p,
+            &obj(json!({"acl_upload": [":GROUP:ops", ":anonymous:", "bob", ":group:ops"]})),
+        )
+        .unwrap();
+        assert_eq!(cfg.acl_upload, [":group:ops", ":ANONYMOUS:", "bob"]);
+        for bad in [
+            ":group:",
+            ":group:a b",
+            ":group:a,b",
+            ":group:x/y",
+            ":groupx",
+        ] {
+            assert!(
+                IndexConfig::from_create_request(&p, &obj(json!({ "acl_upload": [bad] }))).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::index::config::{acl_allows, IndexKind};
+use crate::index::config::{acl_allows, IndexKind, Principal};
 use crate::names::{IndexPath, ProjectName};
 
 use super::location::Location;
@@ -202,18 +202,18 @@ pub struct IndexPolicy {
 }
 
 impl IndexPolicy {
-    /// May `user` (None = anonymous) upload directly into this index?
-    pub fn may_upload(&self, user: Option<&str>) -> bool {
-        self.uploads && acl_allows(&self.upload_users, user)
+    /// May `who` upload directly into this index?
+    pub fn may_upload(&self, who: Principal<'_>) -> bool {
+        self.uploads && acl_allows(&self.upload_users, who)
     }
 
-    /// May `user` push a release from `source` into this index?
-    pub fn may_push(&self, user: Option<&str>, source: &IndexPath) -> bool {
-        self.accepts_push_from.contains(source) && acl_allows(&self.push_users, user)
+    /// May `who` push a release from `source` into this index?
+    pub fn may_push(&self, who: Principal<'_>, source: &IndexPath) -> bool {
+        self.accepts_push_from.contains(source) && acl_allows(&self.push_users, who)
     }
 
-    /// May `user` approve a pending push into this index?
-    pub fn may_approve(&self, user: Option<&str>) -> bool {
-        acl_allows(&self.approve_users, user)
+    /// May `who` approve a pending push into this index?
+    pub fn may_approve(&self, who: Principal<'_>) -> bool {
+        acl_allows(&self.approve_users, who)
     }
 }

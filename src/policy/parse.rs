@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::index::config::{IndexKind, ACL_ANONYMOUS, ACL_AUTHENTICATED};
+use crate::auth::proxy::valid_group_name;
+use crate::index::config::{
+    acl_group, IndexKind, ACL_ANONYMOUS, ACL_AUTHENTICATED, ACL_GROUP_PREFIX,
+};
 use crate::names::{IndexPath, ProjectName, UserName};
 
 use super::location::Location;
@@ -265,8 +268,9 @@ fn spanned_paths(list: Vec<Spanned<IndexPath>>) -> Vec<(IndexPath, usize)> {
     out
 }
 
-/// A list of user names or `:AUTHENTICATED:`; `:ANONYMOUS:` is refused
-/// because every list here grants a write.
+/// A list of user names, `:group:NAME` (groups from the trusted front proxy)
+/// or `:AUTHENTICATED:`; `:ANONYMOUS:` is refused because every list here
+/// grants a write.
 fn user_list(
     key: &str,
     list: Option<Vec<Spanned<String>>>,
@@ -288,10 +292,27 @@ fn user_list(
                 ),
             ));
         }
-        if name != ACL_AUTHENTICATED && UserName::new(&name).is_err() {
+        let name = match acl_group(&name) {
+            Some(group) if valid_group_name(group) => format!("{ACL_GROUP_PREFIX}{group}"),
+            Some(_) => {
+                return Err(invalid(
+                    offset,
+                    format!(
+                        "{key}: {name:?} is not a valid group entry: {ACL_GROUP_PREFIX}NAME, \
+                         NAME 1-64 of A-Z a-z 0-9 . _ -"
+                    ),
+                ))
+            }
+            None => name,
+        };
+        if name != ACL_AUTHENTICATED && acl_group(&name).is_none() && UserName::new(&name).is_err()
+        {
             return Err(invalid(
                 offset,
-                format!("{key}: {name:?} is neither a user name nor {ACL_AUTHENTICATED}"),
+                format!(
+                    "{key}: {name:?} is neither a user name, {ACL_GROUP_PREFIX}GROUP nor \
+                     {ACL_AUTHENTICATED}"
+                ),
             ));
         }
         if !out.contains(&name) {
@@ -316,7 +337,10 @@ fn validate_require(
             require.min_age_days, require.max_age_days
         ));
     }
-    let approvers_unbounded = approve_users.iter().any(|u| u == ACL_AUTHENTICATED);
+    // `:AUTHENTICATED:` and a group can stand for any number of people
+    let approvers_unbounded = approve_users
+        .iter()
+        .any(|u| u == ACL_AUTHENTICATED || acl_group(u).is_some());
     if require.approvals > 0 && !approvers_unbounded {
         let possible = approve_users.len();
         if (require.approvals as usize) > possible {

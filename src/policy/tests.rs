@@ -1,5 +1,5 @@
 use super::*;
-use crate::index::config::IndexKind;
+use crate::index::config::{IndexKind, Principal};
 
 fn p(s: &str) -> IndexPath {
     IndexPath::parse(s).unwrap()
@@ -155,6 +155,33 @@ fn valid_variations_are_accepted() {
 }
 
 #[test]
+fn group_entries() {
+    let pol = Policies::parse_str(
+        "t.toml",
+        "[index.\"a/prod\"]\nproduction = true\naccepts_push_from = [\"a/dev\"]\n\
+         push_users = [\":GROUP:release-managers\"]\napprove_users = [\":group:approvers\"]\n\
+         [index.\"a/prod\".require]\napprovals = 2\n",
+    );
+    // one group entry can stand for two approvers
+    let pol = pol.unwrap();
+    let prod = pol.index_policy(&p("a/prod")).unwrap();
+    assert_eq!(prod.push_users, [":group:release-managers"]);
+    let rm = vec!["release-managers".to_string()];
+    let member = Principal {
+        user: Some("alice"),
+        groups: &rm,
+    };
+    assert!(prod.may_push(member, &p("a/dev")));
+    assert!(!prod.may_push(Principal::user("alice"), &p("a/dev")));
+    assert!(!prod.may_approve(member));
+    for bad in [":group:", ":group:a b", ":group:x/y"] {
+        let doc = format!("[index.\"a/b\"]\nupload_users = [\"{bad}\"]\n");
+        let e = Policies::parse_str("t.toml", &doc).unwrap_err().to_string();
+        assert!(e.contains("group"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn access_helpers() {
     let pol = Policies::parse_str(
         "t.toml",
@@ -167,16 +194,16 @@ fn access_helpers() {
     let prod = pol.index_policy(&p("a/prod")).unwrap();
     let dev = pol.index_policy(&p("a/dev")).unwrap();
     assert!(
-        !prod.may_upload(Some("a")),
+        !prod.may_upload(Principal::user("a")),
         "uploads = false wins over the ACL"
     );
-    assert!(dev.may_upload(Some("anyone")));
-    assert!(!dev.may_upload(None));
-    assert!(prod.may_push(Some("alice"), &p("a/dev")));
-    assert!(!prod.may_push(Some("bob"), &p("a/dev")));
-    assert!(!prod.may_push(Some("alice"), &p("a/other")));
-    assert!(prod.may_approve(Some("bob")));
-    assert!(!prod.may_approve(None));
+    assert!(dev.may_upload(Principal::user("anyone")));
+    assert!(!dev.may_upload(Principal::ANONYMOUS));
+    assert!(prod.may_push(Principal::user("alice"), &p("a/dev")));
+    assert!(!prod.may_push(Principal::user("bob"), &p("a/dev")));
+    assert!(!prod.may_push(Principal::user("alice"), &p("a/other")));
+    assert!(prod.may_approve(Principal::user("bob")));
+    assert!(!prod.may_approve(Principal::ANONYMOUS));
     assert_eq!(
         prod.auth.missing(Action::Push, &[Credential::Password]),
         vec![Credential::ClientCert]

@@ -2,17 +2,55 @@
 //! and the remote address the request came from. Every audited operation
 //! takes an [`Actor`] so its audit entry can say who did it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::audit::{Action, NewEntry};
 use crate::auth::Identity;
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The peer of the connection.
+    Peer(SocketAddr),
+    /// The trusted front proxy, on behalf of the client it names (its
+    /// client-address header, when it sent one that parses).
+    Proxy(Option<IpAddr>),
+}
+
+impl Origin {
+    /// The client's IP address, if known.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Origin::Peer(a) => Some(a.ip()),
+            Origin::Proxy(ip) => *ip,
+        }
+    }
+}
+
+impl From<SocketAddr> for Origin {
+    fn from(a: SocketAddr) -> Self {
+        Origin::Peer(a)
+    }
+}
+
+/// What audit entries record as the remote: the peer address, or
+/// `"<client ip> via proxy"` (`"unknown via proxy"` without one).
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Peer(a) => write!(f, "{a}"),
+            Origin::Proxy(Some(ip)) => write!(f, "{ip} via proxy"),
+            Origin::Proxy(None) => f.write_str("unknown via proxy"),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actor {
     /// The authenticated user, `None` for an anonymous request.
     pub identity: Option<Identity>,
-    /// The peer address of the connection, when the request came over the network.
-    pub remote: Option<SocketAddr>,
+    /// Where the request came from, when it came over the network.
+    pub remote: Option<Origin>,
     /// The fingerprint of a verified client certificate on the connection
     /// that stands for no user (recorded, so refusals say which certificate
     /// was presented).
@@ -20,7 +58,7 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(identity: Option<Identity>, remote: Option<SocketAddr>) -> Self {
+    pub fn new(identity: Option<Identity>, remote: Option<Origin>) -> Self {
         Self {
             identity,
             remote,
@@ -29,7 +67,7 @@ impl Actor {
     }
 
     /// An anonymous request from `remote`.
-    pub fn anonymous(remote: Option<SocketAddr>) -> Self {
+    pub fn anonymous(remote: Option<Origin>) -> Self {
         Self::new(None, remote)
     }
 
@@ -80,7 +118,8 @@ mod tests {
 
     #[test]
     fn entries_carry_who_and_from_where() {
-        let addr: SocketAddr = "192.0.2.7:50123".parse().unwrap();
+        let sock: SocketAddr = "192.0.2.7:50123".parse().unwrap();
+        let addr = Origin::Peer(sock);
         let mut alice = Identity::new("alice".into(), AuthMethod::ClientCert);
         alice.cert_fingerprint = Some("ab12".into());
         let cases = [
@@ -111,6 +150,21 @@ mod tests {
                 None,
                 Some("cd34"),
                 Some("192.0.2.7:50123"),
+            ),
+            (
+                Actor::new(
+                    Some(Identity::new("carol".into(), AuthMethod::Proxy)),
+                    Some(Origin::Proxy(Some("198.51.100.4".parse().unwrap()))),
+                ),
+                Some("carol"),
+                None,
+                Some("198.51.100.4 via proxy"),
+            ),
+            (
+                Actor::anonymous(Some(Origin::Proxy(None))),
+                None,
+                None,
+                Some("unknown via proxy"),
             ),
         ];
         for (actor, user, fp, remote) in cases {

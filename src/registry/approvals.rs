@@ -86,7 +86,7 @@ impl Registry {
         let policy = self.policy_of(target).ok_or_else(|| {
             RegistryError::Forbidden(format!("index {target} has no policy naming approvers"))
         })?;
-        if !policy.may_approve(Some(&actor.user)) {
+        if !policy.may_approve(actor.principal()) {
             return Err(RegistryError::Forbidden(format!(
                 "user {} may not approve pushes into {target} (approve_users in the policy at {})",
                 actor.user, policy.defined_at
@@ -163,6 +163,8 @@ impl Registry {
             user: row.pusher.clone(),
             method: AuthMethod::Password,
             cert_fingerprint: row.pusher_cert.clone(),
+            // the groups the proxy gave the pusher then: push_users may name them
+            groups: row.pusher_groups.clone(),
         };
         let ctx = PushContext {
             approvals: approvals.clone(),

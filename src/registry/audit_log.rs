@@ -128,7 +128,11 @@ impl Registry {
         target: String,
         details: Value,
     ) {
-        let host = actor.remote.map(|a| a.ip().to_string()).unwrap_or_default();
+        let host = actor
+            .remote
+            .and_then(|a| a.ip())
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
         let key = format!(
             "{action}|{target}|{host}|{}|{}",
             actor.user().unwrap_or(""),

@@ -388,8 +388,10 @@ impl Registry {
                 "index {path} is a mirror: mirrors never accept uploads or changes to their files"
             )));
         }
-        let user = actor.map(|a| a.user.as_str());
-        if !crate::index::acl_allows(&row.config.acl_upload, user) {
+        if !crate::index::acl_allows(
+            &row.config.acl_upload,
+            crate::index::config::Principal::of(actor),
+        ) {
             return Err(match actor {
                 None => RegistryError::Unauthenticated(format!(
                     "log in to {what} index {path} (anonymous access is not allowed)"

@@ -27,7 +27,7 @@ mod webhooks;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-pub use actor::Actor;
+pub use actor::{Actor, Origin};
 pub use bootstrap::{
     bootstrap, random_password, require_user_offline, reset_password_offline, RootPassword,
 };

@@ -118,7 +118,10 @@ impl Registry {
         }
         let actor: Option<&Identity> = by.identity();
         let user = actor.map(|a| a.user.as_str());
-        if !crate::index::acl_allows(&row.config.acl_toxresult_upload, user) {
+        if !crate::index::acl_allows(
+            &row.config.acl_toxresult_upload,
+            crate::index::config::Principal::of(actor),
+        ) {
             // devpi's wording, which its client and tests look for.
             return Err(match actor {
                 None => RegistryError::Unauthenticated(format!(
@@ -144,7 +147,10 @@ impl Registry {
         }
         let poster = match (user, by.remote) {
             (Some(u), _) => format!("user {u}"),
-            (None, Some(addr)) => format!("anonymous client {}", addr.ip()),
+            (None, Some(origin)) => match origin.ip() {
+                Some(ip) => format!("anonymous client {ip}"),
+                None => "an anonymous client".to_string(),
+            },
             (None, None) => "an anonymous client".to_string(),
         };
         self.tox_rate.admit(&poster, body.len())?;

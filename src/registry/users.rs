@@ -110,6 +110,60 @@ fn require_self_or_root(actor: Option<&Identity>, user: &str, what: &str) -> Res
 }
 
 impl Registry {
+    /// The identity the trusted front proxy's `claim` stands for. A user
+    /// that does not exist is refused, or with `create` made (without a
+    /// password: they log in through the proxy only; audited as created
+    /// `via` proxy).
+    pub async fn proxy_identity(
+        self: &Arc<Self>,
+        by: &Actor,
+        claim: &crate::auth::proxy::ProxyClaim,
+        create: bool,
+    ) -> Result<Identity> {
+        let name = claim.user.as_str().to_string();
+        let identity = Identity {
+            user: name.clone(),
+            method: crate::auth::AuthMethod::Proxy,
+            cert_fingerprint: None,
+            groups: claim.groups.clone(),
+        };
+        let lookup = name.clone();
+        if self
+            .store
+            .db
+            .read(move |c| user_table::get(c, &lookup))
+            .await?
+            .is_some()
+        {
+            return Ok(identity);
+        }
+        if !create {
+            return Err(RegistryError::Forbidden(format!(
+                "the front proxy authenticated user {name}, who has no account here; an \
+                 administrator must create it (or start airlock with --proxy-create-users)"
+            )));
+        }
+        let entry = by
+            .entry(Action::UserCreate, name.as_str())
+            .details(json!({"via": "proxy", "groups": claim.groups}));
+        let n = name.clone();
+        let created = self
+            .store
+            .db
+            .write(move |tx| {
+                let created = user_table::create(tx, &n, None, None)?;
+                if created {
+                    audit::append(tx, entry)?;
+                }
+                Ok(created)
+            })
+            .await?;
+        if created {
+            tracing::info!(user = %name, "user created on first sight through the front proxy");
+        }
+        Ok(identity)
+    }
+
     pub async fn create_user(
         self: &Arc<Self>,
         by: &Actor,

@@ -9,9 +9,10 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::cert::user_for_cert;
+use crate::auth::proxy::ProxyRequest;
 use crate::auth::{AuthError, AuthMethod, Credentials, Identity};
 use crate::connection::ConnectionInfo;
-use crate::registry::Actor;
+use crate::registry::{Actor, Origin};
 
 /// The authenticated caller, if credentials were sent. Credentials that do
 /// not check out are an error (401), never silently anonymous.
@@ -28,11 +29,29 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let reg = &state.registry;
+        // On the trusted proxy's connection its claim is the caller; its
+        // client certificate is the proxy's and never stands for a user.
+        let proxied = parts.extensions.get::<ProxyRequest>().cloned();
+        if let Some(ProxyRequest {
+            claim: Some(claim),
+            client_ip,
+        }) = &proxied
+        {
+            let actor = Actor::anonymous(Some(Origin::Proxy(*client_ip)));
+            let create = state
+                .settings
+                .proxy
+                .as_ref()
+                .is_some_and(|p| p.create_users);
+            let id = reg.proxy_identity(&actor, claim, create).await?;
+            return Ok(Caller(Some(id)));
+        }
         // A verified client certificate (HTTPS listener) and who it stands for.
         let cert = parts
             .extensions
             .get::<ConnectionInfo>()
-            .and_then(|c| c.peer_cert.clone());
+            .and_then(|c| c.peer_cert.clone())
+            .filter(|_| proxied.is_none());
         let cert_user = match &cert {
             Some(c) => {
                 let user = user_for_cert(&reg.store.db, c, state.settings.cert_identity).await?;
@@ -64,6 +83,7 @@ impl FromRequestParts<AppState> for Caller {
                 user,
                 method: AuthMethod::ClientCert,
                 cert_fingerprint: Some(fp),
+                groups: Vec::new(),
             }),
             (Some(creds), cert_user) => {
                 let mut id = Arc::clone(&reg.auth)
@@ -144,6 +164,15 @@ pub fn remote_addr(parts: &Parts) -> Option<SocketAddr> {
         })
 }
 
+/// Where the request came from: the trusted proxy on behalf of its client,
+/// or the connection's peer.
+pub fn origin(parts: &Parts) -> Option<Origin> {
+    match parts.extensions.get::<ProxyRequest>() {
+        Some(p) => Some(Origin::Proxy(p.client_ip)),
+        None => remote_addr(parts).map(Origin::Peer),
+    }
+}
+
 /// The caller and the address it connects from: who an audited operation
 /// is attributed to. Rejects like [`Caller`].
 impl FromRequestParts<AppState> for Actor {
@@ -156,22 +185,23 @@ impl FromRequestParts<AppState> for Actor {
         let unmapped = parts
             .extensions
             .get::<ConnectionInfo>()
+            .filter(|_| parts.extensions.get::<ProxyRequest>().is_none())
             .and_then(|c| c.peer_cert.as_ref())
             .map(|c| c.fingerprint_sha256.clone())
             .filter(|fp| identity.as_ref().and_then(|i| i.cert_fingerprint.as_ref()) != Some(fp));
-        Ok(Actor::new(identity, remote_addr(parts)).with_unmapped_cert(unmapped))
+        Ok(Actor::new(identity, origin(parts)).with_unmapped_cert(unmapped))
     }
 }
 
-/// Only the address of the request, for anonymous reads where
+/// Only the origin of the request, for anonymous reads where
 /// authenticating would cost too much (simple pages): never rejects.
-pub struct Remote(pub Option<SocketAddr>);
+pub struct Remote(pub Option<Origin>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Remote {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Remote(remote_addr(parts)))
+        Ok(Remote(origin(parts)))
     }
 }
 

@@ -16,6 +16,7 @@ mod json;
 pub mod metrics;
 pub(crate) mod mirror;
 pub(crate) mod projects;
+mod proxy_gate;
 mod push;
 mod search;
 mod simple;
@@ -36,7 +37,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use api::DEVPI_API_VERSION;
-pub use caller::{remote_addr, BaseUrl, Caller, Remote};
+pub use caller::{origin, remote_addr, BaseUrl, Caller, Remote};
 pub use error::ApiError;
 pub use json::JsonBody;
 
@@ -64,6 +65,9 @@ pub struct ServerSettings {
     /// after every check a blob response carries an empty body and
     /// `X-Accel-Redirect: {prefix}/{aa}/{bb}/{sha256}`.
     pub accel_redirect: Option<crate::deploy::AccelPrefix>,
+    /// Front-proxy authentication (`--trusted-proxy`); `None`: off (the
+    /// proxy headers are then refused on every connection).
+    pub proxy: Option<crate::auth::proxy::ProxySettings>,
 }
 
 #[derive(Clone)]
@@ -83,7 +87,7 @@ const API_BODY_LIMIT: usize = 1024 * 1024;
 /// routing (pip quotes the `+` of devpi's route names), for every listener.
 pub fn router(state: AppState) -> Router {
     let api = routes(state.clone());
-    let web = crate::web::router(state, api.clone());
+    let web = crate::web::router(state.clone(), api.clone());
     let dispatch = tower::service_fn(move |req: Request| {
         let target = if crate::web::wants_page(&req) {
             web.clone()
@@ -97,6 +101,8 @@ pub fn router(state: AppState) -> Router {
             &tower::util::MapRequestLayer::new(decode_plus),
             dispatch,
         ))
+        // proxy claim headers: refused unless on the trusted proxy's connection
+        .layer(middleware::from_fn_with_state(state, proxy_gate::gate))
         .layer(middleware::from_fn(metrics::track))
 }
 
@@ -387,6 +393,7 @@ pub async fn serve_plain(
         let info = crate::connection::ConnectionInfo {
             peer_addr,
             peer_cert: None,
+            transport: crate::connection::Transport::Tcp,
         };
         tokio::spawn(listener::serve_connection(
             stream,
@@ -405,6 +412,72 @@ pub async fn serve_plain(
         .is_err()
     {
         tracing::warn!(timeout = ?drain, "connections still open after the drain timeout; abandoning them");
+    }
+    Ok(())
+}
+
+/// Serve `router` on the front proxy's unix socket (`--proxy-socket`) until
+/// `shutdown` resolves. Every connection here is the proxy's (the socket's
+/// file mode decides who may connect), so they all count as one peer: the
+/// per-peer cap is the total cap.
+pub async fn serve_unix(
+    listener: tokio::net::UnixListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: crate::listener::ConnLimits,
+) -> std::io::Result<()> {
+    use crate::connection::{ConnectionInfo, Transport, UNIX_PEER};
+    use crate::listener::{self, ConnGate};
+    let limits = crate::listener::ConnLimits {
+        max_connections_per_peer: limits.max_connections,
+        ..limits
+    };
+    let gate = ConnGate::new(limits);
+    let http = Arc::new(listener::http_builder(&limits));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a unix socket connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let permit = match gate.admit(UNIX_PEER.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                tracing::info!(reason = %why, "proxy socket connection refused");
+                continue;
+            }
+        };
+        let info = ConnectionInfo {
+            peer_addr: UNIX_PEER,
+            peer_cert: None,
+            transport: Transport::ProxySocket,
+        };
+        tokio::spawn(listener::serve_connection(
+            stream,
+            info,
+            router.clone(),
+            Arc::clone(&http),
+            graceful.watcher(),
+            limits,
+            permit,
+        ));
+    }
+    drop(listener);
+    let drain = std::time::Duration::from_secs(30);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(timeout = ?drain, "proxy socket connections still open after the drain timeout; abandoning them");
     }
     Ok(())
 }

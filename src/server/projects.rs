@@ -208,7 +208,7 @@ async fn resolve(
     path: &IndexPath,
     name: &ProjectName,
     q: &HashMap<String, String>,
-    remote: Option<std::net::SocketAddr>,
+    remote: Option<crate::registry::Origin>,
 ) -> Result<Option<ResolvedProject>, ApiError> {
     let proj = st
         .registry

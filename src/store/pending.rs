@@ -14,6 +14,10 @@ pub struct PendingRow {
     pub version: String,
     pub pusher: String,
     pub pusher_cert: Option<String>,
+    /// The groups the trusted front proxy put the pusher in when they
+    /// pushed (empty otherwise): the push is re-authorised with them when
+    /// approvals land it.
+    pub pusher_groups: Vec<String>,
     pub review: String,
     pub status: String,
     /// JSON list of approver user names.
@@ -23,7 +27,7 @@ pub struct PendingRow {
 }
 
 const SELECT: &str = "SELECT id, created, source, target, project, version, pusher, pusher_cert, \
-    review, status, approvals, decided, reason FROM pending_pushes";
+    review, status, approvals, decided, reason, pusher_groups FROM pending_pushes";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
     Ok(PendingRow {
@@ -40,7 +44,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
         approvals: r.get(10)?,
         decided: r.get(11)?,
         reason: r.get(12)?,
+        pusher_groups: split_groups(&r.get::<_, String>(13)?),
     })
+}
+
+/// Stored comma-separated (group names cannot contain a comma).
+fn split_groups(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -52,12 +65,13 @@ pub fn create(
     version: &str,
     pusher: &str,
     pusher_cert: Option<&str>,
+    pusher_groups: &[String],
     review: &str,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO pending_pushes (created, source, target, project, version, pusher, pusher_cert, review, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
-        params![super::now(), source, target, project, version, pusher, pusher_cert, review],
+        "INSERT INTO pending_pushes (created, source, target, project, version, pusher, pusher_cert, review, status, pusher_groups)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+        params![super::now(), source, target, project, version, pusher, pusher_cert, review, pusher_groups.join(",")],
     )?;
     Ok(conn.last_insert_rowid())
 }

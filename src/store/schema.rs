@@ -540,6 +540,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO search_fts (search_fts) VALUES ('rebuild');
     "#,
+    // 19: the front proxy's groups of a pusher, kept until approvals land the push
+    r#"
+    ALTER TABLE pending_pushes ADD COLUMN pusher_groups TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 #[cfg(test)]

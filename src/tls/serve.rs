@@ -168,6 +168,7 @@ async fn serve_connection(
     let info = ConnectionInfo {
         peer_addr,
         peer_cert,
+        transport: crate::connection::Transport::Tls,
     };
     listener::serve_connection(tls, info, app, http, watcher, options.limits, permit).await;
 }

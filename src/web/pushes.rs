@@ -234,7 +234,7 @@ pub async fn detail(State(st): State<AppState>, viewer: Viewer, Path(id): Path<i
         && me.as_deref().is_some_and(|u| u != pusher)
         && policy
             .as_ref()
-            .is_some_and(|p| p.may_approve(me.as_deref()));
+            .is_some_and(|p| p.may_approve(crate::index::config::Principal::of(viewer.identity())));
     let already = me.as_ref().is_some_and(|u| approvals.contains(u));
     let now = crate::store::now();
     let title = format!("Push #{id}");

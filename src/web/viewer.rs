@@ -8,8 +8,6 @@
 //! certificate, or for the login form to a pre-login cookie) and come
 //! from this origin (`Origin`, else `Sec-Fetch-Site: same-origin`).
 
-use std::net::SocketAddr;
-
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -38,6 +36,8 @@ enum Via {
     Nobody,
     Session(String),
     Cert(String),
+    /// The trusted front proxy's claim.
+    Proxy,
 }
 
 /// The reader of a page.
@@ -46,7 +46,7 @@ pub struct Viewer {
     identity: Option<Identity>,
     via: Via,
     csrf: String,
-    remote: Option<SocketAddr>,
+    remote: Option<crate::registry::Origin>,
     /// A verified client certificate that maps to no user.
     unmapped_cert: Option<String>,
 }
@@ -70,6 +70,7 @@ impl Viewer {
             (Via::Session(_), Some(true)) => "logged in, with a client certificate",
             (Via::Session(_), _) => "logged in with a password",
             (Via::Cert(_), _) => "known by a client certificate",
+            (Via::Proxy, _) => "signed in through the front proxy",
             (Via::Nobody, _) => "anonymous",
         }
     }
@@ -123,11 +124,35 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let reg = &state.registry;
         let tls = state.settings.tls;
-        let remote = crate::server::remote_addr(parts);
+        let remote = crate::server::origin(parts);
+        // On the trusted proxy's connection its claim is the reader (the
+        // session cookie is not looked at: the proxy decides who this is);
+        // its certificate is the proxy's, never a user's.
+        let proxied = parts
+            .extensions
+            .get::<crate::auth::proxy::ProxyRequest>()
+            .cloned();
+        if let Some(claim) = proxied.as_ref().and_then(|p| p.claim.as_ref()) {
+            let create = state
+                .settings
+                .proxy
+                .as_ref()
+                .is_some_and(|p| p.create_users);
+            let actor = Actor::anonymous(remote);
+            let id = reg.proxy_identity(&actor, claim, create).await?;
+            return Ok(Viewer {
+                csrf: csrf_for(state, &format!("proxy:{}", id.user)),
+                identity: Some(id),
+                via: Via::Proxy,
+                remote,
+                unmapped_cert: None,
+            });
+        }
         let cert = parts
             .extensions
             .get::<ConnectionInfo>()
-            .and_then(|c| c.peer_cert.clone());
+            .and_then(|c| c.peer_cert.clone())
+            .filter(|_| proxied.is_none());
         let cert_user = match &cert {
             Some(c) => user_for_cert(&reg.store.db, c, state.settings.cert_identity)
                 .await
@@ -168,6 +193,7 @@ impl FromRequestParts<AppState> for Viewer {
                     user,
                     method: AuthMethod::ClientCert,
                     cert_fingerprint: Some(fp),
+                    groups: Vec::new(),
                 });
             }
             (None, None) => {}

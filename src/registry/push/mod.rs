@@ -90,7 +90,7 @@ pub struct PushContext {
     pub pending_id: Option<i64>,
     /// The peer address of the request behind this push, for its audit
     /// entries (none when an approval lands a pending push).
-    pub remote: Option<std::net::SocketAddr>,
+    pub remote: Option<crate::registry::Origin>,
 }
 
 impl Registry {
@@ -220,6 +220,7 @@ impl Registry {
                         actor.user.clone(),
                     );
                     let cert = actor.cert_fingerprint.clone();
+                    let groups = actor.groups.clone();
                     let rv = outcome.review.to_string();
                     let entry = push_entry(
                         actor,
@@ -233,7 +234,17 @@ impl Registry {
                         .db
                         .write(move |tx| {
                             crate::audit::append(tx, entry)?;
-                            pending::create(tx, &src, &tgt, &prj, &ver, &usr, cert.as_deref(), &rv)
+                            pending::create(
+                                tx,
+                                &src,
+                                &tgt,
+                                &prj,
+                                &ver,
+                                &usr,
+                                cert.as_deref(),
+                                &groups,
+                                &rv,
+                            )
                         })
                         .await?;
                     outcome.pending_id = Some(id);

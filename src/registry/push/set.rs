@@ -85,7 +85,7 @@ impl Registry {
     async fn push_set_as(
         self: &Arc<Self>,
         who: &crate::auth::Identity,
-        remote: Option<std::net::SocketAddr>,
+        remote: Option<crate::registry::Origin>,
         req: &PushSetRequest,
     ) -> Result<PushSetOutcome> {
         let ctx = PushContext {

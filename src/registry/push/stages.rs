@@ -252,7 +252,7 @@ impl Registry {
                         p.defined_at,
                     )));
                 }
-                if !p.may_push(Some(&actor.user), source) {
+                if !p.may_push(actor.principal(), source) {
                     return Err(RegistryError::Forbidden(format!(
                         "user {} may not push into {target} (push_users in the policy at {})",
                         actor.user, p.defined_at
@@ -1083,7 +1083,9 @@ fn trusted_poster(
         return false;
     };
     if trusted_by.is_empty() {
-        return crate::index::acl_allows(source_acl, Some(user));
+        // a poster's groups are not recorded with the result: only a
+        // user named in the ACL (or :AUTHENTICATED:) counts here
+        return crate::index::acl_allows(source_acl, crate::index::config::Principal::user(user));
     }
     trusted_by
         .iter()
@@ -1168,7 +1170,7 @@ fn tests_check(
 /// files with their digests, the decision and the approvals.
 pub(super) fn push_entry(
     actor: &Identity,
-    remote: Option<std::net::SocketAddr>,
+    remote: Option<crate::registry::Origin>,
     action: crate::audit::Action,
     outcome: &PushOutcome,
     approvals: &[String],

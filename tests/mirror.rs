@@ -488,3 +488,84 @@ fn mirrors_refuse_uploads_and_more_can_be_created() {
         &d.sdist.bytes[..]
     );
 }
+
+/// A cached mirror file altered on disk is never served as the file: it is
+/// quarantined and fetched (and verified) again from upstream, in the same
+/// request for a small file, on the next request for a large one.
+#[test]
+fn altered_cached_files_are_quarantined_and_fetched_again() {
+    let up = FakeUpstream::start();
+    let small = Dist {
+        filename: "healme-1.0-py3-none-any.whl".into(),
+        bytes: payload(7, 200 * 1024),
+        metadata: None,
+    };
+    let large = Dist {
+        filename: "healme-1.0.tar.gz".into(),
+        bytes: payload(8, 3 * 1024 * 1024 + 5),
+        metadata: None,
+    };
+    up.add("healme", small.clone());
+    up.add("healme", large.clone());
+    let s = airlock(&up, &[]);
+    let fetch = |d: &Dist| {
+        client()
+            .get(file_url(&s, "root/pypi", "healme", &d.filename))
+            .send()
+            .unwrap()
+    };
+    for d in [&small, &large] {
+        let r = fetch(d);
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().unwrap().as_ref(), d.bytes.as_slice());
+        assert_eq!(
+            up.hits(&format!("/files/{}", d.filename)),
+            1,
+            "{}",
+            d.filename
+        );
+    }
+    let alter = |d: &Dist| {
+        let p = blob_path(&s, &d.bytes);
+        let mut b = std::fs::read(&p).unwrap();
+        b[100] ^= 0xff;
+        std::fs::write(&p, b).unwrap();
+    };
+
+    // small: quarantined and fetched again within the same request
+    alter(&small);
+    let r = fetch(&small);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().as_ref(), small.bytes.as_slice());
+    assert_eq!(up.hits(&format!("/files/{}", small.filename)), 2);
+    assert_eq!(
+        std::fs::read(blob_path(&s, &small.bytes)).unwrap(),
+        small.bytes
+    );
+
+    // large: this response is cut short, the next one is right
+    alter(&large);
+    let r = fetch(&large);
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().is_err(), "an altered file must not arrive whole");
+    let r = fetch(&large);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().as_ref(), large.bytes.as_slice());
+    assert_eq!(up.hits(&format!("/files/{}", large.filename)), 2);
+
+    // the altered copies are kept for inspection
+    let kept: Vec<String> = std::fs::read_dir(s.data.join("quarantine"))
+        .expect("quarantine folder")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for d in [&small, &large] {
+        let hex = sha256_hex(&d.bytes);
+        assert!(
+            kept.iter().any(|k| k.starts_with(&hex)),
+            "{hex} in {kept:?}"
+        );
+    }
+    let log = s.log_text();
+    assert!(log.contains("quarantined"), "{log}");
+}

@@ -192,6 +192,7 @@ pub(crate) struct Metrics {
     pub(crate) approvals: [Counter; 4],
     pub(crate) refusals: [Counter; 11],
     pub(crate) typo_blocks: Counter,
+    pub(crate) blob_integrity_failures: Counter,
     pub(crate) upstream_bytes: Counter,
     pub(crate) single_flight_waits: Counter,
     pub(crate) single_flight_wait: Histogram<8>,
@@ -209,6 +210,7 @@ pub(crate) static METRICS: Metrics = Metrics {
     approvals: [const { AtomicU64::new(0) }; 4],
     refusals: [const { AtomicU64::new(0) }; 11],
     typo_blocks: AtomicU64::new(0),
+    blob_integrity_failures: AtomicU64::new(0),
     upstream_bytes: AtomicU64::new(0),
     single_flight_waits: AtomicU64::new(0),
     single_flight_wait: Histogram::new(&WAIT_BUCKETS),
@@ -247,6 +249,12 @@ pub fn count_refusal(r: Refusal) {
 /// A project name refused (or flagged) as a typosquat.
 pub fn count_typo_block() {
     METRICS.typo_blocks.fetch_add(1, Relaxed);
+}
+
+/// A stored file whose bytes no longer hash to its name, refused (or cut
+/// short) instead of served.
+pub fn count_blob_integrity_failure() {
+    METRICS.blob_integrity_failures.fetch_add(1, Relaxed);
 }
 
 /// Body bytes received from upstream (pages, JSON documents, files).

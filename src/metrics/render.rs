@@ -153,6 +153,17 @@ pub fn render(g: &ScrapeGauges) -> String {
         "airlock_typosquat_blocks_total {}",
         m.typo_blocks.load(Relaxed)
     );
+    header(
+        &mut out,
+        "airlock_blob_integrity_failures_total",
+        "counter",
+        "Downloads refused or cut short because the stored bytes no longer hash to their name.",
+    );
+    let _ = writeln!(
+        out,
+        "airlock_blob_integrity_failures_total {}",
+        m.blob_integrity_failures.load(Relaxed)
+    );
 
     header(
         &mut out,

@@ -104,6 +104,43 @@ pub(super) async fn serve_blob(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    serve_blob_or_quarantine(st, sha, content_type, method, headers, false)
+        .await
+        .map_err(|r| r.error)
+}
+
+/// A stored file that could not be served; `quarantined`: it was found
+/// altered and moved out of the store (a mirror's cached copy), so fetching
+/// it again can succeed.
+pub(super) struct BlobRefused {
+    pub error: ApiError,
+    pub quarantined: bool,
+}
+
+/// [`serve_blob`]; with `quarantine`, a blob found altered (before the
+/// response or while it streams) is also moved out of the store.
+pub(super) async fn serve_blob_or_quarantine(
+    st: &AppState,
+    sha: Sha256,
+    content_type: &'static str,
+    method: &Method,
+    headers: &HeaderMap,
+    quarantine: bool,
+) -> Result<Response, BlobRefused> {
+    let blobs = std::sync::Arc::clone(&st.registry.store.blobs);
+    let refuse_blob = |path: &std::path::Path, e: super::blob_body::OpenError| {
+        let corrupt = matches!(e, super::blob_body::OpenError::Corrupt { .. });
+        let error = blob_error(path, e);
+        let blobs = std::sync::Arc::clone(&blobs);
+        async move {
+            let quarantined = corrupt
+                && quarantine
+                && tokio::task::spawn_blocking(move || quarantine_now(&blobs, &sha))
+                    .await
+                    .unwrap_or(false);
+            BlobRefused { error, quarantined }
+        }
+    };
     let etag = format!("\"{sha}\"");
     let mut base = HeaderMap::new();
     base.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -138,15 +175,16 @@ pub(super) async fn serve_blob(
         return Ok((StatusCode::OK, base).into_response());
     }
     let blob_path = st.registry.store.blobs.path_of(&sha);
-    let blob = super::blob_body::open(blob_path.clone())
-        .await
-        .map_err(|e| {
-            tracing::error!(path = %blob_path.display(), error = %e, "stored file missing");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "stored file is missing; see the server log",
-            )
-        })?;
+    let mut blob = match super::blob_body::open(blob_path.clone(), sha).await {
+        Ok(b) => b,
+        Err(e) => return Err(refuse_blob(&blob_path, e).await),
+    };
+    if quarantine {
+        let blobs = std::sync::Arc::clone(&blobs);
+        blob = blob.on_corrupt(Box::new(move || {
+            quarantine_now(&blobs, &sha);
+        }));
+    }
     let len = blob.len;
 
     let range = headers
@@ -179,7 +217,53 @@ pub(super) async fn serve_blob(
     if method == Method::HEAD {
         return Ok((status, base).into_response());
     }
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Err(e) = blob.verify_whole().await {
+            return Err(refuse_blob(&blob_path, e).await);
+        }
+    }
     Ok((status, base, blob.body(start, count)).into_response())
+}
+
+/// Move an altered blob out of the store (logged); was it moved?
+fn quarantine_now(blobs: &crate::store::BlobStore, sha: &Sha256) -> bool {
+    match blobs.quarantine(sha) {
+        Ok(Some(to)) => {
+            tracing::warn!(sha256 = %sha, to = %to.display(),
+                "altered mirror file quarantined; it is fetched and verified again on the next request");
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::error!(sha256 = %sha, error = %e, "quarantining an altered file failed");
+            false
+        }
+    }
+}
+
+/// A stored file that cannot be served: missing, unreadable, or altered on
+/// disk (its bytes no longer hash to its name). Nothing of it is sent.
+fn blob_error(path: &std::path::Path, e: super::blob_body::OpenError) -> ApiError {
+    use super::blob_body::OpenError;
+    match e {
+        OpenError::Corrupt { expected, actual } => {
+            crate::metrics::count_blob_integrity_failure();
+            tracing::error!(path = %path.display(), %expected, %actual,
+                "stored file altered on disk: refused (run airlock fsck)");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "stored file failed its integrity check (its bytes no longer match its \
+                 sha256); nothing was sent; see the server log",
+            )
+        }
+        OpenError::Io(e) => {
+            tracing::error!(path = %path.display(), error = %e, "stored file missing");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "stored file is missing; see the server log",
+            )
+        }
+    }
 }
 
 /// Parse a single `bytes=` range against a length; `Err` = unsatisfiable.

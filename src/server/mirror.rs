@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::files::{content_type_of, serve_blob};
+use super::files::{content_type_of, serve_blob, serve_blob_or_quarantine};
 use super::{index_path, ApiError, AppState, Caller};
 use crate::index::IndexKind;
 use crate::mirror::{FilePart, LinkPath, MirroredFile};
@@ -81,7 +81,19 @@ async fn serve_link(
         .open_link(index.id, &link)
         .await
         .map_err(RegistryError::from)?;
-    serve_blob(st, sha, content_type_of(&link.filename), method, headers)
+    let content_type = content_type_of(&link.filename);
+    match serve_blob_or_quarantine(st, sha, content_type, method, headers, true).await {
+        Ok(resp) => return Ok(Some(resp)),
+        Err(refused) if !refused.quarantined => return Err(refused.error),
+        Err(_) => {}
+    }
+    // altered on disk and quarantined: fetched again (the pinned digest
+    // must match), once
+    let sha = mirror
+        .open_link(index.id, &link)
+        .await
+        .map_err(RegistryError::from)?;
+    serve_blob(st, sha, content_type, method, headers)
         .await
         .map(Some)
 }
@@ -125,11 +137,25 @@ pub(super) async fn download(
         FilePart::Dist => content_type_of(&file.filename),
         FilePart::CoreMetadata => "text/plain; charset=utf-8",
     };
-    let opened = mirror
+    let mut opened = mirror
         .open_file(&file, part)
         .await
         .map_err(RegistryError::from)?
         .ok_or_else(missing)?;
+    if let MirroredFile::Cached(sha) = opened {
+        // A cached copy altered on disk is moved out of the store and
+        // fetched (and verified) again, once, for this same request.
+        match serve_blob_or_quarantine(st, sha, content_type, method, headers, true).await {
+            Ok(resp) => return Ok(Some(resp)),
+            Err(refused) if !refused.quarantined => return Err(refused.error),
+            Err(_) => {}
+        }
+        opened = mirror
+            .open_file(&file, part)
+            .await
+            .map_err(RegistryError::from)?
+            .ok_or_else(missing)?;
+    }
     match opened {
         MirroredFile::Cached(sha) => serve_blob(st, sha, content_type, method, headers)
             .await

@@ -185,6 +185,37 @@ impl BlobStore {
         }
     }
 
+    /// Move a blob whose bytes no longer hash to its name out of the store
+    /// into `quarantine/` beside `blobs/` (kept for inspection, named
+    /// `<sha256>.<unix seconds>`), so the mirror fetches and verifies it
+    /// again. It is re-hashed first: a blob a concurrent fetch has already
+    /// put back right is left alone. `Ok(None)`: nothing was moved.
+    pub fn quarantine(&self, sha: &Sha256) -> Result<Option<PathBuf>, StoreError> {
+        let p = self.path_of(sha);
+        match self.rehash(sha) {
+            Ok(actual) if actual == *sha => return Ok(None),
+            Ok(_) => {}
+            Err(_) if !p.exists() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let dir = self
+            .root
+            .parent()
+            .expect("blobs/ has a parent")
+            .join("quarantine");
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let dest = dir.join(format!("{sha}.{secs}"));
+        match fs::rename(&p, &dest) {
+            Ok(()) => Ok(Some(dest)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("quarantining", &p, e)),
+        }
+    }
+
     /// Re-hash a stored blob from disk (push verification, `audit`).
     pub fn rehash(&self, sha: &Sha256) -> Result<Sha256, StoreError> {
         let p = self.path_of(sha);

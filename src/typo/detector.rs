@@ -112,6 +112,12 @@ const MIN_FUZZY_LEN: usize = 4;
 /// replaced by an unrelated one (`pandar`), except the first; in multi-word
 /// names a changed letter usually makes another word (`pytest-csv`).
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
+/// ...and single-word names of at least this many letters ranked up to
+/// `TOP_RANK_LONG_SUBSTITUTION` (`jupyterlad`): in a long word one other
+/// letter rarely makes another real project; letters only (`entrypoint2`
+/// next to `entrypoints` is a version, not a slip).
+const MIN_LEN_ANY_SUBSTITUTION: usize = 8;
+const TOP_RANK_LONG_SUBSTITUTION: u32 = 2000;
 /// A vowel inserted inside a name (not a neighbouring key, not a repeat) is
 /// flagged when the target is at least this long: in shorter names it
 /// usually makes another word.
@@ -921,6 +927,11 @@ impl Scan<'_> {
                     .then_some(Rule::Substitution)
                 } else if len >= 5
                     && (top && !target.contains('-')
+                        || len >= MIN_LEN_ANY_SUBSTITUTION
+                            && !target.contains('-')
+                            && within(TOP_RANK_LONG_SUBSTITUTION)
+                            && at(pos).is_ascii_lowercase()
+                            && expected(pos).is_ascii_lowercase()
                         || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos))
                         || len >= MIN_LEN_SOUNDALIKE_ANY_RANK
                             && !target.contains('-')

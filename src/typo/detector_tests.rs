@@ -744,3 +744,39 @@ fn junk_affixes_respellings_and_two_slips() {
         ],
     );
 }
+
+/// Any other letter inside a long single word, against names up to #2,000;
+/// not digits, not multi-word names, not beyond #2,000.
+#[test]
+fn long_single_words_match_any_other_letter_inside() {
+    let mut names: Vec<String> = Vec::new();
+    while names.len() < 1000 {
+        names.push(format!("qx{}zq", names.len()));
+    }
+    for n in [
+        "jupyterlab",
+        "entrypoints",
+        "humanfriendly",
+        "django-filter",
+    ] {
+        names.push(n.to_string());
+    }
+    while names.len() < 2500 {
+        names.push(format!("qx{}zq", names.len()));
+    }
+    names.push("pyinstaller".to_string());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let d = Detector::builder()
+        .popular(&Corpus::from_ranked_names(&refs), refs.len())
+        .build();
+    assert_with(
+        &d,
+        &[
+            ("jupyterlad", Some(("jupyterlab", Rule::Substitution))),
+            ("humanfrienbly", Some(("humanfriendly", Rule::Substitution))),
+            ("entrypoint2", None),   // a digit: a version, not a slip
+            ("django-fiqter", None), // multi-word: a changed word
+            ("pyinstallex", None),   // beyond #2,000
+        ],
+    );
+}

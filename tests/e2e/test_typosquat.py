@@ -238,6 +238,7 @@ NEW_CLASSES = {
     "scarpy": "scrapy",                # a swap next to a crowded short name
     "flsk": "flask",                   # four letters left of a top-300 name
     "pycyrptodomne": "pycryptodome",   # two slips in a long single word
+    "jupyterlad": "jupyterlab",       # another letter inside a long single word (#512)
 }
 
 

@@ -125,11 +125,24 @@ pub(super) async fn download(
         FilePart::Dist => content_type_of(&file.filename),
         FilePart::CoreMetadata => "text/plain; charset=utf-8",
     };
-    let opened = mirror
-        .open_file(&file, part)
-        .await
-        .map_err(RegistryError::from)?
-        .ok_or_else(missing)?;
+    let open = || async {
+        mirror
+            .open_file(&file, part)
+            .await
+            .map_err(RegistryError::from)?
+            .ok_or_else(missing)
+    };
+    let mut opened = open().await?;
+    if let MirroredFile::Cached(sha) = opened {
+        let served = serve_blob(st, sha, content_type, method, headers).await;
+        if served.is_ok() || st.registry.store.blobs.exists(&sha) {
+            return served.map(Some);
+        }
+        // evicted from the mirror cache between the lookup and opening it:
+        // fetched (and verified) again, like any file not cached
+        tracing::info!(file = %file.filename, sha256 = %sha, "mirror cache: evicted while being served; fetching again");
+        opened = open().await?;
+    }
     match opened {
         MirroredFile::Cached(sha) => serve_blob(st, sha, content_type, method, headers)
             .await

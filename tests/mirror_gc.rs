@@ -264,7 +264,8 @@ fn gc_evicts_unreferenced_least_recently_used_files_which_are_fetched_again() {
     wait_for("the failed download to end", || !blob(&s, &f.a).exists());
     // ... and the right ones served and cached
     up.set_mode(Mode::Normal);
-    seconds_pass(2);
+    // b must be well over 3 s unused (times are whole seconds) and a not
+    seconds_pass(4);
     let hits = up.hits(&path_a);
     download(&s, "demo", &f.a);
     assert_eq!(
@@ -274,7 +275,7 @@ fn gc_evicts_unreferenced_least_recently_used_files_which_are_fetched_again() {
     );
     wait_for("a to be cached again", || blob(&s, &f.a).is_file());
 
-    // the age rule: b was last used 4+ seconds ago, a just now
+    // the age rule: b was last used 5+ seconds ago, a just now
     let aged = gc_json(&s, &["--max-age", "3s", "--min-idle", "0s"]);
     assert_eq!(evicted_files(&aged), vec![f.b.filename.clone()], "{aged}");
     assert_eq!(aged["evicted"][0]["reason"], "max-age");

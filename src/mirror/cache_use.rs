@@ -45,6 +45,8 @@ pub struct CacheUse {
     bytes: AtomicU64,
     /// Retention runs: the size estimate is kept (and shown).
     tracking: bool,
+    /// A retention run has measured the cache (the estimate is shown from then on).
+    measured_once: AtomicBool,
     /// `--mirror-cache-max-gb` in bytes, if set.
     max_bytes: Option<u64>,
     over_cap: tokio::sync::Notify,
@@ -58,6 +60,7 @@ impl CacheUse {
             flushing: AtomicBool::new(false),
             bytes: AtomicU64::new(0),
             tracking: policy.is_active(),
+            measured_once: AtomicBool::new(false),
             max_bytes: policy.max_bytes,
             over_cap: tokio::sync::Notify::new(),
         }
@@ -132,7 +135,9 @@ impl CacheUse {
             return;
         }
         let total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        crate::metrics::set_mirror_cache_bytes(total);
+        if self.measured_once.load(Ordering::Relaxed) {
+            crate::metrics::set_mirror_cache_bytes(total);
+        }
         if self.max_bytes.is_some_and(|max| total > max) {
             self.over_cap.notify_one();
         }
@@ -141,6 +146,7 @@ impl CacheUse {
     /// What a retention run measured.
     pub fn measured(&self, bytes: u64) {
         self.bytes.store(bytes, Ordering::Relaxed);
+        self.measured_once.store(true, Ordering::Relaxed);
         crate::metrics::set_mirror_cache_bytes(bytes);
     }
 

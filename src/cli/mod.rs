@@ -5,6 +5,7 @@ pub mod approve;
 pub mod audit;
 pub mod backup;
 pub mod fsck;
+pub mod gc;
 pub mod gen_config;
 pub mod push;
 pub mod serve;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Check a data folder: blobs re-hashed, missing and unreferenced blobs,
     /// metadata, the audit chain; exits 1 on any problem.
     Fsck(fsck::FsckArgs),
+    /// Mirror cache retention: evict least recently used cached mirror files
+    /// (never one a stage index references) by size and/or age.
+    Gc(gc::GcArgs),
     /// Print an nginx site or a systemd unit for the current `serve` settings.
     GenConfig(Box<gen_config::GenConfigArgs>),
     /// Webhooks of an index: add, list, remove, and the delivery log.
@@ -89,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Backup(a) => backup::run_backup(a).await,
         Command::Restore(a) => backup::run_restore(a).await,
         Command::Fsck(a) => fsck::run(a).await,
+        Command::Gc(a) => gc::run(a).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::GenConfig(a) => gen_config::run(*a),
         Command::Certs(cmd) => {

@@ -478,6 +478,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Events committed before a crash are still in the outbox: the worker
     // delivers them now.
     crate::webhooks::worker::spawn(Arc::clone(&reg.store.db), reg.settings.webhooks.clone());
+    // Mirror cache retention (--mirror-cache-max-gb / --mirror-cache-max-age).
+    let retention = reg.settings.mirror.retention;
+    if retention.is_active() {
+        crate::maintenance::gc::spawn_periodic(
+            args.data.clone(),
+            retention,
+            Arc::new(reg.mirror.in_use()),
+            Arc::clone(reg.mirror.cache_use()),
+        );
+    }
 
     let metrics_token = match &args.metrics_token_file {
         Some(path) => {
@@ -617,6 +627,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::error!(error = %e, "final append to the audit JSON-lines export failed");
         }
     }
+    reg.mirror.cache_use().flush().await;
     tracing::info!("shutting down: closing the database");
     reg.store.db.close()?;
     Ok(ExitCode::SUCCESS)

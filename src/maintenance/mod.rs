@@ -7,11 +7,15 @@
 //! * [`fsck`] checks a data folder: every blob re-hashed, every row's blob
 //!   present, unreferenced blobs, core metadata against the archive, the
 //!   audit chain. Its `--repair` removes unreferenced blobs only.
+//! * [`gc`] evicts least recently used mirror cache blobs (`airlock gc`,
+//!   and the server's periodic run); it writes, under the database's write
+//!   lock, and never touches a blob a stage row references.
 //! * [`backup`] takes a consistent copy while the server runs, verifies it
 //!   with [`fsck`], and restores one into an empty folder.
 
 pub mod backup;
 pub mod fsck;
+pub mod gc;
 mod refs;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +48,8 @@ pub enum MaintenanceError {
     NotEmpty(PathBuf, &'static str),
     #[error("the database's schema version {found} is newer than this airlock ({known}); use a newer airlock")]
     SchemaTooNew { found: i64, known: usize },
+    #[error("the database's schema version {found} is older than this airlock's ({known}): start this airlock's server once to migrate it")]
+    SchemaTooOld { found: i64, known: usize },
     #[error("{what} failed verification ({problems} problem(s)):\n{summary}")]
     VerificationFailed {
         what: String,

@@ -200,6 +200,10 @@ pub(crate) struct Metrics {
     pub(crate) cache: [[Counter; 2]; 2],
     /// [reader, writer]
     pub(crate) db_wait: [Histogram<8>; 2],
+    pub(crate) mirror_cache_evictions: Counter,
+    pub(crate) mirror_cache_evicted_bytes: Counter,
+    /// Bytes of evictable cached mirror blobs (a gauge; `u64::MAX`: not measured yet).
+    pub(crate) mirror_cache_bytes: AtomicU64,
 }
 
 pub(crate) static METRICS: Metrics = Metrics {
@@ -216,6 +220,9 @@ pub(crate) static METRICS: Metrics = Metrics {
     single_flight_wait: Histogram::new(&WAIT_BUCKETS),
     cache: [const { [const { AtomicU64::new(0) }; 2] }; 2],
     db_wait: [const { Histogram::new(&WAIT_BUCKETS) }; 2],
+    mirror_cache_evictions: AtomicU64::new(0),
+    mirror_cache_evicted_bytes: AtomicU64::new(0),
+    mirror_cache_bytes: AtomicU64::new(u64::MAX),
 };
 
 fn index_of<T: PartialEq>(all: &[T], v: &T) -> usize {
@@ -279,6 +286,19 @@ pub fn count_cache(kind: CacheKind, hit: bool) {
 /// Time spent waiting for a pooled database connection.
 pub fn record_db_wait(conn: DbConn, d: Duration) {
     METRICS.db_wait[usize::from(conn == DbConn::Writer)].observe(d);
+}
+
+/// Mirror cache retention evicted one blob of `bytes`.
+pub fn count_mirror_cache_eviction(bytes: u64) {
+    METRICS.mirror_cache_evictions.fetch_add(1, Relaxed);
+    METRICS.mirror_cache_evicted_bytes.fetch_add(bytes, Relaxed);
+}
+
+/// Bytes of evictable cached mirror blobs, as last measured or estimated.
+pub fn set_mirror_cache_bytes(bytes: u64) {
+    METRICS
+        .mirror_cache_bytes
+        .store(bytes.min(u64::MAX - 1), Relaxed);
 }
 
 #[cfg(test)]

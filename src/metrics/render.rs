@@ -239,6 +239,39 @@ pub fn render(g: &ScrapeGauges) -> String {
         );
     }
 
+    header(
+        &mut out,
+        "airlock_mirror_cache_evictions_total",
+        "counter",
+        "Cached mirror files evicted by mirror cache retention (this process).",
+    );
+    let _ = writeln!(
+        out,
+        "airlock_mirror_cache_evictions_total {}",
+        m.mirror_cache_evictions.load(Relaxed)
+    );
+    header(
+        &mut out,
+        "airlock_mirror_cache_evicted_bytes_total",
+        "counter",
+        "Bytes freed by mirror cache retention (this process).",
+    );
+    let _ = writeln!(
+        out,
+        "airlock_mirror_cache_evicted_bytes_total {}",
+        m.mirror_cache_evicted_bytes.load(Relaxed)
+    );
+    let cache_bytes = m.mirror_cache_bytes.load(Relaxed);
+    if cache_bytes != u64::MAX {
+        header(
+            &mut out,
+            "airlock_mirror_cache_bytes",
+            "gauge",
+            "Bytes of cached mirror files retention may evict (measured by each run, grown by fetches).",
+        );
+        let _ = writeln!(out, "airlock_mirror_cache_bytes {cache_bytes}");
+    }
+
     if let Some(n) = g.pending_reviews {
         header(
             &mut out,

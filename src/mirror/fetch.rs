@@ -21,6 +21,7 @@ use reqwest::Url;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
+use super::cache_use::CacheUse;
 use super::upstream::{error_chain, Upstream};
 use crate::digest::Sha256;
 use crate::store::{BlobStore, StoreError, TempBlob};
@@ -89,7 +90,21 @@ pub enum FetchError {
     Store(#[from] StoreError),
 }
 
+/// Which digests are being downloaded (for mirror cache retention).
+pub struct InFlight(FlightMap);
+
+impl InFlight {
+    pub fn contains(&self, sha: &Sha256) -> bool {
+        lock(&self.0).contains_key(sha)
+    }
+}
+
 impl Downloads {
+    /// A view of the downloads in progress.
+    pub fn watch(&self) -> InFlight {
+        InFlight(Arc::clone(&self.flights))
+    }
+
     /// Number of downloads in progress.
     pub fn in_flight(&self) -> usize {
         lock(&self.flights).len()
@@ -102,6 +117,7 @@ impl Downloads {
         job: Job,
         upstream: &Arc<Upstream>,
         blobs: &Arc<BlobStore>,
+        cache_use: &Arc<CacheUse>,
     ) -> Result<Option<Streaming>, FetchError> {
         let flight = {
             let mut map = lock(&self.flights);
@@ -123,12 +139,13 @@ impl Downloads {
                         progress: rx,
                     });
                     map.insert(job.sha256, Arc::clone(&flight));
-                    let (up, bl, flights) = (
+                    let (up, bl, flights, uses) = (
                         Arc::clone(upstream),
                         Arc::clone(blobs),
                         Arc::clone(&self.flights),
+                        Arc::clone(cache_use),
                     );
-                    tokio::spawn(run(job, up, bl, temp, tx, flights));
+                    tokio::spawn(run(job, up, bl, temp, tx, flights, uses));
                     flight
                 }
             }
@@ -149,11 +166,17 @@ async fn run(
     temp: TempBlob,
     tx: watch::Sender<Progress>,
     flights: FlightMap,
+    cache_use: Arc<CacheUse>,
 ) {
     let outcome = download(&job, &upstream, &blobs, temp, &tx).await;
+    if let Ok(Some(bytes)) = outcome {
+        // used now: retention sees the fetch before the flight ends
+        cache_use.touch(&job.sha256);
+        cache_use.added(bytes);
+    }
     lock(&flights).remove(&job.sha256);
     let state = match outcome {
-        Ok(()) => State::Done,
+        Ok(_) => State::Done,
         Err(e) => State::Failed(e),
     };
     tx.send_modify(|p| p.state = state);
@@ -165,7 +188,7 @@ async fn download(
     blobs: &Arc<BlobStore>,
     temp: TempBlob,
     tx: &watch::Sender<Progress>,
-) -> Result<(), String> {
+) -> Result<Option<u64>, String> {
     let (mut resp, _permit) = upstream.file(&job.url).await.map_err(|e| {
         tracing::warn!(file = %job.label, error = %e, "mirror download failed");
         e.to_string()
@@ -234,12 +257,12 @@ async fn download(
         ));
     }
     let b = Arc::clone(blobs);
-    tokio::task::spawn_blocking(move || b.commit(temp))
+    let created = tokio::task::spawn_blocking(move || b.commit(temp))
         .await
         .map_err(|e| format!("storing {}: {e}", job.label))?
         .map_err(|e| format!("storing {}: {e}", job.label))?;
     tracing::info!(file = %job.label, sha256 = %job.sha256, bytes = received, "mirrored file cached");
-    Ok(())
+    Ok(created.then_some(received))
 }
 
 fn too_big(job: &Job, limit: u64) -> String {

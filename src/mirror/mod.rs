@@ -15,11 +15,13 @@
 //! No HTTP serving here: the registry merges mirror projects into index
 //! reads, and the server streams what [`Mirror::open_file`] returns.
 
+pub mod cache_use;
 pub mod fetch;
 pub mod freshness;
 pub mod html;
 pub mod page;
 mod pages;
+pub mod retention;
 pub mod settings;
 pub mod single_flight;
 pub mod unverified;
@@ -98,6 +100,8 @@ pub struct Mirror {
     pages: single_flight::KeyedLocks<(i64, String)>,
     downloads: fetch::Downloads,
     link_downloads: single_flight::KeyedLocks<(i64, String)>,
+    /// Last uses of cached blobs and the cache's size (retention).
+    cache_use: Arc<cache_use::CacheUse>,
 }
 
 impl Mirror {
@@ -108,6 +112,10 @@ impl Mirror {
     ) -> Result<Self, UpstreamError> {
         Ok(Self {
             upstream: Arc::new(upstream::Upstream::new(&settings)?),
+            cache_use: Arc::new(cache_use::CacheUse::new(
+                Arc::clone(&db),
+                &settings.retention,
+            )),
             settings,
             db,
             blobs,
@@ -215,6 +223,7 @@ impl Mirror {
                 None => return Ok(None),
             },
         };
+        self.cache_use.touch(&sha);
         if self.blobs.exists(&sha) {
             return Ok(Some(MirroredFile::Cached(sha)));
         }
@@ -238,7 +247,11 @@ impl Mirror {
             size,
             label: label.clone(),
         };
-        match self.downloads.join(job, &self.upstream, &self.blobs).await {
+        match self
+            .downloads
+            .join(job, &self.upstream, &self.blobs, &self.cache_use)
+            .await
+        {
             Ok(None) => Ok(Some(MirroredFile::Cached(sha))),
             Ok(Some(s)) => Ok(Some(MirroredFile::Streaming(s))),
             Err(fetch::FetchError::Upstream(reason)) => Err(MirrorError::Upstream {
@@ -290,9 +303,38 @@ impl Mirror {
         })
     }
 
+    /// Last uses of cached blobs, the cache's size, the over-cap signal.
+    pub fn cache_use(&self) -> &Arc<cache_use::CacheUse> {
+        &self.cache_use
+    }
+
+    /// What mirror cache retention must know of this process: downloads in
+    /// flight and uses not yet written.
+    pub fn in_use(&self) -> InUse {
+        InUse {
+            flights: self.downloads.watch(),
+            cache_use: Arc::clone(&self.cache_use),
+        }
+    }
+
     /// Downloads in progress (for tests and diagnostics).
     pub fn downloads_in_flight(&self) -> usize {
         self.downloads.in_flight()
+    }
+}
+
+/// The server's side of `maintenance::gc::InUse`.
+pub struct InUse {
+    flights: fetch::InFlight,
+    cache_use: Arc<cache_use::CacheUse>,
+}
+
+impl crate::maintenance::gc::InUse for InUse {
+    fn in_flight(&self, sha: &Sha256) -> bool {
+        self.flights.contains(sha)
+    }
+    fn recent(&self, sha: &Sha256) -> Option<i64> {
+        self.cache_use.recent(sha)
     }
 }
 

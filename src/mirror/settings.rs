@@ -48,6 +48,23 @@ pub struct MirrorArgs {
     /// offered, and a project upstream removed disappears.
     #[arg(long, env = "AIRLOCK_MIRROR_UNVERIFIED_FILES")]
     pub mirror_unverified_files: bool,
+    /// Mirror cache retention: keep at most this many GB (GiB; decimals
+    /// allowed) of cached mirror files, evicting the least recently used.
+    /// Files a stage index references are never evicted nor counted; an
+    /// evicted file is fetched and verified again when next asked for.
+    #[arg(long, env = "AIRLOCK_MIRROR_CACHE_MAX_GB", value_name = "GB",
+          value_parser = super::retention::parse_gb)]
+    pub mirror_cache_max_gb: Option<u64>,
+    /// Mirror cache retention: evict cached mirror files unused for longer
+    /// than this (30d, 12h, 90m, 1d12h).
+    #[arg(long, env = "AIRLOCK_MIRROR_CACHE_MAX_AGE", value_name = "DURATION",
+          value_parser = super::retention::parse_duration)]
+    pub mirror_cache_max_age: Option<Duration>,
+    /// Mirror cache retention never evicts a file used more recently than
+    /// this (a download or push may be about to open it).
+    #[arg(long, env = "AIRLOCK_MIRROR_CACHE_MIN_IDLE", value_name = "DURATION",
+          default_value = "10m", value_parser = super::retention::parse_duration)]
+    pub mirror_cache_min_idle: Duration,
 }
 
 /// Validated mirror settings.
@@ -65,6 +82,8 @@ pub struct MirrorSettings {
     /// `--mirror-unverified-files`: keep files without a sha256 (trust on
     /// first use) and the links of projects upstream removed.
     pub unverified_files: bool,
+    /// Mirror cache retention (`--mirror-cache-*`).
+    pub retention: super::retention::RetentionPolicy,
 }
 
 impl Default for MirrorSettings {
@@ -78,6 +97,10 @@ impl Default for MirrorSettings {
             negative_ttl: Duration::from_secs(300),
             extra_ca_pem: None,
             unverified_files: false,
+            retention: super::retention::RetentionPolicy {
+                min_idle: super::retention::DEFAULT_MIN_IDLE,
+                ..Default::default()
+            },
         }
     }
 }
@@ -122,6 +145,11 @@ impl MirrorArgs {
             negative_ttl: Duration::from_secs(self.mirror_negative_ttl),
             extra_ca_pem,
             unverified_files: self.mirror_unverified_files,
+            retention: super::retention::RetentionPolicy {
+                max_bytes: self.mirror_cache_max_gb,
+                max_age: self.mirror_cache_max_age,
+                min_idle: self.mirror_cache_min_idle,
+            },
         })
     }
 }

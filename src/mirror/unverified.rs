@@ -128,8 +128,11 @@ impl Mirror {
                  never be verified; airlock does not serve it"
             )));
         }
-        if let Some(pin) = link.pinned_sha256.filter(|p| self.blobs.exists(p)) {
-            return Ok(pin);
+        if let Some(pin) = link.pinned_sha256 {
+            self.cache_use.touch(&pin);
+            if self.blobs.exists(&pin) {
+                return Ok(pin);
+            }
         }
         if self.settings.offline {
             return Err(MirrorError::NotCachedOffline { what });
@@ -158,9 +161,14 @@ impl Mirror {
             return Err(self.mismatch(link, pin, sha));
         }
         let blobs = Arc::clone(&self.blobs);
-        tokio::task::spawn_blocking(move || blobs.commit(temp))
+        let size = temp.size();
+        self.cache_use.touch(&sha);
+        let created = tokio::task::spawn_blocking(move || blobs.commit(temp))
             .await
             .map_err(|e| refuse(format!("storing it: {e}")))??;
+        if created {
+            self.cache_use.added(size);
+        }
         let (project, filename) = (link.project.clone(), link.filename.clone());
         let now = crate::store::now();
         let pinned = self

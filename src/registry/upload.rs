@@ -323,7 +323,22 @@ impl Registry {
             .to_string(),
             audit,
         };
-        let result = match self.store.db.write(move |tx| row.insert(tx)).await {
+        let blobs = Arc::clone(&self.store.blobs);
+        let write = move |tx: &rusqlite::Transaction<'_>| {
+            // Bytes that were stored already may be a mirror cache blob;
+            // under the write lock, which mirror cache retention takes to
+            // evict one, make sure they still are.
+            for s in [&row.sha, &row.meta_sha] {
+                if !blobs.exists(s) {
+                    return Err(crate::store::StoreError::Internal(format!(
+                        "stored content {s} was evicted from the mirror cache during the \
+                         upload; nothing was stored, upload again"
+                    )));
+                }
+            }
+            row.insert(tx)
+        };
+        let result = match self.store.db.write(write).await {
             Ok(inner) => inner,
             Err(e) => Err(RegistryError::from(e)),
         };

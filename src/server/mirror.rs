@@ -137,24 +137,28 @@ pub(super) async fn download(
         FilePart::Dist => content_type_of(&file.filename),
         FilePart::CoreMetadata => "text/plain; charset=utf-8",
     };
-    let mut opened = mirror
-        .open_file(&file, part)
-        .await
-        .map_err(RegistryError::from)?
-        .ok_or_else(missing)?;
-    if let MirroredFile::Cached(sha) = opened {
-        // A cached copy altered on disk is moved out of the store and
-        // fetched (and verified) again, once, for this same request.
-        match serve_blob_or_quarantine(st, sha, content_type, method, headers, true).await {
-            Ok(resp) => return Ok(Some(resp)),
-            Err(refused) if !refused.quarantined => return Err(refused.error),
-            Err(_) => {}
-        }
-        opened = mirror
+    let open = || async {
+        mirror
             .open_file(&file, part)
             .await
             .map_err(RegistryError::from)?
-            .ok_or_else(missing)?;
+            .ok_or_else(missing)
+    };
+    let mut opened = open().await?;
+    if let MirroredFile::Cached(sha) = opened {
+        // A cached copy altered on disk is moved out of the store, and one
+        // evicted from the mirror cache between the lookup and opening it is
+        // gone: either way it is fetched (and verified) again, once, for
+        // this same request.
+        match serve_blob_or_quarantine(st, sha, content_type, method, headers, true).await {
+            Ok(resp) => return Ok(Some(resp)),
+            Err(refused) if refused.quarantined => {}
+            Err(_) if !st.registry.store.blobs.exists(&sha) => {
+                tracing::info!(file = %file.filename, sha256 = %sha, "mirror cache: evicted while being served; fetching again");
+            }
+            Err(refused) => return Err(refused.error),
+        }
+        opened = open().await?;
     }
     match opened {
         MirroredFile::Cached(sha) => serve_blob(st, sha, content_type, method, headers)

@@ -10,6 +10,7 @@ pub mod descriptions;
 pub mod doczips;
 pub mod indexes;
 pub mod mirror;
+pub mod mirror_cache;
 pub mod overview;
 pub mod pending;
 pub mod releases;

@@ -406,6 +406,14 @@ fn prune_empty(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreErr
 
 /// Is a blob still referenced by any file (as content or as metadata)?
 pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
+    // a mirrored file may share the blob
+    Ok(stage_referenced(conn, sha)? || super::mirror::blob_referenced(conn, sha)?)
+}
+
+/// Is a blob referenced by a row of a stage index: a file (content or
+/// metadata), a test result or a doc zip? Such a blob must stay stored;
+/// one only mirror rows name may be evicted from the mirror cache.
+pub fn stage_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
     let hex = sha.to_hex();
     Ok(conn
         .prepare_cached(
@@ -413,8 +421,6 @@ pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreErr
                  OR EXISTS(SELECT 1 FROM files WHERE metadata_sha256 = ?1)",
         )?
         .query_row([hex], |r| r.get::<_, bool>(0))?
-        // a mirrored file, a test result or a doc zip may share the blob
-        || super::mirror::blob_referenced(conn, sha)?
         || super::toxresults::blob_referenced(conn, sha)?
         || super::doczips::blob_referenced(conn, sha)?)
 }

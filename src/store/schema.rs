@@ -544,6 +544,14 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE pending_pushes ADD COLUMN pusher_groups TEXT NOT NULL DEFAULT '';
     "#,
+    // 20: when each cached mirror blob was last used (mirror cache retention);
+    // not a reference: a row here never keeps a blob stored
+    r#"
+    CREATE TABLE mirror_blob_use (
+        sha256 TEXT PRIMARY KEY,
+        last_used INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 #[cfg(test)]

@@ -662,10 +662,28 @@ impl Registry {
         let cert = actor.cert_fingerprint.clone();
         let (src, tgt) = (auth.source.path.to_string(), auth.target.path.to_string());
         let new_project = plans.iter().any(|(p, _, _)| p.new_project);
+        let blobs = Arc::clone(&self.store.blobs);
         let orphans = self
             .store
             .db
             .write(move |tx| {
+                // Under the write lock, which mirror cache retention takes to
+                // evict: a mirror blob evicted since it was gathered must not
+                // become a file row without its bytes.
+                for (plan, _, _) in &plans {
+                    for (c, f) in plan.candidates.iter().zip(&plan.files) {
+                        let shas = std::iter::once(&c.sha256).chain(c.metadata_sha256.as_ref());
+                        for sha in shas.filter(|_| f.action != "unchanged") {
+                            if !blobs.exists(sha) {
+                                return Err(StoreError::Internal(format!(
+                                    "{} ({sha}) was evicted from the mirror cache while the push \
+                                     ran; nothing was pushed, push again",
+                                    c.filename
+                                )));
+                            }
+                        }
+                    }
+                }
                 let mut orphans = Vec::new();
                 for (plan, entry, record) in &plans {
                     crate::audit::append(tx, entry.clone())?;

@@ -80,6 +80,13 @@ fn export_into(
     // 1. One read transaction for every table.
     conn.execute_batch("BEGIN DEFERRED")?;
     let schema_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = crate::store::schema_version();
+    if schema_version as usize != known {
+        return Err(ExportError::SchemaOutdated {
+            found: schema_version,
+            known,
+        });
+    }
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
     let mut entries = Vec::new();
     let mut audit_head = Head {

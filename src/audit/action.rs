@@ -29,6 +29,8 @@ pub enum Action {
     SecurityEvent,
     /// A security alert was acknowledged (with a note).
     AlertAck,
+    /// The data folder was created by `airlock import` from an export.
+    DataImport,
 }
 
 impl Action {
@@ -55,6 +57,7 @@ impl Action {
         Action::TypoRemove,
         Action::SecurityEvent,
         Action::AlertAck,
+        Action::DataImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +84,7 @@ impl Action {
             Action::TypoRemove => "typo_remove",
             Action::SecurityEvent => "security_event",
             Action::AlertAck => "alert_ack",
+            Action::DataImport => "data_import",
         }
     }
 

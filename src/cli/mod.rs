@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod approve;
 pub mod audit;
 pub mod backup;
+pub mod export;
 pub mod fsck;
 pub mod gc;
 pub mod gen_config;
@@ -63,6 +64,11 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into a new or empty data folder (verified first).
     Restore(backup::RestoreArgs),
+    /// Export airlock's data (users, indexes, files, audit chain...) in a
+    /// stable, versioned format (the server may be running).
+    Export(export::ExportArgs),
+    /// Import an export into a new or empty data folder (everything verified).
+    Import(export::ImportArgs),
     /// Check a data folder: blobs re-hashed, missing and unreferenced blobs,
     /// metadata, the audit chain; exits 1 on any problem.
     Fsck(fsck::FsckArgs),
@@ -92,6 +98,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Audit(cmd) => audit::run(cmd).await,
         Command::Backup(a) => backup::run_backup(a).await,
         Command::Restore(a) => backup::run_restore(a).await,
+        Command::Export(a) => export::run_export(a).await,
+        Command::Import(a) => export::run_import(a).await,
         Command::Fsck(a) => fsck::run(a).await,
         Command::Gc(a) => gc::run(a).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,

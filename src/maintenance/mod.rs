@@ -12,8 +12,11 @@
 //!   lock, and never touches a blob a stage row references.
 //! * [`backup`] takes a consistent copy while the server runs, verifies it
 //!   with [`fsck`], and restores one into an empty folder.
+//! * [`export`] writes airlock's data in a stable, versioned format
+//!   (docs/export-format.md) and imports it into an empty folder.
 
 pub mod backup;
+pub mod export;
 pub mod fsck;
 pub mod gc;
 mod refs;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backup;
 pub mod fsck;
 pub mod gen_config;
+pub mod import_devpi;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Webhooks of an index: add, list, remove, and the delivery log.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Import a devpi-server export (`devpi-export`) into a new data folder;
+    /// prints what could not be carried over.
+    Import(import_devpi::ImportDevpiArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -91,6 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Fsck(a) => fsck::run(a).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::GenConfig(a) => gen_config::run(*a),
+        Command::Import(a) => import_devpi::run(a).await,
         Command::Certs(cmd) => {
             crate::tls::pki::run(&cmd)?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -11,6 +11,7 @@
 //!   with [`fsck`], and restores one into an empty folder.
 
 pub mod backup;
+pub mod devpi_import;
 pub mod fsck;
 mod refs;
 

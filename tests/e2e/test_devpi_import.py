@@ -236,6 +236,11 @@ def test_devpi_export_imports_and_serves_the_same(airlock_bin, make_server, devp
     assert whats == [("upload", "alice", "alice/dev"), ("push", "root", "root/prod")], wheel["log"]
     assert all(isinstance(e["when"], list) and e["when"][0] >= 2024 for e in wheel["log"]), wheel["log"]
 
+    # and the web UI tells the same story
+    page = requests.get(f"{server.url}/root/prod/demo-pkg/1.0.0", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200, page.text
+    assert "imported from devpi-server 6.20.3" in page.text and "(unrecorded step)" not in page.text, page.text
+
     # users log in with their devpi passwords (re-hashed on the way), never with a wrong one
     res = devpi("login", "alice", "--password", "not-her-password", check=False)
     assert shows_status(res.output, 401), res

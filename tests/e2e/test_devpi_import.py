@@ -142,6 +142,8 @@ def devpi_export(devpi_server_venv, dists, tmp_path_factory):
         devpi("index", "-c", "root/prod", "bases=root/pypi", "volatile=False")
         devpi("login", "alice", "--password", ALICE_PW)
         devpi("index", "-c", "alice/base", "volatile=False")
+        devpi("index", "-c", "alice/scratch")  # devpi's default: volatile
+        devpi("index", "-c", "alice/mirror", "type=mirror", "mirror_url=http://127.0.0.1:9/other/simple/")
         devpi("index", "-c", "alice/dev", "bases=alice/base,root/pypi", "volatile=False",
               "acl_upload=alice,bob", "acl_toxresult_upload=alice", "mirror_whitelist=demo-pkg",
               "title=Alice dev")
@@ -197,6 +199,11 @@ def test_devpi_export_imports_and_serves_the_same(airlock_bin, make_server, devp
         assert cfg[key] == want[key], (key, cfg, want)
     assert cfg["bases"] == ["alice/base", "root/pypi"] and cfg["volatile"] is False, cfg
     assert server.api("GET", "root/prod", expect=200).json()["result"]["bases"] == []
+    assert "index root/prod: managed by the policy at" in out, res
+    assert server.api("GET", "alice/scratch", expect=200).json()["result"]["volatile"] is True
+    mirror = server.api("GET", "alice/mirror", expect=200).json()["result"]
+    assert mirror["type"] == "mirror" and mirror["mirror_url"] == "http://127.0.0.1:9/other/simple/", mirror
+    assert "indexes: 5" in out, res  # root/prod, alice/base, dev, scratch, mirror (root/pypi is airlock's own)
     assert server.api("GET", "root/pypi", expect=200).json()["result"]["type"] == "mirror"
 
     # pip and uv get the very same bytes

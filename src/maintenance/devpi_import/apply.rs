@@ -377,10 +377,21 @@ fn settle_bases(
             .any(|i| facts.get(i).is_some_and(|f| f.0 == IndexKind::Mirror))
     };
     for p in planned.iter_mut() {
-        let Some(policy) = policies.index_policy(&p.path).filter(|ip| ip.production) else {
+        let item = format!("index {}", p.path);
+        let Some(policy) = policies.index_policy(&p.path) else {
             continue;
         };
-        let item = format!("index {}", p.path);
+        report.change(
+            &item,
+            format!(
+                "managed by the policy at {}: its type, bases, volatile and ACLs take the \
+                 policy's values when the server starts",
+                policy.defined_at
+            ),
+        );
+        if !policy.production {
+            continue;
+        }
         p.config.bases.retain(|b| {
             let bad = reaches_mirror(b);
             if bad {
@@ -496,6 +507,13 @@ async fn import_files(
                         .upload_file(&actor_for(&who), &p.path, form, e.filename(), temp)
                         .await
                     {
+                        Ok(up) if up.unchanged => report.leave_out(
+                            &item,
+                            format!(
+                                "the same file is listed twice (as {}); imported once",
+                                up.filename
+                            ),
+                        ),
                         Ok(up) => {
                             let hops = provenance(&e.log, &report.server_version).to_string();
                             let created = e.log.iter().find_map(|l| l.when);
@@ -649,4 +667,116 @@ async fn read_verified(
     })
     .await
     .map_err(|err| DevpiImportError::Store(crate::store::StoreError::Internal(err.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IndexPath {
+        IndexPath::parse(s).unwrap()
+    }
+
+    fn stage(path: &str, bases: &[&str]) -> Planned {
+        let path = ip(path);
+        let mut config = IndexConfig::new(IndexKind::Stage, path.user.as_str());
+        config.bases = bases.iter().map(|b| ip(b)).collect();
+        Planned {
+            path,
+            config,
+            entries: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn production_indexes_lose_the_bases_that_reach_a_mirror() {
+        let policies = Policies::parse_str(
+            "p.toml",
+            r#"
+            [index."acme/prod"]
+            type = "stage"
+            production = true
+            bases = []
+            "#,
+        )
+        .unwrap();
+        let pypi = ip("root/pypi");
+        let mut planned = vec![
+            stage(
+                "acme/prod",
+                &["acme/dev", "acme/lib", "root/pypi", "gone/away"],
+            ),
+            stage("acme/dev", &["root/pypi"]),
+            stage("acme/lib", &[]),
+            // not production: keeps its mirror base
+            stage("acme/play", &["acme/dev"]),
+        ];
+        let mut report = Report::default();
+        settle_bases(&mut planned, Some(&pypi), &policies, &mut report);
+        assert_eq!(planned[0].config.bases, vec![ip("acme/lib")]);
+        assert_eq!(planned[1].config.bases, vec![ip("root/pypi")]);
+        assert_eq!(planned[3].config.bases, vec![ip("acme/dev")]);
+        let text = report.to_string();
+        assert!(
+            text.contains("base gone/away dropped: it was not imported"),
+            "{text}"
+        );
+        assert!(
+            text.contains("base acme/dev dropped: the index is production"),
+            "{text}"
+        );
+        assert!(
+            text.contains("base root/pypi dropped: the index is production"),
+            "{text}"
+        );
+        assert!(text.contains("managed by the policy at p.toml"), "{text}");
+        check_invariant(&planned, Some(&pypi), &policies).unwrap();
+
+        // the final check catches what slipped through
+        planned[0].config.bases.push(ip("acme/dev"));
+        assert!(check_invariant(&planned, Some(&pypi), &policies).is_err());
+    }
+
+    #[test]
+    fn devpi_logs_become_provenance_hops() {
+        let log = vec![
+            LogEntry {
+                what: "upload".into(),
+                who: Some("alice".into()),
+                when: Some(100),
+                src: None,
+                dst: Some("alice/dev".into()),
+                count: None,
+            },
+            LogEntry {
+                what: "push".into(),
+                who: Some("root".into()),
+                when: Some(200),
+                src: Some("alice/dev".into()),
+                dst: Some("root/prod".into()),
+                count: None,
+            },
+            LogEntry {
+                what: "strange".into(),
+                who: None,
+                when: None,
+                src: None,
+                dst: None,
+                count: None,
+            },
+        ];
+        let hops = provenance(&log, "6.20.3");
+        let ops: Vec<&str> = hops
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["op"].as_str().unwrap())
+            .collect();
+        assert_eq!(ops, ["upload", "push", "import"]);
+        assert_eq!(hops[0]["index"], "alice/dev");
+        assert_eq!(hops[1]["from"], "alice/dev");
+        assert_eq!(hops[1]["to"], "root/prod");
+        assert_eq!(hops[2]["from"], "devpi-server 6.20.3");
+        assert_eq!(first_uploader(&log).as_deref(), Some("alice"));
+    }
 }

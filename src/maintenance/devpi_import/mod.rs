@@ -124,8 +124,15 @@ fn staging_dir(target: &Path) -> Result<PathBuf, DevpiImportError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "data".into());
-    let staging = parent.join(format!(".{name}.devpi-import-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
+    let mut rnd = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd)
+        .map_err(|_| crate::store::StoreError::Internal("no system randomness".into()))?;
+    let staging = parent.join(format!(
+        ".{name}.devpi-import-{}-{}",
+        std::process::id(),
+        hex::encode(rnd)
+    ));
+    // Never an existing path (no link, no leftover is reused or removed).
     std::fs::create_dir(&staging).map_err(|e| io("creating", &staging, e))?;
     #[cfg(unix)]
     {

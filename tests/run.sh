@@ -116,6 +116,25 @@ ensure_browser_tools() {
     export AIRLOCK_AXE_JS="$axe_dir/node_modules/axe-core/axe.min.js"
 }
 
+# devpi-server (tests/e2e/test_devpi_import.py exports from a real one),
+# pinned, in its own venv cached under target/.
+DEVPI_SERVER_VERSION=6.20.3
+ensure_devpi_server() {
+    local python want dir="${CARGO_TARGET_DIR:-$repo/target}/devpi-server-$DEVPI_SERVER_VERSION"
+    case "$dir" in /*) ;; *) dir="$repo/$dir" ;; esac
+    python="$(pick_python)"
+    want="$("$python" -c 'import sys; print(sys.version)' | sha256sum | cut -d' ' -f1)"
+    if [ ! -x "$dir/bin/devpi-export" ] || [ "$(cat "$dir/.stamp" 2>/dev/null)" != "$want" ]; then
+        log "creating $dir (devpi-server $DEVPI_SERVER_VERSION from PyPI)"
+        rm -rf "$dir"
+        "$python" -m venv "$dir"
+        "$dir/bin/python" -m pip install --quiet --index-url https://pypi.org/simple/ \
+            "devpi-server==$DEVPI_SERVER_VERSION"
+        echo "$want" >"$dir/.stamp"
+    fi
+    export AIRLOCK_DEVPI_SERVER_VENV="$dir"
+}
+
 cargo_locked=()
 if git -C "$repo" ls-files --error-unmatch Cargo.lock >/dev/null 2>&1; then
     cargo_locked=(--locked)
@@ -125,6 +144,7 @@ clean_pip_env
 ensure_debian_tools
 ensure_venv
 ensure_browser_tools
+ensure_devpi_server
 
 log "cargo build"
 cargo build "${cargo_locked[@]}"

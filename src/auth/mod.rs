@@ -3,6 +3,7 @@
 //! certificates.
 
 pub mod cert;
+pub mod legacy;
 pub mod password;
 pub mod proxy;
 pub mod token;
@@ -221,11 +222,25 @@ impl Authenticator {
         if self.cached(&key) {
             return Ok(Identity::new(row.name, AuthMethod::Password));
         }
-        let ok = tokio::task::spawn_blocking(move || password::verify(&secret, &stored))
+        let rehash = password::needs_rehash(&stored);
+        let check = (secret.clone(), stored.clone());
+        let ok = tokio::task::spawn_blocking(move || password::verify(&check.0, &check.1))
             .await
             .unwrap_or(false);
         if !ok {
             return Err(AuthError::BadCredentials);
+        }
+        if rehash {
+            // An imported (devpi) hash: replace it with airlock's own now
+            // that the password is known. Only if it is still the same hash.
+            let new = tokio::task::spawn_blocking(move || password::hash(&secret))
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let (name, old) = (row.name.clone(), stored.clone());
+            db.write(move |tx| users::replace_password(tx, &name, &old, &new))
+                .await?;
+            tracing::info!(user = %row.name, "imported password hash re-hashed to pbkdf2-sha256 at login");
+            return Ok(Identity::new(row.name, AuthMethod::Password));
         }
         self.remember(key);
         Ok(Identity::new(row.name, AuthMethod::Password))

@@ -2,6 +2,11 @@
 //!
 //! Stored form: `pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>`, so the
 //! cost can be raised later without invalidating existing hashes.
+//!
+//! Accounts imported from devpi-server (`airlock import --from-devpi`) keep
+//! devpi's hash, an argon2 PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`,
+//! passlib's format) until their first successful login, which re-hashes the
+//! password to PBKDF2 ([`needs_rehash`]). See [`crate::auth::legacy`].
 
 use std::num::NonZeroU32;
 
@@ -37,6 +42,9 @@ pub fn hash_with(password: &str, iterations: u32) -> String {
 /// Constant-time check of `password` against a stored hash; a malformed
 /// stored hash never verifies.
 pub fn verify(password: &str, stored: &str) -> bool {
+    if super::legacy::is_argon2(stored) {
+        return super::legacy::verify_argon2(password, stored);
+    }
     let mut parts = stored.split('$');
     let (Some(PREFIX), Some(iters), Some(salt), Some(hash), None) = (
         parts.next(),
@@ -56,6 +64,12 @@ pub fn verify(password: &str, stored: &str) -> bool {
         return false;
     };
     pbkdf2::verify(ALGO, iters, &salt, password.as_bytes(), &hash).is_ok()
+}
+
+/// Is `stored` in a scheme other than airlock's own (an imported hash that
+/// the next successful login replaces)?
+pub fn needs_rehash(stored: &str) -> bool {
+    !stored.starts_with(PREFIX)
 }
 
 #[cfg(test)]

@@ -27,13 +27,20 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// A folder written by `airlock export`.
-    // An Option so that another source (an import from devpi) can take
-    // its place: `required_unless_present` then.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "from_devpi", conflicts_with = "from_devpi")]
     pub dir: Option<PathBuf>,
+    /// Instead: the folder devpi-server's `devpi-export` wrote (devpi-server
+    /// 6.x; holds dataindex.json).
+    #[arg(long = "from-devpi", value_name = "DIR")]
+    pub from_devpi: Option<PathBuf>,
     /// The data folder to create: must be new or empty.
     #[arg(long)]
     pub data: PathBuf,
+    /// With `--from-devpi`: the policy folder the server will run with (as
+    /// `serve --policies`): a production index loses the bases that reach a
+    /// mirror. Default: ./policies if it exists, else the built-in default.
+    #[arg(long, value_name = "DIR", requires = "from_devpi")]
+    pub policies: Option<PathBuf>,
 }
 
 pub async fn run_export(a: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -61,6 +68,9 @@ pub async fn run_export(a: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn run_import(a: ImportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(devpi) = a.from_devpi {
+        return super::import_devpi::run(devpi, a.data, a.policies).await;
+    }
     let Some(dir) = a.dir.clone() else {
         anyhow::bail!("give the export folder to import");
     };

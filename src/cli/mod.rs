@@ -8,6 +8,7 @@ pub mod export;
 pub mod fsck;
 pub mod gc;
 pub mod gen_config;
+pub mod import_devpi;
 pub mod push;
 pub mod serve;
 pub mod session;
@@ -67,7 +68,9 @@ pub enum Command {
     /// Export airlock's data (users, indexes, files, audit chain...) in a
     /// stable, versioned format (the server may be running).
     Export(export::ExportArgs),
-    /// Import an export into a new or empty data folder (everything verified).
+    /// Import an export (`airlock export`, or devpi-server's `devpi-export`
+    /// with `--from-devpi`) into a new or empty data folder (everything
+    /// verified; what could not be carried over is listed).
     Import(export::ImportArgs),
     /// Check a data folder: blobs re-hashed, missing and unreferenced blobs,
     /// metadata, the audit chain; exits 1 on any problem.

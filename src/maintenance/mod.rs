@@ -16,6 +16,7 @@
 //!   (docs/export-format.md) and imports it into an empty folder.
 
 pub mod backup;
+pub mod devpi_import;
 pub mod export;
 pub mod fsck;
 pub mod gc;

@@ -329,6 +329,24 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
     Ok(orphans)
 }
 
+/// Replace the recorded history of the file `filename` on an index (a file
+/// carried over from another server keeps its own upload and push hops and
+/// its upload time). `Ok(false)`: no such file.
+pub fn set_history(
+    conn: &Connection,
+    index_id: i64,
+    filename: &str,
+    provenance: &str,
+    created: Option<i64>,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE files SET provenance = ?3, created = COALESCE(?4, created)
+         WHERE index_id = ?1 AND filename = ?2",
+        params![index_id, filename, provenance, created],
+    )?;
+    Ok(n == 1)
+}
+
 /// Delete one file; its release and project go too when left empty.
 /// Returns the digests of blobs that may now be unreferenced.
 pub fn delete_file(conn: &Connection, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {

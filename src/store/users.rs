@@ -61,6 +61,21 @@ pub fn set_password(conn: &Connection, name: &str, pwhash: &str) -> Result<(), S
     Ok(())
 }
 
+/// Replace `name`'s hash `old` by `new` (an imported hash re-hashed at
+/// login); nothing happens if the hash changed meanwhile.
+pub fn replace_password(
+    conn: &Connection,
+    name: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET pwhash = ?3 WHERE name = ?1 AND pwhash = ?2",
+        params![name, old, new],
+    )?;
+    Ok(())
+}
+
 pub fn set_email(conn: &Connection, name: &str, email: Option<&str>) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE users SET email = ?2 WHERE name = ?1",

@@ -631,6 +631,9 @@ fn provenance(raw: &str, uploader: &str, created: i64, now: i64) -> Markup {
                     ", approved by " (a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
                 }
             },
+            Some("import") => {
+                html! { "imported from " (s(h, "from")) " " @if let Some(t) = at(h, "at") { (format::when(t, now)) } }
+            }
             _ => html! { span.muted { "(unrecorded step)" } },
         }
     };

@@ -291,8 +291,17 @@ def test_hostile_exports_are_refused_cleanly(airlock_bin, devpi_export, tmp_path
     tiny.unlink()
     tiny.symlink_to(outside)
 
+    # a doc zip whose members climb out, with its hash made to match
+    doc_zip = next(bad.glob("alice/dev/*.doc.zip"))
+    make_doc_zip(doc_zip, {"index.html": b"ok", "../../../../escaped.html": b"evil"})
+    doc_sha = sha256(doc_zip)
+
     def edit(doc):
         files = doc["indexes"]["alice/dev"]["files"]
+        for f in files:
+            if f["type"] == "doczip":
+                f["entrymapping"]["hashes"]["sha256"] = doc_sha
+                f["entrymapping"]["hash_spec"] = f"sha256={doc_sha}"
         template = next(f for f in files if f["relpath"] == str(wheel_rel))
         for relpath in ["alice/dev/../../../" + str(outside.relative_to("/")), str(outside),
                         "alice/dev/demo-pkg/1.0.0/../../../../secret.whl"]:
@@ -306,12 +315,14 @@ def test_hostile_exports_are_refused_cleanly(airlock_bin, devpi_export, tmp_path
     data = tmp_path / "data-bad"
     res = airlock_import(airlock_bin, bad, data)
     out = res.output
-    assert out.count("unsafe path") == 3, res
+    assert out.count("unsafe path") == 4, res  # 3 entries, 1 doc zip member
     assert "sha256 mismatch" in out and sdist.name in out, res
     assert "symbolic link" in out and tiny.name in out, res
     assert "user mallory: password not carried over" in out and "exceed the accepted bounds" in out, res
     assert "release files: 3 (sha256 checked)" in out, res  # the wheel on alice/dev, 2 on root/prod
     assert "tox results: 0" in out, res
+    assert "doc zips: 1" in out and f"{doc_zip.name}: refused" in out, res
+    assert not (tmp_path / "escaped.html").exists() and not list(tmp_path.rglob("escaped.html")), res
     assert "is sound" in run([airlock_bin, "fsck", "--data", data]).output
     # nothing from outside the export got in
     blobs = {p.name for p in (data / "blobs").rglob("*") if p.is_file()}

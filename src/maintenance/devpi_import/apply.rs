@@ -162,8 +162,11 @@ async fn import_user(
         (_, Some(_)) => {
             report.leave_out(
                 &item,
-                "password not carried over: devpi's old salted SHA-256 hash (pwsalt) is not \
-                 accepted; set one with `airlock user passwd NAME --data DATA`",
+                format!(
+                    "password not carried over: devpi's old salted SHA-256 hash (pwsalt) is not \
+                     accepted; set one with `airlock user passwd {} --data DATA`",
+                    u.name
+                ),
             );
             None
         }
@@ -177,7 +180,8 @@ async fn import_user(
                 report.leave_out(
                     &item,
                     format!(
-                        "password not carried over: {e}; set one with `airlock user passwd NAME --data DATA`"
+                        "password not carried over: {e}; set one with `airlock user passwd {} --data DATA`",
+                        u.name
                     ),
                 );
                 None
@@ -233,7 +237,7 @@ fn plan_indexes(
     for ix in indexes {
         let item = format!("index {}", ix.path);
         for (what, why) in &ix.unreadable {
-            report.leave_out(format!("{item}: {what}"), why);
+            report.leave_out(what, why);
         }
         if &ix.path == pypi {
             let files = ix.entries.len();
@@ -484,7 +488,7 @@ async fn import_files(
     ];
     for kind in order {
         for e in p.entries.iter().filter(|e| e.kind == kind) {
-            let item = format!("{} {}", p.path, e.relpath);
+            let item = e.relpath.clone();
             let Some(declared) = e.sha256 else {
                 report.leave_out(&item, "the export records no sha256 for it: refused");
                 continue;
@@ -621,7 +625,7 @@ async fn copy_verified(
             let n = match f.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(err) => return Ok(Err(format!("reading {relpath}: {err}"))),
+                Err(err) => return Ok(Err(format!("cannot read it: {err}"))),
             };
             temp.write_all(&buf[..n])?;
         }
@@ -653,7 +657,7 @@ async fn read_verified(
         let mut body = Vec::new();
         f.take(MAX_TOXRESULT + 1)
             .read_to_end(&mut body)
-            .map_err(|err| format!("reading {relpath}: {err}"))?;
+            .map_err(|err| format!("cannot read it: {err}"))?;
         if body.len() as u64 > MAX_TOXRESULT {
             return Err(format!("larger than {MAX_TOXRESULT} bytes: refused"));
         }

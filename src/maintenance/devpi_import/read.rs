@@ -233,7 +233,7 @@ fn parse_index(name: &str, value: &Value) -> Result<Index, String> {
                     .get("relpath")
                     .and_then(Value::as_str)
                     .map(clip)
-                    .unwrap_or_else(|| format!("file entry #{n}"));
+                    .unwrap_or_else(|| format!("{path}: file entry #{n}"));
                 unreadable.push((what, why));
             }
         }
@@ -424,16 +424,16 @@ pub fn open_entry(dir: &Path, relpath: &str) -> Result<std::fs::File, String> {
     let mut p = dir.to_path_buf();
     for part in relpath.split('/') {
         p.push(part);
-        let meta = std::fs::symlink_metadata(&p).map_err(|e| format!("{relpath}: {e}"))?;
+        let meta = std::fs::symlink_metadata(&p).map_err(|e| format!("cannot read it: {e}"))?;
         if meta.file_type().is_symlink() {
-            return Err(format!("{relpath}: a symbolic link in the export: refused"));
+            return Err("a symbolic link in the export: refused".into());
         }
     }
-    let meta = std::fs::symlink_metadata(&p).map_err(|e| format!("{relpath}: {e}"))?;
+    let meta = std::fs::symlink_metadata(&p).map_err(|e| format!("cannot read it: {e}"))?;
     if !meta.is_file() {
-        return Err(format!("{relpath} is not a regular file"));
+        return Err("not a regular file: refused".into());
     }
-    std::fs::File::open(&p).map_err(|e| format!("{relpath}: {e}"))
+    std::fs::File::open(&p).map_err(|e| format!("cannot open it: {e}"))
 }
 
 /// At most [`MAX_TEXT`] bytes of `s`, for messages.

@@ -181,20 +181,7 @@ fn open(dir: &Path) -> Result<Connection, MaintenanceError> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let known = crate::store::schema_version();
-    if version as usize > known {
-        return Err(MaintenanceError::SchemaTooNew {
-            found: version,
-            known,
-        });
-    }
-    if (version as usize) < known {
-        return Err(MaintenanceError::SchemaTooOld {
-            found: version,
-            known,
-        });
-    }
+    super::check_schema(&conn, false)?;
     Ok(conn)
 }
 

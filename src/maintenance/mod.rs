@@ -122,6 +122,17 @@ pub(crate) fn open_db(dir: &Path) -> Result<rusqlite::Connection, MaintenanceErr
         return Err(MaintenanceError::NotADataFolder(dir.to_path_buf()));
     }
     let conn = crate::store::Db::open_read_only(&file)?;
+    check_schema(&conn, true)?;
+    Ok(conn)
+}
+
+/// Refuse a database from a newer airlock and, unless `older_ok`, one that
+/// this airlock's server has not migrated yet (commands that write or read
+/// every table rely on this airlock's schema).
+pub(crate) fn check_schema(
+    conn: &rusqlite::Connection,
+    older_ok: bool,
+) -> Result<(), MaintenanceError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = crate::store::schema_version();
     if version as usize > known {
@@ -130,5 +141,11 @@ pub(crate) fn open_db(dir: &Path) -> Result<rusqlite::Connection, MaintenanceErr
             known,
         });
     }
-    Ok(conn)
+    if !older_ok && (version as usize) < known {
+        return Err(MaintenanceError::SchemaTooOld {
+            found: version,
+            known,
+        });
+    }
+    Ok(())
 }

@@ -40,11 +40,6 @@ pub enum ExportError {
     },
     #[error("{0} is not empty: {1} only writes into an empty or new folder, nothing was written")]
     NotEmpty(PathBuf, &'static str),
-    #[error(
-        "the database's schema version is {found}, this airlock's is {known}: start this \
-         airlock's server on the data folder once (it migrates), then export"
-    )]
-    SchemaOutdated { found: i64, known: usize },
     #[error("{0} has no {m}: is it an airlock export?", m = format::MANIFEST_FILE)]
     NotAnExport(PathBuf),
     #[error(

@@ -79,14 +79,7 @@ fn export_into(
 
     // 1. One read transaction for every table.
     conn.execute_batch("BEGIN DEFERRED")?;
-    let schema_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let known = crate::store::schema_version();
-    if schema_version as usize != known {
-        return Err(ExportError::SchemaOutdated {
-            found: schema_version,
-            known,
-        });
-    }
+    crate::maintenance::check_schema(conn, false)?;
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
     let mut entries = Vec::new();
     let mut audit_head = Head {
@@ -135,7 +128,7 @@ fn export_into(
         format: format::FORMAT_NAME.to_string(),
         format_version: format::FORMAT_VERSION,
         airlock_version: env!("CARGO_PKG_VERSION").to_string(),
-        schema_version: schema_version.max(0) as u64,
+        schema_version: crate::store::schema_version() as u64,
         exported_at: crate::store::now(),
         with_mirror_files: opts.with_mirror_files,
         tables: entries,

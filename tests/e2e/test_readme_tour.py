@@ -14,6 +14,7 @@ password from standard input, and ``dist/*`` is expanded.
 from __future__ import annotations
 
 import glob
+import hashlib
 import re
 import shlex
 import subprocess
@@ -30,6 +31,7 @@ from fake_upstream import FakeUpstream
 POLICIES = str(REPO / "policies")
 README = REPO / "README.md"
 TOUR_SECTIONS = ("## A five-minute tour", "## The pipeline")
+DATA_SECTION = "## Keeping and moving data"
 DEFAULT_URL = "http://127.0.0.1:3141"
 
 # The fake PyPI: requests 2.32.3 with what it needs (as the real one says
@@ -49,11 +51,16 @@ UPSTREAM = {
 
 
 def tour_commands() -> list[str]:
-    """Every shell command of the first block of each tour section, in order (comments and
-    continuation lines handled, `&&` and `;` split)."""
+    """Every shell command of the first block of each tour section, in order."""
+    return section_commands(TOUR_SECTIONS)
+
+
+def section_commands(headings) -> list[str]:
+    """Every shell command of the first block of each of these README sections, in order
+    (comments and continuation lines handled, `&&` and `;` split)."""
     text = README.read_text()
     commands: list[str] = []
-    for heading in TOUR_SECTIONS:
+    for heading in headings:
         start = text.index(heading)
         nxt = text.find("\n## ", start + len(heading))
         section = text[start: nxt if nxt != -1 else len(text)]
@@ -202,3 +209,44 @@ def test_readme_tour(make_server, airlock_bin, tmp_path, tour_upstream, tour_pac
 def _index_and_reqs(args: list[str]) -> tuple[str, ...]:
     assert args[0] == "install" and args[1] == "--index-url", args
     return (args[2], *args[3:])
+
+
+def test_readme_data_commands(make_server, airlock_bin, dists, clients: Clients, tmp_path):
+    """The "Keeping and moving data" block, run as written in a folder whose
+    ./airlock-data is a serving server's data folder: backup, restore, fsck,
+    export, import and gc; then servers started on the restored and the
+    imported folder serve the uploaded bytes to pip. (Its `--from-devpi`
+    line needs a devpi-server export: tests/e2e/test_devpi_import.py runs
+    that command against a real devpi-server 6.20.3.)"""
+    src = make_server()
+    alice = src.create_user("alice", "alice-pw")
+    index = src.create_index(alice, "dev", bases=[], volatile=False)
+    clients.twine_upload(src.upload_url(index), [dists.demo.wheel.path, dists.demo.sdist.path], *alice)
+    home = tmp_path / "ops"
+    home.mkdir()
+    (home / "airlock-data").symlink_to(src.data)
+
+    commands = section_commands([DATA_SECTION])
+    verbs = [shlex.split(c)[1] for c in commands]
+    assert verbs == ["backup", "restore", "fsck", "export", "import", "gc", "import"], commands
+    outputs = []
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "airlock", command
+        if "--from-devpi" in argv:
+            continue
+        outputs.append(f"$ {command}\n" + run([airlock_bin, *argv[1:]], cwd=home).output)
+    log = "\n".join(outputs)
+    assert "is sound" in log, log  # fsck of the live folder
+    assert "audit chain" in log, log  # the import verified it
+    src.stop()
+
+    for copy in ("restored", "imported"):
+        assert "is sound" in run([airlock_bin, "fsck", "--data", home / copy]).output
+        dst = make_server(data=home / copy)
+        dl = clients.fresh_dir(f"dl-{copy}")
+        clients.pip("download", "--no-deps", "--index-url", dst.index_url(index), "demo-pkg==1.0.0",
+                    "--only-binary", ":all:", "-d", dl)
+        got = dl / dists.demo.wheel.name
+        assert hashlib.sha256(got.read_bytes()).hexdigest() == dists.demo.wheel.sha256, copy
+        dst.stop()

@@ -156,16 +156,45 @@ target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
 export AIRLOCK_BIN="$target_dir/debug/airlock"
 
+# The devpi client's own test suite against airlock runs beside the
+# end-to-end tests (each mostly waits on one client process at a time, so
+# on two cores together they take about the time of the longer one). A
+# selection of e2e tests given as arguments skips it. It runs in its own
+# process group so that a failing e2e run stops it, server and all.
+devpi_pid=""
+devpi_log="$target_dir/devpi-suite.log"
+stop_devpi_suite() {
+    if [ -n "$devpi_pid" ]; then
+        kill -TERM -- "-$devpi_pid" 2>/dev/null || true
+        wait "$devpi_pid" 2>/dev/null || true
+        devpi_pid=""
+    fi
+}
+trap stop_devpi_suite EXIT
+if [ $# -eq 0 ]; then
+    log "the devpi client's test suite (tests/devpi_suite.sh), in the background; output: $devpi_log"
+    devpi_start=$SECONDS
+    # its own temp folder: two pytest runs must not share (and prune) one
+    devpi_tmp="$target_dir/devpi-suite-tmp"
+    rm -rf "$devpi_tmp" && mkdir -p "$devpi_tmp"
+    TMPDIR="$devpi_tmp" setsid bash "$repo/tests/devpi_suite.sh" >"$devpi_log" 2>&1 &
+    devpi_pid=$!
+fi
+
 log "end-to-end tests (pytest tests/e2e)"
 start=$SECONDS
 "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider "$@"
 log "end-to-end tests passed in $((SECONDS - start))s"
 
-# The devpi client's own test suite against airlock (a selection of e2e
-# tests given as arguments skips it).
-if [ $# -eq 0 ]; then
-    log "the devpi client's test suite (tests/devpi_suite.sh)"
-    start=$SECONDS
-    bash "$repo/tests/devpi_suite.sh"
-    log "devpi suite passed in $((SECONDS - start))s"
+if [ -n "$devpi_pid" ]; then
+    log "waiting for the devpi client's test suite"
+    rc=0
+    wait "$devpi_pid" || rc=$?
+    devpi_pid=""
+    cat "$devpi_log"
+    if [ "$rc" -ne 0 ]; then
+        log "devpi suite FAILED (exit $rc) after $((SECONDS - devpi_start))s"
+        exit "$rc"
+    fi
+    log "devpi suite passed in $((SECONDS - devpi_start))s"
 fi

@@ -599,3 +599,60 @@ fn data_survives_a_graceful_restart() {
     assert_eq!(upload(&s, "root/prod", root(), &n, b, &[]).status(), 200);
     assert!(s.log_text().contains("shutting down"));
 }
+
+/// A client sends the whole body before it reads the answer (twine does):
+/// refusals that come before the body is read, or part way through it,
+/// must still reach it as the status and message, not as a reset
+/// connection, and the connection must stay usable.
+#[test]
+fn refusals_reach_clients_still_sending_large_bodies() {
+    let s = Server::start_with(&["--max-upload-mb", "64"]);
+    let small_limit = Server::start_with(&["--max-upload-mb", "1"]);
+    let (name, _) = wheel("demo", "1.0", "demo");
+    let large: Vec<u8> = (0..24 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    type Case<'a> = (
+        &'a str,
+        &'a Server,
+        &'a str,
+        Option<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: [Case; 4] = [
+        (
+            "wrong password",
+            &s,
+            "root/dev",
+            Some(("root", "nope")),
+            401,
+            "invalid user name or password",
+        ),
+        ("no credentials", &s, "root/dev", None, 401, "log in"),
+        ("unknown index", &s, "root/nope", root(), 404, "root/nope"),
+        (
+            "over the limit",
+            &small_limit,
+            "root/dev",
+            root(),
+            413,
+            "upload limit of 1 MiB",
+        ),
+    ];
+    for (what, server, index, auth, status, needle) in cases {
+        let before = server.data_files();
+        for attempt in 0..3 {
+            let r = upload(server, index, auth, &name, large.clone(), &[]);
+            assert_eq!(r.status().as_u16(), status, "{what} #{attempt}");
+            let body = r.text().unwrap();
+            assert!(body.contains(needle), "{what} #{attempt}: {body}");
+        }
+        assert_eq!(
+            server.data_files(),
+            before,
+            "{what}: the data folder changed"
+        );
+    }
+    // the server still answers (nothing is stuck reading)
+    let r = client().get(s.url("/root/dev")).send().unwrap();
+    assert_eq!(r.status(), 200);
+}

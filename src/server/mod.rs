@@ -13,6 +13,7 @@ mod error;
 pub(crate) mod files;
 mod indexes;
 mod json;
+mod linger;
 pub mod metrics;
 pub(crate) mod mirror;
 pub(crate) mod projects;
@@ -102,8 +103,16 @@ pub fn router(state: AppState) -> Router {
             dispatch,
         ))
         // proxy claim headers: refused unless on the trusted proxy's connection
-        .layer(middleware::from_fn_with_state(state, proxy_gate::gate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            proxy_gate::gate,
+        ))
         .layer(middleware::from_fn(metrics::track))
+        // outermost: whatever refused a request, the rest of its body is read
+        .layer(middleware::from_fn_with_state(
+            linger::read_at_most(state.registry.settings.max_upload_bytes + upload::FIELD_BUDGET),
+            linger::drain_unread_body,
+        ))
 }
 
 fn routes(state: AppState) -> Router {

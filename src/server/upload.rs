@@ -15,7 +15,7 @@ use super::{index_path, ApiError, AppState};
 use crate::registry::{Actor, RegistryError, UploadForm};
 
 /// Budget for all non-file form fields together (descriptions can be long).
-const FIELD_BUDGET: u64 = 8 * 1024 * 1024;
+pub(super) const FIELD_BUDGET: u64 = 8 * 1024 * 1024;
 
 pub async fn upload(
     State(st): State<AppState>,
@@ -85,8 +85,9 @@ pub async fn upload(
             let mut temp = reg.store.blobs.create_temp().map_err(RegistryError::from)?;
             while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max))? {
                 if temp.size() + chunk.len() as u64 > max {
-                    drop(temp); // deletes the partial file
-                    drain(field, &mut mp).await;
+                    // the partial file goes with `temp`; the rest of the
+                    // body is read after the answer (server::linger)
+                    drop(temp);
                     return Err(too_large(max));
                 }
                 temp.write_all(&chunk).map_err(RegistryError::from)?;
@@ -168,20 +169,6 @@ pub async fn upload(
         StatusCode::OK,
         Json(json!({"message": message, "result": {"sha256": done.sha256.to_hex()}})),
     ))
-}
-
-/// Read and discard the rest of an over-limit upload (bounded by the
-/// multipart stream limit and a few seconds), so the client, which is
-/// still sending, gets to read the 413 instead of a connection reset.
-async fn drain(mut field: multer::Field<'_>, mp: &mut Multipart<'_>) {
-    let work = async {
-        while let Ok(Some(_)) = field.chunk().await {}
-        drop(field);
-        while let Ok(Some(mut f)) = mp.next_field().await {
-            while let Ok(Some(_)) = f.chunk().await {}
-        }
-    };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), work).await;
 }
 
 fn too_large(max: u64) -> ApiError {

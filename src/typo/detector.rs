@@ -112,12 +112,17 @@ const MIN_FUZZY_LEN: usize = 4;
 /// replaced by an unrelated one (`pandar`), except the first; in multi-word
 /// names a changed letter usually makes another word (`pytest-csv`).
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
-/// ...and single-word names of at least this many letters ranked up to
-/// `TOP_RANK_LONG_SUBSTITUTION` (`jupyterlad`): in a long word one other
-/// letter rarely makes another real project; letters only (`entrypoint2`
-/// next to `entrypoints` is a version, not a slip).
+/// ...and single-word names of at least this many letters at any rank
+/// (`jupyterlad`, `conneptorx`): in a long word one other letter rarely
+/// makes another real project; letters only (`entrypoint2` next to
+/// `entrypoints` is a version, not a slip).
 const MIN_LEN_ANY_SUBSTITUTION: usize = 8;
-const TOP_RANK_LONG_SUBSTITUTION: u32 = 2000;
+/// ...and, at any rank, a letter replaced inside a word of at least this many
+/// letters of a multi-word name (`azure-idenmity`, `python-vlugify`) when
+/// the word it makes is no word protected names use: `pytest-csv` and
+/// `django-typer` make other words and stay unflagged (the vocabulary
+/// check), `faiss-gpu` is a three-letter word.
+const MIN_WORD_LEN_FOR_SUBSTITUTION: usize = 4;
 /// A vowel inserted inside a name (not a neighbouring key, not a repeat) is
 /// flagged when the target is at least this long: in shorter names it
 /// usually makes another word.
@@ -133,11 +138,29 @@ const MIN_LEN_FOR_TWO_EDITS: usize = 7;
 /// letter added at the end) are flagged only against names at most this
 /// popular rank: attackers imitate what many people type.
 const TOP_RANK_WEAK: u32 = 500;
-/// A changed first letter, or a letter dropped from a four-letter name
-/// (`ettrs`, `ric`), only against the very top.
+/// A changed first letter, or four letters left of a five-letter name
+/// (`ettrs`, `flsk`), only against the very top.
 const TOP_RANK_SHORT: u32 = 300;
+/// A letter dropped from a four-letter name (`ric`, `tml`): the top 500
+/// (the one legitimate three-letter name this reaches among the 9,986
+/// measured is `cle` next to `cleo`, #413).
+const TOP_RANK_FOUR_LETTER_OMISSION: u32 = 500;
 /// A letter replaced by one that sounds alike (`numpi`, `pyyeml`).
 const TOP_RANK_SOUNDALIKE: u32 = 500;
+/// ...and a consonant for one that sounds alike (`djanjo`: `c/k`, `s/z`,
+/// `c/s`, `g/j`, `i/j`, `u/v`), down to this rank: a vowel for a vowel
+/// makes another real name far more often (`djongo`, `kombo`).
+const TOP_RANK_SOUNDALIKE_CONSONANT: u32 = 1000;
+/// A letter typed after a name this long (separators aside) counts at any
+/// rank (`langchain-ollamac`, `sqllineagen`); shorter ones only against
+/// the top 500 (`torchx`, `behavex` are real).
+const MIN_LEN_TRAILING_ANY_RANK: usize = 8;
+/// A typing slip in a name that also carries an affix (`litelm-lib`,
+/// `netwokx-lib`, `python-reqeusts`): against names up to this rank (and
+/// the affix's own rank limit).
+const TOP_RANK_AFFIX_TYPO: u32 = 2000;
+/// Base names of at least this many letters, separators aside.
+const MIN_LEN_AFFIX_TYPO: usize = 6;
 /// ...and against any single-word protected name at least this long
 /// (`tenserflow`; in multi-word names it usually makes another word).
 const MIN_LEN_SOUNDALIKE_ANY_RANK: usize = 9;
@@ -163,6 +186,10 @@ const TOP_RANK_SHORT_TARGET: u32 = 2000;
 /// target at least this long (separators aside) and this popular.
 const MIN_LEN_FOR_COMBINED: usize = 7;
 const TOP_RANK_COMBINED: u32 = 1000;
+/// ...or, when the typo is a swap or a doubled letter (`numpyy3`,
+/// `pnadass`), a target of five or six letters up to this rank.
+const MIN_LEN_FOR_COMBINED_SHORT: usize = 5;
+const TOP_RANK_COMBINED_SHORT: u32 = 500;
 /// Longer names are only searched one edit deep: the two-deletion
 /// neighbourhood grows with the square of the length, and it bounds latency.
 const MAX_LEN_FOR_TWO_EDITS: usize = 24;
@@ -554,6 +581,7 @@ impl Scan<'_> {
         self.edit_findings(name, &mut findings);
         self.affix_findings(name, &mut findings);
         self.word_swap_findings(name, &mut findings);
+        self.affix_typo_findings(name, &mut findings);
         // Closest first; then the more popular (private names rank first).
         findings.into_iter().min_by_key(|f| {
             let rank = match self.index.entry(f.target).map(|e| e.origin) {
@@ -646,6 +674,9 @@ impl Scan<'_> {
             _ => 1,
         };
         self.index.near(&stripped, depth, &mut ids);
+        if depth == 2 && stripped.len() >= MIN_LEN_FOR_TWO_EDITS {
+            self.two_swap_ids(name, &mut ids);
+        }
         for id in ids {
             let Some(target) = self.index.entry(id) else {
                 continue;
@@ -674,6 +705,40 @@ impl Scan<'_> {
                 Some(f) => out.push(f),
                 None => self.stripped_finding(name, id, out),
             }
+        }
+    }
+
+    /// Popular names two separate swaps of neighbours away (`reqeutss`):
+    /// the deletion index reaches only pairs with a letter added or left
+    /// out, so these are looked up exactly. Only names held in memory (a
+    /// stored private name is not fetched for this).
+    fn two_swap_ids(&self, name: &str, ids: &mut Vec<u32>) {
+        let b = name.as_bytes();
+        let swappable =
+            |i: usize| i + 1 < b.len() && b[i] != b[i + 1] && b[i] != b'-' && b[i + 1] != b'-';
+        let mut found = false;
+        for i in (1..b.len()).filter(|i| swappable(*i)) {
+            for j in (i + 2..b.len()).filter(|j| swappable(*j)) {
+                let mut s = b.to_vec();
+                s.swap(i, i + 1);
+                s.swap(j, j + 1);
+                let Ok(s) = String::from_utf8(s) else {
+                    continue;
+                };
+                if let Some(id) = self.index.id_of(&s) {
+                    if matches!(
+                        self.index.entry(id).map(|e| e.origin),
+                        Some(Origin::Popular { .. })
+                    ) {
+                        ids.push(id);
+                        found = true;
+                    }
+                }
+            }
+        }
+        if found {
+            ids.sort_unstable();
+            ids.dedup();
         }
     }
 
@@ -715,9 +780,19 @@ impl Scan<'_> {
         b: Edit,
         rank: Option<u32>,
     ) -> Option<Rule> {
-        if strip_separators(target).len() < MIN_LEN_FOR_COMBINED
-            || !rank.is_some_and(|r| r <= TOP_RANK_COMBINED)
-        {
+        let target_len = strip_separators(target).len();
+        let within = |top: u32| rank.is_some_and(|r| r <= top);
+        // A swap or a doubled letter before the end: strong enough for a
+        // shorter name at the top (`numpyy3`).
+        let strong_typo = [a, b].iter().any(|e| {
+            matches!(e, Edit::Transposition { .. } | Edit::Repetition { .. })
+                && e.pos() + 1 < name.len()
+        });
+        let long_enough = target_len >= MIN_LEN_FOR_COMBINED && within(TOP_RANK_COMBINED);
+        let short_enough = strong_typo
+            && target_len >= MIN_LEN_FOR_COMBINED_SHORT
+            && within(TOP_RANK_COMBINED_SHORT);
+        if !long_enough && !short_enough {
             return None;
         }
         let c = name.as_bytes();
@@ -851,7 +926,7 @@ impl Scan<'_> {
                     None
                 } else if name.len() == MIN_FUZZY_LEN - 1 {
                     // `ric` for `rich`, `tml` for `toml`.
-                    within(TOP_RANK_SHORT).then_some(Rule::Omission)
+                    within(TOP_RANK_FOUR_LETTER_OMISSION).then_some(Rule::Omission)
                 } else if ch == b's' && at_word_end && strip_separators(target).len() >= 7 {
                     // `setuptool`, `more-itertool`, `google-api-cores`.
                     (within(TOP_RANK_PLURAL) && !crowded_family).then_some(Rule::Plural)
@@ -907,7 +982,10 @@ impl Scan<'_> {
                         .then_some(Rule::Plural)
                 } else if pos == last {
                     // A stray letter typed after the name (`pandasx`, `scipyt`).
-                    (weak && len >= 4 && ch.is_ascii_lowercase()).then_some(Rule::Insertion)
+                    ((weak && len >= 4
+                        || strip_separators(target).len() >= MIN_LEN_TRAILING_ANY_RANK)
+                        && ch.is_ascii_lowercase())
+                    .then_some(Rule::Insertion)
                 } else {
                     // An extra vowel inside a long name is a spelling variant that
                     // reads the same (`colourama`); other letters and digits
@@ -919,6 +997,7 @@ impl Scan<'_> {
             }
             Edit::Substitution { pos } => {
                 let top = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
+                let letters = at(pos).is_ascii_lowercase() && expected(pos).is_ascii_lowercase();
                 if pos == 0 {
                     // `ettrs`, `mttpx`: a changed first letter, only against the very top.
                     (len >= MIN_FUZZY_LEN
@@ -927,12 +1006,16 @@ impl Scan<'_> {
                     .then_some(Rule::Substitution)
                 } else if len >= 5
                     && (top && !target.contains('-')
-                        || len >= MIN_LEN_ANY_SUBSTITUTION
-                            && !target.contains('-')
-                            && within(TOP_RANK_LONG_SUBSTITUTION)
-                            && at(pos).is_ascii_lowercase()
-                            && expected(pos).is_ascii_lowercase()
+                        || len >= MIN_LEN_ANY_SUBSTITUTION && !target.contains('-') && letters
+                        || target.contains('-')
+                            && letters
+                            && word_at(target, pos)
+                                .is_some_and(|w| w.len() >= MIN_WORD_LEN_FOR_SUBSTITUTION)
                         || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos))
+                        || within(TOP_RANK_SOUNDALIKE_CONSONANT)
+                            && sounds_alike(at(pos), expected(pos))
+                            && !is_vowel(at(pos))
+                            && at(pos) != b'y'
                         || len >= MIN_LEN_SOUNDALIKE_ANY_RANK
                             && !target.contains('-')
                             && sounds_alike(at(pos), expected(pos)))
@@ -988,6 +1071,77 @@ impl Scan<'_> {
                     rule: a.rule,
                     distance,
                 });
+            }
+        }
+    }
+
+    /// An affix added to a name with a typing slip in it (`litelm-lib`,
+    /// `python-reqeusts`): the affix alone or the slip alone is caught by
+    /// the other rules, both together are three or more edits. Only strong
+    /// slips (a swap, a doubled letter, a neighbouring key, a look-alike,
+    /// a letter left out inside), never at the first letter, and only
+    /// against popular names held in memory (a stored private name is not
+    /// fetched for this).
+    fn affix_typo_findings(&self, name: &str, out: &mut Vec<Finding>) {
+        for a in affix_bases(name) {
+            if a.rule != Rule::Affix
+                || a.base.len() >= name.len()
+                || self.index.id_of(&a.base).is_some()
+            {
+                continue;
+            }
+            let stripped = strip_separators(&a.base);
+            if stripped.len() < MIN_LEN_AFFIX_TYPO {
+                continue;
+            }
+            let mut ids = Vec::new();
+            self.index.near(&stripped, 1, &mut ids);
+            for id in ids {
+                let Some(target) = self.index.entry(id) else {
+                    continue;
+                };
+                let Origin::Popular { rank } = target.origin else {
+                    continue;
+                };
+                if rank > TOP_RANK_AFFIX_TYPO.min(a.top_rank) {
+                    continue;
+                }
+                let base_len = a.base.len();
+                let strong = |e: Edit| {
+                    e.pos() > 0
+                        && match e {
+                            Edit::Transposition { .. }
+                            | Edit::Repetition { .. }
+                            | Edit::AdjacentKey { .. }
+                            | Edit::Homoglyph { .. } => true,
+                            Edit::Omission { pos, ch, .. } => {
+                                pos < base_len && ch.is_ascii_lowercase()
+                            }
+                            _ => false,
+                        }
+                };
+                let explained = edit_scripts(&a.base, &target.name, 1, MAX_SCRIPTS)
+                    .iter()
+                    .any(|edits| match edits.as_slice() {
+                        [e] if strong(*e) => matches!(
+                            self.single_edit_rule(&a.base, &target.name, *e, Some(rank)),
+                            Some(
+                                Rule::Transposition
+                                    | Rule::Repetition
+                                    | Rule::AdjacentKey
+                                    | Rule::Homoglyph
+                                    | Rule::Omission
+                            )
+                        ),
+                        _ => false,
+                    });
+                if explained {
+                    out.push(Finding {
+                        target: id,
+                        rule: Rule::EditDistance,
+                        distance: strsim::osa_distance(name, &target.name),
+                    });
+                }
             }
         }
     }
@@ -1239,13 +1393,14 @@ fn word_at(name: &str, pos: usize) -> Option<&str> {
 
 /// Letters that read alike, so that one replacing the other is a likely
 /// deliberate look-alike (`numpi`, `pyyeml`): vowels (and `y`) for each
-/// other, and the consonant pairs `c`/`k`, `s`/`z`, `i`/`j`, `u`/`v`.
+/// other, and the consonant pairs `c`/`k`, `s`/`z`, `c`/`s`, `g`/`j`
+/// (a soft `g`: `djanjo`), `i`/`j`, `u`/`v`.
 fn sounds_alike(a: u8, b: u8) -> bool {
     let vowelish = |c: u8| is_vowel(c) || c == b'y';
     (vowelish(a) && vowelish(b))
         || matches!(
             (a.min(b), a.max(b)),
-            (b'c', b'k') | (b's', b'z') | (b'i', b'j') | (b'u', b'v') | (b'c', b's')
+            (b'c', b'k') | (b's', b'z') | (b'i', b'j') | (b'u', b'v') | (b'c', b's') | (b'g', b'j')
         )
 }
 

@@ -182,10 +182,17 @@ const SHORT_TARGET_LEN: usize = 6;
 /// Short names beyond this rank are only matched by the strongest edits
 /// (swaps, doubled letters inside the name, look-alike characters).
 const TOP_RANK_SHORT_TARGET: u32 = 2000;
-/// Two combined edits of other kinds ([`Scan::combined_edit_rule`]) need a
-/// target at least this long (separators aside) and this popular.
+/// Two combined edits of other kinds ([`Scan::combined_edit_rule`]) and
+/// letters swapped across others (`setoptuols`) need a target at least
+/// this long (separators aside); at any rank since session 9 (they were
+/// gated at #1,000; across all ranks none of the 9,986 measured legitimate
+/// names is such a pair with a top-5,000 name).
 const MIN_LEN_FOR_COMBINED: usize = 7;
-const TOP_RANK_COMBINED: u32 = 1000;
+const TOP_RANK_COMBINED: u32 = ANY;
+/// Letters swapped across one or two others in a six-letter name
+/// (`psulit`, `bcpyrt`): only the top 500.
+const SWAP_ACROSS_SHORT_LEN: usize = 6;
+const TOP_RANK_SWAP_ACROSS_SHORT: u32 = 500;
 /// ...or, when the typo is a swap or a doubled letter (`numpyy3`,
 /// `pnadass`), a target of five or six letters up to this rank.
 const MIN_LEN_FOR_COMBINED_SHORT: usize = 5;
@@ -1231,7 +1238,13 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
     // Two letters swapped across one or two others (`setoptuols`): two
     // substitutions, which the deletion index does not reach.
     let b = name.as_bytes();
-    if strip_separators(name).len() >= MIN_LEN_FOR_COMBINED {
+    let letters = strip_separators(name).len();
+    let swap_rank = if letters >= MIN_LEN_FOR_COMBINED {
+        Some(TOP_RANK_COMBINED)
+    } else {
+        (letters == SWAP_ACROSS_SHORT_LEN).then_some(TOP_RANK_SWAP_ACROSS_SHORT)
+    };
+    if let Some(swap_rank) = swap_rank {
         for i in 1..b.len() {
             for j in i + 2..(i + 4).min(b.len()) {
                 let (x, y) = (b[i], b[j]);
@@ -1241,7 +1254,7 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
                 let mut swapped = b.to_vec();
                 swapped.swap(i, j);
                 if let Ok(s) = String::from_utf8(swapped) {
-                    add(s, Rule::Transposition, TOP_RANK_COMBINED);
+                    add(s, Rule::Transposition, swap_rank);
                 }
             }
         }

@@ -174,8 +174,13 @@ const MIN_SPLIT_WORD_LEN: usize = 4;
 /// `django-filter`): a left-out letter or a plural counts only against
 /// members at most this popular rank.
 const TOP_RANK_IN_FAMILY: u32 = 1000;
-/// A word made plural or singular inside a name (`google-apis-core`).
+/// A word made singular inside a name (`grpcio-tool`, `setuptool`).
 const TOP_RANK_PLURAL: u32 = 2000;
+/// A word made plural (an `s` added), or several words changed at once
+/// (`scikits-learns`): any rank since session 9 (no legitimate name of the
+/// 9,986 measured is such a pair with a top-5,000 name outside a plugin
+/// family).
+const TOP_RANK_PLURAL_ADDED: u32 = ANY;
 /// Names of at most this many letters (separators aside) are "short": one
 /// edit from a short name is often just another short name.
 const SHORT_TARGET_LEN: usize = 6;
@@ -985,7 +990,7 @@ impl Scan<'_> {
                 {
                     // A plural: `pandass` is a repetition, `pandas-corex` not a word end.
                     (pos == last && !target.ends_with('s') && !crowded_family
-                        || within(TOP_RANK_PLURAL) && !crowded_family)
+                        || within(TOP_RANK_PLURAL_ADDED) && !crowded_family)
                         .then_some(Rule::Plural)
                 } else if pos == last {
                     // A stray letter typed after the name (`pandasx`, `scipyt`).
@@ -1293,7 +1298,7 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
         }
         for (parts, changed) in combos {
             if changed >= 2 {
-                add(parts.join("-"), Rule::Plural, TOP_RANK_PLURAL);
+                add(parts.join("-"), Rule::Plural, TOP_RANK_PLURAL_ADDED);
             }
         }
     }

@@ -971,3 +971,22 @@ fn a_letter_dropped_from_a_four_letter_name_down_to_five_hundred() {
         &[("tqm", Some(("tqdm", Rule::Omission))), ("sox", None)],
     );
 }
+
+/// Session 9: a word made plural, or several words changed at once, at any
+/// rank; a dropped `s` still only up to #2,000.
+#[test]
+fn plurals_added_at_any_rank() {
+    let d = placed(&[
+        ("kedro-viz", 2960),
+        ("tree-sitter-sql", 4038),
+        ("oslo-utils", 3306),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("kedros-vizs", Some(("kedro-viz", Rule::EditDistance))), // a plural plus an `s` at the end
+            ("tree-sitter-sqls", Some(("tree-sitter-sql", Rule::Plural))),
+            ("oslo-util", None), // a dropped `s` beyond #2,000
+        ],
+    );
+}

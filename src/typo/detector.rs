@@ -112,12 +112,17 @@ const MIN_FUZZY_LEN: usize = 4;
 /// replaced by an unrelated one (`pandar`), except the first; in multi-word
 /// names a changed letter usually makes another word (`pytest-csv`).
 const TOP_RANK_FOR_SUBSTITUTION: u32 = 100;
-/// ...and single-word names of at least this many letters ranked up to
-/// `TOP_RANK_LONG_SUBSTITUTION` (`jupyterlad`): in a long word one other
-/// letter rarely makes another real project; letters only (`entrypoint2`
-/// next to `entrypoints` is a version, not a slip).
+/// ...and single-word names of at least this many letters at any rank
+/// (`jupyterlad`, `conneptorx`): in a long word one other letter rarely
+/// makes another real project; letters only (`entrypoint2` next to
+/// `entrypoints` is a version, not a slip).
 const MIN_LEN_ANY_SUBSTITUTION: usize = 8;
-const TOP_RANK_LONG_SUBSTITUTION: u32 = 2000;
+/// ...and, at any rank, a letter replaced inside a word of at least this many
+/// letters of a multi-word name (`azure-idenmity`, `python-vlugify`) when
+/// the word it makes is no word protected names use: `pytest-csv` and
+/// `django-typer` make other words and stay unflagged (the vocabulary
+/// check), `faiss-gpu` is a three-letter word.
+const MIN_WORD_LEN_FOR_SUBSTITUTION: usize = 4;
 /// A vowel inserted inside a name (not a neighbouring key, not a repeat) is
 /// flagged when the target is at least this long: in shorter names it
 /// usually makes another word.
@@ -133,11 +138,29 @@ const MIN_LEN_FOR_TWO_EDITS: usize = 7;
 /// letter added at the end) are flagged only against names at most this
 /// popular rank: attackers imitate what many people type.
 const TOP_RANK_WEAK: u32 = 500;
-/// A changed first letter, or a letter dropped from a four-letter name
-/// (`ettrs`, `ric`), only against the very top.
+/// A changed first letter, or four letters left of a five-letter name
+/// (`ettrs`, `flsk`), only against the very top.
 const TOP_RANK_SHORT: u32 = 300;
+/// A letter dropped from a four-letter name (`ric`, `tml`): the top 500
+/// (the one legitimate three-letter name this reaches among the 9,986
+/// measured is `cle` next to `cleo`, #413).
+const TOP_RANK_FOUR_LETTER_OMISSION: u32 = 500;
 /// A letter replaced by one that sounds alike (`numpi`, `pyyeml`).
 const TOP_RANK_SOUNDALIKE: u32 = 500;
+/// ...and a consonant for one that sounds alike (`djanjo`: `c/k`, `s/z`,
+/// `c/s`, `g/j`, `i/j`, `u/v`), down to this rank: a vowel for a vowel
+/// makes another real name far more often (`djongo`, `kombo`).
+const TOP_RANK_SOUNDALIKE_CONSONANT: u32 = 1000;
+/// A letter typed after a name this long (separators aside) counts at any
+/// rank (`langchain-ollamac`, `sqllineagen`); shorter ones only against
+/// the top 500 (`torchx`, `behavex` are real).
+const MIN_LEN_TRAILING_ANY_RANK: usize = 8;
+/// A typing slip in a name that also carries an affix (`litelm-lib`,
+/// `netwokx-lib`, `python-reqeusts`): against names up to this rank (and
+/// the affix's own rank limit).
+const TOP_RANK_AFFIX_TYPO: u32 = 2000;
+/// Base names of at least this many letters, separators aside.
+const MIN_LEN_AFFIX_TYPO: usize = 6;
 /// ...and against any single-word protected name at least this long
 /// (`tenserflow`; in multi-word names it usually makes another word).
 const MIN_LEN_SOUNDALIKE_ANY_RANK: usize = 9;
@@ -151,18 +174,34 @@ const MIN_SPLIT_WORD_LEN: usize = 4;
 /// `django-filter`): a left-out letter or a plural counts only against
 /// members at most this popular rank.
 const TOP_RANK_IN_FAMILY: u32 = 1000;
-/// A word made plural or singular inside a name (`google-apis-core`).
+/// A word made singular inside a name (`grpcio-tool`, `setuptool`).
 const TOP_RANK_PLURAL: u32 = 2000;
+/// A word made plural (an `s` added), or several words changed at once
+/// (`scikits-learns`): any rank since session 9 (no legitimate name of the
+/// 9,986 measured is such a pair with a top-5,000 name outside a plugin
+/// family).
+const TOP_RANK_PLURAL_ADDED: u32 = ANY;
 /// Names of at most this many letters (separators aside) are "short": one
 /// edit from a short name is often just another short name.
 const SHORT_TARGET_LEN: usize = 6;
 /// Short names beyond this rank are only matched by the strongest edits
 /// (swaps, doubled letters inside the name, look-alike characters).
 const TOP_RANK_SHORT_TARGET: u32 = 2000;
-/// Two combined edits of other kinds ([`Scan::combined_edit_rule`]) need a
-/// target at least this long (separators aside) and this popular.
+/// Two combined edits of other kinds ([`Scan::combined_edit_rule`]) and
+/// letters swapped across others (`setoptuols`) need a target at least
+/// this long (separators aside); at any rank since session 9 (they were
+/// gated at #1,000; across all ranks none of the 9,986 measured legitimate
+/// names is such a pair with a top-5,000 name).
 const MIN_LEN_FOR_COMBINED: usize = 7;
-const TOP_RANK_COMBINED: u32 = 1000;
+const TOP_RANK_COMBINED: u32 = ANY;
+/// Letters swapped across one or two others in a six-letter name
+/// (`psulit`, `bcpyrt`): only the top 500.
+const SWAP_ACROSS_SHORT_LEN: usize = 6;
+const TOP_RANK_SWAP_ACROSS_SHORT: u32 = 500;
+/// ...or, when the typo is a swap or a doubled letter (`numpyy3`,
+/// `pnadass`), a target of five or six letters up to this rank.
+const MIN_LEN_FOR_COMBINED_SHORT: usize = 5;
+const TOP_RANK_COMBINED_SHORT: u32 = 500;
 /// Longer names are only searched one edit deep: the two-deletion
 /// neighbourhood grows with the square of the length, and it bounds latency.
 const MAX_LEN_FOR_TWO_EDITS: usize = 24;
@@ -554,6 +593,7 @@ impl Scan<'_> {
         self.edit_findings(name, &mut findings);
         self.affix_findings(name, &mut findings);
         self.word_swap_findings(name, &mut findings);
+        self.affix_typo_findings(name, &mut findings);
         // Closest first; then the more popular (private names rank first).
         findings.into_iter().min_by_key(|f| {
             let rank = match self.index.entry(f.target).map(|e| e.origin) {
@@ -646,6 +686,9 @@ impl Scan<'_> {
             _ => 1,
         };
         self.index.near(&stripped, depth, &mut ids);
+        if depth == 2 && stripped.len() >= MIN_LEN_FOR_TWO_EDITS {
+            self.two_swap_ids(name, &mut ids);
+        }
         for id in ids {
             let Some(target) = self.index.entry(id) else {
                 continue;
@@ -674,6 +717,40 @@ impl Scan<'_> {
                 Some(f) => out.push(f),
                 None => self.stripped_finding(name, id, out),
             }
+        }
+    }
+
+    /// Popular names two separate swaps of neighbours away (`reqeutss`):
+    /// the deletion index reaches only pairs with a letter added or left
+    /// out, so these are looked up exactly. Only names held in memory (a
+    /// stored private name is not fetched for this).
+    fn two_swap_ids(&self, name: &str, ids: &mut Vec<u32>) {
+        let b = name.as_bytes();
+        let swappable =
+            |i: usize| i + 1 < b.len() && b[i] != b[i + 1] && b[i] != b'-' && b[i + 1] != b'-';
+        let mut found = false;
+        for i in (1..b.len()).filter(|i| swappable(*i)) {
+            for j in (i + 2..b.len()).filter(|j| swappable(*j)) {
+                let mut s = b.to_vec();
+                s.swap(i, i + 1);
+                s.swap(j, j + 1);
+                let Ok(s) = String::from_utf8(s) else {
+                    continue;
+                };
+                if let Some(id) = self.index.id_of(&s) {
+                    if matches!(
+                        self.index.entry(id).map(|e| e.origin),
+                        Some(Origin::Popular { .. })
+                    ) {
+                        ids.push(id);
+                        found = true;
+                    }
+                }
+            }
+        }
+        if found {
+            ids.sort_unstable();
+            ids.dedup();
         }
     }
 
@@ -715,9 +792,19 @@ impl Scan<'_> {
         b: Edit,
         rank: Option<u32>,
     ) -> Option<Rule> {
-        if strip_separators(target).len() < MIN_LEN_FOR_COMBINED
-            || !rank.is_some_and(|r| r <= TOP_RANK_COMBINED)
-        {
+        let target_len = strip_separators(target).len();
+        let within = |top: u32| rank.is_some_and(|r| r <= top);
+        // A swap or a doubled letter before the end: strong enough for a
+        // shorter name at the top (`numpyy3`).
+        let strong_typo = [a, b].iter().any(|e| {
+            matches!(e, Edit::Transposition { .. } | Edit::Repetition { .. })
+                && e.pos() + 1 < name.len()
+        });
+        let long_enough = target_len >= MIN_LEN_FOR_COMBINED && within(TOP_RANK_COMBINED);
+        let short_enough = strong_typo
+            && target_len >= MIN_LEN_FOR_COMBINED_SHORT
+            && within(TOP_RANK_COMBINED_SHORT);
+        if !long_enough && !short_enough {
             return None;
         }
         let c = name.as_bytes();
@@ -851,7 +938,7 @@ impl Scan<'_> {
                     None
                 } else if name.len() == MIN_FUZZY_LEN - 1 {
                     // `ric` for `rich`, `tml` for `toml`.
-                    within(TOP_RANK_SHORT).then_some(Rule::Omission)
+                    within(TOP_RANK_FOUR_LETTER_OMISSION).then_some(Rule::Omission)
                 } else if ch == b's' && at_word_end && strip_separators(target).len() >= 7 {
                     // `setuptool`, `more-itertool`, `google-api-cores`.
                     (within(TOP_RANK_PLURAL) && !crowded_family).then_some(Rule::Plural)
@@ -903,11 +990,14 @@ impl Scan<'_> {
                 {
                     // A plural: `pandass` is a repetition, `pandas-corex` not a word end.
                     (pos == last && !target.ends_with('s') && !crowded_family
-                        || within(TOP_RANK_PLURAL) && !crowded_family)
+                        || within(TOP_RANK_PLURAL_ADDED) && !crowded_family)
                         .then_some(Rule::Plural)
                 } else if pos == last {
                     // A stray letter typed after the name (`pandasx`, `scipyt`).
-                    (weak && len >= 4 && ch.is_ascii_lowercase()).then_some(Rule::Insertion)
+                    ((weak && len >= 4
+                        || strip_separators(target).len() >= MIN_LEN_TRAILING_ANY_RANK)
+                        && ch.is_ascii_lowercase())
+                    .then_some(Rule::Insertion)
                 } else {
                     // An extra vowel inside a long name is a spelling variant that
                     // reads the same (`colourama`); other letters and digits
@@ -919,6 +1009,7 @@ impl Scan<'_> {
             }
             Edit::Substitution { pos } => {
                 let top = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
+                let letters = at(pos).is_ascii_lowercase() && expected(pos).is_ascii_lowercase();
                 if pos == 0 {
                     // `ettrs`, `mttpx`: a changed first letter, only against the very top.
                     (len >= MIN_FUZZY_LEN
@@ -927,12 +1018,16 @@ impl Scan<'_> {
                     .then_some(Rule::Substitution)
                 } else if len >= 5
                     && (top && !target.contains('-')
-                        || len >= MIN_LEN_ANY_SUBSTITUTION
-                            && !target.contains('-')
-                            && within(TOP_RANK_LONG_SUBSTITUTION)
-                            && at(pos).is_ascii_lowercase()
-                            && expected(pos).is_ascii_lowercase()
+                        || len >= MIN_LEN_ANY_SUBSTITUTION && !target.contains('-') && letters
+                        || target.contains('-')
+                            && letters
+                            && word_at(target, pos)
+                                .is_some_and(|w| w.len() >= MIN_WORD_LEN_FOR_SUBSTITUTION)
                         || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos))
+                        || within(TOP_RANK_SOUNDALIKE_CONSONANT)
+                            && sounds_alike(at(pos), expected(pos))
+                            && !is_vowel(at(pos))
+                            && at(pos) != b'y'
                         || len >= MIN_LEN_SOUNDALIKE_ANY_RANK
                             && !target.contains('-')
                             && sounds_alike(at(pos), expected(pos)))
@@ -988,6 +1083,77 @@ impl Scan<'_> {
                     rule: a.rule,
                     distance,
                 });
+            }
+        }
+    }
+
+    /// An affix added to a name with a typing slip in it (`litelm-lib`,
+    /// `python-reqeusts`): the affix alone or the slip alone is caught by
+    /// the other rules, both together are three or more edits. Only strong
+    /// slips (a swap, a doubled letter, a neighbouring key, a look-alike,
+    /// a letter left out inside), never at the first letter, and only
+    /// against popular names held in memory (a stored private name is not
+    /// fetched for this).
+    fn affix_typo_findings(&self, name: &str, out: &mut Vec<Finding>) {
+        for a in affix_bases(name) {
+            if a.rule != Rule::Affix
+                || a.base.len() >= name.len()
+                || self.index.id_of(&a.base).is_some()
+            {
+                continue;
+            }
+            let stripped = strip_separators(&a.base);
+            if stripped.len() < MIN_LEN_AFFIX_TYPO {
+                continue;
+            }
+            let mut ids = Vec::new();
+            self.index.near(&stripped, 1, &mut ids);
+            for id in ids {
+                let Some(target) = self.index.entry(id) else {
+                    continue;
+                };
+                let Origin::Popular { rank } = target.origin else {
+                    continue;
+                };
+                if rank > TOP_RANK_AFFIX_TYPO.min(a.top_rank) {
+                    continue;
+                }
+                let base_len = a.base.len();
+                let strong = |e: Edit| {
+                    e.pos() > 0
+                        && match e {
+                            Edit::Transposition { .. }
+                            | Edit::Repetition { .. }
+                            | Edit::AdjacentKey { .. }
+                            | Edit::Homoglyph { .. } => true,
+                            Edit::Omission { pos, ch, .. } => {
+                                pos < base_len && ch.is_ascii_lowercase()
+                            }
+                            _ => false,
+                        }
+                };
+                let explained = edit_scripts(&a.base, &target.name, 1, MAX_SCRIPTS)
+                    .iter()
+                    .any(|edits| match edits.as_slice() {
+                        [e] if strong(*e) => matches!(
+                            self.single_edit_rule(&a.base, &target.name, *e, Some(rank)),
+                            Some(
+                                Rule::Transposition
+                                    | Rule::Repetition
+                                    | Rule::AdjacentKey
+                                    | Rule::Homoglyph
+                                    | Rule::Omission
+                            )
+                        ),
+                        _ => false,
+                    });
+                if explained {
+                    out.push(Finding {
+                        target: id,
+                        rule: Rule::EditDistance,
+                        distance: strsim::osa_distance(name, &target.name),
+                    });
+                }
             }
         }
     }
@@ -1077,7 +1243,13 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
     // Two letters swapped across one or two others (`setoptuols`): two
     // substitutions, which the deletion index does not reach.
     let b = name.as_bytes();
-    if strip_separators(name).len() >= MIN_LEN_FOR_COMBINED {
+    let letters = strip_separators(name).len();
+    let swap_rank = if letters >= MIN_LEN_FOR_COMBINED {
+        Some(TOP_RANK_COMBINED)
+    } else {
+        (letters == SWAP_ACROSS_SHORT_LEN).then_some(TOP_RANK_SWAP_ACROSS_SHORT)
+    };
+    if let Some(swap_rank) = swap_rank {
         for i in 1..b.len() {
             for j in i + 2..(i + 4).min(b.len()) {
                 let (x, y) = (b[i], b[j]);
@@ -1087,7 +1259,7 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
                 let mut swapped = b.to_vec();
                 swapped.swap(i, j);
                 if let Ok(s) = String::from_utf8(swapped) {
-                    add(s, Rule::Transposition, TOP_RANK_COMBINED);
+                    add(s, Rule::Transposition, swap_rank);
                 }
             }
         }
@@ -1126,7 +1298,7 @@ fn affix_bases(name: &str) -> Vec<AffixBase> {
         }
         for (parts, changed) in combos {
             if changed >= 2 {
-                add(parts.join("-"), Rule::Plural, TOP_RANK_PLURAL);
+                add(parts.join("-"), Rule::Plural, TOP_RANK_PLURAL_ADDED);
             }
         }
     }
@@ -1239,13 +1411,14 @@ fn word_at(name: &str, pos: usize) -> Option<&str> {
 
 /// Letters that read alike, so that one replacing the other is a likely
 /// deliberate look-alike (`numpi`, `pyyeml`): vowels (and `y`) for each
-/// other, and the consonant pairs `c`/`k`, `s`/`z`, `i`/`j`, `u`/`v`.
+/// other, and the consonant pairs `c`/`k`, `s`/`z`, `c`/`s`, `g`/`j`
+/// (a soft `g`: `djanjo`), `i`/`j`, `u`/`v`.
 fn sounds_alike(a: u8, b: u8) -> bool {
     let vowelish = |c: u8| is_vowel(c) || c == b'y';
     (vowelish(a) && vowelish(b))
         || matches!(
             (a.min(b), a.max(b)),
-            (b'c', b'k') | (b's', b'z') | (b'i', b'j') | (b'u', b'v') | (b'c', b's')
+            (b'c', b'k') | (b's', b'z') | (b'i', b'j') | (b'u', b'v') | (b'c', b's') | (b'g', b'j')
         )
 }
 

@@ -503,8 +503,8 @@ fn substitutions_by_letters_that_sound_alike_against_the_top() {
             ("mttpx", Some(("httpx", Rule::AdjacentKey))),  // first letter, next key
             ("numpx", Some(("numpy", Rule::Substitution))), // top 100: any letter
             ("xumpy", None),                                // first letter, unrelated
-            ("cronitor", None),                             // less popular target
-            ("pydantic-cora", None),                        // and multi-word
+            ("cronitor", Some(("croniter", Rule::Substitution))), // 8 letters: any rank (session 9)
+            ("pydantic-cora", Some(("pydantic-core", Rule::Substitution))), // a word of 4+ letters
         ],
     );
 }
@@ -569,7 +569,7 @@ fn two_edits_combined_and_letters_reordered() {
             ("alemcib", Some(("alembic", Rule::Transposition))),
             ("scikits-learns", Some(("scikit-learn", Rule::EditDistance))),
             ("requestsai", None), // another word at the end, not a slip
-            ("icaelndar1", None), // less popular target
+            ("icaelndar1", Some(("icalendar", Rule::EditDistance))), // any rank since session 9
             ("pandasai", None),
         ],
     );
@@ -745,8 +745,9 @@ fn junk_affixes_respellings_and_two_slips() {
     );
 }
 
-/// Any other letter inside a long single word, against names up to #2,000;
-/// not digits, not multi-word names, not beyond #2,000.
+/// Any other letter inside a long single word (at any rank since session
+/// 9); not digits; in a multi-word name only a word of 4+ letters that
+/// makes no known word.
 #[test]
 fn long_single_words_match_any_other_letter_inside() {
     let mut names: Vec<String> = Vec::new();
@@ -774,9 +775,218 @@ fn long_single_words_match_any_other_letter_inside() {
         &[
             ("jupyterlad", Some(("jupyterlab", Rule::Substitution))),
             ("humanfrienbly", Some(("humanfriendly", Rule::Substitution))),
-            ("entrypoint2", None),   // a digit: a version, not a slip
-            ("django-fiqter", None), // multi-word: a changed word
-            ("pyinstallex", None),   // beyond #2,000
+            ("entrypoint2", None), // a digit: a version, not a slip
+            ("django-fiqter", Some(("django-filter", Rule::Substitution))),
+            ("pyinstallex", Some(("pyinstaller", Rule::Substitution))),
+        ],
+    );
+}
+
+/// A corpus with each of `placed` at its rank (1-based) and filler names
+/// everywhere else, up to the last of them.
+fn placed(placed: &[(&str, usize)]) -> Detector {
+    let last = placed.iter().map(|(_, r)| *r).max().unwrap_or(0);
+    let mut names: Vec<String> = (1..=last).map(|i| format!("qx{i}zq")).collect();
+    for (name, rank) in placed {
+        names[rank - 1] = name.to_string();
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    Detector::builder()
+        .popular(&Corpus::from_ranked_names(&refs), refs.len())
+        .build()
+}
+
+/// Session 9: another letter inside a word of 4+ letters of a multi-word
+/// name, at any rank, unless the word it makes is used by protected names.
+#[test]
+fn a_letter_replaced_inside_a_word_of_a_multi_word_name() {
+    let d = placed(&[
+        ("python-dateutil", 13),
+        ("azure-identity", 178),
+        ("django-types", 4000),
+        ("typer", 83),
+        ("dagster-dbt", 3113),
+        ("snowflake-sqlalchemy", 4500),
+    ]);
+    assert_with(
+        &d,
+        &[
+            (
+                "python-dateutij",
+                Some(("python-dateutil", Rule::Substitution)),
+            ),
+            (
+                "azure-idenmity",
+                Some(("azure-identity", Rule::Substitution)),
+            ),
+            (
+                "azure-vdentity",
+                Some(("azure-identity", Rule::Substitution)),
+            ), // a word's first letter
+            (
+                "snowfzake-sqlalchemy",
+                Some(("snowflake-sqlalchemy", Rule::Substitution)),
+            ),
+            ("django-typer", None), // `typer` is a word protected names use
+            ("dagster-dlt", None),  // a three-letter word
+            ("azure-identit7", None),
+        ],
+    );
+}
+
+/// Session 9: any other letter inside a single word of 8+ letters, now at
+/// every rank (was: up to #2,000).
+#[test]
+fn long_single_words_any_other_letter_at_any_rank() {
+    let d = placed(&[("connectorx", 4029), ("pyqtgraph", 4876), ("astropy", 1931)]);
+    assert_with(
+        &d,
+        &[
+            ("conneptorx", Some(("connectorx", Rule::Substitution))),
+            ("pyqtghaph", Some(("pyqtgraph", Rule::Substitution))),
+            ("antropy", None), // seven letters: not beyond the top 100
+        ],
+    );
+}
+
+/// Session 9: a letter typed after a name of 8+ letters, at any rank.
+#[test]
+fn a_letter_after_a_long_name_at_any_rank() {
+    let d = placed(&[
+        ("langchain-ollama", 2294),
+        ("sqllineage", 3809),
+        ("torch", 600),
+        ("behave", 2093),
+    ]);
+    assert_with(
+        &d,
+        &[
+            (
+                "langchain-ollamac",
+                Some(("langchain-ollama", Rule::Insertion)),
+            ),
+            ("sqllineagen", Some(("sqllineage", Rule::Insertion))),
+            ("torchx", None),      // short, beyond the top 500
+            ("behavex", None),     // short
+            ("sqllineage2", None), // a digit is a version
+        ],
+    );
+}
+
+/// Session 9: an affix on a name with a typing slip in it.
+#[test]
+fn a_slip_plus_an_affix() {
+    let d = placed(&[
+        ("requests", 6),
+        ("litellm", 66),
+        ("networkx", 141),
+        ("polars", 496),
+        ("deprecated", 196),
+        ("pkgconfig", 1558),
+        ("shellingham", 2500),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("litelm-lib", Some(("litellm", Rule::EditDistance))),
+            ("netwokx-lib", Some(("networkx", Rule::EditDistance))),
+            ("python-reqeusts", Some(("requests", Rule::EditDistance))),
+            ("requetss-official", Some(("requests", Rule::EditDistance))),
+            ("polar-sdk", None),     // the last letter left out: another word
+            ("pydeprecate", None),   // likewise
+            ("pypgconfig", None),    // `py` counts only against the top 200
+            ("shellingam-py", None), // beyond #2,000
+        ],
+    );
+}
+
+/// Session 9: two separate swaps of neighbours in a long name.
+#[test]
+fn two_swaps_in_a_long_name() {
+    let d = placed(&[("requests", 6), ("pandas", 10), ("setuptools", 3)]);
+    assert_with(
+        &d,
+        &[
+            ("reqeutss", Some(("requests", Rule::EditDistance))),
+            ("esttuptools", None), // not two swaps of neighbours
+            ("pnadsa", None),      // six letters: too short for two edits
+        ],
+    );
+}
+
+/// Session 9: a swap or a doubled letter plus a letter at the end, against
+/// a five- or six-letter name of the top 500.
+#[test]
+fn a_slip_plus_a_letter_at_the_end_of_a_short_name() {
+    let d = placed(&[("numpy", 2), ("pandas", 10), ("kombu", 800)]);
+    assert_with(
+        &d,
+        &[
+            ("numpyy3", Some(("numpy", Rule::EditDistance))),
+            ("pnadas2", Some(("pandas", Rule::EditDistance))),
+            ("numpy3", None),  // a bare digit: a version
+            ("kommbu2", None), // beyond the top 500
+            ("numpaii", None), // no swap or doubled letter
+        ],
+    );
+}
+
+/// Session 9: a consonant for one that sounds alike (`g`/`j` added) down to
+/// #1,000; a vowel for a vowel stays at the top 500.
+#[test]
+fn consonants_that_sound_alike_down_to_one_thousand() {
+    let d = placed(&[("django", 528), ("kombu", 501)]);
+    assert_with(
+        &d,
+        &[
+            ("djanjo", Some(("django", Rule::Substitution))),
+            ("djongo", None), // a vowel for a vowel beyond the top 500
+            ("kombo", None),
+        ],
+    );
+}
+
+/// Session 9: letters swapped across others at any rank (7+ letters), and
+/// in six-letter names of the top 500.
+#[test]
+fn letters_swapped_across_others_at_any_rank() {
+    let d = placed(&[("psutil", 106), ("pyproj", 888), ("xgrammar", 4500)]);
+    assert_with(
+        &d,
+        &[
+            ("xgraammr", Some(("xgrammar", Rule::Transposition))), // `m` and `a` swapped across one
+            ("xgrmamar", Some(("xgrammar", Rule::Transposition))),
+            ("psulit", Some(("psutil", Rule::Transposition))),
+            ("pypjor", None), // six letters beyond the top 500
+        ],
+    );
+}
+
+/// Session 9: a letter dropped from a four-letter name, now the top 500.
+#[test]
+fn a_letter_dropped_from_a_four_letter_name_down_to_five_hundred() {
+    let d = placed(&[("tqdm", 450), ("soxr", 1291)]);
+    assert_with(
+        &d,
+        &[("tqm", Some(("tqdm", Rule::Omission))), ("sox", None)],
+    );
+}
+
+/// Session 9: a word made plural, or several words changed at once, at any
+/// rank; a dropped `s` still only up to #2,000.
+#[test]
+fn plurals_added_at_any_rank() {
+    let d = placed(&[
+        ("kedro-viz", 2960),
+        ("tree-sitter-sql", 4038),
+        ("oslo-utils", 3306),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("kedros-vizs", Some(("kedro-viz", Rule::EditDistance))), // a plural plus an `s` at the end
+            ("tree-sitter-sqls", Some(("tree-sitter-sql", Rule::Plural))),
+            ("oslo-util", None), // a dropped `s` beyond #2,000
         ],
     );
 }

@@ -239,6 +239,15 @@ NEW_CLASSES = {
     "flsk": "flask",                   # four letters left of a top-300 name
     "pycyrptodomne": "pycryptodome",   # two slips in a long single word
     "jupyterlad": "jupyterlab",       # another letter inside a long single word (#512)
+    # session 9
+    "python-dateutij": "python-dateutil",  # another letter inside a word of a multi-word name
+    "conneptorx": "connectorx",        # ...and inside a long single word at any rank (#4029)
+    "langchain-ollamac": "langchain-ollama",  # a letter after a long name at any rank (#2294)
+    "litelm-lib": "litellm",           # a slip plus an affix
+    "reqeutss": "requests",            # two separate swaps
+    "numpyy3": "numpy",                # a doubled letter plus a digit, short name
+    "djanjo": "django",                # g for j, a consonant that sounds alike (#528)
+    "psulit": "psutil",                # letters swapped across one in a six-letter name
 }
 
 

@@ -15,24 +15,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_upstream::{Dist, FakeUpstream, Mode};
+use fake_upstream::{payload, Dist, FakeUpstream, Mode};
 use serde_json::{json, Value};
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
-/// Deterministic incompressible-looking bytes.
-fn payload(seed: u32, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 /// Three files upstream: `a` (100 KiB) and `b` (50 KiB) of project demo,
 /// and `kept`, a real wheel of project keeper that gets pushed to root/dev.

@@ -162,15 +162,38 @@ impl FsckReport {
 /// Check the data folder `dir` (see the module documentation).
 pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceError> {
     let conn = super::open_db(dir)?;
-    let mut report = FsckReport::default();
+    // `PRAGMA quick_check` reads the whole database on one core and needs
+    // no particular snapshot: it runs on its own connection beside the
+    // rest, which is single-threaded too until the blobs are hashed.
+    let quick_conn = super::open_db(dir)?;
+    std::thread::scope(|scope| {
+        let quick = scope.spawn(move || quick_check(&quick_conn));
+        let report = check(dir, opts, &conn);
+        let database = quick.join().expect("the quick_check thread panicked");
+        let mut report = report?;
+        report.database = database?;
+        Ok(report)
+    })
+}
 
-    let quick: Vec<String> = conn
+/// `PRAGMA quick_check`'s findings (none when it says "ok").
+fn quick_check(conn: &rusqlite::Connection) -> Result<Vec<String>, MaintenanceError> {
+    let found: Vec<String> = conn
         .prepare("PRAGMA quick_check")?
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<_, _>>()?;
-    report.database = quick.into_iter().filter(|l| l != "ok").collect();
+    Ok(found.into_iter().filter(|l| l != "ok").collect())
+}
 
-    let refs = refs::load(&conn)?;
+/// Everything but `quick_check` (see [`fsck`]).
+fn check(
+    dir: &Path,
+    opts: &FsckOptions,
+    conn: &rusqlite::Connection,
+) -> Result<FsckReport, MaintenanceError> {
+    let mut report = FsckReport::default();
+
+    let refs = refs::load(conn)?;
     let root = dir.join("blobs");
     let entries = refs::walk_blobs(&root)?;
     let progress = Progress::new(opts.progress, entries.len());
@@ -211,7 +234,7 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
     // Rows without their blob (checked again against the database now).
     let mut missing: Vec<&refs::RequiredRef> = Vec::new();
     for (sha, rows) in &refs.required {
-        if !present.contains(sha) && refs::referenced_now(&conn, sha)? {
+        if !present.contains(sha) && refs::referenced_now(conn, sha)? {
             missing.extend(rows.iter());
         }
     }
@@ -228,7 +251,7 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
 
     // Unreferenced blobs.
     for (sha, path) in orphan_candidates {
-        if refs::referenced_now(&conn, &sha)? {
+        if refs::referenced_now(conn, &sha)? {
             continue; // referenced since the first read: an upload
         }
         if !older_than(&path, now, opts.min_age) {
@@ -270,7 +293,7 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
     }
 
     if opts.check_metadata {
-        check_metadata(&conn, &root, &good, &mut report)?;
+        check_metadata(conn, &root, &good, &mut report)?;
     }
 
     // The audit log exists from schema version 7 on (an older data folder
@@ -282,7 +305,7 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
     )?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if has_log {
-        let audit = crate::audit::verify(&conn)?;
+        let audit = crate::audit::verify(conn)?;
         report.audit_entries = audit.entries;
         report.audit_problems = audit.problems.iter().map(|p| p.to_string()).collect();
     } else if version >= AUDIT_LOG_SCHEMA {
@@ -316,16 +339,37 @@ fn check_metadata(
     let rows: Vec<(String, String, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
-    for (filename, sha, meta_sha, index) in rows {
-        let (sha, meta_sha) = (sha.to_ascii_lowercase(), meta_sha.to_ascii_lowercase());
-        if !good.contains(&sha) || !good.contains(&meta_sha) {
-            continue; // already reported as missing or corrupt
-        }
+    // Only files whose blobs are both intact (the others are reported as
+    // missing or corrupt already); the archives are read on every core.
+    let rows: Vec<(String, String, String, String)> = rows
+        .into_iter()
+        .map(|(filename, sha, meta_sha, index)| {
+            (
+                filename,
+                sha.to_ascii_lowercase(),
+                meta_sha.to_ascii_lowercase(),
+                index,
+            )
+        })
+        .filter(|(_, sha, meta_sha, _)| good.contains(sha) && good.contains(meta_sha))
+        .collect();
+    let found = super::par_map(
+        &rows,
+        || (),
+        |_, (filename, sha, _, _)| {
+            Ok(
+                match crate::dist::inspect(&refs::blob_path(root, sha), filename) {
+                    Ok(found) => Ok(crate::digest::Sha256::of(&found.metadata_bytes).to_hex()),
+                    Err(e) => Err(e.to_string()),
+                },
+            )
+        },
+    )?;
+    for ((filename, _, meta_sha, index), result) in rows.iter().zip(found) {
         report.metadata_checked += 1;
-        match crate::dist::inspect(&refs::blob_path(root, &sha), &filename) {
-            Ok(found) => {
-                let actual = crate::digest::Sha256::of(&found.metadata_bytes).to_hex();
-                if actual != meta_sha {
+        match result {
+            Ok(actual) => {
+                if actual != *meta_sha {
                     report.metadata_mismatch.push(format!(
                         "{index} {filename}: stored metadata {meta_sha}, the archive's is {actual}"
                     ));
@@ -340,49 +384,30 @@ fn check_metadata(
 }
 
 /// (digest, size) of each blob in order, `None` for one that vanished
-/// (collected by a running server). Work is shared by one thread per core
-/// (at most 8): hashing, not the disk, is the bottleneck on SSDs.
+/// (collected by a running server). Hashing, not the disk, is the
+/// bottleneck on SSDs: see [`super::par_map`].
 #[allow(clippy::type_complexity)]
 fn hash_all(
     blobs: &[(String, PathBuf)],
     progress: &Progress,
 ) -> Result<Vec<Option<(String, u64)>>, MaintenanceError> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let next = AtomicUsize::new(0);
-    let mut out: Vec<Option<(String, u64)>> = vec![None; blobs.len()];
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((_, path)) = blobs.get(i) else {
-                            break;
-                        };
-                        match refs::hash_file(path) {
-                            Ok(r) => done.push((i, r)),
-                            Err(MaintenanceError::Io { source, .. })
-                                if source.kind() == std::io::ErrorKind::NotFound => {}
-                            Err(e) => return Err(e),
-                        }
-                        progress.tick();
-                    }
-                    Ok(done)
-                })
-            })
-            .collect();
-        for h in handles {
-            let done = h.join().expect("a hashing thread panicked")?;
-            for (i, r) in done {
-                out[i] = Some(r);
-            }
-        }
-        Ok(out)
-    })
+    super::par_map(
+        blobs,
+        || vec![0u8; refs::HASH_BUFFER],
+        |buf, (_, path)| {
+            let r = match refs::hash_file_with(path, buf) {
+                Ok(r) => Some(r),
+                Err(MaintenanceError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            progress.tick();
+            Ok(r)
+        },
+    )
 }
 
 /// "hashed N/M blobs" on stderr, at most five times a second, only on a

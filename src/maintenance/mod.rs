@@ -23,6 +23,7 @@ pub mod gc;
 mod refs;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::store::StoreError;
 
@@ -148,4 +149,69 @@ pub(crate) fn check_schema(
         });
     }
     Ok(())
+}
+
+/// `f` applied to every item by one thread per core (at most 8), each
+/// thread with its own scratch value from `init` (a read buffer); the
+/// results in the items' order. The first error stops every thread.
+pub(crate) fn par_map<T, R, S>(
+    items: &[T],
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> Result<R, MaintenanceError> + Sync,
+) -> Result<Vec<R>, MaintenanceError>
+where
+    T: Sync,
+    R: Send,
+{
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let mut out: Vec<Option<R>> = Vec::with_capacity(items.len());
+    out.resize_with(items.len(), || None);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut scratch = init();
+                    let mut done = Vec::new();
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            break;
+                        };
+                        match f(&mut scratch, item) {
+                            Ok(r) => done.push((i, r)),
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        let mut first_error = None;
+        for h in handles {
+            match h.join().expect("an fsck worker thread panicked") {
+                Ok(done) => {
+                    for (i, r) in done {
+                        out[i] = Some(r);
+                    }
+                }
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out
+                .into_iter()
+                .map(|r| r.expect("every item was processed"))
+                .collect()),
+        }
+    })
 }

@@ -163,11 +163,37 @@ fn is_sha_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Every file below `root`, classified. A missing `root` is empty.
+/// Every file below `root`, classified, in path order. A missing `root`
+/// is empty. The 256 top-level folders are read on every core (a store of
+/// a million blobs has 65,536 leaf folders).
 pub fn walk_blobs(root: &Path) -> Result<Vec<BlobEntry>, MaintenanceError> {
-    let mut out = Vec::new();
-    walk(root, root, 0, &mut out)?;
-    Ok(out)
+    let rd = match std::fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(MaintenanceError::io("reading", root, e)),
+    };
+    let mut entries: Vec<_> = rd
+        .collect::<Result<_, _>>()
+        .map_err(|e| MaintenanceError::io("reading", root, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    let found = super::par_map(
+        &entries,
+        || (),
+        |_, e| {
+            let path = e.path();
+            let ft = e
+                .file_type()
+                .map_err(|err| MaintenanceError::io("reading", &path, err))?;
+            let mut out = Vec::new();
+            if ft.is_dir() {
+                walk(root, &path, 1, &mut out)?;
+            } else {
+                out.push(BlobEntry::Stray(path));
+            }
+            Ok(out)
+        },
+    )?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 fn walk(
@@ -206,16 +232,25 @@ fn walk(
     Ok(())
 }
 
+/// Bytes read at a time by [`hash_file_with`].
+pub const HASH_BUFFER: usize = 256 * 1024;
+
 /// Re-hash a file, streaming (bounded memory).
 pub fn hash_file(path: &Path) -> Result<(String, u64), MaintenanceError> {
+    hash_file_with(path, &mut vec![0u8; HASH_BUFFER])
+}
+
+/// [`hash_file`] reading through `buf`: a caller hashing many files
+/// allocates it once (a fresh 256 KiB buffer per small blob cost more
+/// than hashing the blob).
+pub fn hash_file_with(path: &Path, buf: &mut [u8]) -> Result<(String, u64), MaintenanceError> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| MaintenanceError::io("opening", path, e))?;
     let mut h = crate::digest::Sha256Hasher::default();
-    let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
         let n = f
-            .read(&mut buf)
+            .read(buf)
             .map_err(|e| MaintenanceError::io("reading", path, e))?;
         if n == 0 {
             break;

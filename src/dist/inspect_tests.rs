@@ -12,13 +12,13 @@ use zip::{CompressionMethod, ZipWriter};
 
 use super::*;
 
-fn metadata(name: &str, version: &str) -> Vec<u8> {
+pub(super) fn metadata(name: &str, version: &str) -> Vec<u8> {
     format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: test\n\nReadme\n")
         .into_bytes()
 }
 
 /// A zip of `(member name, contents)` in that order.
-fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(super) fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
     for (name, contents) in entries {
@@ -35,13 +35,13 @@ fn save(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// A tar.gz built by `fill`.
-fn tar_gz_bytes(fill: impl FnOnce(&mut tar::Builder<GzEncoder<Vec<u8>>>)) -> Vec<u8> {
+pub(super) fn tar_gz_bytes(fill: impl FnOnce(&mut tar::Builder<GzEncoder<Vec<u8>>>)) -> Vec<u8> {
     let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
     fill(&mut builder);
     builder.into_inner().unwrap().finish().unwrap()
 }
 
-fn add_file<W: Write>(builder: &mut tar::Builder<W>, path: &str, contents: &[u8]) {
+pub(super) fn add_file<W: Write>(builder: &mut tar::Builder<W>, path: &str, contents: &[u8]) {
     let mut header = tar::Header::new_gnu();
     header.set_size(contents.len() as u64);
     header.set_mode(0o644);

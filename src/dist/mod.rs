@@ -7,6 +7,8 @@
 //! - [`toxresult`]: tox result reports, validated and summarised.
 //! - [`inspect()`]: open an uploaded archive with bounded effort, read its
 //!   metadata and check it agrees with the filename.
+//! - [`stored_metadata()`]: the metadata member of an archive inspected
+//!   before, without the archive rules (for `airlock fsck`).
 
 pub mod doczip;
 mod entry_path;
@@ -15,6 +17,7 @@ pub mod filename;
 mod inspect;
 mod members;
 pub mod metadata;
+mod stored_metadata;
 mod tar_archive;
 pub mod toxresult;
 mod zip_archive;
@@ -30,3 +33,4 @@ pub use inspect::{
 };
 pub use members::RATIO_EXEMPT_BYTES;
 pub use metadata::{CoreMetadata, MetadataError, MAX_METADATA_BYTES};
+pub use stored_metadata::stored_metadata;

@@ -230,6 +230,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=60, help="seconds per measured wrk window")
     ap.add_argument("--reps", type=int, default=3, help="rounds of (baseline, with backup)")
     ap.add_argument("--copy", action="store_true", help="run `airlock backup --copy` (no hard links)")
+    ap.add_argument("--max-cpu", type=int, help="pass `--max-cpu N` to airlock backup (default: its own)")
     ap.add_argument("--keep", action="store_true", help="keep the run folder")
     ap.add_argument("--out", type=Path, help="results JSON (default $BENCH_WORK/backup-<time>.json)")
     args = ap.parse_args()
@@ -252,6 +253,8 @@ def main() -> int:
     srv = scale_bench.Server(airlock, data, run / "airlock.log")
     _server.append(srv)
     extra = ["--copy"] if args.copy else []
+    if args.max_cpu is not None:
+        extra += ["--max-cpu", str(args.max_cpu)]
     result: dict = {"airlock": version, "machine": fsck_bench.machine(), "generated": info,
                     "duration_s": args.duration, "reps": args.reps, "backup_args": extra,
                     "copy_s": round(copy_s, 1), "server_settled_s": round(srv.settled_s, 2)}

@@ -151,12 +151,16 @@ def check_sha256sum(data: Path) -> int:
 
 
 def disk_usage(data: Path) -> tuple[int, int]:
-    """(bytes in files, bytes allocated on disk) below blobs/."""
-    out = subprocess.run(["du", "-s", "--block-size=1", str(data / "blobs")], capture_output=True,
-                         text=True, check=True).stdout
-    apparent = subprocess.run(["du", "-s", "--apparent-size", "--block-size=1", str(data / "blobs")],
-                              capture_output=True, text=True, check=True).stdout
-    return int(apparent.split()[0]), int(out.split()[0])
+    """(bytes in the files, bytes allocated on disk for them) below blobs/:
+    files only (`du --apparent-size` would add every folder's own size)."""
+    out = subprocess.run(["find", str(data / "blobs"), "-type", "f", "-printf", "%s %b\n"],
+                         capture_output=True, text=True, check=True).stdout
+    apparent = allocated = 0
+    for line in out.splitlines():
+        size, blocks = line.split()
+        apparent += int(size)
+        allocated += int(blocks) * 512
+    return apparent, allocated
 
 
 def mem_available() -> int:

@@ -313,6 +313,11 @@ fn fsck_finds_every_planted_fault_and_repair_removes_only_the_orphan() {
 
     let (clean, r) = fsck_json(&data, &[]);
     assert!(!clean);
+    // Paced (one thread at half a core, quick_check after the rest), fsck
+    // finds exactly the same.
+    let (paced_clean, paced) = fsck_json(&data, &["--max-cpu", "50"]);
+    assert!(!paced_clean);
+    assert_eq!(paced, r, "paced and unpaced fsck disagree");
     let missing = strings(&r["missing"]);
     assert!(
         missing

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::maintenance::backup;
+use crate::maintenance::{backup, Pace};
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -19,6 +19,12 @@ pub struct BackupArgs {
     /// a link shares the disk blocks with the live store.
     #[arg(long)]
     pub copy: bool,
+    /// How much CPU the backup may take, in percent of one core (150 = one
+    /// and a half cores; 0 = every core, unpaced). The default keeps a
+    /// server on the same machine serving at close to its full rate; the
+    /// backup takes longer instead.
+    #[arg(long, default_value_t = 25, value_name = "PERCENT")]
+    pub max_cpu: u32,
 }
 
 #[derive(Debug, Args)]
@@ -32,7 +38,10 @@ pub struct RestoreArgs {
 
 pub async fn run_backup(a: BackupArgs) -> anyhow::Result<ExitCode> {
     let (data, dir) = (a.data.clone(), a.dir.clone());
-    let r = tokio::task::spawn_blocking(move || backup::backup(&data, &dir, a.copy)).await??;
+    let r = tokio::task::spawn_blocking(move || {
+        backup::backup(&data, &dir, a.copy, Pace::limited(a.max_cpu))
+    })
+    .await??;
     let how = match (r.blobs_linked, r.blobs_copied) {
         (_, 0) => "hard-linked",
         (0, _) => "copied",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::maintenance::fsck::{fsck, FsckOptions};
+use crate::maintenance::Pace;
 
 #[derive(Debug, Args)]
 pub struct FsckArgs {
@@ -29,6 +30,11 @@ pub struct FsckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// How much CPU fsck may take, in percent of one core (50 = half a
+    /// core, for a check beside a busy server). 0, the default: every
+    /// core, as fast as it goes.
+    #[arg(long, default_value_t = 0, value_name = "PERCENT")]
+    pub max_cpu: u32,
 }
 
 pub async fn run(a: FsckArgs) -> anyhow::Result<ExitCode> {
@@ -38,6 +44,7 @@ pub async fn run(a: FsckArgs) -> anyhow::Result<ExitCode> {
         min_age: Duration::from_secs(a.min_age),
         progress: !a.json,
         check_tmp: true,
+        pace: Pace::limited(a.max_cpu),
     };
     let data = a.data.clone();
     let report = tokio::task::spawn_blocking(move || fsck(&data, &opts)).await??;

@@ -34,8 +34,9 @@
 use std::path::Path;
 
 use super::fsck::{fsck, FsckOptions, FsckReport};
+use super::pace::Pacer;
 use super::refs::{self, BlobEntry};
-use super::{MaintenanceError, DB_FILE, SECRET_FILE};
+use super::{MaintenanceError, Pace, DB_FILE, SECRET_FILE};
 
 #[derive(Debug, Default)]
 pub struct BackupReport {
@@ -47,11 +48,13 @@ pub struct BackupReport {
     pub verified: FsckReport,
 }
 
-/// Back up the data folder `data` into `dest` (absent or empty).
+/// Back up the data folder `data` into `dest` (absent or empty), taking
+/// at most what `pace` allows of the machine (the server runs beside it).
 pub fn backup(
     data: &Path,
     dest: &Path,
     force_copy: bool,
+    pace: Pace,
 ) -> Result<BackupReport, MaintenanceError> {
     // Refuse before writing anything.
     let src_db = data.join(DB_FILE);
@@ -67,12 +70,13 @@ pub fn backup(
     let mut linker = Linker {
         link: !force_copy,
         report: &mut report,
+        pacer: pace.pacer(),
     };
 
     // 1. Every blob present now.
     let src_root = data.join("blobs");
     let dst_root = dest.join("blobs");
-    for e in refs::walk_blobs(&src_root)? {
+    for e in refs::walk_blobs_paced(&src_root, pace)? {
         if let BlobEntry::Blob { sha, path } = e {
             linker.put(&path, &refs::blob_path(&dst_root, &sha))?;
         }
@@ -107,7 +111,7 @@ pub fn backup(
             linker.put(&from, &to)?;
         }
     }
-    for e in refs::walk_blobs(&dst_root)? {
+    for e in refs::walk_blobs_paced(&dst_root, pace)? {
         if let BlobEntry::Blob { sha, path } = e {
             if !wanted.all.contains(&sha) {
                 std::fs::remove_file(&path)
@@ -123,18 +127,19 @@ pub fn backup(
         super::copy_private(&secret, &dest.join(SECRET_FILE))?;
         report.secret = true;
     }
-    report.verified = verify(dest)?;
+    report.verified = verify(dest, pace)?;
     Ok(report)
 }
 
 /// The checks a backup must pass (before it is trusted, and before a
 /// restore): [`fsck`] without the metadata comparison, which re-reads
 /// every archive and is `airlock fsck`'s job.
-pub fn verify(dir: &Path) -> Result<FsckReport, MaintenanceError> {
+pub fn verify(dir: &Path, pace: Pace) -> Result<FsckReport, MaintenanceError> {
     let opts = FsckOptions {
         repair: false,
         check_metadata: false,
         check_tmp: false,
+        pace,
         ..FsckOptions::default()
     };
     let report = fsck(dir, &opts)?;
@@ -165,7 +170,7 @@ pub fn restore(backup: &Path, data: &Path) -> Result<RestoreReport, MaintenanceE
     if !super::is_absent_or_empty(data)? {
         return Err(MaintenanceError::NotEmpty(data.to_path_buf(), "restore"));
     }
-    verify(backup)?;
+    verify(backup, Pace::full())?;
     let existed = data.exists();
     let result = restore_into(backup, data);
     if result.is_err() {
@@ -211,7 +216,7 @@ fn restore_into(backup: &Path, data: &Path) -> Result<RestoreReport, Maintenance
     sync(&part)?;
     let db = data.join(DB_FILE);
     std::fs::rename(&part, &db).map_err(|e| MaintenanceError::io("renaming", &part, e))?;
-    report.verified = verify(data)?;
+    report.verified = verify(data, Pace::full())?;
     Ok(report)
 }
 
@@ -265,10 +270,18 @@ fn sync(path: &Path) -> Result<(), MaintenanceError> {
 struct Linker<'a> {
     link: bool,
     report: &'a mut BackupReport,
+    pacer: Pacer,
 }
 
 impl Linker<'_> {
+    /// Link or copy one blob, then keep to the pace.
     fn put(&mut self, from: &Path, to: &Path) -> Result<(), MaintenanceError> {
+        let r = self.put_now(from, to);
+        self.pacer.step();
+        r
+    }
+
+    fn put_now(&mut self, from: &Path, to: &Path) -> Result<(), MaintenanceError> {
         let parent = to.parent().expect("blob path has a parent");
         std::fs::create_dir_all(parent).map_err(|e| MaintenanceError::io("creating", parent, e))?;
         if self.link {

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::refs::{self, BlobEntry};
-use super::MaintenanceError;
+use super::{MaintenanceError, Pace};
+use crate::digest::Sha256;
 
 /// The schema version (migration number) that created `audit_log`.
 const AUDIT_LOG_SCHEMA: i64 = 7;
@@ -42,6 +43,9 @@ pub struct FsckOptions {
     pub progress: bool,
     /// Look at `tmp/` (a backup has none).
     pub check_tmp: bool,
+    /// Threads, and how much of the machine they may take (beside a live
+    /// server: see [`super::pace`]).
+    pub pace: Pace,
 }
 
 impl Default for FsckOptions {
@@ -52,6 +56,7 @@ impl Default for FsckOptions {
             min_age: Duration::from_secs(3600),
             progress: true,
             check_tmp: true,
+            pace: Pace::full(),
         }
     }
 }
@@ -162,12 +167,18 @@ impl FsckReport {
 /// Check the data folder `dir` (see the module documentation).
 pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceError> {
     let conn = super::open_db(dir)?;
+    let quick_conn = super::open_db(dir)?;
+    if opts.pace.is_limited() {
+        // Paced: one thing after another, every part within the pace.
+        let mut report = check(dir, opts, &conn)?;
+        report.database = quick_check(&quick_conn, opts.pace)?;
+        return Ok(report);
+    }
     // `PRAGMA quick_check` reads the whole database on one core and needs
     // no particular snapshot: it runs on its own connection beside the
     // rest, which is single-threaded too until the blobs are hashed.
-    let quick_conn = super::open_db(dir)?;
     std::thread::scope(|scope| {
-        let quick = scope.spawn(move || quick_check(&quick_conn));
+        let quick = scope.spawn(move || quick_check(&quick_conn, opts.pace));
         let report = check(dir, opts, &conn);
         let database = quick.join().expect("the quick_check thread panicked");
         let mut report = report?;
@@ -176,12 +187,24 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
     })
 }
 
-/// `PRAGMA quick_check`'s findings (none when it says "ok").
-fn quick_check(conn: &rusqlite::Connection) -> Result<Vec<String>, MaintenanceError> {
+/// `PRAGMA quick_check`'s findings (none when it says "ok"); a limited
+/// `pace` is kept through SQLite's progress handler.
+fn quick_check(conn: &rusqlite::Connection, pace: Pace) -> Result<Vec<String>, MaintenanceError> {
+    if pace.is_limited() {
+        let mut pacer = pace.pacer();
+        conn.progress_handler(
+            1000,
+            Some(move || {
+                pacer.step();
+                false
+            }),
+        );
+    }
     let found: Vec<String> = conn
         .prepare("PRAGMA quick_check")?
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<_, _>>()?;
+    conn.progress_handler(1000, None::<fn() -> bool>);
     Ok(found.into_iter().filter(|l| l != "ok").collect())
 }
 
@@ -195,7 +218,7 @@ fn check(
 
     let refs = refs::load(conn)?;
     let root = dir.join("blobs");
-    let entries = refs::walk_blobs(&root)?;
+    let entries = refs::walk_blobs_paced(&root, opts.pace)?;
     let progress = Progress::new(opts.progress, entries.len());
     let now = SystemTime::now();
 
@@ -207,7 +230,7 @@ fn check(
             BlobEntry::Blob { sha, path } => blobs.push((sha, path)),
         }
     }
-    let hashed = hash_all(&blobs, &progress)?;
+    let hashed = hash_all(&blobs, opts.pace, &progress)?;
     progress.done();
     let mut good: HashSet<String> = HashSet::new();
     let mut present: HashSet<String> = HashSet::new();
@@ -293,7 +316,7 @@ fn check(
     }
 
     if opts.check_metadata {
-        check_metadata(conn, &root, &good, &mut report)?;
+        check_metadata(conn, &root, &good, opts.pace, &mut report)?;
     }
 
     // The audit log exists from schema version 7 on (an older data folder
@@ -329,6 +352,7 @@ fn check_metadata(
     conn: &rusqlite::Connection,
     root: &Path,
     good: &HashSet<String>,
+    pace: Pace,
     report: &mut FsckReport,
 ) -> Result<(), MaintenanceError> {
     let mut stmt = conn.prepare(
@@ -353,16 +377,29 @@ fn check_metadata(
         })
         .filter(|(_, sha, meta_sha, _)| good.contains(sha) && good.contains(meta_sha))
         .collect();
+    let limits = crate::dist::Limits::default();
     let found = super::par_map(
         &rows,
-        || (),
-        |_, (filename, sha, _, _)| {
-            Ok(
-                match crate::dist::inspect(&refs::blob_path(root, sha), filename) {
-                    Ok(found) => Ok(crate::digest::Sha256::of(&found.metadata_bytes).to_hex()),
-                    Err(e) => Err(e.to_string()),
-                },
-            )
+        pace,
+        Vec::new,
+        |buf, (filename, sha, meta_sha, _)| {
+            let path = refs::blob_path(root, sha);
+            // The quick way first: the archive read once, still its
+            // verified bytes, and its metadata member found without the
+            // archive rules (checked at upload); a match is the answer.
+            if read_small(&path, buf) && Sha256::of(buf).to_hex() == *sha {
+                if let Some(m) = crate::dist::stored_metadata(buf, filename, &limits) {
+                    let digest = Sha256::of(&m).to_hex();
+                    if digest == *meta_sha {
+                        return Ok(Ok(digest));
+                    }
+                }
+            }
+            // Anything else: the full inspection's verdict.
+            Ok(match crate::dist::inspect(&path, filename) {
+                Ok(found) => Ok(Sha256::of(&found.metadata_bytes).to_hex()),
+                Err(e) => Err(e.to_string()),
+            })
         },
     )?;
     for ((filename, _, meta_sha, index), result) in rows.iter().zip(found) {
@@ -383,16 +420,35 @@ fn check_metadata(
     Ok(())
 }
 
+/// Archives up to this size are read into memory for the quick metadata
+/// check; larger ones go straight to the streaming inspection.
+const QUICK_READ_MAX: u64 = 16 * 1024 * 1024;
+
+/// Read the file at `path` into `buf` if it is at most [`QUICK_READ_MAX`].
+fn read_small(path: &Path, buf: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    buf.clear();
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.metadata().map_or(true, |m| m.len() > QUICK_READ_MAX) {
+        return false;
+    }
+    file.take(QUICK_READ_MAX + 1).read_to_end(buf).is_ok() && buf.len() as u64 <= QUICK_READ_MAX
+}
+
 /// (digest, size) of each blob in order, `None` for one that vanished
 /// (collected by a running server). Hashing, not the disk, is the
 /// bottleneck on SSDs: see [`super::par_map`].
 #[allow(clippy::type_complexity)]
 fn hash_all(
     blobs: &[(String, PathBuf)],
+    pace: Pace,
     progress: &Progress,
 ) -> Result<Vec<Option<(String, u64)>>, MaintenanceError> {
     super::par_map(
         blobs,
+        pace,
         || vec![0u8; refs::HASH_BUFFER],
         |buf, (_, path)| {
             let r = match refs::hash_file_with(path, buf) {

@@ -20,12 +20,14 @@ pub mod devpi_import;
 pub mod export;
 pub mod fsck;
 pub mod gc;
+pub mod pace;
 mod refs;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::store::StoreError;
+pub use pace::Pace;
 
 /// The database file inside a data folder.
 pub const DB_FILE: &str = "airlock.sqlite3";
@@ -151,11 +153,13 @@ pub(crate) fn check_schema(
     Ok(())
 }
 
-/// `f` applied to every item by one thread per core (at most 8), each
-/// thread with its own scratch value from `init` (a read buffer); the
-/// results in the items' order. The first error stops every thread.
+/// `f` applied to every item by `pace`'s threads (by default one per core,
+/// at most 8), each thread with its own scratch value from `init` (a read
+/// buffer) and paced after every item; the results in the items' order.
+/// The first error stops every thread.
 pub(crate) fn par_map<T, R, S>(
     items: &[T],
+    pace: Pace,
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, &T) -> Result<R, MaintenanceError> + Sync,
 ) -> Result<Vec<R>, MaintenanceError>
@@ -163,11 +167,7 @@ where
     T: Sync,
     R: Send,
 {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8)
-        .min(items.len().max(1));
+    let workers = pace.threads().min(items.len().max(1));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let mut out: Vec<Option<R>> = Vec::with_capacity(items.len());
@@ -177,13 +177,16 @@ where
             .map(|_| {
                 scope.spawn(|| {
                     let mut scratch = init();
+                    let mut pacer = pace.pacer();
                     let mut done = Vec::new();
                     while !failed.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(item) = items.get(i) else {
                             break;
                         };
-                        match f(&mut scratch, item) {
+                        let result = f(&mut scratch, item);
+                        pacer.step();
+                        match result {
                             Ok(r) => done.push((i, r)),
                             Err(e) => {
                                 failed.store(true, Ordering::Relaxed);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use super::MaintenanceError;
+use super::{MaintenanceError, Pace};
 
 /// A column that names a blob.
 pub struct RefColumn {
@@ -167,6 +167,11 @@ fn is_sha_hex(s: &str) -> bool {
 /// is empty. The 256 top-level folders are read on every core (a store of
 /// a million blobs has 65,536 leaf folders).
 pub fn walk_blobs(root: &Path) -> Result<Vec<BlobEntry>, MaintenanceError> {
+    walk_blobs_paced(root, Pace::full())
+}
+
+/// [`walk_blobs`] by `pace`'s threads, paced after each top-level folder.
+pub fn walk_blobs_paced(root: &Path, pace: Pace) -> Result<Vec<BlobEntry>, MaintenanceError> {
     let rd = match std::fs::read_dir(root) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -178,6 +183,7 @@ pub fn walk_blobs(root: &Path) -> Result<Vec<BlobEntry>, MaintenanceError> {
     entries.sort_by_key(|e| e.file_name());
     let found = super::par_map(
         &entries,
+        pace,
         || (),
         |_, e| {
             let path = e.path();

@@ -55,6 +55,18 @@ pub struct NameIndex {
     vocabulary: HashMap<String, u32>,
     /// How many multi-word names start with each first word.
     families: HashMap<String, u32>,
+    /// How many popular names (separators aside) start with each two
+    /// letters: a look-alike whose opening no popular name has is a slip
+    /// of the first key (`kwscli` for `awscli`), not a name of its own.
+    /// Popular names only, so a server that keeps its own names in the
+    /// store counts the same as one holding them in memory.
+    openings: HashMap<[u8; 2], u32>,
+}
+
+/// The first two letters of a name, separators aside.
+pub fn opening(name: &str) -> Option<[u8; 2]> {
+    let mut letters = name.bytes().filter(|b| *b != b'-');
+    Some([letters.next()?, letters.next()?])
 }
 
 /// FNV-1a: fast, deterministic, good enough for keys that are verified afterwards.
@@ -165,6 +177,10 @@ impl NameIndex {
             *family = family.saturating_add(1);
             add(&mut self.word_sets, key);
         }
+        if let (Origin::Popular { .. }, Some(key)) = (origin, opening(name)) {
+            let uses = self.openings.entry(key).or_default();
+            *uses = uses.saturating_add(1);
+        }
         for word in name.split('-').filter(|w| w.len() >= MIN_PARTICLE_LEN) {
             match self.vocabulary.get_mut(word) {
                 Some(uses) => *uses = uses.saturating_add(1),
@@ -189,6 +205,7 @@ impl NameIndex {
         self.by_name.merge();
         self.vocabulary.shrink_to_fit();
         self.families.shrink_to_fit();
+        self.openings.shrink_to_fit();
     }
 
     pub fn entry(&self, id: u32) -> Option<&Entry> {
@@ -212,6 +229,13 @@ impl NameIndex {
     /// How many protected multi-word names start with `word-`.
     pub fn family_size(&self, word: &str) -> u32 {
         self.families.get(word).copied().unwrap_or(0)
+    }
+
+    /// How many popular names start with the same two letters as `name`.
+    pub fn opening_uses(&self, name: &str) -> u32 {
+        opening(name)
+            .and_then(|key| self.openings.get(&key).copied())
+            .unwrap_or(0)
     }
 
     /// How many protected names use `word` as a word (two letters or more).

@@ -93,6 +93,12 @@ impl<'a> Protected<'a> {
         self.memory.family_size(word).saturating_add(stored)
     }
 
+    /// How many popular names open with the same two letters (memory
+    /// only: popular names are never stored).
+    pub fn opening_uses(&self, name: &str) -> u32 {
+        self.memory.opening_uses(name)
+    }
+
     pub fn is_word(&self, word: &str) -> bool {
         words::is_word(word, &|w| self.word_uses(w))
     }

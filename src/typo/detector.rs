@@ -168,6 +168,10 @@ const MIN_LEN_AFFIX_TYPO: usize = 6;
 /// ...and against any single-word protected name at least this long
 /// (`tenserflow`; in multi-word names it usually makes another word).
 const MIN_LEN_SOUNDALIKE_ANY_RANK: usize = 9;
+/// Any other letter inside a single-word name of the top 500 when it makes
+/// three letters in a row that no popular name has (`dccker`, `isorv`,
+/// `aruow`): session 10; none of the 9,986 legitimate names is such a pair.
+const TOP_RANK_UNSEEN_TRIGRAM: u32 = 500;
 /// A first letter replaced by an unrelated one (`ettrs`).
 const TOP_RANK_FIRST_LETTER: u32 = 100;
 /// ...and any other first letter down to #2,000 when the look-alike opens
@@ -1059,6 +1063,10 @@ impl Scan<'_> {
                             && word_at(target, pos)
                                 .is_some_and(|w| w.len() >= MIN_WORD_LEN_FOR_SUBSTITUTION)
                         || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos))
+                        || within(TOP_RANK_UNSEEN_TRIGRAM)
+                            && letters
+                            && !target.contains('-')
+                            && self.index.unseen_trigram_at(name, pos)
                         || within(TOP_RANK_SOUNDALIKE_CONSONANT)
                             && sounds_alike(at(pos), expected(pos))
                             && !is_vowel(at(pos))

@@ -1094,3 +1094,25 @@ fn a_first_letter_that_makes_an_opening_no_popular_name_has() {
         ],
     );
 }
+
+/// Session 10: any other letter inside a single word of the top 500 when it
+/// makes three letters in a row no popular name has.
+#[test]
+fn a_letter_that_makes_three_no_popular_name_has() {
+    let d = placed(&[
+        ("docker", 158),
+        ("isort", 323),
+        ("tomli", 400),
+        ("pydeck", 700),
+        ("combi", 4000),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("dccker", Some(("docker", Rule::Substitution))), // `^dc`, `dcc`, `cck`
+            ("isorv", Some(("isort", Rule::Substitution))),   // `orv`, `rv$`
+            ("tombi", None),                                  // `omb`, `mbi`, `bi$` are in `combi`
+            ("pyheck", None),                                 // beyond the top 500
+        ],
+    );
+}

@@ -12,7 +12,7 @@
 //! The server keeps only the popularity corpus here; its own project names
 //! live in the store under the same keys ([`super::probe`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::pair_table::PairTable;
 
@@ -61,6 +61,27 @@ pub struct NameIndex {
     /// Popular names only, so a server that keeps its own names in the
     /// store counts the same as one holding them in memory.
     openings: HashMap<[u8; 2], u32>,
+    /// Every three letters in a row of a popular name (separators aside,
+    /// `^` and `$` marking its ends): a letter replaced so that it makes
+    /// three no popular name has (`dccker`, `isorv`) is a slip, not a name
+    /// chosen to be read. Popular names only, like [`Self::openings`].
+    trigrams: HashSet<[u8; 3]>,
+}
+
+/// The three-letter windows of `name` (separators aside, `^`/`$` at its
+/// ends) that contain the letter at `pos` of the separator-free name.
+pub fn trigrams_at(stripped: &str, pos: usize) -> impl Iterator<Item = [u8; 3]> + '_ {
+    let b = stripped.as_bytes();
+    let at = move |i: usize| match i {
+        0 => b'^',
+        i if i == b.len() + 1 => b'$',
+        i => b.get(i - 1).copied().unwrap_or(b'$'),
+    };
+    // Windows [p-2, p], [p-1, p+1], [p, p+2] in the padded string, p = pos + 1.
+    let p = pos + 1;
+    (p.saturating_sub(2)..=p)
+        .filter(move |start| start + 2 <= b.len() + 1)
+        .map(move |start| [at(start), at(start + 1), at(start + 2)])
 }
 
 /// The first two letters of a name, separators aside.
@@ -180,6 +201,10 @@ impl NameIndex {
         if let (Origin::Popular { .. }, Some(key)) = (origin, opening(name)) {
             let uses = self.openings.entry(key).or_default();
             *uses = uses.saturating_add(1);
+            let stripped = strip_separators(name);
+            for pos in 0..stripped.len() {
+                self.trigrams.extend(trigrams_at(&stripped, pos));
+            }
         }
         for word in name.split('-').filter(|w| w.len() >= MIN_PARTICLE_LEN) {
             match self.vocabulary.get_mut(word) {
@@ -206,6 +231,7 @@ impl NameIndex {
         self.vocabulary.shrink_to_fit();
         self.families.shrink_to_fit();
         self.openings.shrink_to_fit();
+        self.trigrams.shrink_to_fit();
     }
 
     pub fn entry(&self, id: u32) -> Option<&Entry> {
@@ -236,6 +262,12 @@ impl NameIndex {
         opening(name)
             .and_then(|key| self.openings.get(&key).copied())
             .unwrap_or(0)
+    }
+
+    /// True when a three-letter window around `pos` of the separator-free
+    /// `stripped` occurs in no popular name.
+    pub fn unseen_trigram_at(&self, stripped: &str, pos: usize) -> bool {
+        trigrams_at(stripped, pos).any(|t| !self.trigrams.contains(&t))
     }
 
     /// How many protected names use `word` as a word (two letters or more).

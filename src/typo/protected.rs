@@ -99,6 +99,11 @@ impl<'a> Protected<'a> {
         self.memory.opening_uses(name)
     }
 
+    /// See [`NameIndex::unseen_trigram_at`] (memory only, like openings).
+    pub fn unseen_trigram_at(&self, stripped: &str, pos: usize) -> bool {
+        self.memory.unseen_trigram_at(stripped, pos)
+    }
+
     pub fn is_word(&self, word: &str) -> bool {
         words::is_word(word, &|w| self.word_uses(w))
     }

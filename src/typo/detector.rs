@@ -184,6 +184,11 @@ const TOP_RANK_FIRST_LETTER: u32 = 100;
 /// legitimate name of the 9,986 it reaches is `vyper` next to `typer`.
 const TOP_RANK_FIRST_LETTER_UNSEEN: u32 = 2000;
 const MIN_OPENING_USES: u32 = 30;
+/// ...and, against the top 500, any other first letter that makes the first
+/// three letters a run no popular name has anywhere (`ztoml`, `qrrow`),
+/// when at least this many popular names open like the target (`pqdm` next
+/// to `tqdm`: two do). Session 10; costs `poml` next to `toml`.
+const MIN_OPENING_USES_TOP: u32 = 5;
 /// A separator inserted between two parts this long, one of them a known
 /// word, is another spelling of the same words (`expiring-dict`).
 const MIN_SPLIT_WORD_LEN: usize = 4;
@@ -1050,7 +1055,13 @@ impl Scan<'_> {
                     let unseen_opening = letters
                         && within(TOP_RANK_FIRST_LETTER_UNSEEN)
                         && self.index.opening_uses(name) == 0
-                        && self.index.opening_uses(target) >= MIN_OPENING_USES;
+                        && self.index.opening_uses(target) >= MIN_OPENING_USES
+                        // ...or, against the top 500, three letters no popular name has
+                        // anywhere (`ztoml`, `qrrow`), the target's opening not a rare one.
+                        || letters
+                            && within(TOP_RANK_WEAK)
+                            && self.index.unseen_first_three(name)
+                            && self.index.opening_uses(target) >= MIN_OPENING_USES_TOP;
                     (len >= MIN_FUZZY_LEN
                         && (within(TOP_RANK_FIRST_LETTER) && sounds_alike(at(pos), expected(pos))
                             || unseen_opening))

@@ -1089,7 +1089,8 @@ fn a_first_letter_that_makes_an_opening_no_popular_name_has() {
             ("kyper", Some(("typer", Rule::Substitution))),
             ("xoto3", None), // few names open with `bo`: a first letter may mean something
             ("pqdm", None),  // likewise `tq`
-            ("tyee", None),  // 31 names open with `ty`
+            // 31 names open with `ty`, but none has `tye`: the top-500 rule below.
+            ("tyee", Some(("pyee", Rule::Substitution))),
             ("vyzmq", None), // beyond #2,000
         ],
     );
@@ -1113,6 +1114,27 @@ fn a_letter_that_makes_three_no_popular_name_has() {
             ("isorv", Some(("isort", Rule::Substitution))),   // `orv`, `rv$`
             ("tombi", None),                                  // `omb`, `mbi`, `bi$` are in `combi`
             ("pyheck", None),                                 // beyond the top 500
+        ],
+    );
+}
+
+/// Session 10: any other first letter against the top 500 when the first
+/// three letters are a run no popular name has, and 5+ popular names open
+/// like the target.
+#[test]
+fn a_first_letter_that_makes_three_no_popular_name_has() {
+    let mut names: Vec<(String, usize)> = (0..5).map(|i| (format!("ar{i}x"), 100 + i)).collect();
+    for (name, rank) in [("tqdm", 69), ("arrow", 377), ("errand", 4000)] {
+        names.push((name.to_string(), rank));
+    }
+    let refs: Vec<(&str, usize)> = names.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    let d = placed(&refs);
+    assert_with(
+        &d,
+        &[
+            ("qrrow", Some(("arrow", Rule::Substitution))), // `qrr` is in no name
+            ("errow", None),                                // `err` is (`errand`)
+            ("pqdm", None),                                 // only `tqdm` opens with `tq`
         ],
     );
 }

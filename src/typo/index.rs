@@ -270,6 +270,16 @@ impl NameIndex {
         trigrams_at(stripped, pos).any(|t| !self.trigrams.contains(&t))
     }
 
+    /// True when the first three letters of `name` (separators aside)
+    /// start or sit inside no popular name.
+    pub fn unseen_first_three(&self, name: &str) -> bool {
+        let mut letters = name.bytes().filter(|b| *b != b'-');
+        match (letters.next(), letters.next(), letters.next()) {
+            (Some(a), Some(b), Some(c)) => !self.trigrams.contains(&[a, b, c]),
+            _ => false,
+        }
+    }
+
     /// How many protected names use `word` as a word (two letters or more).
     pub fn word_uses(&self, word: &str) -> u32 {
         self.vocabulary.get(word).copied().unwrap_or(0)

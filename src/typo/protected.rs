@@ -104,6 +104,11 @@ impl<'a> Protected<'a> {
         self.memory.unseen_trigram_at(stripped, pos)
     }
 
+    /// See [`NameIndex::unseen_first_three`] (memory only).
+    pub fn unseen_first_three(&self, name: &str) -> bool {
+        self.memory.unseen_first_three(name)
+    }
+
     pub fn is_word(&self, word: &str) -> bool {
         words::is_word(word, &|w| self.word_uses(w))
     }

@@ -143,7 +143,11 @@ const TOP_RANK_WEAK: u32 = 500;
 const TOP_RANK_SHORT: u32 = 300;
 /// A letter dropped from a four-letter name (`ric`, `tml`): the top 500
 /// (the one legitimate three-letter name this reaches among the 9,986
-/// measured is `cle` next to `cleo`, #413).
+/// measured is `cle` next to `cleo`, #413). A letter from the middle
+/// (second or third) counts at any rank since session 10: the seven
+/// legitimate three-letter names of the 9,986 that are a four-letter
+/// top-5,000 name with a letter dropped all lack its first or its last
+/// (`cle`/`cleo`, `sox`/`soxr`, `pin`/`pint`, `llm`/`vllm`, `tts`/`gtts`).
 const TOP_RANK_FOUR_LETTER_OMISSION: u32 = 500;
 /// A letter replaced by one that sounds alike (`numpi`, `pyyeml`).
 const TOP_RANK_SOUNDALIKE: u32 = 500;
@@ -164,8 +168,27 @@ const MIN_LEN_AFFIX_TYPO: usize = 6;
 /// ...and against any single-word protected name at least this long
 /// (`tenserflow`; in multi-word names it usually makes another word).
 const MIN_LEN_SOUNDALIKE_ANY_RANK: usize = 9;
+/// Any other letter inside a single-word name of the top 500 when it makes
+/// three letters in a row that no popular name has (`dccker`, `isorv`,
+/// `aruow`): session 10; none of the 9,986 legitimate names is such a pair.
+const TOP_RANK_UNSEEN_TRIGRAM: u32 = 500;
 /// A first letter replaced by an unrelated one (`ettrs`).
 const TOP_RANK_FIRST_LETTER: u32 = 100;
+/// ...and any other first letter down to #2,000 when the look-alike opens
+/// with two letters no popular name opens with, while at least this many
+/// open like the target (`kwscli` for `awscli`, `jyee` for `pyee`): real
+/// names are chosen to be read, a slip of the first key makes an opening
+/// nobody chose. The target's opening must be a common one: names that
+/// open rarely are often abbreviations whose first letter means something
+/// (`pqdm` next to `tqdm`, `xoto3` next to `boto3`). Session 10; the one
+/// legitimate name of the 9,986 it reaches is `vyper` next to `typer`.
+const TOP_RANK_FIRST_LETTER_UNSEEN: u32 = 2000;
+const MIN_OPENING_USES: u32 = 30;
+/// ...and, against the top 500, any other first letter that makes the first
+/// three letters a run no popular name has anywhere (`ztoml`, `qrrow`),
+/// when at least this many popular names open like the target (`pqdm` next
+/// to `tqdm`: two do). Session 10; costs `poml` next to `toml`.
+const MIN_OPENING_USES_TOP: u32 = 5;
 /// A separator inserted between two parts this long, one of them a known
 /// word, is another spelling of the same words (`expiring-dict`).
 const MIN_SPLIT_WORD_LEN: usize = 4;
@@ -914,6 +937,17 @@ impl Scan<'_> {
             .split_once('-')
             .is_some_and(|(first, _)| self.index.family_size(first) >= MIN_FAMILY_SIZE)
             && !within(TOP_RANK_IN_FAMILY);
+        // The family's own word made plural or singular (`pytests-vcr`,
+        // `type-defusedxml`, `mypys-boto3-s3`): the word every member
+        // shares is the one typed most, and no member changes it, so this
+        // counts at any rank unless the new first word heads a family too.
+        let family_word_plural = |p: usize| {
+            target.split_once('-').is_some_and(|(first, _)| {
+                p <= first.len() && self.index.family_size(first) >= MIN_FAMILY_SIZE
+            }) && name
+                .split_once('-')
+                .is_some_and(|(first, _)| self.index.family_size(first) == 0)
+        };
         let rule = match edit {
             Edit::Homoglyph { .. } => return Some(Rule::Homoglyph),
             Edit::Separator { .. } => {
@@ -937,11 +971,14 @@ impl Scan<'_> {
                 if ch.is_ascii_digit() {
                     None
                 } else if name.len() == MIN_FUZZY_LEN - 1 {
-                    // `ric` for `rich`, `tml` for `toml`.
-                    within(TOP_RANK_FOUR_LETTER_OMISSION).then_some(Rule::Omission)
+                    // `ric` for `rich`, `tml` for `toml`; a letter from
+                    // the middle (`tml`, `grq` for `groq`) at any rank.
+                    let inside = pos > 0 && !trailing && ch.is_ascii_lowercase();
+                    (within(TOP_RANK_FOUR_LETTER_OMISSION) || inside).then_some(Rule::Omission)
                 } else if ch == b's' && at_word_end && strip_separators(target).len() >= 7 {
                     // `setuptool`, `more-itertool`, `google-api-cores`.
-                    (within(TOP_RANK_PLURAL) && !crowded_family).then_some(Rule::Plural)
+                    (within(TOP_RANK_PLURAL) && !crowded_family || family_word_plural(pos))
+                        .then_some(Rule::Plural)
                 } else if trailing {
                     // The last letter: too often another word (`panda`, `crypt`).
                     (ch != b's' && (weak && len >= 6 || len >= 13)).then_some(Rule::Omission)
@@ -990,8 +1027,9 @@ impl Scan<'_> {
                 {
                     // A plural: `pandass` is a repetition, `pandas-corex` not a word end.
                     (pos == last && !target.ends_with('s') && !crowded_family
-                        || within(TOP_RANK_PLURAL_ADDED) && !crowded_family)
-                        .then_some(Rule::Plural)
+                        || within(TOP_RANK_PLURAL_ADDED) && !crowded_family
+                        || family_word_plural(pos))
+                    .then_some(Rule::Plural)
                 } else if pos == last {
                     // A stray letter typed after the name (`pandasx`, `scipyt`).
                     ((weak && len >= 4
@@ -1011,11 +1049,23 @@ impl Scan<'_> {
                 let top = rank.is_some_and(|r| r <= TOP_RANK_FOR_SUBSTITUTION);
                 let letters = at(pos).is_ascii_lowercase() && expected(pos).is_ascii_lowercase();
                 if pos == 0 {
-                    // `ettrs`, `mttpx`: a changed first letter, only against the very top.
+                    // `ettrs`, `mttpx`: a changed first letter, only against the very top;
+                    // any letter down to #2,000 when no popular name opens like the
+                    // look-alike and many open like the target (`kwscli`, `jyee`).
+                    let unseen_opening = letters
+                        && within(TOP_RANK_FIRST_LETTER_UNSEEN)
+                        && self.index.opening_uses(name) == 0
+                        && self.index.opening_uses(target) >= MIN_OPENING_USES
+                        // ...or, against the top 500, three letters no popular name has
+                        // anywhere (`ztoml`, `qrrow`), the target's opening not a rare one.
+                        || letters
+                            && within(TOP_RANK_WEAK)
+                            && self.index.unseen_first_three(name)
+                            && self.index.opening_uses(target) >= MIN_OPENING_USES_TOP;
                     (len >= MIN_FUZZY_LEN
-                        && within(TOP_RANK_FIRST_LETTER)
-                        && sounds_alike(at(pos), expected(pos)))
-                    .then_some(Rule::Substitution)
+                        && (within(TOP_RANK_FIRST_LETTER) && sounds_alike(at(pos), expected(pos))
+                            || unseen_opening))
+                        .then_some(Rule::Substitution)
                 } else if len >= 5
                     && (top && !target.contains('-')
                         || len >= MIN_LEN_ANY_SUBSTITUTION && !target.contains('-') && letters
@@ -1024,6 +1074,10 @@ impl Scan<'_> {
                             && word_at(target, pos)
                                 .is_some_and(|w| w.len() >= MIN_WORD_LEN_FOR_SUBSTITUTION)
                         || within(TOP_RANK_SOUNDALIKE) && sounds_alike(at(pos), expected(pos))
+                        || within(TOP_RANK_UNSEEN_TRIGRAM)
+                            && letters
+                            && !target.contains('-')
+                            && self.index.unseen_trigram_at(name, pos)
                         || within(TOP_RANK_SOUNDALIKE_CONSONANT)
                             && sounds_alike(at(pos), expected(pos))
                             && !is_vowel(at(pos))
@@ -1332,7 +1386,7 @@ const TOP_RANK_SPELLING: u32 = 1000;
 
 /// Multi-word names with at most this many words are searched for several
 /// words made plural or singular at once.
-const MAX_WORDS_FOR_PLURALS: usize = 4;
+const MAX_WORDS_FOR_PLURALS: usize = 6;
 
 /// The singular of a plural-looking word and the plural of a singular one
 /// (`apis` → `api`, `tool` → `tools`, `libraries` → `library`).

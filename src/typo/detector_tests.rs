@@ -517,8 +517,11 @@ fn a_letter_dropped_from_a_four_letter_name_of_the_top() {
         &[
             ("ric", Some(("rich", Rule::Omission))),
             ("tml", Some(("toml", Rule::Omission))),
-            ("cid", None), // cuid is not popular enough for three letters
-            ("ina", None),
+            // cuid and idna are not popular enough for three letters, but
+            // since session 10 a letter from the middle counts at any rank.
+            ("cid", Some(("cuid", Rule::Omission))),
+            ("ina", Some(("idna", Rule::Omission))),
+            ("uid", None), // the first letter of a less popular name
         ],
     );
 }
@@ -987,6 +990,151 @@ fn plurals_added_at_any_rank() {
             ("kedros-vizs", Some(("kedro-viz", Rule::EditDistance))), // a plural plus an `s` at the end
             ("tree-sitter-sqls", Some(("tree-sitter-sql", Rule::Plural))),
             ("oslo-util", None), // a dropped `s` beyond #2,000
+        ],
+    );
+}
+
+/// Session 10: a letter from the middle of a four-letter name at any rank;
+/// the first or the last letter still only against the top 500.
+#[test]
+fn a_letter_from_the_middle_of_a_four_letter_name_at_any_rank() {
+    let d = placed(&[
+        ("groq", 1023),
+        ("boto", 1538),
+        ("soxr", 1291),
+        ("vllm", 1740),
+        ("cleo", 413),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("grq", Some(("groq", Rule::Omission))),
+            ("bto", Some(("boto", Rule::Omission))),
+            ("sox", None), // the last letter beyond the top 500
+            ("llm", None), // the first letter
+            ("cle", Some(("cleo", Rule::Omission))), // the top 500: any letter
+        ],
+    );
+}
+
+/// Session 10: the family's own word made plural or singular at any rank
+/// (`pytests-vcr`); a member's own word still only up to #1,000
+/// (`django-pglocks` next to `django-pglock` is real).
+#[test]
+fn the_family_word_made_plural_at_any_rank() {
+    let d = placed(&[
+        ("pytest", 30),
+        ("pytest-cov", 40),
+        ("pytest-mock", 50),
+        ("types-requests", 60),
+        ("types-pyyaml", 70),
+        ("types-six", 80),
+        ("django", 528),
+        ("django-filter", 600),
+        ("django-environ", 700),
+        ("pytest-vcr", 3089),
+        ("types-defusedxml", 2827),
+        ("django-pglock", 3956),
+        ("django-filer", 3500),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("pytests-vcr", Some(("pytest-vcr", Rule::Plural))),
+            ("type-defusedxml", Some(("types-defusedxml", Rule::Plural))),
+            ("django-pglocks", None),
+            ("django-filers", None),
+            ("pytest-vcrs", None),
+        ],
+    );
+}
+
+/// Session 10: up to six words made plural or singular at once.
+#[test]
+fn every_word_of_a_long_name_made_plural() {
+    let d = placed(&[("opentelemetry-exporter-otlp-proto-http", 127)]);
+    assert_with(
+        &d,
+        &[(
+            "opentelemetrys-exporters-otlps-protos-https",
+            Some(("opentelemetry-exporter-otlp-proto-http", Rule::Plural)),
+        )],
+    );
+}
+
+/// Session 10: any other first letter down to #2,000 when no popular name
+/// opens like the look-alike and 30+ open like the target.
+#[test]
+fn a_first_letter_that_makes_an_opening_no_popular_name_has() {
+    // 30 more names opening with `py`, and with `ty`.
+    let mut names: Vec<(String, usize)> = (0..30).map(|i| (format!("py{i}x"), 100 + i)).collect();
+    names.extend((0..30).map(|i| (format!("ty{i}x"), 200 + i)));
+    for (name, rank) in [
+        ("boto3", 1),
+        ("pyasn1", 61),
+        ("tqdm", 69),
+        ("typer", 83),
+        ("pyee", 299),
+        ("pyzmq", 2500),
+    ] {
+        names.push((name.to_string(), rank));
+    }
+    let refs: Vec<(&str, usize)> = names.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    let d = placed(&refs);
+    assert_with(
+        &d,
+        &[
+            ("jyee", Some(("pyee", Rule::Substitution))),
+            ("qyasn1", Some(("pyasn1", Rule::Substitution))),
+            ("kyper", Some(("typer", Rule::Substitution))),
+            ("xoto3", None), // few names open with `bo`: a first letter may mean something
+            ("pqdm", None),  // likewise `tq`
+            // 31 names open with `ty`, but none has `tye`: the top-500 rule below.
+            ("tyee", Some(("pyee", Rule::Substitution))),
+            ("vyzmq", None), // beyond #2,000
+        ],
+    );
+}
+
+/// Session 10: any other letter inside a single word of the top 500 when it
+/// makes three letters in a row no popular name has.
+#[test]
+fn a_letter_that_makes_three_no_popular_name_has() {
+    let d = placed(&[
+        ("docker", 158),
+        ("isort", 323),
+        ("tomli", 400),
+        ("pydeck", 700),
+        ("combi", 4000),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("dccker", Some(("docker", Rule::Substitution))), // `^dc`, `dcc`, `cck`
+            ("isorv", Some(("isort", Rule::Substitution))),   // `orv`, `rv$`
+            ("tombi", None),                                  // `omb`, `mbi`, `bi$` are in `combi`
+            ("pyheck", None),                                 // beyond the top 500
+        ],
+    );
+}
+
+/// Session 10: any other first letter against the top 500 when the first
+/// three letters are a run no popular name has, and 5+ popular names open
+/// like the target.
+#[test]
+fn a_first_letter_that_makes_three_no_popular_name_has() {
+    let mut names: Vec<(String, usize)> = (0..5).map(|i| (format!("ar{i}x"), 100 + i)).collect();
+    for (name, rank) in [("tqdm", 69), ("arrow", 377), ("errand", 4000)] {
+        names.push((name.to_string(), rank));
+    }
+    let refs: Vec<(&str, usize)> = names.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    let d = placed(&refs);
+    assert_with(
+        &d,
+        &[
+            ("qrrow", Some(("arrow", Rule::Substitution))), // `qrr` is in no name
+            ("errow", None),                                // `err` is (`errand`)
+            ("pqdm", None),                                 // only `tqdm` opens with `tq`
         ],
     );
 }

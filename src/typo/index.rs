@@ -12,7 +12,7 @@
 //! The server keeps only the popularity corpus here; its own project names
 //! live in the store under the same keys ([`super::probe`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::pair_table::PairTable;
 
@@ -55,6 +55,39 @@ pub struct NameIndex {
     vocabulary: HashMap<String, u32>,
     /// How many multi-word names start with each first word.
     families: HashMap<String, u32>,
+    /// How many popular names (separators aside) start with each two
+    /// letters: a look-alike whose opening no popular name has is a slip
+    /// of the first key (`kwscli` for `awscli`), not a name of its own.
+    /// Popular names only, so a server that keeps its own names in the
+    /// store counts the same as one holding them in memory.
+    openings: HashMap<[u8; 2], u32>,
+    /// Every three letters in a row of a popular name (separators aside,
+    /// `^` and `$` marking its ends): a letter replaced so that it makes
+    /// three no popular name has (`dccker`, `isorv`) is a slip, not a name
+    /// chosen to be read. Popular names only, like [`Self::openings`].
+    trigrams: HashSet<[u8; 3]>,
+}
+
+/// The three-letter windows of `name` (separators aside, `^`/`$` at its
+/// ends) that contain the letter at `pos` of the separator-free name.
+pub fn trigrams_at(stripped: &str, pos: usize) -> impl Iterator<Item = [u8; 3]> + '_ {
+    let b = stripped.as_bytes();
+    let at = move |i: usize| match i {
+        0 => b'^',
+        i if i == b.len() + 1 => b'$',
+        i => b.get(i - 1).copied().unwrap_or(b'$'),
+    };
+    // Windows [p-2, p], [p-1, p+1], [p, p+2] in the padded string, p = pos + 1.
+    let p = pos + 1;
+    (p.saturating_sub(2)..=p)
+        .filter(move |start| start + 2 <= b.len() + 1)
+        .map(move |start| [at(start), at(start + 1), at(start + 2)])
+}
+
+/// The first two letters of a name, separators aside.
+pub fn opening(name: &str) -> Option<[u8; 2]> {
+    let mut letters = name.bytes().filter(|b| *b != b'-');
+    Some([letters.next()?, letters.next()?])
 }
 
 /// FNV-1a: fast, deterministic, good enough for keys that are verified afterwards.
@@ -165,6 +198,14 @@ impl NameIndex {
             *family = family.saturating_add(1);
             add(&mut self.word_sets, key);
         }
+        if let (Origin::Popular { .. }, Some(key)) = (origin, opening(name)) {
+            let uses = self.openings.entry(key).or_default();
+            *uses = uses.saturating_add(1);
+            let stripped = strip_separators(name);
+            for pos in 0..stripped.len() {
+                self.trigrams.extend(trigrams_at(&stripped, pos));
+            }
+        }
         for word in name.split('-').filter(|w| w.len() >= MIN_PARTICLE_LEN) {
             match self.vocabulary.get_mut(word) {
                 Some(uses) => *uses = uses.saturating_add(1),
@@ -189,6 +230,8 @@ impl NameIndex {
         self.by_name.merge();
         self.vocabulary.shrink_to_fit();
         self.families.shrink_to_fit();
+        self.openings.shrink_to_fit();
+        self.trigrams.shrink_to_fit();
     }
 
     pub fn entry(&self, id: u32) -> Option<&Entry> {
@@ -212,6 +255,29 @@ impl NameIndex {
     /// How many protected multi-word names start with `word-`.
     pub fn family_size(&self, word: &str) -> u32 {
         self.families.get(word).copied().unwrap_or(0)
+    }
+
+    /// How many popular names start with the same two letters as `name`.
+    pub fn opening_uses(&self, name: &str) -> u32 {
+        opening(name)
+            .and_then(|key| self.openings.get(&key).copied())
+            .unwrap_or(0)
+    }
+
+    /// True when a three-letter window around `pos` of the separator-free
+    /// `stripped` occurs in no popular name.
+    pub fn unseen_trigram_at(&self, stripped: &str, pos: usize) -> bool {
+        trigrams_at(stripped, pos).any(|t| !self.trigrams.contains(&t))
+    }
+
+    /// True when the first three letters of `name` (separators aside)
+    /// start or sit inside no popular name.
+    pub fn unseen_first_three(&self, name: &str) -> bool {
+        let mut letters = name.bytes().filter(|b| *b != b'-');
+        match (letters.next(), letters.next(), letters.next()) {
+            (Some(a), Some(b), Some(c)) => !self.trigrams.contains(&[a, b, c]),
+            _ => false,
+        }
     }
 
     /// How many protected names use `word` as a word (two letters or more).

@@ -93,6 +93,22 @@ impl<'a> Protected<'a> {
         self.memory.family_size(word).saturating_add(stored)
     }
 
+    /// How many popular names open with the same two letters (memory
+    /// only: popular names are never stored).
+    pub fn opening_uses(&self, name: &str) -> u32 {
+        self.memory.opening_uses(name)
+    }
+
+    /// See [`NameIndex::unseen_trigram_at`] (memory only, like openings).
+    pub fn unseen_trigram_at(&self, stripped: &str, pos: usize) -> bool {
+        self.memory.unseen_trigram_at(stripped, pos)
+    }
+
+    /// See [`NameIndex::unseen_first_three`] (memory only).
+    pub fn unseen_first_three(&self, name: &str) -> bool {
+        self.memory.unseen_first_three(name)
+    }
+
     pub fn is_word(&self, word: &str) -> bool {
         words::is_word(word, &|w| self.word_uses(w))
     }

@@ -248,6 +248,13 @@ NEW_CLASSES = {
     "numpyy3": "numpy",                # a doubled letter plus a digit, short name
     "djanjo": "django",                # g for j, a consonant that sounds alike (#528)
     "psulit": "psutil",                # letters swapped across one in a six-letter name
+    # session 10
+    "grq": "groq",                     # a letter from the middle of a four-letter name at any rank (#1023)
+    "pytests-vcr": "pytest-vcr",       # the family word made plural at any rank (#3089)
+    "dccker": "docker",                # a letter making three no popular name has
+    "kwscli": "awscli",                # a first letter making an opening no popular name has
+    "qrrow": "arrow",                  # a first letter making three no popular name has
+    "opentelemetrys-exporters-otlps-protos-https": "opentelemetry-exporter-otlp-proto-http",  # five words made plural
 }
 
 

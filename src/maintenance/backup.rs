@@ -53,6 +53,7 @@ pub fn backup(
     dest: &Path,
     force_copy: bool,
 ) -> Result<BackupReport, MaintenanceError> {
+    crate::store::blobs::require_local(data, "airlock backup")?;
     // Refuse before writing anything.
     let src_db = data.join(DB_FILE);
     if !src_db.is_file() {

@@ -161,6 +161,7 @@ impl FsckReport {
 
 /// Check the data folder `dir` (see the module documentation).
 pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceError> {
+    crate::store::blobs::require_local(dir, "airlock fsck")?;
     let conn = super::open_db(dir)?;
     // `PRAGMA quick_check` reads the whole database on one core and needs
     // no particular snapshot: it runs on its own connection beside the

@@ -158,6 +158,9 @@ pub(super) struct S3Blobs {
     /// [`READ_STALL`] and `transfer_timeout` here instead).
     bulk: Arc<AmazonS3>,
     transfer_timeout: Duration,
+    /// Largest object uploaded in one PUT ([`SINGLE_PUT_MAX`]; smaller in
+    /// tests, to exercise multipart uploads).
+    single_put_max: u64,
     prefix: String,
     label: String,
     rt: Option<tokio::runtime::Runtime>,
@@ -229,6 +232,7 @@ impl S3Blobs {
         Ok(Self {
             store,
             bulk,
+            single_put_max: SINGLE_PUT_MAX,
             transfer_timeout: loc
                 .timeout_secs
                 .map(Duration::from_secs)
@@ -326,28 +330,39 @@ impl S3Blobs {
             self.label.clone(),
         );
         let limit = self.transfer_timeout;
+        let single_put_max = self.single_put_max;
         let upload = async move {
             let store = if size <= WHOLE_MAX { quick } else { bulk };
-            if size <= SINGLE_PUT_MAX {
+            if size <= single_put_max {
                 let bytes = Bytes::from(
                     tokio::fs::read(&path)
                         .await
                         .map_err(|e| StoreError::io("reading", &path, e))?,
                 );
-                let create = PutOptions {
-                    mode: PutMode::Create,
-                    ..PutOptions::default()
+                // Looked up first as well: `true` must mean "created now"
+                // (a failed database write then removes it), even on a
+                // server that ignores If-None-Match.
+                let there = match store.head(&key).await {
+                    Ok(_) => true,
+                    Err(object_store::Error::NotFound { .. }) => false,
+                    Err(e) => return Err(failed(&label, "looking up an object", e)),
                 };
-                match store
-                    .put_opts(&key, PutPayload::from(bytes.clone()), create)
-                    .await
-                {
-                    Ok(_) => return Ok(true),
-                    Err(
-                        object_store::Error::AlreadyExists { .. }
-                        | object_store::Error::Precondition { .. },
-                    ) => {}
-                    Err(e) => return Err(failed(&label, "storing a file", e)),
+                if !there {
+                    let create = PutOptions {
+                        mode: PutMode::Create,
+                        ..PutOptions::default()
+                    };
+                    match store
+                        .put_opts(&key, PutPayload::from(bytes.clone()), create)
+                        .await
+                    {
+                        Ok(_) => return Ok(true),
+                        Err(
+                            object_store::Error::AlreadyExists { .. }
+                            | object_store::Error::Precondition { .. },
+                        ) => {}
+                        Err(e) => return Err(failed(&label, "storing a file", e)),
+                    }
                 }
                 if hash_object(&store, &key, &label).await? == sha {
                     return Ok(false);
@@ -358,15 +373,17 @@ impl S3Blobs {
                     .put(&key, PutPayload::from(bytes))
                     .await
                     .map_err(|e| failed(&label, "replacing an altered object", e))?;
-                return Ok(true);
+                // it existed (other rows may name it): not "created"
+                return Ok(false);
             }
             // Multipart uploads cannot be create-only: look first. The bytes
             // are the same whoever wins a race, so an overwrite is harmless.
-            match hash_object(&store, &key, &label).await {
+            let existed = match hash_object(&store, &key, &label).await {
                 Ok(found) if found == sha => return Ok(false),
-                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Ok(_) => true,
+                Err(StoreError::NotFound(_)) => false,
                 Err(e) => return Err(e),
-            }
+            };
             let upload = store
                 .put_multipart(&key)
                 .await
@@ -391,7 +408,7 @@ impl S3Blobs {
             w.finish()
                 .await
                 .map_err(|e| failed(&label, "finishing an upload", e))?;
-            Ok(true)
+            Ok(!existed)
         };
         let created = self.run(async move {
             tokio::time::timeout(limit, upload)
@@ -649,8 +666,71 @@ pub fn io_error(e: StoreError) -> io::Error {
 }
 
 #[cfg(test)]
+#[path = "../../../tests/common/s3.rs"]
+mod s3_server;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every operation against a real S3 server (s3s-fs, signatures
+    /// checked), a multipart upload included.
+    #[test]
+    fn operations_against_a_real_s3_server() {
+        let server = s3_server::S3Server::start();
+        for (k, v) in server.env() {
+            std::env::set_var(k, v);
+        }
+        let loc: S3Location = server.blobs_url("unit").parse().expect("location");
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut store =
+            super::super::BlobStore::open_at(dir.path(), &super::super::BlobLocation::S3(loc))
+                .expect("open");
+        if let super::super::Backend::S3(s) = &mut store.backend {
+            s.single_put_max = 1024 * 1024;
+        }
+        store.probe_writable().expect("probe");
+        let small = b"small blob".to_vec();
+        let big: Vec<u8> = (0..PART + 3 * 1024 * 1024)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        for bytes in [&small, &big] {
+            let mut t = store.create_temp().expect("temp");
+            t.write_all(bytes).expect("write");
+            let sha = t.sha256();
+            assert!(!store.exists(&sha));
+            assert!(store.commit(t).expect("commit"), "created");
+            assert!(store.exists(&sha));
+            assert_eq!(store.size_of(&sha).expect("size"), bytes.len() as u64);
+            assert_eq!(store.rehash(&sha).expect("rehash"), sha);
+            let copy = store.local_copy(&sha).expect("copy");
+            assert_eq!(&std::fs::read(copy.path()).expect("read"), bytes);
+            // the same bytes again: not created, still there
+            let (again, created) = store.put_bytes(bytes).expect("put");
+            assert_eq!(again, sha);
+            assert!(!created);
+            assert_eq!(store.quarantine(&sha).expect("sound"), None);
+        }
+        // altered behind the store's back: found, quarantined, put back right
+        let sha = Sha256::of(&small);
+        let file = server.object_file("unit", &sha.to_hex());
+        std::fs::write(&file, b"SMALL blob").expect("alter");
+        assert_ne!(store.rehash(&sha).expect("rehash"), sha);
+        assert!(store.local_copy(&sha).is_err(), "a copy is verified");
+        let (_, created) = store.put_bytes(&small).expect("put heals");
+        assert!(!created, "it existed");
+        assert_eq!(store.rehash(&sha).expect("rehash"), sha);
+        std::fs::write(&file, b"SMALL blob").expect("alter");
+        let to = store.quarantine(&sha).expect("quarantine").expect("moved");
+        assert!(to.contains("quarantine/"), "{to}");
+        assert!(!store.exists(&sha));
+        store.remove(&Sha256::of(&big)).expect("remove");
+        assert!(!store.exists(&Sha256::of(&big)));
+        store
+            .remove(&Sha256::of(&big))
+            .expect("removing twice is fine");
+        assert!(dir.path().join(super::super::LOCATION_FILE).is_file());
+    }
 
     #[test]
     fn locations_parse_and_print_without_secrets() {

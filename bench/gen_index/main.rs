@@ -227,7 +227,10 @@ fn distinct_sdist(
 /// folder is new; the caller syncs once).
 fn write_blob(store: &Store, bytes: &[u8]) -> anyhow::Result<Sha256> {
     let sha = Sha256::of(bytes);
-    let path = store.blobs.path_of(&sha);
+    let path = store
+        .blobs
+        .local_path(&sha)
+        .context("gen_index writes a local data folder")?;
     if !path.is_file() {
         let parent = path.parent().context("blob path has a parent")?;
         std::fs::create_dir_all(parent)?;

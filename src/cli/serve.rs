@@ -100,6 +100,19 @@ pub struct ServeArgs {
     /// airlock directly get empty files.
     #[arg(long, env = "AIRLOCK_ACCEL_REDIRECT", value_name = "PREFIX")]
     pub accel_redirect: Option<crate::deploy::AccelPrefix>,
+    /// Where file bytes are kept: `local` (`<data>/blobs/`, the default) or
+    /// an S3-compatible bucket, `s3://BUCKET/PREFIX?endpoint=URL&region=R`
+    /// (optional `&timeout=SECS` per request). Credentials come from the
+    /// environment only (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ALLOW_HTTP for an http:// endpoint); metadata stays in the local
+    /// SQLite database (docs/scale-out.md).
+    #[arg(
+        long,
+        env = "AIRLOCK_BLOBS",
+        default_value = "local",
+        value_name = "LOCATION"
+    )]
+    pub blobs: crate::store::BlobLocation,
     /// Connection limits of the listener (HTTP and HTTPS alike).
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -390,8 +403,24 @@ pub fn init_logging(format: LogFormat) {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    let store = Store::open(&args.data)
+    if !matches!(args.blobs, crate::store::BlobLocation::Local) {
+        if args.accel_redirect.is_some() {
+            anyhow::bail!(
+                "--accel-redirect is not yet supported with --blobs s3:// (nginx sends files \
+                 from local disk); see docs/scale-out.md"
+            );
+        }
+        if args.mirror.settings()?.retention.is_active() {
+            anyhow::bail!(
+                "mirror cache retention (--mirror-cache-max-gb, --mirror-cache-max-age) is not \
+                 yet supported with --blobs s3://; see docs/scale-out.md"
+            );
+        }
+    }
+    let store = Store::open_with_blobs(&args.data, &args.blobs)
         .with_context(|| format!("opening data folder {}", args.data.display()))?;
+    // the location carries no secret (credentials come from the environment)
+    tracing::info!(blobs = %args.blobs, "file storage");
     let signer = TokenSigner::load_or_create(&args.data).context("loading the token secret")?;
     let auth = Arc::new(Authenticator::new(
         signer,

@@ -57,6 +57,8 @@ impl ApiClient {
             .to_string();
         let mut b = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
+            // HTTP/1.1 as always (object_store turns on reqwest's http2)
+            .http1_only()
             .user_agent(concat!("airlock-cli/", env!("CARGO_PKG_VERSION")));
         let ca_pem = match &config.ca {
             Some(ca) => Some(

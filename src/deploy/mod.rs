@@ -189,7 +189,7 @@ mod tests {
         // the same relative path as the blob store's
         let dir = tempfile::tempdir().expect("tmp");
         let store = crate::store::blobs::BlobStore::open(dir.path()).expect("store");
-        let rel = store.path_of(&sha);
+        let rel = store.local_path(&sha).expect("local");
         let rel = rel
             .strip_prefix(dir.path().join("blobs"))
             .expect("under blobs");

@@ -56,6 +56,7 @@ pub fn backup(
     force_copy: bool,
     pace: Pace,
 ) -> Result<BackupReport, MaintenanceError> {
+    crate::store::blobs::require_local(data, "airlock backup")?;
     // Refuse before writing anything.
     let src_db = data.join(DB_FILE);
     if !src_db.is_file() {

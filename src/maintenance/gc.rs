@@ -191,6 +191,7 @@ pub fn sweep(
     opts: &GcOptions,
     in_use: &dyn InUse,
 ) -> Result<GcReport, MaintenanceError> {
+    crate::store::blobs::require_local(dir, "airlock gc")?;
     let mut conn = open(dir)?;
     let now = crate::store::now();
     let mut report = GcReport {

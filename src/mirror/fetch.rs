@@ -63,7 +63,8 @@ struct Progress {
 
 struct Flight {
     temp_path: PathBuf,
-    blob_path: PathBuf,
+    /// `None` when the blobs are not local files (object storage).
+    blob_path: Option<PathBuf>,
     progress: watch::Receiver<Progress>,
 }
 
@@ -135,7 +136,7 @@ impl Downloads {
                     });
                     let flight = Arc::new(Flight {
                         temp_path: temp.path().to_path_buf(),
-                        blob_path: blobs.path_of(&job.sha256),
+                        blob_path: blobs.local_path(&job.sha256),
                         progress: rx,
                     });
                     map.insert(job.sha256, Arc::clone(&flight));
@@ -150,7 +151,7 @@ impl Downloads {
                 }
             }
         };
-        reader(&flight).await.map(Some)
+        reader(&flight).await
     }
 }
 
@@ -274,8 +275,10 @@ fn too_big(job: &Job, limit: u64) -> String {
     msg
 }
 
-/// Wait until upstream answered, then tail the download.
-async fn reader(flight: &Flight) -> Result<Streaming, FetchError> {
+/// Wait until upstream answered, then tail the download. `Ok(None)`: it
+/// was stored meanwhile, and the blob is not a local file to tail (read it
+/// from the store).
+async fn reader(flight: &Flight) -> Result<Option<Streaming>, FetchError> {
     let mut rx = flight.progress.clone();
     let p = rx
         .wait_for(|p| p.state != State::Connecting)
@@ -293,9 +296,12 @@ async fn reader(flight: &Flight) -> Result<Streaming, FetchError> {
             if let State::Failed(msg) = state {
                 return Err(FetchError::Upstream(msg));
             }
-            tokio::fs::File::open(&flight.blob_path)
+            let Some(blob_path) = &flight.blob_path else {
+                return Ok(None);
+            };
+            tokio::fs::File::open(blob_path)
                 .await
-                .map_err(|e| StoreError::io("opening", &flight.blob_path, e))?
+                .map_err(|e| StoreError::io("opening", blob_path, e))?
         }
     };
     let total = p.total;
@@ -318,10 +324,10 @@ async fn reader(flight: &Flight) -> Result<Streaming, FetchError> {
             }
         }
     });
-    Ok(Streaming {
+    Ok(Some(Streaming {
         total,
         body: Box::pin(body),
-    })
+    }))
 }
 
 struct Tail {

@@ -121,6 +121,9 @@ impl Upstream {
             .connect_timeout(settings.timeout)
             .read_timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::limited(5))
+            // object_store turns on reqwest's http2 feature: keep upstream
+            // traffic on HTTP/1.1, as it always was
+            .http1_only()
             .https_only(false);
         let trust =
             crate::tls::trust::Trust::load(settings.extra_ca_pem.as_deref(), "--upstream-ca")

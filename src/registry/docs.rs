@@ -256,12 +256,13 @@ impl Registry {
                     "no documentation for {project} {version} on index {path}"
                 ))
             })?;
-        let zip = self.store.blobs.path_of(&row.sha256);
+        let zip = self.blob_file(row.sha256).await?;
         let page = page.to_string();
-        let found =
-            tokio::task::spawn_blocking(move || lookup_doc(&zip, &page, &DocZipLimits::default()))
-                .await
-                .map_err(blocking_failed)??;
+        let found = tokio::task::spawn_blocking(move || {
+            lookup_doc(zip.path(), &page, &DocZipLimits::default())
+        })
+        .await
+        .map_err(blocking_failed)??;
         Ok((row.version, found))
     }
 }

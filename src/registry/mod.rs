@@ -109,6 +109,22 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A stored blob as a local file, for reading an archive by path: the
+    /// blob itself with local storage, a copy whose sha256 was checked
+    /// (deleted when dropped) with object storage.
+    pub(crate) async fn blob_file(
+        &self,
+        sha: crate::digest::Sha256,
+    ) -> Result<crate::store::blobs::LocalCopy> {
+        let blobs = Arc::clone(&self.store.blobs);
+        tokio::task::spawn_blocking(move || blobs.local_copy(&sha))
+            .await
+            .map_err(|e| RegistryError::Store(crate::store::StoreError::Internal(e.to_string())))?
+            .map_err(RegistryError::from)
+    }
+}
+
+impl Registry {
     pub async fn new(
         store: Store,
         auth: Arc<Authenticator>,

@@ -255,6 +255,7 @@ impl Registry {
 
         // Store the blobs: metadata first, then the file itself.
         let metadata_bytes = inspected.metadata_bytes.clone();
+        let temp_size = temp.size();
         let store = Arc::clone(self);
         let (meta_sha, meta_created, file_created) = tokio::task::spawn_blocking(move || {
             let (meta_sha, meta_created) = store.store.blobs.put_bytes(&metadata_bytes)?;
@@ -271,9 +272,6 @@ impl Registry {
         .await
         .map_err(blocking_failed)??;
 
-        let temp_size = std::fs::metadata(self.store.blobs.path_of(&sha))
-            .map(|m| m.len())
-            .unwrap_or(0);
         let release_metadata = release_metadata_json(&inspected.metadata).to_string();
         // rendered once, here, never per page view
         let meta = inspected.metadata.clone();

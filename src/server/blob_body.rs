@@ -25,6 +25,13 @@
 //!   identity (device, inode, size, mtime and ctime: any write changes the
 //!   ctime, which user space cannot set back), so repeated ranges of an
 //!   unchanged file are not re-hashed.
+//!
+//! Objects in a bucket (`--blobs s3://`) get the same checks: a small one
+//! is read whole and hashed before a byte is sent; a large one is hashed as
+//! it streams and its last chunk is held back until the digest matches; a
+//! range is sent only after the whole object was read and verified, and is
+//! then fetched with `If-Match` on the verified object's ETag, so a
+//! replaced object is never mixed in.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -38,6 +45,9 @@ use bytes::{Bytes, BytesMut};
 use ring::digest::{Context, SHA256};
 
 use crate::digest::Sha256;
+use crate::store::blobs::s3::{ObjectBody, ObjectRead};
+use crate::store::blobs::BlobRead;
+use crate::store::StoreError;
 
 /// Blobs up to this size are read whole when opened.
 const WHOLE_MAX: u64 = 1024 * 1024;
@@ -55,6 +65,19 @@ pub(super) enum OpenError {
     /// The bytes on disk do not hash to the blob's name.
     #[error("stored bytes hash to {actual}, not to their name {expected}")]
     Corrupt { expected: Sha256, actual: Sha256 },
+    /// The object storage failed or cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for OpenError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            StoreError::NotFound(m) => Self::Io(io::Error::new(io::ErrorKind::NotFound, m)),
+            other => Self::Io(io::Error::other(other)),
+        }
+    }
 }
 
 /// Run when a large blob is found altered while it streams (the mirror
@@ -72,6 +95,50 @@ pub(super) struct OpenBlob {
 enum Content {
     Whole(Bytes),
     File(Arc<File>),
+    /// A large object, its bytes arriving on `rx` (taken by the first
+    /// whole-object read: a body or `verify_whole`).
+    Object {
+        read: ObjectRead,
+        rx: Mutex<Option<ObjectRx>>,
+    },
+}
+
+type ObjectRx = tokio::sync::mpsc::Receiver<Result<Bytes, StoreError>>;
+
+/// Open a blob as the store hands it out: a local file or an object.
+pub(super) async fn open_read(read: BlobRead, sha: Sha256) -> Result<OpenBlob, OpenError> {
+    let mut obj = match read {
+        BlobRead::File(path) => return open(path, sha).await,
+        BlobRead::Object(o) => o,
+    };
+    let body = std::mem::replace(&mut obj.body, ObjectBody::Whole(Bytes::new()));
+    let content = match body {
+        ObjectBody::Whole(bytes) => {
+            let actual = Sha256::of(&bytes);
+            if actual != sha || bytes.len() as u64 != obj.len {
+                return Err(OpenError::Corrupt {
+                    expected: sha,
+                    actual,
+                });
+            }
+            Content::Whole(bytes)
+        }
+        ObjectBody::Stream(rx) => Content::Object {
+            read: obj,
+            rx: Mutex::new(Some(rx)),
+        },
+    };
+    let len = match &content {
+        Content::Whole(b) => b.len() as u64,
+        Content::Object { read, .. } => read.len,
+        Content::File(_) => unreachable!("objects only"),
+    };
+    Ok(OpenBlob {
+        len,
+        sha,
+        content,
+        on_corrupt: None,
+    })
 }
 
 /// Open the blob named `sha` at `path` (read and verified if it is small).
@@ -143,8 +210,30 @@ impl OpenBlob {
     /// Make sure the whole blob hashes to its name before a part of it is
     /// sent (small blobs were verified when read).
     pub async fn verify_whole(&self) -> Result<(), OpenError> {
-        let Content::File(file) = &self.content else {
-            return Ok(());
+        let file = match &self.content {
+            Content::Whole(_) => return Ok(()),
+            Content::File(file) => file,
+            Content::Object { read, rx } => {
+                let rx = rx.lock().expect("object rx").take();
+                let Some(mut rx) = rx else {
+                    return Ok(()); // verified by an earlier call
+                };
+                let mut ctx = Context::new(&SHA256);
+                let mut seen = 0u64;
+                while let Some(c) = rx.recv().await {
+                    let c = c?;
+                    seen += c.len() as u64;
+                    ctx.update(&c);
+                }
+                let actual = Sha256::from_ring(ctx.finish());
+                if actual != self.sha || seen != read.len {
+                    return Err(OpenError::Corrupt {
+                        expected: self.sha,
+                        actual,
+                    });
+                }
+                return Ok(());
+            }
         };
         let (file, sha) = (Arc::clone(file), self.sha);
         tokio::task::spawn_blocking(move || {
@@ -207,6 +296,97 @@ impl OpenBlob {
                 };
                 state.read_ahead(BytesMut::new());
                 Body::from_stream(futures_util::stream::unfold(state, Chunks::next))
+            }
+            Content::Object { read, rx } => {
+                let rx = rx.into_inner().expect("object rx");
+                match rx {
+                    Some(rx) if start == 0 && count == self.len => {
+                        let state = Held {
+                            rx,
+                            ctx: Context::new(&SHA256),
+                            held: None,
+                            seen: 0,
+                            len: self.len,
+                            sha: self.sha,
+                            on_corrupt: self.on_corrupt,
+                            done: false,
+                        };
+                        Body::from_stream(futures_util::stream::unfold(state, Held::next))
+                    }
+                    // a range, after `verify_whole`: the same object version
+                    _ => {
+                        use futures_util::StreamExt;
+                        let stream = futures_util::stream::once(async move {
+                            read.range(start, start + count).await
+                        })
+                        .flat_map(|r| match r {
+                            Ok(rx) => futures_util::stream::unfold(rx, |mut rx| async move {
+                                rx.recv().await.map(|c| (c.map_err(io::Error::other), rx))
+                            })
+                            .boxed(),
+                            Err(e) => {
+                                futures_util::stream::once(async move { Err(io::Error::other(e)) })
+                                    .boxed()
+                            }
+                        });
+                        Body::from_stream(stream)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A whole object's body: hashed as it arrives, one chunk held back until
+/// the end, which is sent only if the whole object hashes to its name.
+struct Held {
+    rx: ObjectRx,
+    ctx: Context,
+    held: Option<Bytes>,
+    seen: u64,
+    len: u64,
+    sha: Sha256,
+    on_corrupt: Option<OnCorrupt>,
+    done: bool,
+}
+
+impl Held {
+    async fn next(mut self) -> Option<(io::Result<Bytes>, Self)> {
+        loop {
+            if self.done {
+                return None;
+            }
+            match self.rx.recv().await {
+                Some(Ok(b)) => {
+                    self.ctx.update(&b);
+                    self.seen += b.len() as u64;
+                    if let Some(prev) = self.held.replace(b) {
+                        return Some((Ok(prev), self));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    tracing::error!(error = %e, "reading a stored object failed mid-response");
+                    return Some((Err(io::Error::other(e)), self));
+                }
+                None => {
+                    self.done = true;
+                    let actual = Sha256::from_ring(self.ctx.clone().finish());
+                    if actual == self.sha && self.seen == self.len {
+                        return self.held.take().map(|h| (Ok(h), self));
+                    }
+                    crate::metrics::count_blob_integrity_failure();
+                    tracing::error!(expected = %self.sha, %actual, "stored object altered in \
+                        the bucket: the response is cut short before its last chunk");
+                    if let Some(f) = self.on_corrupt.take() {
+                        let _ = tokio::task::spawn_blocking(f).await;
+                    }
+                    let e = OpenError::Corrupt {
+                        expected: self.sha,
+                        actual,
+                    };
+                    return Some((Err(io::Error::other(e)), self));
+                }
             }
         }
     }

@@ -63,6 +63,13 @@ impl From<RegistryError> for ApiError {
             RegistryError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RegistryError::Upstream(_) => StatusCode::BAD_GATEWAY,
             RegistryError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            RegistryError::Store(crate::store::StoreError::Unavailable(m)) => {
+                tracing::error!(error = %m, "blob storage unavailable");
+                return Self::new(StatusCode::SERVICE_UNAVAILABLE, m.clone());
+            }
+            RegistryError::Store(crate::store::StoreError::Unsupported(m)) => {
+                return Self::new(StatusCode::NOT_IMPLEMENTED, m.clone());
+            }
             RegistryError::Store(inner) => {
                 tracing::error!(error = %inner, "internal error");
                 return Self::new(

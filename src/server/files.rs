@@ -128,7 +128,7 @@ pub(super) async fn serve_blob_or_quarantine(
     quarantine: bool,
 ) -> Result<Response, BlobRefused> {
     let blobs = std::sync::Arc::clone(&st.registry.store.blobs);
-    let refuse_blob = |path: &std::path::Path, e: super::blob_body::OpenError| {
+    let refuse_blob = |path: &str, e: super::blob_body::OpenError| {
         let corrupt = matches!(e, super::blob_body::OpenError::Corrupt { .. });
         let error = blob_error(path, e);
         let blobs = std::sync::Arc::clone(&blobs);
@@ -174,8 +174,15 @@ pub(super) async fn serve_blob_or_quarantine(
         base.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
         return Ok((StatusCode::OK, base).into_response());
     }
-    let blob_path = st.registry.store.blobs.path_of(&sha);
-    let mut blob = match super::blob_body::open(blob_path.clone(), sha).await {
+    let blob_path = match blobs.local_path(&sha) {
+        Some(p) => p.display().to_string(),
+        None => format!("object {sha}"),
+    };
+    let opened = match blobs.open_read(&sha).await {
+        Ok(read) => super::blob_body::open_read(read, sha).await,
+        Err(e) => Err(e.into()),
+    };
+    let mut blob = match opened {
         Ok(b) => b,
         Err(e) => return Err(refuse_blob(&blob_path, e).await),
     };
@@ -229,7 +236,7 @@ pub(super) async fn serve_blob_or_quarantine(
 fn quarantine_now(blobs: &crate::store::BlobStore, sha: &Sha256) -> bool {
     match blobs.quarantine(sha) {
         Ok(Some(to)) => {
-            tracing::warn!(sha256 = %sha, to = %to.display(),
+            tracing::warn!(sha256 = %sha, %to,
                 "altered mirror file quarantined; it is fetched and verified again on the next request");
             true
         }
@@ -243,12 +250,16 @@ fn quarantine_now(blobs: &crate::store::BlobStore, sha: &Sha256) -> bool {
 
 /// A stored file that cannot be served: missing, unreadable, or altered on
 /// disk (its bytes no longer hash to its name). Nothing of it is sent.
-fn blob_error(path: &std::path::Path, e: super::blob_body::OpenError) -> ApiError {
+fn blob_error(path: &str, e: super::blob_body::OpenError) -> ApiError {
     use super::blob_body::OpenError;
     match e {
+        OpenError::Unavailable(m) => {
+            tracing::error!(%path, error = %m, "blob storage unavailable");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m)
+        }
         OpenError::Corrupt { expected, actual } => {
             crate::metrics::count_blob_integrity_failure();
-            tracing::error!(path = %path.display(), %expected, %actual,
+            tracing::error!(%path, %expected, %actual,
                 "stored file altered on disk: refused (run airlock fsck)");
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -257,7 +268,7 @@ fn blob_error(path: &std::path::Path, e: super::blob_body::OpenError) -> ApiErro
             )
         }
         OpenError::Io(e) => {
-            tracing::error!(path = %path.display(), error = %e, "stored file missing");
+            tracing::error!(%path, error = %e, "stored file missing");
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "stored file is missing; see the server log",

@@ -27,7 +27,7 @@ pub mod webhooks;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use blobs::{BlobStore, TempBlob};
+pub use blobs::{BlobLocation, BlobStore, TempBlob};
 pub use db::Db;
 
 /// How many schema migrations this airlock knows (`PRAGMA user_version`
@@ -51,6 +51,17 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Internal(String),
+    /// The blob storage cannot be reached or failed (object storage down):
+    /// answered as 503, the request may be retried.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A stored object that is not there (object storage).
+    #[error("{0}")]
+    NotFound(String),
+    /// Something this configuration cannot do (a feature that needs the
+    /// blobs as local files with `--blobs s3://`).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl StoreError {
@@ -73,10 +84,15 @@ pub struct Store {
 
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_blobs(data_dir, &BlobLocation::Local)
+    }
+
+    /// Open the data folder with its blobs at `blobs` (`--blobs`).
+    pub fn open_with_blobs(data_dir: &Path, blobs: &BlobLocation) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("creating", data_dir, e))?;
         restrict_permissions(data_dir);
         let db = Db::open(&data_dir.join("airlock.sqlite3"))?;
-        let blobs = Arc::new(BlobStore::open(data_dir)?);
+        let blobs = Arc::new(BlobStore::open_at(data_dir, blobs)?);
         Ok(Self {
             db,
             blobs,

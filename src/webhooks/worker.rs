@@ -136,6 +136,10 @@ async fn deliver(settings: &WebhookSettings, row: &OutboxRow) -> Result<u16, Str
     let mut b = reqwest::Client::builder()
         .redirect(Policy::none())
         .no_proxy()
+        // as before object_store turned on reqwest's http2 and native-roots
+        // features: HTTP/1.1, the built-in Mozilla roots only
+        .http1_only()
+        .tls_built_in_native_certs(false)
         .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
         .timeout(settings.timeout)
         .user_agent(concat!("airlock-webhooks/", env!("CARGO_PKG_VERSION")));

@@ -22,6 +22,8 @@ pub struct Server {
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     args: Vec<String>,
+    /// Extra environment of the server process.
+    env: Vec<(String, String)>,
     pub log: PathBuf,
 }
 
@@ -31,6 +33,11 @@ impl Server {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// A server started with these extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("data");
         let mut s = Server {
@@ -41,6 +48,10 @@ impl Server {
             log: tmp.path().join("server.log"),
             _tmp: Some(tmp),
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s
@@ -60,6 +71,7 @@ impl Server {
             )),
             _tmp: None,
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
         };
         s.spawn();
         s
@@ -101,6 +113,7 @@ impl Server {
             })
             .env("AIRLOCK_ROOT_PASSWORD", ROOT_PW)
             .env("AIRLOCK_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

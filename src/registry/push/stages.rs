@@ -726,11 +726,11 @@ impl Registry {
         candidates: &mut [Candidate],
     ) -> Result<()> {
         for c in candidates.iter_mut().filter(|c| !c.inspected) {
-            let path = self.store.blobs.path_of(&c.sha256);
+            let copy = self.blob_file(c.sha256).await?;
             let name = c.filename.clone();
             let limits = self.push_limits(c.size);
             let inspected = tokio::task::spawn_blocking(move || {
-                dist::inspect_with_limits(&path, &name, &limits)
+                dist::inspect_with_limits(copy.path(), &name, &limits)
             })
             .await
             .map_err(blocking_failed)?
@@ -787,15 +787,16 @@ impl Registry {
             for f in &files {
                 let mut entry_points = None;
                 if f.kind == "wheel" {
-                    let path = self.store.blobs.path_of(&f.sha256);
                     let n = f.filename.clone();
                     let limits = self.settings.inspect_limits.clone();
-                    if let Ok(Ok(d)) = tokio::task::spawn_blocking(move || {
-                        dist::inspect_with_limits(&path, &n, &limits)
-                    })
-                    .await
-                    {
-                        entry_points = d.entry_points;
+                    if let Ok(copy) = self.blob_file(f.sha256).await {
+                        if let Ok(Ok(d)) = tokio::task::spawn_blocking(move || {
+                            dist::inspect_with_limits(copy.path(), &n, &limits)
+                        })
+                        .await
+                        {
+                            entry_points = d.entry_points;
+                        }
                     }
                 }
                 snap_files.push(ReleaseFile {
@@ -1035,11 +1036,12 @@ impl Registry {
             let Ok(parsed) = dist::DistFilename::parse(&filename) else {
                 continue;
             };
-            let path = self.store.blobs.path_of(&sha);
+            let copy = self.blob_file(sha).await?;
+            let size = std::fs::metadata(copy.path()).map(|m| m.len()).unwrap_or(0);
             let fname = filename.clone();
-            let limits = self.push_limits(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+            let limits = self.push_limits(size);
             let (inspected, description) = tokio::task::spawn_blocking(move || {
-                let inspected = dist::inspect_with_limits(&path, &fname, &limits)?;
+                let inspected = dist::inspect_with_limits(copy.path(), &fname, &limits)?;
                 // a mirror's release is rendered as it lands, like an upload
                 let description = crate::registry::descriptions::of_metadata(&inspected.metadata);
                 Ok::<_, dist::DistError>((inspected, description))
@@ -1053,9 +1055,6 @@ impl Registry {
                 tokio::task::spawn_blocking(move || store.store.blobs.put_bytes(&meta_bytes))
                     .await
                     .map_err(blocking_failed)??;
-            let size = std::fs::metadata(self.store.blobs.path_of(&sha))
-                .map(|m| m.len())
-                .unwrap_or(0);
             out.push(Candidate {
                 kind: match parsed.kind {
                     DistKind::Wheel => "wheel",

@@ -42,6 +42,17 @@ impl Dialect {
             Dialect::Postgres => format!("(({column})::jsonb ->> '{key}')"),
         }
     }
+
+    /// A subquery of the elements of the JSON array of strings bound as
+    /// parameter `param` (`?1`), for `x IN (...)` with any number of values.
+    pub fn json_array(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => {
+                format!("SELECT jsonb_array_elements_text(CAST({param} AS jsonb))")
+            }
+        }
+    }
 }
 
 /// The kind of a value, also for a NULL (PostgreSQL types every parameter).
@@ -139,6 +150,18 @@ impl<T: Param + ?Sized> Param for &T {
     }
 }
 
+/// A list of parameters built at run time (`IN (...)` of any length).
+impl Param for Value<'_> {
+    fn value(&self) -> Value<'_> {
+        *self
+    }
+}
+
+/// `params` as the slice [`Conn`]'s methods take.
+pub fn refs<'a>(params: &'a [Value<'a>]) -> Vec<&'a dyn Param> {
+    params.iter().map(|v| v as &dyn Param).collect()
+}
+
 /// The kind of a parameter type, sized or not (`str`, `[u8]`).
 pub trait ParamKind {
     const KIND: Kind;
@@ -193,6 +216,13 @@ impl FromSql for i32 {
     fn from_sql(v: ValueRef<'_>) -> Result<Self, String> {
         let i = i64::from_sql(v)?;
         i32::try_from(i).map_err(|_| format!("integer {i} out of range"))
+    }
+}
+
+impl FromSql for u32 {
+    fn from_sql(v: ValueRef<'_>) -> Result<Self, String> {
+        let i = i64::from_sql(v)?;
+        u32::try_from(i).map_err(|_| format!("integer {i} out of range"))
     }
 }
 
@@ -319,8 +349,27 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// Run `f` on one consistent view of the data (several reads that must
+    /// agree, like audit entries and the chain head). Writes already run in
+    /// one transaction, and PostgreSQL reads in a repeatable-read one; a
+    /// SQLite reader takes a read transaction for `f`.
+    pub fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self.0 {
+            ConnInner::Sqlite(c) if c.is_autocommit() => {
+                let tx = c.unchecked_transaction()?;
+                let out = f(&Conn::sqlite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            _ => f(self),
+        }
+    }
+
     /// Run one statement; the number of rows it changed.
-    pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<u64, StoreError> {
+    pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         match self.0 {
             ConnInner::Sqlite(c) => sqlite::execute(c, sql, params),
             ConnInner::Postgres(s) => s.execute(sql, params),
@@ -373,12 +422,16 @@ impl<'a> Conn<'a> {
     ) -> Result<Option<T>, StoreError> {
         let mut f = Some(f);
         let mut out = None;
-        self.for_each(sql, params, |r| {
+        let mut once = |r: &Row<'_>| {
             if let Some(f) = f.take() {
                 out = Some(f(r)?);
             }
             Ok(())
-        })?;
+        };
+        match self.0 {
+            ConnInner::Sqlite(c) => sqlite::first(c, sql, params, &mut once)?,
+            ConnInner::Postgres(s) => s.first(sql, params, &mut once)?,
+        }
         Ok(out)
     }
 

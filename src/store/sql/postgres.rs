@@ -40,12 +40,13 @@ impl PgSession {
         Ok(self.client.prepare_cached(&sql).await?)
     }
 
-    pub(super) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<u64, StoreError> {
+    pub(super) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
         self.rt.block_on(async {
             let stmt = self.statement(sql).await?;
-            Ok(self.client.execute(&stmt, &refs).await?)
+            let n = self.client.execute(&stmt, &refs).await?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }
 
@@ -67,6 +68,31 @@ impl PgSession {
             Ok::<_, StoreError>(self.client.query(&stmt, &refs).await?)
         })?;
         for r in &rows {
+            f(&Row(RowInner::Postgres(r)))?;
+        }
+        Ok(())
+    }
+
+    /// `f` on the first row only: the rows are streamed and the rest of the
+    /// result is dropped unread.
+    pub(super) fn first(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        f: &mut dyn FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use futures_util::{pin_mut, TryStreamExt};
+        let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
+        let row = self.rt.block_on(async {
+            let stmt = self.statement(sql).await?;
+            let rows = self
+                .client
+                .query_raw(&stmt, values.iter().map(|v| v as &(dyn ToSql + Sync)))
+                .await?;
+            pin_mut!(rows);
+            Ok::<_, StoreError>(rows.try_next().await?)
+        })?;
+        if let Some(r) = &row {
             f(&Row(RowInner::Postgres(r)))?;
         }
         Ok(())

@@ -29,12 +29,12 @@ pub(super) fn execute(
     conn: &rusqlite::Connection,
     sql: &str,
     params: &[&dyn Param],
-) -> Result<u64, StoreError> {
+) -> Result<usize, StoreError> {
     let bound = bind(params);
     let n = conn
         .prepare_cached(sql)?
         .execute(rusqlite::params_from_iter(bound.iter()))?;
-    Ok(n as u64)
+    Ok(n)
 }
 
 pub(super) fn for_each(
@@ -47,6 +47,22 @@ pub(super) fn for_each(
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter()))?;
     while let Some(r) = rows.next()? {
+        f(&Row(RowInner::Sqlite(r)))?;
+    }
+    Ok(())
+}
+
+/// `f` on the first row only; the rest of the result is not stepped through.
+pub(super) fn first(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[&dyn Param],
+    f: &mut dyn FnMut(&Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let bound = bind(params);
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter()))?;
+    if let Some(r) = rows.next()? {
         f(&Row(RowInner::Sqlite(r)))?;
     }
     Ok(())

@@ -8,7 +8,7 @@
 #
 # Needs Rust, Python >= 3.11 with venv/pip, and network access to PyPI the
 # first time (to fill .venv-test/), npm (axe-core, for the browser tests),
-# and curl and chromium (installed with apt-get if missing). No local wheels.
+# and curl, chromium, nginx and postgresql (installed with apt-get if missing). No local wheels.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -88,6 +88,11 @@ ensure_debian_tools() {
         command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
     done
     [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
+    # PostgreSQL's server (the metadata engine of --database postgres://):
+    # the tests start a private cluster of their own with initdb/pg_ctl
+    # (as nobody when run as root); Debian's package also sets up a
+    # cluster of its own, which the tests never use.
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]} (apt-get)"
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)

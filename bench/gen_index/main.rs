@@ -316,9 +316,10 @@ fn main() -> anyhow::Result<()> {
     let pwhash = airlock::auth::password::hash(&args.password);
     let index_id = store.db.write_blocking(|tx| {
         users::create(tx, &owner, Some(&pwhash), None)?;
-        let user_id: i64 = tx.query_row("SELECT id FROM users WHERE name = ?1", [&owner], |r| {
-            r.get(0)
-        })?;
+        let user_id: i64 =
+            tx.query_one("SELECT id FROM users WHERE name = ?1", &[&owner], |r| {
+                r.get(0)
+            })?;
         if let Some(existing) = indexes::get(tx, &args.index)? {
             return Ok(existing.id);
         }

@@ -92,17 +92,15 @@ fn main() -> anyhow::Result<()> {
     let path = IndexPath::parse("bench/big")?;
     let index_id = if reuse {
         store.db.read_blocking(|c| {
-            Ok(
-                c.query_row("SELECT id FROM indexes WHERE name = 'big'", [], |r| {
-                    r.get(0)
-                })?,
-            )
+            c.query_one("SELECT id FROM indexes WHERE name = 'big'", &[], |r| {
+                r.get(0)
+            })
         })?
     } else {
         store.db.write_blocking(|tx| {
             users::create(tx, "bench", None, None)?;
             let user_id: i64 =
-                tx.query_row("SELECT id FROM users WHERE name = 'bench'", [], |r| {
+                tx.query_one("SELECT id FROM users WHERE name = 'bench'", &[], |r| {
                     r.get(0)
                 })?;
             let config = IndexConfig::new(IndexKind::Stage, "bench");
@@ -163,7 +161,7 @@ fn main() -> anyhow::Result<()> {
         })?;
     }
     if !reuse {
-        store.db.write_blocking(|tx| table::optimize(tx))?;
+        store.db.write_blocking(table::optimize)?;
     }
     let size = std::fs::metadata(data.join("airlock.sqlite3"))?.len();
     println!(

@@ -25,7 +25,7 @@ mod tests;
 
 use std::io::Write;
 
-use rusqlite::{Connection, Transaction};
+use crate::store::sql::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::store::audit::{self as table, AuditRow};
@@ -152,11 +152,11 @@ pub struct Head {
 }
 
 /// Append `entry` inside the caller's transaction and return it as recorded.
-pub fn append(tx: &Transaction<'_>, entry: NewEntry) -> Result<Entry, AuditError> {
+pub fn append(tx: &Conn<'_>, entry: NewEntry) -> Result<Entry, AuditError> {
     append_at(tx, entry, crate::store::now())
 }
 
-fn append_at(conn: &Connection, entry: NewEntry, time: i64) -> Result<Entry, AuditError> {
+fn append_at(conn: &Conn<'_>, entry: NewEntry, time: i64) -> Result<Entry, AuditError> {
     for (field, value) in [
         ("actor", &entry.actor),
         ("certificate fingerprint", &entry.cert_fingerprint),
@@ -205,7 +205,7 @@ fn check_len(field: &'static str, value: &str, limit: usize) -> Result<(), Audit
 }
 
 /// The current head of the chain.
-pub fn head(conn: &Connection) -> Result<Head, AuditError> {
+pub fn head(conn: &Conn<'_>) -> Result<Head, AuditError> {
     Ok(match table::last(conn)? {
         Some(row) => Head {
             seq: row.seq,
@@ -277,7 +277,7 @@ impl VerifyReport {
 }
 
 /// Walk the whole chain and report every break.
-pub fn verify(conn: &Connection) -> Result<VerifyReport, AuditError> {
+pub fn verify(conn: &Conn<'_>) -> Result<VerifyReport, AuditError> {
     let mut problems = Vec::new();
     let mut entries = 0u64;
     let mut expected_seq = 1i64;
@@ -309,7 +309,7 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, AuditError> {
 
 /// [`verify`], and also check that the entry `anchor.seq` still has the
 /// anchored hash (detects truncation and whole-chain rewrites).
-pub fn verify_with_anchor(conn: &Connection, anchor: &Head) -> Result<VerifyReport, AuditError> {
+pub fn verify_with_anchor(conn: &Conn<'_>, anchor: &Head) -> Result<VerifyReport, AuditError> {
     let mut report = verify(conn)?;
     let matches = if anchor.seq == 0 {
         anchor.hash == GENESIS_HASH
@@ -328,7 +328,7 @@ pub fn verify_with_anchor(conn: &Connection, anchor: &Head) -> Result<VerifyRepo
 /// returns how many were written. `details` is exported as JSON; the hash
 /// covers its stored text, so verify against the database, not the export.
 pub fn export_jsonl(
-    conn: &Connection,
+    conn: &Conn<'_>,
     mut out: impl Write,
     since_seq: i64,
 ) -> Result<u64, AuditError> {
@@ -347,7 +347,7 @@ pub fn export_jsonl(
 
 /// At most `limit` entries with `seq > since_seq`, in sequence order.
 pub fn entries_after(
-    conn: &Connection,
+    conn: &Conn<'_>,
     since_seq: i64,
     limit: usize,
 ) -> Result<Vec<Entry>, AuditError> {
@@ -359,7 +359,7 @@ pub fn entries_after(
 
 /// At most `limit` entries matching `filter`, newest first.
 pub fn entries_filtered(
-    conn: &Connection,
+    conn: &Conn<'_>,
     filter: &table::AuditFilter,
     limit: usize,
 ) -> Result<Vec<Entry>, AuditError> {

@@ -4,7 +4,22 @@ use rusqlite::Connection;
 use serde_json::json;
 
 use super::*;
+use crate::store::sql::Conn;
 use crate::store::Db;
+
+// The chain functions on a plain connection: these tests tamper with the
+// file directly, as an attacker with file access would.
+fn verify(c: &Connection) -> Result<VerifyReport, AuditError> {
+    super::verify(&Conn::sqlite(c))
+}
+
+fn verify_with_anchor(c: &Connection, anchor: &Head) -> Result<VerifyReport, AuditError> {
+    super::verify_with_anchor(&Conn::sqlite(c), anchor)
+}
+
+fn head(c: &Connection) -> Result<Head, AuditError> {
+    super::head(&Conn::sqlite(c))
+}
 
 /// A database with five entries (seq 1..=5); returns the tempdir and the file.
 fn log_with_five() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -37,7 +52,9 @@ fn raw(file: &Path) -> Connection {
 }
 
 fn row(conn: &Connection, seq: i64) -> AuditRow {
-    crate::store::audit::get(conn, seq).unwrap().unwrap()
+    crate::store::audit::get(&Conn::sqlite(conn), seq)
+        .unwrap()
+        .unwrap()
 }
 
 /// Insert a correctly hashed row with the given seq and prev_hash.
@@ -55,14 +72,17 @@ fn forge(conn: &Connection, seq: i64, prev_hash: &str) -> AuditRow {
         hash: String::new(),
     };
     r.hash = entry_hash(&r);
-    crate::store::audit::insert(conn, &r).unwrap();
+    crate::store::audit::insert(&Conn::sqlite(conn), &r).unwrap();
     r
 }
 
 fn rewrite_from(conn: &Connection, seq: i64) {
     // Re-hash every entry from `seq` on, as an attacker with file access would.
     let mut prev = row(conn, seq - 1).hash;
-    let last = crate::store::audit::last(conn).unwrap().unwrap().seq;
+    let last = crate::store::audit::last(&Conn::sqlite(conn))
+        .unwrap()
+        .unwrap()
+        .seq;
     for s in seq..=last {
         let mut r = row(conn, s);
         r.prev_hash = prev.clone();
@@ -303,7 +323,7 @@ fn an_entry_rolls_back_with_its_action() {
         Err(StoreError::Internal("the action failed".into()))
     });
     assert!(failed.is_err());
-    let h = db.read_blocking(|c| head(c).map_err(|e| StoreError::Internal(e.to_string())));
+    let h = db.read_blocking(|c| super::head(c).map_err(|e| StoreError::Internal(e.to_string())));
     assert_eq!(h.unwrap().seq, 0);
     let entry = db
         .write_blocking(|tx| {
@@ -347,7 +367,7 @@ fn export_writes_json_lines_after_a_sequence_number() {
     let conn = Connection::open(&file).unwrap();
     for (since, expected) in [(0, 5usize), (3, 2), (5, 0), (-10, 5)] {
         let mut out = Vec::new();
-        let n = export_jsonl(&conn, &mut out, since).unwrap();
+        let n = export_jsonl(&Conn::sqlite(&conn), &mut out, since).unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
             .lines()

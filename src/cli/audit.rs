@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::audit::{self, Head};
 use crate::client::{ApiClient, ConnectArgs};
+use crate::store::sql::Conn;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -119,8 +120,8 @@ fn verify_data_folder(dir: &Path, anchor: Option<&Head>) -> anyhow::Result<Value
         );
     }
     let report = match anchor {
-        Some(h) => audit::verify_with_anchor(&conn, h),
-        None => audit::verify(&conn),
+        Some(h) => audit::verify_with_anchor(&Conn::sqlite(&conn), h),
+        None => audit::verify(&Conn::sqlite(&conn)),
     }
     .with_context(|| format!("reading the audit log of {}", file.display()))?;
     Ok(report.to_json())

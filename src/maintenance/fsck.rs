@@ -329,7 +329,7 @@ fn check(
     )?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if has_log {
-        let audit = crate::audit::verify(conn)?;
+        let audit = crate::audit::verify(&crate::store::sql::Conn::sqlite(conn))?;
         report.audit_entries = audit.entries;
         report.audit_problems = audit.problems.iter().map(|p| p.to_string()).collect();
     } else if version >= AUDIT_LOG_SCHEMA {

@@ -34,6 +34,7 @@ use super::{MaintenanceError, DB_FILE};
 use crate::digest::Sha256;
 use crate::mirror::cache_use::CacheUse;
 use crate::mirror::retention::{self, Candidate, Reason, RetentionPolicy};
+use crate::store::sql::Conn;
 use crate::store::{mirror_cache, releases};
 
 /// Evictions per write transaction (keeps the server's writer waiting briefly).
@@ -201,8 +202,9 @@ pub fn sweep(
 
     // Scan: stored blobs only mirror rows name, with their last use.
     let mut cands = Vec::new();
-    for b in mirror_cache::named_blobs(&conn)? {
-        if releases::stage_referenced(&conn, &b.sha256)? {
+    let sql = Conn::sqlite(&conn);
+    for b in mirror_cache::named_blobs(&sql)? {
+        if releases::stage_referenced(&sql, &b.sha256)? {
             continue;
         }
         let Some((size, mtime)) = stat(&blob_path(dir, &b.sha256))? else {
@@ -254,7 +256,7 @@ pub fn sweep(
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(MaintenanceError::io("removing", &path, e)),
             }
-            mirror_cache::forget(&tx, &c.key.sha)?;
+            mirror_cache::forget(&Conn::sqlite(&tx), &c.key.sha)?;
             gone.push(evicted(c, *reason));
         }
         tx.commit()?;
@@ -353,6 +355,7 @@ fn still_evictable(
     in_use: &dyn InUse,
 ) -> Result<bool, MaintenanceError> {
     let sha = &c.key.sha;
+    let tx = &Conn::sqlite(tx);
     if in_use.in_flight(sha) || releases::stage_referenced(tx, sha)? {
         return Ok(false);
     }
@@ -383,7 +386,7 @@ mod tests {
         store
             .db
             .write_blocking(move |tx| {
-                tx.execute_batch(&format!(
+                tx.batch(&format!(
                     "INSERT INTO users (id, name, created) VALUES (1, 'u', 0);
                      INSERT INTO indexes (id, user_id, name, config, created)
                        VALUES (1, 1, 'pypi', '{{}}', 0), (2, 1, 'dev', '{{}}', 0);

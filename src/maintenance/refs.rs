@@ -283,7 +283,7 @@ mod tests {
         let shas: Vec<String> = (1..=7).map(sha).collect();
         let s = shas.clone();
         db.write_blocking(move |tx| {
-            tx.execute_batch(&format!(
+            tx.batch(&format!(
                 "INSERT INTO users (id, name, created) VALUES (1, 'u', 0);
                  INSERT INTO indexes (id, user_id, name, config, created) VALUES (1, 1, 'i', '{{}}', 0);
                  INSERT INTO projects (id, index_id, name, display_name, created) VALUES (1, 1, 'p', 'p', 0);
@@ -309,7 +309,11 @@ mod tests {
             assert!(referenced_now(&conn, sha).unwrap(), "{sha}");
             let d: crate::digest::Sha256 = sha.parse().unwrap();
             assert!(
-                crate::store::releases::blob_referenced(&conn, &d).unwrap(),
+                crate::store::releases::blob_referenced(
+                    &crate::store::sql::Conn::sqlite(&conn),
+                    &d
+                )
+                .unwrap(),
                 "{sha} not seen by garbage collection"
             );
         }
@@ -317,7 +321,11 @@ mod tests {
         // mirror cache retention may evict exactly the blobs of the optional columns
         for (i, sha) in shas.iter().enumerate() {
             let d: crate::digest::Sha256 = sha.parse().unwrap();
-            let stage = crate::store::releases::stage_referenced(&conn, &d).unwrap();
+            let stage = crate::store::releases::stage_referenced(
+                &crate::store::sql::Conn::sqlite(&conn),
+                &d,
+            )
+            .unwrap();
             assert_eq!(
                 stage,
                 i < 4,
@@ -326,7 +334,11 @@ mod tests {
         }
         assert!(!referenced_now(&conn, &sha(9)).unwrap());
         let d: crate::digest::Sha256 = sha(9).parse().unwrap();
-        assert!(!crate::store::releases::blob_referenced(&conn, &d).unwrap());
+        assert!(!crate::store::releases::blob_referenced(
+            &crate::store::sql::Conn::sqlite(&conn),
+            &d
+        )
+        .unwrap());
 
         // A column added later that holds a sha256 must be listed above
         // (or here, if it does not name a stored blob).

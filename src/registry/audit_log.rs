@@ -157,11 +157,12 @@ impl Registry {
             .store
             .db
             .read(move |c| {
-                // one read transaction: the head matches the entries
-                let tx = c.unchecked_transaction()?;
-                let entries = audit::entries_after(&tx, since, limit)?;
-                let head = audit::head(&tx)?;
-                Ok((entries, head))
+                // one snapshot: the head matches the entries
+                c.snapshot(|tx| {
+                    let entries = audit::entries_after(tx, since, limit)?;
+                    let head = audit::head(tx)?;
+                    Ok((entries, head))
+                })
             })
             .await?)
     }
@@ -178,10 +179,11 @@ impl Registry {
             .store
             .db
             .read(move |c| {
-                let tx = c.unchecked_transaction()?;
-                let entries = audit::entries_filtered(&tx, &filter, limit)?;
-                let head = audit::head(&tx)?;
-                Ok((entries, head))
+                c.snapshot(|tx| {
+                    let entries = audit::entries_filtered(tx, &filter, limit)?;
+                    let head = audit::head(tx)?;
+                    Ok((entries, head))
+                })
             })
             .await?)
     }
@@ -197,10 +199,11 @@ impl Registry {
             .store
             .db
             .read(move |c| {
-                let tx = c.unchecked_transaction()?;
-                Ok(match &anchor {
-                    Some(a) => audit::verify_with_anchor(&tx, a)?,
-                    None => audit::verify(&tx)?,
+                c.snapshot(|tx| {
+                    Ok(match &anchor {
+                        Some(a) => audit::verify_with_anchor(tx, a)?,
+                        None => audit::verify(tx)?,
+                    })
                 })
             })
             .await?)

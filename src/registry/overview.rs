@@ -194,7 +194,7 @@ impl Registry {
         let database = self
             .store
             .db
-            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .read(|c| c.query_one("SELECT 1", &[], |r| r.get::<i64>(0)))
             .await
             .err()
             .map(|e| e.to_string());

@@ -98,7 +98,7 @@ pub struct Page {
 /// ranking ladder of `search::rank` over `store::search`, then the shown
 /// row of each hit marked by `search::highlight`.
 pub fn ranked_page(
-    c: &rusqlite::Connection,
+    c: &crate::store::sql::Conn<'_>,
     parsed: &Query,
     ids: Option<&[i64]>,
     limit: usize,

@@ -322,7 +322,7 @@ impl Registry {
             audit,
         };
         let blobs = Arc::clone(&self.store.blobs);
-        let write = move |tx: &rusqlite::Transaction<'_>| {
+        let write = move |tx: &crate::store::sql::Conn<'_>| {
             // Bytes that were stored already may be a mirror cache blob;
             // under the write lock, which mirror cache retention takes to
             // evict one, make sure they still are.
@@ -406,7 +406,7 @@ struct NewFileOwned {
 impl NewFileOwned {
     fn insert(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &crate::store::sql::Conn<'_>,
     ) -> std::result::Result<Result<Vec<Sha256>>, StoreError> {
         // Re-check inside the transaction: another upload may have raced us.
         let mut audit = self.audit.clone();

@@ -1,7 +1,7 @@
 //! The `audit_log` table: insert and read only (the table's triggers refuse
 //! UPDATE and DELETE). Hashing and verification live in `crate::audit`.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{Conn, Row};
 
 use super::StoreError;
 
@@ -24,7 +24,7 @@ pub struct AuditRow {
 const COLUMNS: &str =
     "seq, time, actor, cert_fingerprint, remote, action, target, details, prev_hash, hash";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+fn from_row(r: &Row<'_>) -> Result<AuditRow, StoreError> {
     Ok(AuditRow {
         seq: r.get(0)?,
         time: r.get(1)?,
@@ -39,82 +39,83 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     })
 }
 
-pub fn insert(conn: &Connection, row: &AuditRow) -> Result<(), StoreError> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO audit_log ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-    ))?
-    .execute(params![
-        row.seq,
-        row.time,
-        row.actor,
-        row.cert_fingerprint,
-        row.remote,
-        row.action,
-        row.target,
-        row.details,
-        row.prev_hash,
-        row.hash
-    ])?;
+pub fn insert(conn: &Conn<'_>, row: &AuditRow) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "INSERT INTO audit_log ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        &[
+            &row.seq,
+            &row.time,
+            &row.actor,
+            &row.cert_fingerprint,
+            &row.remote,
+            &row.action,
+            &row.target,
+            &row.details,
+            &row.prev_hash,
+            &row.hash,
+        ],
+    )?;
     Ok(())
 }
 
 /// The highest sequence number (0 for an empty log), without reading the entry.
-pub fn head_seq(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit_log")?
-        .query_row([], |r| r.get(0))?)
+pub fn head_seq(conn: &Conn<'_>) -> Result<i64, StoreError> {
+    conn.query_one("SELECT COALESCE(MAX(seq), 0) FROM audit_log", &[], |r| {
+        r.get(0)
+    })
 }
 
 /// The entry with the highest sequence number.
-pub fn last(conn: &Connection) -> Result<Option<AuditRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"
-        ))?
-        .query_row([], from_row)
-        .optional()?)
+pub fn last(conn: &Conn<'_>) -> Result<Option<AuditRow>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"),
+        &[],
+        from_row,
+    )
 }
 
-pub fn get(conn: &Connection, seq: i64) -> Result<Option<AuditRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = ?1"))?
-        .query_row([seq], from_row)
-        .optional()?)
+pub fn get(conn: &Conn<'_>, seq: i64) -> Result<Option<AuditRow>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM audit_log WHERE seq = ?1"),
+        &[&seq],
+        from_row,
+    )
 }
 
 /// Call `f` for every entry with `seq > after`, in sequence order, without
 /// loading the whole log into memory.
 pub fn for_each_after<E: From<StoreError>>(
-    conn: &Connection,
+    conn: &Conn<'_>,
     after: i64,
     mut f: impl FnMut(AuditRow) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq"
-        ))
-        .map_err(StoreError::from)?;
-    let rows = stmt
-        .query_map([after], from_row)
-        .map_err(StoreError::from)?;
-    for row in rows {
-        f(row.map_err(StoreError::from)?)?;
-    }
-    Ok(())
+    let mut failed: Option<E> = None;
+    conn.for_each(
+        &format!("SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq"),
+        &[&after],
+        |r| {
+            if failed.is_none() {
+                if let Err(e) = f(from_row(r)?) {
+                    failed = Some(e);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// At most `limit` entries with `seq > after`, in sequence order.
-pub fn list_after(
-    conn: &Connection,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<AuditRow>, StoreError> {
+pub fn list_after(conn: &Conn<'_>, after: i64, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![after, limit], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+        &[&after, &limit],
+        from_row,
+    )?;
+    Ok(rows)
 }
 
 /// Filters of a newest-first audit listing (all optional).
@@ -130,7 +131,7 @@ pub struct AuditFilter {
 
 /// At most `limit` entries matching `f`, newest first.
 pub fn list_filtered(
-    conn: &Connection,
+    conn: &Conn<'_>,
     f: &AuditFilter,
     limit: usize,
 ) -> Result<Vec<AuditRow>, StoreError> {
@@ -143,24 +144,32 @@ pub fn list_filtered(
             .replace('_', "\\_");
         format!("{escaped}/%")
     });
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM audit_log
+    let rows = conn.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM audit_log
          WHERE (?1 IS NULL OR seq < ?1)
            AND (?2 IS NULL OR target = ?2 OR target LIKE ?3 ESCAPE '\\')
            AND (?4 IS NULL OR actor = ?4)
            AND (?5 IS NULL OR action = ?5)
          ORDER BY seq DESC LIMIT ?6"
-    ))?;
-    let rows = stmt.query_map(
-        params![f.before, f.target_prefix, like, f.actor, f.action, limit],
+        ),
+        &[
+            &f.before,
+            &f.target_prefix,
+            &like,
+            &f.actor,
+            &f.action,
+            &limit,
+        ],
         from_row,
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 #[cfg(test)]
 mod filter_tests {
     use super::*;
+    use rusqlite::Connection;
 
     fn row(seq: i64, actor: &str, action: &str, target: &str) -> AuditRow {
         AuditRow {
@@ -179,10 +188,11 @@ mod filter_tests {
 
     #[test]
     fn filters_combine_and_names_match_literally() {
-        let c = Connection::open_in_memory().unwrap();
+        let c_ = Connection::open_in_memory().unwrap();
         for m in crate::store::schema::MIGRATIONS {
-            c.execute_batch(m).unwrap();
+            c_.execute_batch(m).unwrap();
         }
+        let c = Conn::sqlite(&c_);
         insert(&c, &row(1, "alice", "upload", "alice/dev/pkg/1.0")).unwrap();
         insert(&c, &row(2, "bob", "push", "root/prod/pkg/1.0")).unwrap();
         insert(&c, &row(3, "alice", "upload", "alice/dev_x/pkg/1.0")).unwrap();

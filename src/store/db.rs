@@ -8,7 +8,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags};
+
+use super::sql::Conn;
 
 use super::schema::MIGRATIONS;
 use super::StoreError;
@@ -53,7 +55,7 @@ impl Db {
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let queued = std::time::Instant::now();
         let _permit = self
@@ -73,7 +75,7 @@ impl Db {
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let db = Arc::clone(self);
         tokio::task::spawn_blocking(move || db.write_blocking(f))
@@ -90,7 +92,7 @@ impl Db {
     pub async fn write_log<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let db = Arc::clone(self);
         tokio::task::spawn_blocking(move || db.commit(f, false))
@@ -100,14 +102,14 @@ impl Db {
 
     pub fn read_blocking<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.readers.lock().map_err(poisoned)?.pop();
         let conn = match conn {
             Some(c) => c,
             None => open_conn(&self.path, true)?,
         };
-        let out = f(&conn);
+        let out = f(&Conn::sqlite(&conn));
         let mut pool = self.readers.lock().map_err(poisoned)?;
         if pool.len() < READERS {
             pool.push(conn);
@@ -117,21 +119,21 @@ impl Db {
 
     pub fn write_blocking<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.commit(f, true)
     }
 
     fn commit<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
         changes_content: bool,
     ) -> Result<T, StoreError> {
         let queued = std::time::Instant::now();
         let mut conn = self.writer.lock().map_err(poisoned)?;
         crate::metrics::record_db_wait(crate::metrics::DbConn::Writer, queued.elapsed());
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
+        let out = f(&Conn::sqlite(&tx))?;
         tx.commit()?;
         if changes_content {
             self.content_commits
@@ -238,18 +240,18 @@ mod tests {
         let db = Db::open(&dir.path().join("airlock.db")).expect("open");
         let commits = db.subscribe_commits();
         let before = (db.content_commits(), *commits.borrow());
-        db.write(|tx| Ok(tx.execute_batch("CREATE TABLE t(x)")?))
+        db.write(|tx| tx.batch("CREATE TABLE t(x)"))
             .await
             .expect("write");
         assert_eq!(db.content_commits(), before.0 + 1);
-        db.write_log(|tx| Ok(tx.execute("INSERT INTO t VALUES (1)", [])?))
+        db.write_log(|tx| tx.execute("INSERT INTO t VALUES (1)", &[]))
             .await
             .expect("log write");
         assert_eq!(db.content_commits(), before.0 + 1, "a log append");
         assert_eq!(*commits.borrow(), before.1 + 2, "followers see both");
         let failed: Result<(), StoreError> = db
             .write(|tx| {
-                tx.execute("INSERT INTO t VALUES (2)", [])?;
+                tx.execute("INSERT INTO t VALUES (2)", &[])?;
                 Err(StoreError::Internal("rolled back".into()))
             })
             .await;

@@ -2,7 +2,7 @@
 //! `releases.description_key`). Rows are content-addressed and shared; a
 //! trigger removes a row when no release names it any more (migration 14).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{Conn, Row};
 
 use super::StoreError;
 use crate::digest::Sha256;
@@ -37,25 +37,25 @@ pub fn key_of(source: &str, content_type: Option<&str>) -> String {
 /// Store a description (before the release that names it). An existing
 /// row keeps its source; its rendering is replaced when `row` comes from
 /// another renderer version.
-pub fn put(conn: &Connection, row: &DescriptionRow) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub fn put(conn: &Conn<'_>, row: &DescriptionRow) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO descriptions (key, source, content_type, html, kind, renderer, rendered_at,
                                    truncated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(key) DO UPDATE SET html = excluded.html, kind = excluded.kind,
            renderer = excluded.renderer, rendered_at = excluded.rendered_at
          WHERE descriptions.renderer <> excluded.renderer",
-    )?
-    .execute(params![
-        row.key,
-        row.source,
-        row.content_type,
-        row.html,
-        row.kind,
-        row.renderer,
-        row.rendered_at,
-        row.truncated
-    ])?;
+        &[
+            &row.key,
+            &row.source,
+            &row.content_type,
+            &row.html,
+            &row.kind,
+            &row.renderer,
+            &row.rendered_at,
+            &row.truncated,
+        ],
+    )?;
     Ok(())
 }
 
@@ -64,7 +64,7 @@ const SELECT: &str =
     d.truncated
     FROM descriptions d";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DescriptionRow> {
+fn from_row(r: &Row<'_>) -> Result<DescriptionRow, StoreError> {
     Ok(DescriptionRow {
         key: r.get(0)?,
         source: r.get(1)?,
@@ -79,33 +79,31 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DescriptionRow> {
 
 /// The description of release `version` of `project` on an index.
 pub fn of_release(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &str,
 ) -> Result<Option<DescriptionRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
+    conn.query_opt(
+        &format!(
             "{SELECT} JOIN releases r ON r.description_key = d.key \
              JOIN projects p ON p.id = r.project_id \
              WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3"
-        ))?
-        .query_row(params![index_id, project, version], from_row)
-        .optional()?)
+        ),
+        &[&index_id, &project, &version],
+        from_row,
+    )
 }
 
-pub fn get(conn: &Connection, key: &str) -> Result<Option<DescriptionRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE d.key = ?1"))?
-        .query_row([key], from_row)
-        .optional()?)
+pub fn get(conn: &Conn<'_>, key: &str) -> Result<Option<DescriptionRow>, StoreError> {
+    conn.query_opt(&format!("{SELECT} WHERE d.key = ?1"), &[&key], from_row)
 }
 
 /// Replace the rendering of `key` if it is still the one by `stale`
 /// (another reader may have re-rendered it meanwhile). Returns whether it
 /// did.
 pub fn replace_rendering(
-    conn: &Connection,
+    conn: &Conn<'_>,
     key: &str,
     stale: &str,
     html: &str,
@@ -113,12 +111,11 @@ pub fn replace_rendering(
     renderer: &str,
     rendered_at: i64,
 ) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE descriptions SET html = ?3, kind = ?4, renderer = ?5, rendered_at = ?6
+    let n = conn.execute(
+        "UPDATE descriptions SET html = ?3, kind = ?4, renderer = ?5, rendered_at = ?6
              WHERE key = ?1 AND renderer = ?2",
-        )?
-        .execute(params![key, stale, html, kind, renderer, rendered_at])?;
+        &[&key, &stale, &html, &kind, &renderer, &rendered_at],
+    )?;
     Ok(n > 0)
 }
 
@@ -126,6 +123,7 @@ pub fn replace_rendering(
 mod tests {
     use super::*;
     use crate::store::releases::{self, MetadataOnConflict, NewRelease};
+    use rusqlite::Connection;
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -154,7 +152,7 @@ mod tests {
         }
     }
 
-    fn release(conn: &Connection, index: i64, version: &str, key: Option<&str>) {
+    fn release(conn: &Conn<'_>, index: i64, version: &str, key: Option<&str>) {
         releases::ensure_release(
             conn,
             &NewRelease {
@@ -170,8 +168,8 @@ mod tests {
         .unwrap();
     }
 
-    fn count(conn: &Connection) -> i64 {
-        conn.query_row("SELECT COUNT(*) FROM descriptions", [], |r| r.get(0))
+    fn count(conn: &Conn<'_>) -> i64 {
+        conn.query_one("SELECT COUNT(*) FROM descriptions", &[], |r| r.get(0))
             .unwrap()
     }
 
@@ -188,7 +186,8 @@ mod tests {
 
     #[test]
     fn shared_rows_go_with_the_last_release_naming_them() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         let d = row("readme", "r/1", "<pre>readme</pre>");
         put(&conn, &d).unwrap();
         release(&conn, 1, "1.0", Some(&d.key));
@@ -209,7 +208,8 @@ mod tests {
 
     #[test]
     fn put_replaces_only_another_renderers_output() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         let d = row("readme", "r/1", "first");
         put(&conn, &d).unwrap();
         put(&conn, &row("readme", "r/1", "second")).unwrap();

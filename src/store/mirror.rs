@@ -2,7 +2,7 @@
 //! airlock knows about the projects of an upstream index, and when it last
 //! asked.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{Conn, Row};
 
 use super::StoreError;
 use crate::digest::Sha256;
@@ -72,7 +72,7 @@ fn bad_sha(i: usize, s: &str) -> rusqlite::Error {
 const FILE_SELECT: &str = "SELECT project, filename, url, sha256, requires_python, yanked, size, \
     upload_time, metadata_sha256 FROM mirror_files";
 
-fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorFileRow> {
+fn file_from_row(r: &Row<'_>) -> Result<MirrorFileRow, StoreError> {
     let sha: String = r.get(3)?;
     let meta: Option<String> = r.get(8)?;
     Ok(MirrorFileRow {
@@ -82,7 +82,7 @@ fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorFileRow> {
         sha256: sha.parse().map_err(|_| bad_sha(3, &sha))?,
         requires_python: r.get(4)?,
         yanked: r.get(5)?,
-        size: r.get::<_, Option<i64>>(6)?.map(|s| s.max(0) as u64),
+        size: r.get::<Option<i64>>(6)?.map(|s| s.max(0) as u64),
         upload_time: r.get(7)?,
         metadata_sha256: match meta {
             Some(m) => Some(m.parse().map_err(|_| bad_sha(8, &m))?),
@@ -94,7 +94,7 @@ fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorFileRow> {
 const LINK_SELECT: &str = "SELECT project, filename, url, malformed_sha256, pinned_sha256, \
     pinned_at, requires_python, yanked, size, upload_time FROM mirror_links";
 
-fn link_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorLinkRow> {
+fn link_from_row(r: &Row<'_>) -> Result<MirrorLinkRow, StoreError> {
     let pin: Option<String> = r.get(4)?;
     Ok(MirrorLinkRow {
         project: r.get(0)?,
@@ -108,22 +108,17 @@ fn link_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MirrorLinkRow> {
         pinned_at: r.get(5)?,
         requires_python: r.get(6)?,
         yanked: r.get(7)?,
-        size: r.get::<_, Option<i64>>(8)?.map(|s| s.max(0) as u64),
+        size: r.get::<Option<i64>>(8)?.map(|s| s.max(0) as u64),
         upload_time: r.get(9)?,
     })
 }
 
-pub fn page(
-    conn: &Connection,
-    index_id: i64,
-    project: &str,
-) -> Result<Option<PageRow>, StoreError> {
-    let raw = conn
-        .prepare_cached(
-            "SELECT project, display_name, found, etag, last_modified, serial, versions, fetched
+pub fn page(conn: &Conn<'_>, index_id: i64, project: &str) -> Result<Option<PageRow>, StoreError> {
+    let raw = conn.query_opt(
+        "SELECT project, display_name, found, etag, last_modified, serial, versions, fetched
              FROM mirror_pages WHERE index_id = ?1 AND project = ?2",
-        )?
-        .query_row(params![index_id, project], |r| {
+        &[&index_id, &project],
+        |r| {
             Ok((
                 PageRow {
                     project: r.get(0)?,
@@ -135,10 +130,10 @@ pub fn page(
                     versions: Vec::new(),
                     fetched: r.get(7)?,
                 },
-                r.get::<_, String>(6)?,
+                r.get::<String>(6)?,
             ))
-        })
-        .optional()?;
+        },
+    )?;
     raw.map(|(mut row, versions)| {
         row.versions = serde_json::from_str(&versions).map_err(|e| {
             StoreError::Corrupt(format!("versions of mirrored project {}: {e}", row.project))
@@ -149,79 +144,82 @@ pub fn page(
 }
 
 pub fn files_of_project(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
 ) -> Result<Vec<MirrorFileRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{FILE_SELECT} WHERE index_id = ?1 AND project = ?2 ORDER BY filename"
-    ))?;
-    let rows = stmt.query_map(params![index_id, project], file_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("{FILE_SELECT} WHERE index_id = ?1 AND project = ?2 ORDER BY filename"),
+        &[&index_id, &project],
+        file_from_row,
+    )?;
+    Ok(rows)
 }
 
 /// Files of a mirror with this filename (normally one; a hostile upstream
 /// could list one name under several projects, hence the list).
 pub fn files_named(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     filename: &str,
 ) -> Result<Vec<MirrorFileRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{FILE_SELECT} WHERE index_id = ?1 AND filename = ?2"
-    ))?;
-    let rows = stmt.query_map(params![index_id, filename], file_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("{FILE_SELECT} WHERE index_id = ?1 AND filename = ?2"),
+        &[&index_id, &filename],
+        file_from_row,
+    )?;
+    Ok(rows)
 }
 
 pub fn links_of_project(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
 ) -> Result<Vec<MirrorLinkRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{LINK_SELECT} WHERE index_id = ?1 AND project = ?2 ORDER BY filename"
-    ))?;
-    let rows = stmt.query_map(params![index_id, project], link_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("{LINK_SELECT} WHERE index_id = ?1 AND project = ?2 ORDER BY filename"),
+        &[&index_id, &project],
+        link_from_row,
+    )?;
+    Ok(rows)
 }
 
 /// Unverified links of a mirror with this filename (see [`files_named`]).
 pub fn links_named(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     filename: &str,
 ) -> Result<Vec<MirrorLinkRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{LINK_SELECT} WHERE index_id = ?1 AND filename = ?2"
-    ))?;
-    let rows = stmt.query_map(params![index_id, filename], link_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("{LINK_SELECT} WHERE index_id = ?1 AND filename = ?2"),
+        &[&index_id, &filename],
+        link_from_row,
+    )?;
+    Ok(rows)
 }
 
 /// Pin the digest of a link's first download, unless one is pinned
 /// already. Returns the pin in force afterwards (`None`: the link is no
 /// longer listed), which the caller compares with what it downloaded.
 pub fn pin_link(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     filename: &str,
     sha: &Sha256,
     at: i64,
 ) -> Result<Option<Sha256>, StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE mirror_links SET pinned_sha256 = ?4, pinned_at = ?5
          WHERE index_id = ?1 AND project = ?2 AND filename = ?3 AND pinned_sha256 IS NULL",
-    )?
-    .execute(params![index_id, project, filename, sha.to_hex(), at])?;
-    let pin: Option<Option<String>> = conn
-        .prepare_cached(
-            "SELECT pinned_sha256 FROM mirror_links
+        &[&index_id, &project, &filename, &sha.to_hex(), &at],
+    )?;
+    let pin: Option<Option<String>> = conn.query_opt(
+        "SELECT pinned_sha256 FROM mirror_links
              WHERE index_id = ?1 AND project = ?2 AND filename = ?3",
-        )?
-        .query_row(params![index_id, project, filename], |r| r.get(0))
-        .optional()?;
+        &[&index_id, &project, &filename],
+        |r| r.get(0),
+    )?;
     pin.flatten()
         .map(|p| {
             p.parse()
@@ -232,20 +230,21 @@ pub fn pin_link(
 
 /// The projects of a mirror that have a cached page (not the negative ones).
 pub fn cached_projects(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
 ) -> Result<Vec<super::releases::ProjectRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query_map(
         "SELECT project, display_name FROM mirror_pages WHERE index_id = ?1 AND found = 1
          ORDER BY project",
+        &[&index_id],
+        |r| {
+            Ok(super::releases::ProjectRow {
+                name: r.get(0)?,
+                display_name: r.get(1)?,
+            })
+        },
     )?;
-    let rows = stmt.query_map([index_id], |r| {
-        Ok(super::releases::ProjectRow {
-            name: r.get(0)?,
-            display_name: r.get(1)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// Replace what is cached about a project with a fresh upstream answer.
@@ -255,7 +254,7 @@ pub fn cached_projects(
 /// longer lists is forgotten with it. Returns the digests of files that are
 /// no longer listed (their blobs may now be unreferenced).
 pub fn replace_page(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     page: &PageRow,
     files: &[MirrorFileRow],
@@ -265,83 +264,83 @@ pub fn replace_page(
     let old_links = links_of_project(conn, index_id, &page.project)?;
     conn.execute(
         "DELETE FROM mirror_files WHERE index_id = ?1 AND project = ?2",
-        params![index_id, page.project],
+        &[&index_id, &page.project],
     )?;
     conn.execute(
         "DELETE FROM mirror_links WHERE index_id = ?1 AND project = ?2",
-        params![index_id, page.project],
+        &[&index_id, &page.project],
     )?;
     let versions =
         serde_json::to_string(&page.versions).map_err(|e| StoreError::Internal(e.to_string()))?;
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO mirror_pages (index_id, project, display_name, found, etag, last_modified,
                                    serial, versions, fetched)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(index_id, project) DO UPDATE SET display_name = excluded.display_name,
            found = excluded.found, etag = excluded.etag, last_modified = excluded.last_modified,
            serial = excluded.serial, versions = excluded.versions, fetched = excluded.fetched",
-    )?
-    .execute(params![
-        index_id,
-        page.project,
-        page.display_name,
-        page.found,
-        page.etag,
-        page.last_modified,
-        page.serial,
-        versions,
-        page.fetched
-    ])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO mirror_files (index_id, project, filename, url, sha256, requires_python,
+        &[
+            &index_id,
+            &page.project,
+            &page.display_name,
+            &page.found,
+            &page.etag,
+            &page.last_modified,
+            &page.serial,
+            &versions,
+            &page.fetched,
+        ],
+    )?;
+    for f in files {
+        conn.execute(
+            "INSERT INTO mirror_files (index_id, project, filename, url, sha256, requires_python,
                                    yanked, size, upload_time, metadata_sha256)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT(index_id, project, filename) DO NOTHING",
-    )?;
-    for f in files {
-        insert.execute(params![
-            index_id,
-            page.project,
-            f.filename,
-            f.url,
-            f.sha256.to_hex(),
-            f.requires_python,
-            f.yanked,
-            f.size.map(|s| s.min(i64::MAX as u64) as i64),
-            f.upload_time,
-            f.metadata_sha256.map(|s| s.to_hex()),
-        ])?;
+            &[
+                &index_id,
+                &page.project,
+                &f.filename,
+                &f.url,
+                &f.sha256.to_hex(),
+                &f.requires_python,
+                &f.yanked,
+                &f.size.map(|s| s.min(i64::MAX as u64) as i64),
+                &f.upload_time,
+                &f.metadata_sha256.map(|s| s.to_hex()),
+            ],
+        )?;
     }
     let pins: std::collections::HashMap<&str, (Sha256, Option<i64>)> = old_links
         .iter()
         .filter_map(|l| Some((l.filename.as_str(), (l.pinned_sha256?, l.pinned_at))))
         .collect();
-    let mut insert_link = conn.prepare_cached(
-        "INSERT INTO mirror_links (index_id, project, filename, url, malformed_sha256,
-                                   pinned_sha256, pinned_at, requires_python, yanked, size,
-                                   upload_time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT(index_id, project, filename) DO NOTHING",
-    )?;
     let mut kept_pins = Vec::new();
     for l in links {
         let pin = pins.get(l.filename.as_str()).copied();
         if let Some((sha, _)) = pin {
             kept_pins.push(sha);
         }
-        insert_link.execute(params![
-            index_id,
-            page.project,
-            l.filename,
-            l.url,
-            l.malformed_sha256,
-            pin.map(|(s, _)| s.to_hex()),
-            pin.and_then(|(_, at)| at),
-            l.requires_python,
-            l.yanked,
-            l.size.map(|s| s.min(i64::MAX as u64) as i64),
-            l.upload_time,
-        ])?;
+        conn.execute(
+            "INSERT INTO mirror_links (index_id, project, filename, url, malformed_sha256,
+                                   pinned_sha256, pinned_at, requires_python, yanked, size,
+                                   upload_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(index_id, project, filename) DO NOTHING",
+            &[
+                &index_id,
+                &page.project,
+                &l.filename,
+                &l.url,
+                &l.malformed_sha256,
+                &pin.map(|(s, _)| s.to_hex()),
+                &pin.and_then(|(_, at)| at),
+                &l.requires_python,
+                &l.yanked,
+                &l.size.map(|s| s.min(i64::MAX as u64) as i64),
+                &l.upload_time,
+            ],
+        )?;
     }
     let kept: std::collections::HashSet<Sha256> = files
         .iter()
@@ -358,28 +357,28 @@ pub fn replace_page(
 
 /// Upstream confirmed the cached page is current (304 Not Modified).
 pub fn touch_page(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     fetched: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE mirror_pages SET fetched = ?3 WHERE index_id = ?1 AND project = ?2",
-    )?
-    .execute(params![index_id, project, fetched])?;
+        &[&index_id, &project, &fetched],
+    )?;
     Ok(())
 }
 
 /// Is a blob referenced by any mirrored file (as content or metadata)?
-pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
+pub fn blob_referenced(conn: &Conn<'_>, sha: &Sha256) -> Result<bool, StoreError> {
     let hex = sha.to_hex();
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM mirror_files WHERE sha256 = ?1)
+    conn.query_one(
+        "SELECT EXISTS(SELECT 1 FROM mirror_files WHERE sha256 = ?1)
                  OR EXISTS(SELECT 1 FROM mirror_files WHERE metadata_sha256 = ?1)
                  OR EXISTS(SELECT 1 FROM mirror_links WHERE pinned_sha256 = ?1)",
-        )?
-        .query_row([hex], |r| r.get(0))?)
+        &[&hex],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]
@@ -582,22 +581,22 @@ pub struct CacheSummary {
 }
 
 pub fn cache_summary(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     stale_before: i64,
 ) -> Result<CacheSummary, StoreError> {
-    let (pages, found, stale, newest_fetch, oldest_fetch) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(found != 0), 0), COALESCE(SUM(fetched < ?2), 0),
+    let (pages, found, stale, newest_fetch, oldest_fetch) = conn.query_one(
+        "SELECT COUNT(*), COALESCE(SUM(found != 0), 0), COALESCE(SUM(fetched < ?2), 0),
                     MAX(fetched), MIN(fetched)
              FROM mirror_pages WHERE index_id = ?1",
-        )?
-        .query_row(params![index_id, stale_before], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?;
-    let files_listed = conn
-        .prepare_cached("SELECT COUNT(*) FROM mirror_files WHERE index_id = ?1")?
-        .query_row([index_id], |r| r.get(0))?;
+        &[&index_id, &stale_before],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    let files_listed = conn.query_one(
+        "SELECT COUNT(*) FROM mirror_files WHERE index_id = ?1",
+        &[&index_id],
+        |r| r.get(0),
+    )?;
     Ok(CacheSummary {
         pages,
         found,

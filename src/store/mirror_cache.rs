@@ -2,36 +2,39 @@
 //! mirror blob was last used, and which blobs mirror rows name (the
 //! candidates of mirror cache retention, `maintenance::gc`).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::Conn;
 
 use super::StoreError;
 use crate::digest::Sha256;
 
 /// Record uses (digest, unix seconds); a later time never gives way to an
 /// earlier one.
-pub fn record_use(conn: &Connection, uses: &[(Sha256, i64)]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO mirror_blob_use (sha256, last_used) VALUES (?1, ?2)
-         ON CONFLICT(sha256) DO UPDATE SET last_used = MAX(last_used, excluded.last_used)",
-    )?;
+pub fn record_use(conn: &Conn<'_>, uses: &[(Sha256, i64)]) -> Result<(), StoreError> {
     for (sha, at) in uses {
-        stmt.execute(params![sha.to_hex(), at])?;
+        conn.execute(
+            "INSERT INTO mirror_blob_use (sha256, last_used) VALUES (?1, ?2)
+         ON CONFLICT(sha256) DO UPDATE SET last_used = MAX(last_used, excluded.last_used)",
+            &[&sha.to_hex(), &at],
+        )?;
     }
     Ok(())
 }
 
 /// The recorded last use of a blob.
-pub fn last_used(conn: &Connection, sha: &Sha256) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT last_used FROM mirror_blob_use WHERE sha256 = ?1")?
-        .query_row([sha.to_hex()], |r| r.get(0))
-        .optional()?)
+pub fn last_used(conn: &Conn<'_>, sha: &Sha256) -> Result<Option<i64>, StoreError> {
+    conn.query_opt(
+        "SELECT last_used FROM mirror_blob_use WHERE sha256 = ?1",
+        &[&sha.to_hex()],
+        |r| r.get(0),
+    )
 }
 
 /// Forget the use record of an evicted blob.
-pub fn forget(conn: &Connection, sha: &Sha256) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM mirror_blob_use WHERE sha256 = ?1")?
-        .execute([sha.to_hex()])?;
+pub fn forget(conn: &Conn<'_>, sha: &Sha256) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM mirror_blob_use WHERE sha256 = ?1",
+        &[&sha.to_hex()],
+    )?;
     Ok(())
 }
 
@@ -47,8 +50,8 @@ pub struct MirrorBlob {
 /// Every digest a mirror row names (a listed file, its PEP 658 metadata, a
 /// pinned unverified link), with its recorded last use. Whether the blob is
 /// stored, and whether a stage row shares it, the caller finds out.
-pub fn named_blobs(conn: &Connection) -> Result<Vec<MirrorBlob>, StoreError> {
-    let mut stmt = conn.prepare(
+pub fn named_blobs(conn: &Conn<'_>) -> Result<Vec<MirrorBlob>, StoreError> {
+    let rows = conn.query_map(
         "WITH m(sha, name) AS (
              SELECT sha256, filename FROM mirror_files
              UNION ALL
@@ -60,17 +63,18 @@ pub fn named_blobs(conn: &Connection) -> Result<Vec<MirrorBlob>, StoreError> {
          SELECT m.sha, MIN(m.name), u.last_used
          FROM m LEFT JOIN mirror_blob_use u ON u.sha256 = m.sha
          GROUP BY m.sha",
+        &[],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<i64>>(2)?,
+            ))
+        },
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<i64>>(2)?,
-        ))
-    })?;
     let mut out = Vec::new();
     for row in rows {
-        let (sha, name, last_used) = row?;
+        let (sha, name, last_used) = row;
         let sha256 = sha
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("mirror sha256 {sha:?} of {name}")))?;
@@ -94,7 +98,7 @@ mod tests {
         let (a, m, p) = (Sha256::of(b"a"), Sha256::of(b"m"), Sha256::of(b"p"));
         let (ah, mh, ph) = (a.to_hex(), m.to_hex(), p.to_hex());
         db.write_blocking(move |tx| {
-            tx.execute_batch(&format!(
+            tx.batch(&format!(
                 "INSERT INTO users (id, name, created) VALUES (1, 'u', 0);
                  INSERT INTO indexes (id, user_id, name, config, created)
                    VALUES (1, 1, 'i', '{{}}', 0), (2, 1, 'j', '{{}}', 0);

@@ -17,6 +17,7 @@ pub mod releases;
 pub(crate) mod schema;
 pub mod search;
 pub mod sessions;
+pub mod sql;
 pub mod toxresults;
 pub mod typo_index;
 pub mod typo_rules;
@@ -40,6 +41,8 @@ pub fn schema_version() -> usize {
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

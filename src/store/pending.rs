@@ -1,6 +1,6 @@
 //! The `pending_pushes` table: pushes waiting for approvals.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{Conn, Row};
 
 use super::StoreError;
 
@@ -29,7 +29,7 @@ pub struct PendingRow {
 const SELECT: &str = "SELECT id, created, source, target, project, version, pusher, pusher_cert, \
     review, status, approvals, decided, reason, pusher_groups FROM pending_pushes";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
+fn from_row(r: &Row<'_>) -> Result<PendingRow, StoreError> {
     Ok(PendingRow {
         id: r.get(0)?,
         created: r.get(1)?,
@@ -44,7 +44,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
         approvals: r.get(10)?,
         decided: r.get(11)?,
         reason: r.get(12)?,
-        pusher_groups: split_groups(&r.get::<_, String>(13)?),
+        pusher_groups: split_groups(&r.get::<String>(13)?),
     })
 }
 
@@ -58,7 +58,7 @@ fn split_groups(s: &str) -> Vec<String> {
 
 #[allow(clippy::too_many_arguments)]
 pub fn create(
-    conn: &Connection,
+    conn: &Conn<'_>,
     source: &str,
     target: &str,
     project: &str,
@@ -68,19 +68,19 @@ pub fn create(
     pusher_groups: &[String],
     review: &str,
 ) -> Result<i64, StoreError> {
-    conn.execute(
+    conn.query_one(
         "INSERT INTO pending_pushes (created, source, target, project, version, pusher, pusher_cert, review, status, pusher_groups)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-        params![super::now(), source, target, project, version, pusher, pusher_cert, review, pusher_groups.join(",")],
-    )?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9) RETURNING id",
+        &[&super::now(), &source, &target, &project, &version, &pusher, &pusher_cert, &review, &pusher_groups.join(",")],
+        |r| r.get(0),
+    )
 }
 
 /// Record a push that landed without waiting for approvals, so that
 /// `airlock pushes --status landed` lists every landed push.
 #[allow(clippy::too_many_arguments)]
 pub fn record_landed(
-    conn: &Connection,
+    conn: &Conn<'_>,
     source: &str,
     target: &str,
     project: &str,
@@ -90,55 +90,55 @@ pub fn record_landed(
     review: &str,
 ) -> Result<i64, StoreError> {
     let now = super::now();
-    conn.execute(
+    conn.query_one(
         "INSERT INTO pending_pushes (created, source, target, project, version, pusher, pusher_cert, review, status, decided)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'landed', ?1)",
-        params![now, source, target, project, version, pusher, pusher_cert, review],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'landed', ?1) RETURNING id",
+        &[&now, &source, &target, &project, &version, &pusher, &pusher_cert, &review],
+        |r| r.get(0),
+    )
+}
+
+pub fn get(conn: &Conn<'_>, id: i64) -> Result<Option<PendingRow>, StoreError> {
+    conn.query_opt(&format!("{SELECT} WHERE id = ?1"), &[&id], from_row)
+}
+
+pub fn list(conn: &Conn<'_>, status: Option<&str>) -> Result<Vec<PendingRow>, StoreError> {
+    let rows = conn.query_map(
+        &format!("{SELECT} WHERE (?1 IS NULL OR status = ?1) ORDER BY id"),
+        &[&status],
+        from_row,
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(rows)
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<PendingRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
-}
-
-pub fn list(conn: &Connection, status: Option<&str>) -> Result<Vec<PendingRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE (?1 IS NULL OR status = ?1) ORDER BY id"
-    ))?;
-    let rows = stmt.query_map([status], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn set_approvals(conn: &Connection, id: i64, approvals: &str) -> Result<(), StoreError> {
+pub fn set_approvals(conn: &Conn<'_>, id: i64, approvals: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE pending_pushes SET approvals = ?2 WHERE id = ?1",
-        params![id, approvals],
+        &[&id, &approvals],
     )?;
     Ok(())
 }
 
 /// Close a pending push: `landed`, `rejected` or `failed`.
 pub fn decide(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: i64,
     status: &str,
     reason: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE pending_pushes SET status = ?2, reason = ?3, decided = ?4 WHERE id = ?1 AND status = 'pending'",
-        params![id, status, reason, super::now()],
+        &[&id, &status, &reason, &super::now()],
     )?;
     Ok(())
 }
 
 /// How many pushes wait for a review decision (the metrics gauge).
-pub fn count_pending(conn: &Connection) -> Result<u64, StoreError> {
-    let n: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM pending_pushes WHERE status = 'pending'")?
-        .query_row([], |r| r.get(0))?;
+pub fn count_pending(conn: &Conn<'_>) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_one(
+        "SELECT COUNT(*) FROM pending_pushes WHERE status = 'pending'",
+        &[],
+        |r| r.get(0),
+    )?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

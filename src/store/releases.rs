@@ -1,6 +1,6 @@
 //! Projects, releases and their files (`projects`, `releases`, `files`).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{Conn, Row};
 
 use super::StoreError;
 use crate::digest::Sha256;
@@ -30,7 +30,7 @@ const FILE_SELECT: &str = "SELECT f.id, f.index_id, p.name, p.display_name, r.ve
     f.kind, f.sha256, f.size, f.requires_python, f.metadata_sha256, f.yanked, f.uploader, f.created, f.provenance \
     FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id";
 
-fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+fn file_from_row(r: &Row<'_>) -> Result<FileRow, StoreError> {
     let sha: String = r.get(7)?;
     let meta: Option<String> = r.get(10)?;
     let bad = |i, s: &str| {
@@ -49,7 +49,7 @@ fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         filename: r.get(5)?,
         kind: r.get(6)?,
         sha256: sha.parse().map_err(|_| bad(7, &sha))?,
-        size: r.get::<_, i64>(8)? as u64,
+        size: r.get::<i64>(8)? as u64,
         requires_python: r.get(9)?,
         metadata_sha256: match meta {
             Some(m) => Some(m.parse().map_err(|_| bad(10, &m))?),
@@ -63,48 +63,51 @@ fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
 }
 
 pub fn find_file(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     filename: &str,
 ) -> Result<Option<FileRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "{FILE_SELECT} WHERE f.index_id = ?1 AND f.filename = ?2"
-        ))?
-        .query_row(params![index_id, filename], file_from_row)
-        .optional()?)
+    conn.query_opt(
+        &format!("{FILE_SELECT} WHERE f.index_id = ?1 AND f.filename = ?2"),
+        &[&index_id, &filename],
+        file_from_row,
+    )
 }
 
 pub fn files_of_project(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
 ) -> Result<Vec<FileRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{FILE_SELECT} WHERE p.index_id = ?1 AND p.name = ?2 ORDER BY f.filename"
-    ))?;
-    let rows = stmt.query_map(params![index_id, project], file_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = conn.query_map(
+        &format!("{FILE_SELECT} WHERE p.index_id = ?1 AND p.name = ?2 ORDER BY f.filename"),
+        &[&index_id, &project],
+        file_from_row,
+    )?;
+    Ok(rows)
 }
 
 pub fn files_of_release(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &str,
 ) -> Result<Vec<FileRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let rows = conn.query_map(
+        &format!(
         "{FILE_SELECT} WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3 ORDER BY f.filename"
-    ))?;
-    let rows = stmt.query_map(params![index_id, project, version], file_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    ),
+        &[&index_id, &project, &version],
+        file_from_row,
+    )?;
+    Ok(rows)
 }
 
 /// The release of `project` whose version equals `version` under PEP 440
 /// (`1.0` and `1.0.0` are one release): its stored version string and the
 /// files of every such release (older data may hold more than one).
 pub fn equal_release(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &pep440_rs::Version,
@@ -127,11 +130,11 @@ pub fn equal_release(
 /// Remove one file row (its test results go with it), leaving its release
 /// in place for the file that replaces it. Returns possibly unreferenced
 /// blobs.
-pub fn remove_replaced_file(conn: &Connection, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {
+pub fn remove_replaced_file(conn: &Conn<'_>, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {
     let mut out = vec![file.sha256];
     out.extend(file.metadata_sha256);
     out.extend(super::toxresults::shas_of_file(conn, file.id)?);
-    conn.execute("DELETE FROM files WHERE id = ?1", [file.id])?;
+    conn.execute("DELETE FROM files WHERE id = ?1", &[&file.id])?;
     Ok(out)
 }
 
@@ -142,35 +145,35 @@ pub struct ProjectRow {
     pub display_name: String,
 }
 
-pub fn projects(conn: &Connection, index_id: i64) -> Result<Vec<ProjectRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn projects(conn: &Conn<'_>, index_id: i64) -> Result<Vec<ProjectRow>, StoreError> {
+    let rows = conn.query_map(
         "SELECT name, display_name FROM projects WHERE index_id = ?1 ORDER BY name",
-    )?;
-    let rows = stmt.query_map([index_id], |r| {
-        Ok(ProjectRow {
-            name: r.get(0)?,
-            display_name: r.get(1)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn project(
-    conn: &Connection,
-    index_id: i64,
-    name: &str,
-) -> Result<Option<ProjectRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT name, display_name FROM projects WHERE index_id = ?1 AND name = ?2",
-        )?
-        .query_row(params![index_id, name], |r| {
+        &[&index_id],
+        |r| {
             Ok(ProjectRow {
                 name: r.get(0)?,
                 display_name: r.get(1)?,
             })
-        })
-        .optional()?)
+        },
+    )?;
+    Ok(rows)
+}
+
+pub fn project(
+    conn: &Conn<'_>,
+    index_id: i64,
+    name: &str,
+) -> Result<Option<ProjectRow>, StoreError> {
+    conn.query_opt(
+        "SELECT name, display_name FROM projects WHERE index_id = ?1 AND name = ?2",
+        &[&index_id, &name],
+        |r| {
+            Ok(ProjectRow {
+                name: r.get(0)?,
+                display_name: r.get(1)?,
+            })
+        },
+    )
 }
 
 /// A release: its version and the JSON of its core metadata.
@@ -182,22 +185,19 @@ pub struct ReleaseRow {
 }
 
 pub fn releases(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
 ) -> Result<Vec<ReleaseRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.version, r.metadata, r.created FROM releases r JOIN projects p ON p.id = r.project_id
-         WHERE p.index_id = ?1 AND p.name = ?2",
-    )?;
-    let rows = stmt.query_map(params![index_id, project], |r| {
+    let rows = conn.query_map("SELECT r.version, r.metadata, r.created FROM releases r JOIN projects p ON p.id = r.project_id
+         WHERE p.index_id = ?1 AND p.name = ?2", &[&index_id, &project], |r| {
         Ok(ReleaseRow {
             version: r.get(0)?,
             metadata: r.get(1)?,
             created: r.get(2)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
 /// What to insert for one uploaded (or pushed) file.
@@ -244,19 +244,21 @@ pub enum MetadataOnConflict {
 
 /// The id of a release, creating the project and the release as needed.
 pub fn ensure_release(
-    conn: &Connection,
+    conn: &Conn<'_>,
     r: &NewRelease<'_>,
     on_conflict: MetadataOnConflict,
 ) -> Result<i64, StoreError> {
     let now = super::now();
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO projects (index_id, name, display_name, created) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(index_id, name) DO NOTHING",
-    )?
-    .execute(params![r.index_id, r.project, r.display_name, now])?;
-    let project_id: i64 = conn
-        .prepare_cached("SELECT id FROM projects WHERE index_id = ?1 AND name = ?2")?
-        .query_row(params![r.index_id, r.project], |row| row.get(0))?;
+        &[&r.index_id, &r.project, &r.display_name, &now],
+    )?;
+    let project_id: i64 = conn.query_one(
+        "SELECT id FROM projects WHERE index_id = ?1 AND name = ?2",
+        &[&r.index_id, &r.project],
+        |row| row.get(0),
+    )?;
     let sql = match on_conflict {
         MetadataOnConflict::Replace => {
             "INSERT INTO releases (project_id, version, metadata, created, description_key)
@@ -270,23 +272,28 @@ pub fn ensure_release(
              ON CONFLICT(project_id, version) DO NOTHING"
         }
     };
-    conn.prepare_cached(sql)?.execute(params![
-        project_id,
-        r.version,
-        r.metadata,
-        now,
-        r.description_key
-    ])?;
-    Ok(conn
-        .prepare_cached("SELECT id FROM releases WHERE project_id = ?1 AND version = ?2")?
-        .query_row(params![project_id, r.version], |row| row.get(0))?)
+    conn.execute(
+        sql,
+        &[
+            &project_id,
+            &r.version,
+            &r.metadata,
+            &now,
+            &r.description_key,
+        ],
+    )?;
+    conn.query_one(
+        "SELECT id FROM releases WHERE project_id = ?1 AND version = ?2",
+        &[&project_id, &r.version],
+        |row| row.get(0),
+    )
 }
 
 /// Insert a file, creating its project and release as needed; the release's
 /// metadata is replaced by the newest upload's. An existing file row with the
 /// same filename in the index is replaced (the caller has decided that this
 /// is allowed). Returns the digests of blobs that may now be unreferenced.
-pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, StoreError> {
+pub fn insert_file(conn: &Conn<'_>, f: &NewFile<'_>) -> Result<Vec<Sha256>, StoreError> {
     let release_id = ensure_release(
         conn,
         &NewRelease {
@@ -306,26 +313,26 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
         orphans.extend(old.metadata_sha256);
         // test results were for the old bytes; they go with the file row
         orphans.extend(super::toxresults::shas_of_file(conn, old.id)?);
-        conn.execute("DELETE FROM files WHERE id = ?1", [old.id])?;
+        conn.execute("DELETE FROM files WHERE id = ?1", &[&old.id])?;
     }
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO files (index_id, release_id, filename, kind, sha256, size, requires_python,
                             metadata_sha256, yanked, uploader, created, provenance)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        f.index_id,
-        release_id,
-        f.filename,
-        f.kind,
-        f.sha256.to_hex(),
-        f.size as i64,
-        f.requires_python,
-        f.metadata_sha256.map(|s| s.to_hex()),
-        f.uploader,
-        super::now(),
-        f.provenance
-    ])?;
+        &[
+            &f.index_id,
+            &release_id,
+            &f.filename,
+            &f.kind,
+            &f.sha256.to_hex(),
+            &(f.size as i64),
+            &f.requires_python,
+            &f.metadata_sha256.map(|s| s.to_hex()),
+            &f.uploader,
+            &super::now(),
+            &f.provenance,
+        ],
+    )?;
     Ok(orphans)
 }
 
@@ -333,7 +340,7 @@ pub fn insert_file(conn: &Connection, f: &NewFile<'_>) -> Result<Vec<Sha256>, St
 /// carried over from another server keeps its own upload and push hops and
 /// its upload time). `Ok(false)`: no such file.
 pub fn set_history(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     filename: &str,
     provenance: &str,
@@ -342,25 +349,25 @@ pub fn set_history(
     let n = conn.execute(
         "UPDATE files SET provenance = ?3, created = COALESCE(?4, created)
          WHERE index_id = ?1 AND filename = ?2",
-        params![index_id, filename, provenance, created],
+        &[&index_id, &filename, &provenance, &created],
     )?;
     Ok(n == 1)
 }
 
 /// Delete one file; its release and project go too when left empty.
 /// Returns the digests of blobs that may now be unreferenced.
-pub fn delete_file(conn: &Connection, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {
+pub fn delete_file(conn: &Conn<'_>, file: &FileRow) -> Result<Vec<Sha256>, StoreError> {
     let mut out = vec![file.sha256];
     out.extend(file.metadata_sha256);
     out.extend(super::toxresults::shas_of_file(conn, file.id)?);
-    conn.execute("DELETE FROM files WHERE id = ?1", [file.id])?;
+    conn.execute("DELETE FROM files WHERE id = ?1", &[&file.id])?;
     out.extend(prune_empty(conn, file.index_id)?);
     Ok(out)
 }
 
 /// Delete a release with all its files. Returns possibly unreferenced blobs.
 pub fn delete_release(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &str,
@@ -369,61 +376,61 @@ pub fn delete_release(
     let mut out = super::doczips::shas_of_release(conn, index_id, project, version)?;
     for f in &files {
         out.extend(super::toxresults::shas_of_file(conn, f.id)?);
-        conn.execute("DELETE FROM files WHERE id = ?1", [f.id])?;
+        conn.execute("DELETE FROM files WHERE id = ?1", &[&f.id])?;
         out.push(f.sha256);
         out.extend(f.metadata_sha256);
     }
     conn.execute(
         "DELETE FROM releases WHERE version = ?3 AND project_id =
            (SELECT id FROM projects WHERE index_id = ?1 AND name = ?2)",
-        params![index_id, project, version],
+        &[&index_id, &project, &version],
     )?;
     out.extend(prune_empty(conn, index_id)?);
     Ok(out)
 }
 
 /// Delete everything an index holds (before deleting the index itself).
-pub fn delete_all_of_index(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT sha256, metadata_sha256 FROM files WHERE index_id = ?1")?;
+pub fn delete_all_of_index(conn: &Conn<'_>, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
     let mut out = super::toxresults::shas_of_index(conn, index_id)?;
     out.extend(super::doczips::shas_of_index(conn, index_id)?);
-    let rows = stmt.query_map([index_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-    })?;
+    let rows = conn.query_map(
+        "SELECT sha256, metadata_sha256 FROM files WHERE index_id = ?1",
+        &[&index_id],
+        |r| Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?)),
+    )?;
     for row in rows {
-        let (sha, meta) = row?;
+        let (sha, meta) = row;
         out.extend(sha.parse::<Sha256>().ok());
         out.extend(meta.and_then(|m| m.parse::<Sha256>().ok()));
     }
-    conn.execute("DELETE FROM files WHERE index_id = ?1", [index_id])?;
+    conn.execute("DELETE FROM files WHERE index_id = ?1", &[&index_id])?;
     conn.execute(
         "DELETE FROM releases WHERE project_id IN (SELECT id FROM projects WHERE index_id = ?1)",
-        [index_id],
+        &[&index_id],
     )?;
-    conn.execute("DELETE FROM projects WHERE index_id = ?1", [index_id])?;
+    conn.execute("DELETE FROM projects WHERE index_id = ?1", &[&index_id])?;
     Ok(out)
 }
 
 /// Remove releases left without files (their doc zips go too) and projects
 /// left without releases. Returns the doc zip blobs that may now be unused.
-fn prune_empty(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
+fn prune_empty(conn: &Conn<'_>, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
     let orphans = super::doczips::shas_of_empty_releases(conn, index_id)?;
     conn.execute(
         "DELETE FROM releases WHERE project_id IN (SELECT id FROM projects WHERE index_id = ?1)
            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.release_id = releases.id)",
-        [index_id],
+        &[&index_id],
     )?;
     conn.execute(
         "DELETE FROM projects WHERE index_id = ?1
            AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = projects.id)",
-        [index_id],
+        &[&index_id],
     )?;
     Ok(orphans)
 }
 
 /// Is a blob still referenced by any file (as content or as metadata)?
-pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
+pub fn blob_referenced(conn: &Conn<'_>, sha: &Sha256) -> Result<bool, StoreError> {
     // a mirrored file may share the blob
     Ok(stage_referenced(conn, sha)? || super::mirror::blob_referenced(conn, sha)?)
 }
@@ -431,14 +438,13 @@ pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreErr
 /// Is a blob referenced by a row of a stage index: a file (content or
 /// metadata), a test result or a doc zip? Such a blob must stay stored;
 /// one only mirror rows name may be evicted from the mirror cache.
-pub fn stage_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
+pub fn stage_referenced(conn: &Conn<'_>, sha: &Sha256) -> Result<bool, StoreError> {
     let hex = sha.to_hex();
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM files WHERE sha256 = ?1)
+    Ok(conn.query_one(
+        "SELECT EXISTS(SELECT 1 FROM files WHERE sha256 = ?1)
                  OR EXISTS(SELECT 1 FROM files WHERE metadata_sha256 = ?1)",
-        )?
-        .query_row([hex], |r| r.get::<_, bool>(0))?
-        || super::toxresults::blob_referenced(conn, sha)?
+        &[&hex],
+        |r| r.get::<bool>(0),
+    )? || super::toxresults::blob_referenced(conn, sha)?
         || super::doczips::blob_referenced(conn, sha)?)
 }

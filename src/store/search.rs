@@ -5,32 +5,30 @@
 //! the push. What a query means (tokens, ranking, snippets) is decided in
 //! `crate::search`; this module only runs it.
 
-use rusqlite::{params, params_from_iter, Connection};
+use super::sql::{refs, Conn, Row, Value};
 
 use super::StoreError;
 
 /// The id of the search row of a release, if the release exists.
 fn release_entry(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &str,
 ) -> Result<Option<i64>, StoreError> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .prepare_cached(
-            "SELECT e.id FROM search_entries e JOIN releases r ON r.id = e.release_id
+    conn.query_opt(
+        "SELECT e.id FROM search_entries e JOIN releases r ON r.id = e.release_id
              JOIN projects p ON p.id = r.project_id
              WHERE p.index_id = ?1 AND p.name = ?2 AND r.version = ?3",
-        )?
-        .query_row(params![index_id, project, version], |r| r.get(0))
-        .optional()?)
+        &[&index_id, &project, &version],
+        |r| r.get(0),
+    )
 }
 
 /// Set the description text of a release (already bounded by the caller).
 /// Returns whether the release has a search row.
 pub fn set_description(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &str,
@@ -39,14 +37,16 @@ pub fn set_description(
     let Some(id) = release_entry(conn, index_id, project, version)? else {
         return Ok(false);
     };
-    conn.prepare_cached("UPDATE search_entries SET description = ?2 WHERE id = ?1")?
-        .execute(params![id, text])?;
+    conn.execute(
+        "UPDATE search_entries SET description = ?2 WHERE id = ?1",
+        &[&id, &text],
+    )?;
     Ok(true)
 }
 
 /// Set the documentation text of a release (already bounded by the caller).
 pub fn set_docs(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &str,
@@ -55,8 +55,10 @@ pub fn set_docs(
     let Some(id) = release_entry(conn, index_id, project, version)? else {
         return Ok(false);
     };
-    conn.prepare_cached("UPDATE search_entries SET docs = ?2 WHERE id = ?1")?
-        .execute(params![id, text])?;
+    conn.execute(
+        "UPDATE search_entries SET docs = ?2 WHERE id = ?1",
+        &[&id, &text],
+    )?;
     Ok(true)
 }
 
@@ -69,7 +71,7 @@ pub struct CarriedText {
 
 /// The description and documentation text of a release, if it has a row.
 pub fn carried_text(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_id: i64,
     project: &str,
     version: &str,
@@ -77,15 +79,16 @@ pub fn carried_text(
     let Some(id) = release_entry(conn, index_id, project, version)? else {
         return Ok(None);
     };
-    Ok(Some(
-        conn.prepare_cached("SELECT description, docs FROM search_entries WHERE id = ?1")?
-            .query_row([id], |r| {
-                Ok(CarriedText {
-                    description: r.get(0)?,
-                    docs: r.get(1)?,
-                })
-            })?,
-    ))
+    Ok(Some(conn.query_one(
+        "SELECT description, docs FROM search_entries WHERE id = ?1",
+        &[&id],
+        |r| {
+            Ok(CarriedText {
+                description: r.get(0)?,
+                docs: r.get(1)?,
+            })
+        },
+    )?))
 }
 
 /// One row of the search index that matched (or names the project the
@@ -133,7 +136,7 @@ fn scope_sql(index_ids: Option<&[i64]>, first: usize, column: &str) -> String {
     }
 }
 
-fn hit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HitRow> {
+fn hit_row(r: &Row<'_>) -> Result<HitRow, StoreError> {
     Ok(HitRow {
         id: r.get(0)?,
         index_id: r.get(1)?,
@@ -149,7 +152,7 @@ fn hit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HitRow> {
 /// the key was made from (its name holds exactly the query's words), so no
 /// full-text lookup is needed.
 pub fn exact_name_rows(
-    conn: &Connection,
+    conn: &Conn<'_>,
     name_key: &str,
     index_ids: Option<&[i64]>,
 ) -> Result<Vec<HitRow>, StoreError> {
@@ -161,11 +164,10 @@ pub fn exact_name_rows(
          WHERE project = ?1 {} ORDER BY id",
         scope_sql(index_ids, 2, "index_id")
     );
-    let mut values: Vec<rusqlite::types::Value> = vec![name_key.to_string().into()];
-    values.extend(index_ids.unwrap_or(&[]).iter().map(|id| (*id).into()));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), hit_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut values = vec![Value::Text(name_key)];
+    values.extend(index_ids.unwrap_or(&[]).iter().map(|id| Value::Int(*id)));
+    let rows = conn.query_map(&sql, &refs(&values), hit_row)?;
+    Ok(rows)
 }
 
 /// The newest `cap` rows (highest row id: the most recently indexed) that
@@ -175,7 +177,7 @@ pub fn exact_name_rows(
 /// order and stopping at `cap` bounds the work (bm25 included) for a word
 /// that matches nearly every row; `crate::search::rank` decides the order.
 pub fn newest_matches(
-    conn: &Connection,
+    conn: &Conn<'_>,
     fields: Fields,
     fts_query: &str,
     weights: &Weights,
@@ -218,26 +220,24 @@ pub fn newest_matches(
          JOIN search_entries e ON e.id = c.id
          ORDER BY c.id DESC"
     );
-    let mut values: Vec<rusqlite::types::Value> = vec![
-        expression.into(),
-        (cap.min(i64::MAX as usize) as i64).into(),
+    let mut values = vec![
+        Value::Text(&expression),
+        Value::Int(cap.min(i64::MAX as usize) as i64),
     ];
-    values.extend(index_ids.unwrap_or(&[]).iter().map(|id| (*id).into()));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), hit_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    values.extend(index_ids.unwrap_or(&[]).iter().map(|id| Value::Int(*id)));
+    // FTS5 (MATCH, bm25) is SQLite's own.
+    let rows = Conn::sqlite(conn.raw_sqlite()?).query_map(&sql, &refs(&values), hit_row)?;
+    Ok(rows)
 }
 
 /// The indexed text of one row: name, summary, keywords, classifiers,
 /// description, docs (for highlighting; `None` if the row is gone).
-pub fn entry_text(conn: &Connection, row_id: i64) -> Result<Option<[String; 6]>, StoreError> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .prepare_cached(
-            "SELECT name, summary, keywords, classifiers, description, docs
+pub fn entry_text(conn: &Conn<'_>, row_id: i64) -> Result<Option<[String; 6]>, StoreError> {
+    conn.query_opt(
+        "SELECT name, summary, keywords, classifiers, description, docs
              FROM search_entries WHERE id = ?1",
-        )?
-        .query_row([row_id], |r| {
+        &[&row_id],
+        |r| {
             Ok([
                 r.get(0)?,
                 r.get(1)?,
@@ -246,13 +246,13 @@ pub fn entry_text(conn: &Connection, row_id: i64) -> Result<Option<[String; 6]>,
                 r.get(4)?,
                 r.get(5)?,
             ])
-        })
-        .optional()?)
+        },
+    )
 }
 
 /// Merge the FTS indexes' segments (after a bulk load; the benchmark).
-pub fn optimize(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(
+pub fn optimize(conn: &Conn<'_>) -> Result<(), StoreError> {
+    conn.raw_sqlite()?.execute_batch(
         "INSERT INTO search_fts(search_fts) VALUES('optimize');
          INSERT INTO search_head(search_head) VALUES('optimize');",
     )?;
@@ -262,6 +262,7 @@ pub fn optimize(conn: &Connection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -277,7 +278,7 @@ mod tests {
         conn
     }
 
-    fn release(conn: &Connection, project: &str, version: &str, meta: &str) {
+    fn release(conn: &Conn<'_>, project: &str, version: &str, meta: &str) {
         crate::store::releases::ensure_release(
             conn,
             &crate::store::releases::NewRelease {
@@ -296,7 +297,7 @@ mod tests {
     const W: Weights = [10.0, 5.0, 3.0, 2.0, 1.0, 0.5];
 
     /// (project, versions) of every match in every field, newest row first.
-    fn find(conn: &Connection, q: &str) -> Vec<(String, Vec<Option<String>>)> {
+    fn find(conn: &Conn<'_>, q: &str) -> Vec<(String, Vec<Option<String>>)> {
         let mut out: Vec<(String, Vec<Option<String>>)> = Vec::new();
         for r in newest_matches(conn, Fields::All, q, &W, None, 1000).unwrap() {
             match out.iter_mut().find(|(p, _)| *p == r.project) {
@@ -307,7 +308,7 @@ mod tests {
         out
     }
 
-    fn projects(conn: &Connection, fields: Fields, q: &str, ids: Option<&[i64]>) -> Vec<String> {
+    fn projects(conn: &Conn<'_>, fields: Fields, q: &str, ids: Option<&[i64]>) -> Vec<String> {
         newest_matches(conn, fields, q, &W, ids, 1000)
             .unwrap()
             .into_iter()
@@ -330,7 +331,8 @@ mod tests {
 
     #[test]
     fn release_triggers_feed_and_empty_the_index() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         release(
             &conn,
             "alpha",
@@ -347,18 +349,19 @@ mod tests {
         assert!(set_description(&conn, 1, "alpha", "1.0", "a thorough treatise").unwrap());
         assert_eq!(find(&conn, "\"treatise\"").len(), 1);
         assert!(!set_description(&conn, 1, "alpha", "9.9", "nothing").unwrap());
-        conn.execute("DELETE FROM releases", []).unwrap();
+        conn.execute("DELETE FROM releases", &[]).unwrap();
         assert!(find(&conn, "\"treatise\"").is_empty());
         assert!(find(&conn, "\"alpha\"").is_empty());
         let left: i64 = conn
-            .query_row("SELECT count(*) FROM search_entries", [], |r| r.get(0))
+            .query_one("SELECT count(*) FROM search_entries", &[], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
     }
 
     #[test]
     fn bad_metadata_json_does_not_block_a_release() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         release(&conn, "beta", "1.0", "not json");
         assert_eq!(
             find(&conn, "\"beta\""),
@@ -368,14 +371,15 @@ mod tests {
 
     #[test]
     fn mirror_pages_index_the_name_once_and_only_when_found() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         let page = |found: i64, display: &str| {
             conn.execute(
                 "INSERT INTO mirror_pages (index_id, project, display_name, found, versions, fetched)
                  VALUES (2, 'gamma-ray', ?2, ?1, '[]', 0)
                  ON CONFLICT(index_id, project) DO UPDATE SET found = excluded.found,
                    display_name = excluded.display_name",
-                params![found, display],
+                &[&found, &display],
             )
             .unwrap();
         };
@@ -390,7 +394,7 @@ mod tests {
         page(0, "Gamma-Ray");
         assert!(find(&conn, "\"gamma\"").is_empty());
         page(1, "Gamma-Ray");
-        conn.execute("DELETE FROM mirror_pages", []).unwrap();
+        conn.execute("DELETE FROM mirror_pages", &[]).unwrap();
         assert!(find(&conn, "\"gamma\"").is_empty());
     }
 
@@ -413,6 +417,7 @@ mod tests {
         for sql in after {
             conn.execute_batch(sql).unwrap();
         }
+        let conn = Conn::sqlite(&conn);
         assert_eq!(find(&conn, "\"venerable\"").len(), 1);
         assert_eq!(find(&conn, "\"upstreamed\"").len(), 1);
         // migration 18 builds the short-field index from the stored rows
@@ -428,7 +433,8 @@ mod tests {
 
     #[test]
     fn the_short_index_follows_names_summaries_and_keywords_only() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         release(
             &conn,
             "alpha",
@@ -470,18 +476,18 @@ mod tests {
         for q in ["\"ga\"*", "\"gad\"*", "\"gadg\"*"] {
             assert_eq!(projects(&conn, Fields::Short, q, None), ["alpha"], "{q}");
         }
-        conn.execute("DELETE FROM releases", []).unwrap();
+        conn.execute("DELETE FROM releases", &[]).unwrap();
         assert!(projects(&conn, Fields::Short, "\"gadgets\"", None).is_empty());
         assert!(projects(&conn, Fields::Name, "\"alpha\"", None).is_empty());
-        let check: rusqlite::Result<()> = conn.execute_batch(
-            "INSERT INTO search_head(search_head, rank) VALUES('integrity-check', 1)",
-        );
+        let check: Result<(), StoreError> =
+            conn.batch("INSERT INTO search_head(search_head, rank) VALUES('integrity-check', 1)");
         check.expect("search_head in step with search_entries");
     }
 
     #[test]
     fn newest_matches_stop_at_the_cap_newest_first_and_keep_to_the_scope() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         for i in 0..5 {
             release(
                 &conn,
@@ -493,7 +499,7 @@ mod tests {
         conn.execute(
             "INSERT INTO mirror_pages (index_id, project, display_name, found, versions, fetched)
              VALUES (2, 'mirrored', 'Mirrored', 1, '[]', 0)",
-            [],
+            &[],
         )
         .unwrap();
         let got = newest_matches(&conn, Fields::Short, "\"shared\"", &W, None, 3).unwrap();

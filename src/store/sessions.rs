@@ -1,7 +1,7 @@
 //! Browser sessions of the web UI (`web_sessions`): the digest of the
 //! session cookie, whose session it is, and when it was last used.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::Conn;
 
 use super::StoreError;
 
@@ -14,65 +14,61 @@ pub struct SessionRow {
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     id_hash: &str,
     user: &str,
     pw_fingerprint: &str,
     now: i64,
     remote: Option<&str>,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO web_sessions (id_hash, user, pw_fingerprint, created, last_seen, remote)
          VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-    )?
-    .execute(params![id_hash, user, pw_fingerprint, now, remote])?;
+        &[&id_hash, &user, &pw_fingerprint, &now, &remote],
+    )?;
     Ok(())
 }
 
-pub fn get(conn: &Connection, id_hash: &str) -> Result<Option<SessionRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT user, pw_fingerprint, created, last_seen FROM web_sessions WHERE id_hash = ?1",
-        )?
-        .query_row([id_hash], |r| {
+pub fn get(conn: &Conn<'_>, id_hash: &str) -> Result<Option<SessionRow>, StoreError> {
+    conn.query_opt(
+        "SELECT user, pw_fingerprint, created, last_seen FROM web_sessions WHERE id_hash = ?1",
+        &[&id_hash],
+        |r| {
             Ok(SessionRow {
                 user: r.get(0)?,
                 pw_fingerprint: r.get(1)?,
                 created: r.get(2)?,
                 last_seen: r.get(3)?,
             })
-        })
-        .optional()?)
+        },
+    )
 }
 
-pub fn touch(conn: &Connection, id_hash: &str, now: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE web_sessions SET last_seen = ?2 WHERE id_hash = ?1")?
-        .execute(params![id_hash, now])?;
+pub fn touch(conn: &Conn<'_>, id_hash: &str, now: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE web_sessions SET last_seen = ?2 WHERE id_hash = ?1",
+        &[&id_hash, &now],
+    )?;
     Ok(())
 }
 
-pub fn delete(conn: &Connection, id_hash: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("DELETE FROM web_sessions WHERE id_hash = ?1")?
-        .execute([id_hash])?
-        > 0)
+pub fn delete(conn: &Conn<'_>, id_hash: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM web_sessions WHERE id_hash = ?1", &[&id_hash])? > 0)
 }
 
 /// Sessions idle since before `idle_before` or created before
 /// `created_before` are gone; returns how many.
-pub fn expire(
-    conn: &Connection,
-    idle_before: i64,
-    created_before: i64,
-) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached("DELETE FROM web_sessions WHERE last_seen < ?1 OR created < ?2")?
-        .execute(params![idle_before, created_before])?)
+pub fn expire(conn: &Conn<'_>, idle_before: i64, created_before: i64) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM web_sessions WHERE last_seen < ?1 OR created < ?2",
+        &[&idle_before, &created_before],
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     fn db() -> Connection {
         let c = Connection::open_in_memory().unwrap();
@@ -84,7 +80,8 @@ mod tests {
 
     #[test]
     fn a_session_round_trips_and_is_gone_after_delete() {
-        let c = db();
+        let c_ = db();
+        let c = Conn::sqlite(&c_);
         insert(&c, "h1", "alice", "fp", 100, Some("127.0.0.1:1")).unwrap();
         let row = get(&c, "h1").unwrap().unwrap();
         assert_eq!(
@@ -100,7 +97,8 @@ mod tests {
 
     #[test]
     fn expiry_removes_idle_and_old_sessions_only() {
-        let c = db();
+        let c_ = db();
+        let c = Conn::sqlite(&c_);
         insert(&c, "idle", "a", "fp", 100, None).unwrap();
         insert(&c, "old", "a", "fp", 10, None).unwrap();
         touch(&c, "old", 500).unwrap();

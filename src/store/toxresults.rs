@@ -1,7 +1,7 @@
 //! Test results attached to release files (`toxresults`). The report itself
 //! is a blob; the row holds its per-environment summary as JSON.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{Conn, Param, Row};
 
 use super::StoreError;
 use crate::digest::Sha256;
@@ -24,7 +24,7 @@ pub struct ToxResultRow {
 const SELECT: &str =
     "SELECT id, file_id, sha256, summary, uploader, created, uploader_cert FROM toxresults";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToxResultRow> {
+fn from_row(r: &Row<'_>) -> Result<ToxResultRow, StoreError> {
     let sha: String = r.get(2)?;
     Ok(ToxResultRow {
         id: r.get(0)?,
@@ -45,94 +45,97 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ToxResultRow> {
 
 /// Record a result for a file; returns its id.
 pub fn insert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     file_id: i64,
     sha: &Sha256,
     summary: &str,
     uploader: Option<&str>,
     uploader_cert: Option<&str>,
 ) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+    conn.query_one(
         "INSERT INTO toxresults (file_id, sha256, summary, uploader, created, uploader_cert)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        file_id,
-        sha.to_hex(),
-        summary,
-        uploader,
-        super::now(),
-        uploader_cert
-    ])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        &[
+            &file_id,
+            &sha.to_hex(),
+            &summary,
+            &uploader,
+            &super::now(),
+            &uploader_cert,
+        ],
+        |r| r.get(0),
+    )
 }
 
-pub fn count_for_file(conn: &Connection, file_id: i64) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM toxresults WHERE file_id = ?1")?
-        .query_row([file_id], |r| r.get::<_, i64>(0))? as usize)
+pub fn count_for_file(conn: &Conn<'_>, file_id: i64) -> Result<usize, StoreError> {
+    Ok(conn.query_one(
+        "SELECT COUNT(*) FROM toxresults WHERE file_id = ?1",
+        &[&file_id],
+        |r| r.get::<i64>(0),
+    )? as usize)
 }
 
 /// How many results of a file one poster (`None`: anonymous) has posted.
 pub fn count_for_file_by(
-    conn: &Connection,
+    conn: &Conn<'_>,
     file_id: i64,
     uploader: Option<&str>,
 ) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM toxresults WHERE file_id = ?1 AND uploader IS ?2")?
-        .query_row(params![file_id, uploader], |r| r.get::<_, i64>(0))? as usize)
+    Ok(conn.query_one(
+        "SELECT COUNT(*) FROM toxresults WHERE file_id = ?1 AND uploader IS NOT DISTINCT FROM ?2",
+        &[&file_id, &uploader],
+        |r| r.get::<i64>(0),
+    )? as usize)
 }
 
 /// The results of the given files, oldest first.
-pub fn for_files(conn: &Connection, file_ids: &[i64]) -> Result<Vec<ToxResultRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE file_id = ?1 ORDER BY id"))?;
+pub fn for_files(conn: &Conn<'_>, file_ids: &[i64]) -> Result<Vec<ToxResultRow>, StoreError> {
     let mut out = Vec::new();
     for id in file_ids {
-        for row in stmt.query_map([id], from_row)? {
-            out.push(row?);
-        }
+        out.extend(conn.query_map(
+            &format!("{SELECT} WHERE file_id = ?1 ORDER BY id"),
+            &[&id],
+            from_row,
+        )?);
     }
     Ok(out)
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<ToxResultRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
+pub fn get(conn: &Conn<'_>, id: i64) -> Result<Option<ToxResultRow>, StoreError> {
+    conn.query_opt(&format!("{SELECT} WHERE id = ?1"), &[&id], from_row)
 }
 
-fn shas(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Sha256>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(p, |r| r.get::<_, String>(0))?;
+fn shas(conn: &Conn<'_>, sql: &str, p: &[&dyn Param]) -> Result<Vec<Sha256>, StoreError> {
+    let rows = conn.query_map(sql, p, |r| r.get::<String>(0))?;
     let mut out = Vec::new();
     for r in rows {
-        out.extend(r?.parse::<Sha256>().ok());
+        out.extend(r.parse::<Sha256>().ok());
     }
     Ok(out)
 }
 
 /// Blobs of a file's results (they go when the file goes).
-pub fn shas_of_file(conn: &Connection, file_id: i64) -> Result<Vec<Sha256>, StoreError> {
+pub fn shas_of_file(conn: &Conn<'_>, file_id: i64) -> Result<Vec<Sha256>, StoreError> {
     shas(
         conn,
         "SELECT sha256 FROM toxresults WHERE file_id = ?1",
-        [file_id],
+        &[&file_id],
     )
 }
 
 /// Blobs of every result in an index.
-pub fn shas_of_index(conn: &Connection, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
+pub fn shas_of_index(conn: &Conn<'_>, index_id: i64) -> Result<Vec<Sha256>, StoreError> {
     shas(
         conn,
         "SELECT t.sha256 FROM toxresults t JOIN files f ON f.id = t.file_id WHERE f.index_id = ?1",
-        [index_id],
+        &[&index_id],
     )
 }
 
-pub fn blob_referenced(conn: &Connection, sha: &Sha256) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM toxresults WHERE sha256 = ?1)")?
-        .query_row([sha.to_hex()], |r| r.get::<_, bool>(0))?)
+pub fn blob_referenced(conn: &Conn<'_>, sha: &Sha256) -> Result<bool, StoreError> {
+    conn.query_one(
+        "SELECT EXISTS(SELECT 1 FROM toxresults WHERE sha256 = ?1)",
+        &[&sha.to_hex()],
+        |r| r.get::<bool>(0),
+    )
 }

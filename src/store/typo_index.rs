@@ -4,53 +4,48 @@
 //! or removed (`typo_queue`), and [`work_queue`] brings the index in line
 //! with the projects of stage indexes, so a restart costs nothing.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::Conn;
 
 use super::StoreError;
 use crate::typo::{Neighbourhood, Probe, StoredName};
 
 /// The key version the stored keys were made with, if any.
-pub fn keys_version(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT keys_version FROM typo_index_state WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?)
+pub fn keys_version(conn: &Conn<'_>) -> Result<Option<i64>, StoreError> {
+    conn.query_opt(
+        "SELECT keys_version FROM typo_index_state WHERE id = 1",
+        &[],
+        |r| r.get(0),
+    )
 }
 
 /// Forget every stored name and queue every project name again, to be
 /// stored with keys of `version`.
-pub fn reset(conn: &Connection, version: i64) -> Result<(), StoreError> {
-    conn.execute_batch(
+pub fn reset(conn: &Conn<'_>, version: i64) -> Result<(), StoreError> {
+    conn.batch(
         "DELETE FROM typo_keys; DELETE FROM typo_words; DELETE FROM typo_names;
-         INSERT OR IGNORE INTO typo_queue (name) SELECT name FROM projects;",
+         INSERT INTO typo_queue (name) SELECT name FROM projects WHERE true ON CONFLICT DO NOTHING;",
     )?;
     conn.execute(
         "INSERT INTO typo_index_state (id, keys_version) VALUES (1, ?1)
          ON CONFLICT(id) DO UPDATE SET keys_version = excluded.keys_version",
-        [version],
+        &[&version],
     )?;
     Ok(())
 }
 
 /// Take up to `limit` names off the queue and store or forget each, as a
 /// stage index now holds it or not. Returns (stored, forgotten, taken).
-pub fn work_queue(conn: &Connection, limit: usize) -> Result<(usize, usize, usize), StoreError> {
+pub fn work_queue(conn: &Conn<'_>, limit: usize) -> Result<(usize, usize, usize), StoreError> {
     let queued: Vec<(String, bool)> = {
-        let mut stmt = conn.prepare_cached(
+        let sql = format!(
             "SELECT q.name, EXISTS (SELECT 1 FROM projects p JOIN indexes i ON i.id = p.index_id
-                 WHERE p.name = q.name AND json_extract(i.config, '$.type') = 'stage')
+                 WHERE p.name = q.name AND {} = 'stage')
              FROM typo_queue q LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
+            conn.dialect().json_text("i.config", "type")
+        );
+        conn.query_map(&sql, &[&limit], |r| Ok((r.get(0)?, r.get(1)?)))?
     };
     let (mut stored, mut forgotten) = (0, 0);
-    let mut done = conn.prepare_cached("DELETE FROM typo_queue WHERE name = ?1")?;
     for (name, private) in &queued {
         let entry = StoredName::new(name);
         if *private {
@@ -58,63 +53,69 @@ pub fn work_queue(conn: &Connection, limit: usize) -> Result<(usize, usize, usiz
         } else {
             forgotten += usize::from(remove(conn, &entry)?);
         }
-        done.execute([name])?;
+        conn.execute("DELETE FROM typo_queue WHERE name = ?1", &[&name])?;
     }
     Ok((stored, forgotten, queued.len()))
 }
 
 /// Store `name` with its keys and words; false when it was stored already.
-pub fn add(conn: &Connection, name: &StoredName) -> Result<bool, StoreError> {
-    let inserted = conn
-        .prepare_cached("INSERT INTO typo_names (name) VALUES (?1) ON CONFLICT(name) DO NOTHING")?
-        .execute([&name.name])?;
-    if inserted == 0 {
+pub fn add(conn: &Conn<'_>, name: &StoredName) -> Result<bool, StoreError> {
+    let id: Option<i64> = conn.query_opt(
+        "INSERT INTO typo_names (name) VALUES (?1) ON CONFLICT(name) DO NOTHING RETURNING id",
+        &[&name.name],
+        |r| r.get(0),
+    )?;
+    let Some(id) = id else {
         return Ok(false);
-    }
-    let id = conn.last_insert_rowid();
-    let mut key =
-        conn.prepare_cached("INSERT OR IGNORE INTO typo_keys (key, name_id) VALUES (?1, ?2)")?;
+    };
     for k in &name.keys {
-        key.execute(params![k, id])?;
+        conn.execute(
+            "INSERT INTO typo_keys (key, name_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            &[&k, &id],
+        )?;
     }
     count_words(conn, name, 1)?;
     Ok(true)
 }
 
 /// Forget `name`; false when it was not stored.
-pub fn remove(conn: &Connection, name: &StoredName) -> Result<bool, StoreError> {
-    let id: Option<i64> = conn
-        .prepare_cached("SELECT id FROM typo_names WHERE name = ?1")?
-        .query_row([&name.name], |r| r.get(0))
-        .optional()?;
+pub fn remove(conn: &Conn<'_>, name: &StoredName) -> Result<bool, StoreError> {
+    let id: Option<i64> = conn.query_opt(
+        "SELECT id FROM typo_names WHERE name = ?1",
+        &[&name.name],
+        |r| r.get(0),
+    )?;
     let Some(id) = id else {
         return Ok(false);
     };
-    let mut key = conn.prepare_cached("DELETE FROM typo_keys WHERE key = ?1 AND name_id = ?2")?;
     for k in &name.keys {
-        key.execute(params![k, id])?;
+        conn.execute(
+            "DELETE FROM typo_keys WHERE key = ?1 AND name_id = ?2",
+            &[&k, &id],
+        )?;
     }
     count_words(conn, name, -1)?;
-    conn.execute("DELETE FROM typo_names WHERE id = ?1", [id])?;
+    conn.execute("DELETE FROM typo_names WHERE id = ?1", &[&id])?;
     Ok(true)
 }
 
 /// Add `delta` (1 or -1) to the use counts of `name`'s words and to its
 /// family's size; a word no stored name uses any more is dropped.
-fn count_words(conn: &Connection, name: &StoredName, delta: i64) -> Result<(), StoreError> {
-    let mut bump = conn.prepare_cached(
-        "INSERT INTO typo_words (word, uses, families) VALUES (?1, max(?2, 0), max(?3, 0))
-         ON CONFLICT(word) DO UPDATE SET uses = max(uses + ?2, 0),
-           families = max(families + ?3, 0)",
-    )?;
-    let mut unused = conn
-        .prepare_cached("DELETE FROM typo_words WHERE word = ?1 AND uses = 0 AND families = 0")?;
+fn count_words(conn: &Conn<'_>, name: &StoredName, delta: i64) -> Result<(), StoreError> {
     let uses = name.words.iter().map(|w| (w, delta, 0));
     let family = name.family.iter().map(|f| (f, 0, delta));
     for (word, uses, families) in uses.chain(family) {
-        bump.execute(params![word, uses, families])?;
+        conn.execute(
+            "INSERT INTO typo_words (word, uses, families) VALUES (?1, max(?2, 0), max(?3, 0))
+         ON CONFLICT(word) DO UPDATE SET uses = max(uses + ?2, 0),
+           families = max(families + ?3, 0)",
+            &[&word, &uses, &families],
+        )?;
         if delta < 0 {
-            unused.execute([word])?;
+            conn.execute(
+                "DELETE FROM typo_words WHERE word = ?1 AND uses = 0 AND families = 0",
+                &[&word],
+            )?;
         }
     }
     Ok(())
@@ -122,7 +123,7 @@ fn count_words(conn: &Connection, name: &StoredName, delta: i64) -> Result<(), S
 
 /// The stored names under any of the probe's keys or among its exact
 /// names, and the use counts of its words.
-pub fn neighbourhood(conn: &Connection, probe: &Probe) -> Result<Neighbourhood, StoreError> {
+pub fn neighbourhood(conn: &Conn<'_>, probe: &Probe) -> Result<Neighbourhood, StoreError> {
     let keys =
         serde_json::to_string(&probe.keys).map_err(|e| StoreError::Internal(e.to_string()))?;
     let names =
@@ -130,19 +131,23 @@ pub fn neighbourhood(conn: &Connection, probe: &Probe) -> Result<Neighbourhood, 
     let words =
         serde_json::to_string(&probe.words).map_err(|e| StoreError::Internal(e.to_string()))?;
     let mut hood = Neighbourhood::default();
-    let mut stmt = conn.prepare_cached(
+    let d = conn.dialect();
+    let sql = format!(
         "SELECT n.name FROM typo_keys k JOIN typo_names n ON n.id = k.name_id
-         WHERE k.key IN (SELECT value FROM json_each(?1))
-         UNION SELECT name FROM typo_names WHERE name IN (SELECT value FROM json_each(?2))",
-    )?;
-    let rows = stmt.query_map([&keys, &names], |r| r.get::<_, String>(0))?;
-    hood.names = rows.collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT word, uses, families FROM typo_words
-         WHERE word IN (SELECT value FROM json_each(?1))",
-    )?;
-    let mut rows = stmt.query([&words])?;
-    while let Some(r) = rows.next()? {
+         WHERE k.key IN ({})
+         UNION SELECT name FROM typo_names WHERE name IN ({})",
+        d.json_array("?1"),
+        d.json_array("?2")
+    );
+    hood.names = conn
+        .query_map(&sql, &[&keys, &names], |r| r.get::<String>(0))?
+        .into_iter()
+        .collect();
+    let sql = format!(
+        "SELECT word, uses, families FROM typo_words WHERE word IN ({})",
+        d.json_array("?1")
+    );
+    conn.for_each(&sql, &[&words], |r| {
         let word: String = r.get(0)?;
         let uses: u32 = r.get(1)?;
         let families: u32 = r.get(2)?;
@@ -152,13 +157,15 @@ pub fn neighbourhood(conn: &Connection, probe: &Probe) -> Result<Neighbourhood, 
         if families > 0 {
             hood.families.insert(word, families);
         }
-    }
+        Ok(())
+    })?;
     Ok(hood)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     const KEYS: i64 = crate::typo::probe::KEYS_VERSION;
 
@@ -176,7 +183,8 @@ mod tests {
 
     #[test]
     fn stored_names_are_found_by_their_neighbours_and_forgotten() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         let d = crate::typo::Detector::builder().build();
         assert_eq!(keys_version(&conn).unwrap(), None);
         reset(&conn, 1).unwrap();
@@ -217,15 +225,15 @@ mod tests {
             "unused words are dropped"
         );
         let rows: i64 = conn
-            .query_row(
+            .query_one(
                 "SELECT count(*) FROM typo_words WHERE word = 'billing'",
-                [],
+                &[],
                 |r| r.get(0),
             )
             .unwrap();
         assert_eq!(rows, 0);
         let keys: i64 = conn
-            .query_row("SELECT count(*) FROM typo_keys", [], |r| r.get(0))
+            .query_one("SELECT count(*) FROM typo_keys", &[], |r| r.get(0))
             .unwrap();
         let expected: usize = ["acme-ledger", "acme-invoices"]
             .iter()
@@ -242,28 +250,30 @@ mod tests {
         assert!(hood.names.is_empty() && hood.families.is_empty());
     }
 
-    fn names_in(conn: &Connection, table: &str) -> Vec<String> {
-        conn.prepare(&format!("SELECT name FROM {table} ORDER BY name"))
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+    fn names_in(conn: &Conn<'_>, table: &str) -> Vec<String> {
+        conn.query_map(
+            &format!("SELECT name FROM {table} ORDER BY name"),
+            &[],
+            |r| r.get(0),
+        )
+        .unwrap()
     }
 
-    fn queued(conn: &Connection) -> Vec<String> {
+    fn queued(conn: &Conn<'_>) -> Vec<String> {
         names_in(conn, "typo_queue")
     }
 
-    fn stored(conn: &Connection) -> Vec<String> {
+    fn stored(conn: &Conn<'_>) -> Vec<String> {
         names_in(conn, "typo_names")
     }
 
     #[test]
     fn project_changes_are_queued_and_worked_off() {
-        let conn = db();
-        conn.execute_batch(
-            r#"INSERT INTO users (id, name, created) VALUES (1, 'acme', 0);
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
+        conn_
+            .execute_batch(
+                r#"INSERT INTO users (id, name, created) VALUES (1, 'acme', 0);
                INSERT INTO indexes (id, user_id, name, config, created)
                  VALUES (1, 1, 'dev', '{"type":"stage"}', 0),
                         (2, 1, 'pypi', '{"type":"mirror"}', 0);
@@ -271,8 +281,8 @@ mod tests {
                  VALUES (1, 'acme-billing', 'acme-billing', 0),
                         (1, 'acme-ledger', 'acme-ledger', 0),
                         (2, 'requests', 'requests', 0);"#,
-        )
-        .unwrap();
+            )
+            .unwrap();
         assert_eq!(queued(&conn), ["acme-billing", "acme-ledger", "requests"]);
         // Taken in batches; a mirror's project is not private.
         assert_eq!(work_queue(&conn, 2).unwrap().2, 2);
@@ -280,7 +290,7 @@ mod tests {
         assert!(queued(&conn).is_empty());
         assert_eq!(stored(&conn), ["acme-billing", "acme-ledger"]);
 
-        conn.execute("DELETE FROM projects WHERE name = 'acme-billing'", [])
+        conn.execute("DELETE FROM projects WHERE name = 'acme-billing'", &[])
             .unwrap();
         assert_eq!(queued(&conn), ["acme-billing"]);
         assert_eq!(work_queue(&conn, 10).unwrap(), (0, 1, 1));
@@ -296,7 +306,8 @@ mod tests {
 
     #[test]
     fn exact_names_of_the_probe_are_found_without_a_shared_key() {
-        let conn = db();
+        let conn_ = db();
+        let conn = Conn::sqlite(&conn_);
         add(&conn, &StoredName::new("acme-billing-sdk")).unwrap();
         let d = crate::typo::Detector::builder().build();
         // `acme-billing` → `acme-billing-sdk` is an affix away: no shared
@@ -307,8 +318,8 @@ mod tests {
 
     #[test]
     fn lookups_use_the_indexes() {
-        let conn = db();
-        let plan: Vec<String> = conn
+        let conn_ = db();
+        let plan: Vec<String> = conn_
             .prepare(
                 "EXPLAIN QUERY PLAN SELECT n.name FROM typo_keys k JOIN typo_names n ON n.id = k.name_id
                  WHERE k.key IN (SELECT value FROM json_each(?1))",

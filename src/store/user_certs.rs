@@ -1,7 +1,7 @@
 //! The `user_certs` table: client certificates pinned to users by their
 //! SHA-256 fingerprint.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{Conn, Row};
 
 use super::StoreError;
 
@@ -17,7 +17,7 @@ pub struct UserCertRow {
 const SELECT: &str = "SELECT c.fingerprint, u.name, c.subject, c.not_after, c.added \
     FROM user_certs c JOIN users u ON u.id = c.user_id";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserCertRow> {
+fn from_row(r: &Row<'_>) -> Result<UserCertRow, StoreError> {
     Ok(UserCertRow {
         fingerprint: r.get(0)?,
         user: r.get(1)?,
@@ -28,23 +28,28 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserCertRow> {
 }
 
 /// The user a fingerprint is pinned to, if any.
-pub fn user_of(conn: &Connection, fingerprint: &str) -> Result<Option<String>, StoreError> {
+pub fn user_of(conn: &Conn<'_>, fingerprint: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE c.fingerprint = ?1"))?
-        .query_row([fingerprint], from_row)
-        .optional()?
+        .query_opt(
+            &format!("{SELECT} WHERE c.fingerprint = ?1"),
+            &[&fingerprint],
+            from_row,
+        )?
         .map(|r| r.user))
 }
 
-pub fn list_of_user(conn: &Connection, user: &str) -> Result<Vec<UserCertRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE u.name = ?1 ORDER BY c.added"))?;
-    let rows = stmt.query_map([user], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list_of_user(conn: &Conn<'_>, user: &str) -> Result<Vec<UserCertRow>, StoreError> {
+    let rows = conn.query_map(
+        &format!("{SELECT} WHERE u.name = ?1 ORDER BY c.added"),
+        &[&user],
+        from_row,
+    )?;
+    Ok(rows)
 }
 
 /// Pin a certificate; `Ok(Some(other))` if it is already pinned to `other`.
 pub fn add(
-    conn: &Connection,
+    conn: &Conn<'_>,
     user_id: i64,
     fingerprint: &str,
     subject: &str,
@@ -55,20 +60,20 @@ pub fn add(
     }
     conn.execute(
         "INSERT INTO user_certs (fingerprint, user_id, subject, not_after, added) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![fingerprint, user_id, subject, not_after, super::now()],
+        &[&fingerprint, &user_id, &subject, &not_after, &super::now()],
     )?;
     Ok(None)
 }
 
 /// Unpin; `false` if the user had no such certificate.
-pub fn remove(conn: &Connection, user_id: i64, fingerprint: &str) -> Result<bool, StoreError> {
+pub fn remove(conn: &Conn<'_>, user_id: i64, fingerprint: &str) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "DELETE FROM user_certs WHERE user_id = ?1 AND fingerprint = ?2",
-        params![user_id, fingerprint],
+        &[&user_id, &fingerprint],
     )? == 1)
 }
 
-pub fn remove_all_of_user(conn: &Connection, user_id: i64) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM user_certs WHERE user_id = ?1", [user_id])?;
+pub fn remove_all_of_user(conn: &Conn<'_>, user_id: i64) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM user_certs WHERE user_id = ?1", &[&user_id])?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! (`webhook_outbox`, one row per event and subscription) and the delivery
 //! log (`webhook_deliveries`, one row per attempt).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use super::sql::{Conn, Row};
 
 use super::StoreError;
 
@@ -23,7 +23,7 @@ pub struct WebhookRow {
     pub created_by: Option<String>,
 }
 
-fn webhook(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
+fn webhook(r: &Row<'_>) -> Result<WebhookRow, StoreError> {
     let events: String = r.get(4)?;
     Ok(WebhookRow {
         id: r.get(0)?,
@@ -40,76 +40,72 @@ fn webhook(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
 const WEBHOOK_COLUMNS: &str = "id, index_path, kind, url, events, secret, created, created_by";
 
 /// Insert a subscription (its `id` is ignored) and return its id.
-pub fn insert(conn: &Connection, w: &WebhookRow) -> Result<i64, StoreError> {
+pub fn insert(conn: &Conn<'_>, w: &WebhookRow) -> Result<i64, StoreError> {
     let events = serde_json::to_string(&w.events)
         .map_err(|e| StoreError::Internal(format!("encoding webhook events: {e}")))?;
-    conn.prepare_cached(
+    conn.query_one(
         "INSERT INTO webhooks (index_path, kind, url, events, secret, created, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        w.index_path,
-        w.kind,
-        w.url,
-        events,
-        w.secret,
-        w.created,
-        w.created_by
-    ])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        &[
+            &w.index_path,
+            &w.kind,
+            &w.url,
+            &events,
+            &w.secret,
+            &w.created,
+            &w.created_by,
+        ],
+        |r| r.get(0),
+    )
 }
 
 /// The subscriptions of `index_path`, oldest first.
-pub fn of_index(conn: &Connection, index_path: &str) -> Result<Vec<WebhookRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE index_path = ?1 ORDER BY id"
-    ))?;
-    let rows = stmt
-        .query_map([index_path], webhook)?
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn of_index(conn: &Conn<'_>, index_path: &str) -> Result<Vec<WebhookRow>, StoreError> {
+    let rows = conn.query_map(
+        &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE index_path = ?1 ORDER BY id"),
+        &[&index_path],
+        webhook,
+    )?;
     Ok(rows)
 }
 
-pub fn get(conn: &Connection, index_path: &str, id: i64) -> Result<Option<WebhookRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE index_path = ?1 AND id = ?2"
-        ))?
-        .query_row(params![index_path, id], webhook)
-        .optional()?)
+pub fn get(conn: &Conn<'_>, index_path: &str, id: i64) -> Result<Option<WebhookRow>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE index_path = ?1 AND id = ?2"),
+        &[&index_path, &id],
+        webhook,
+    )
 }
 
 /// Remove subscription `id` of `index_path` and its undelivered events;
 /// `false` if there was none.
-pub fn delete(conn: &Connection, index_path: &str, id: i64) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached("DELETE FROM webhooks WHERE index_path = ?1 AND id = ?2")?
-        .execute(params![index_path, id])?;
+pub fn delete(conn: &Conn<'_>, index_path: &str, id: i64) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "DELETE FROM webhooks WHERE index_path = ?1 AND id = ?2",
+        &[&index_path, &id],
+    )?;
     if n > 0 {
-        conn.prepare_cached(
+        conn.execute(
             "UPDATE webhook_outbox SET state = 'failed', last_error = 'subscription removed'
              WHERE webhook_id = ?1 AND state = 'pending'",
-        )?
-        .execute([id])?;
+            &[&id],
+        )?;
     }
     Ok(n > 0)
 }
 
 /// Remove every subscription of `index_path` (the index is being deleted;
 /// events already in the outbox are still delivered).
-pub fn delete_of_index(conn: &Connection, index_path: &str) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached("DELETE FROM webhooks WHERE index_path = ?1")?
-        .execute([index_path])?)
+pub fn delete_of_index(conn: &Conn<'_>, index_path: &str) -> Result<usize, StoreError> {
+    conn.execute("DELETE FROM webhooks WHERE index_path = ?1", &[&index_path])
 }
 
 /// Remove every subscription of the indexes of `user` (the user is being deleted).
-pub fn delete_of_user(conn: &Connection, user: &str) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM webhooks WHERE substr(index_path, 1, length(?1) + 1) = ?1 || '/'",
-        )?
-        .execute([user])?)
+pub fn delete_of_user(conn: &Conn<'_>, user: &str) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM webhooks WHERE substr(index_path, 1, length(?1) + 1) = ?1 || '/'",
+        &[&user],
+    )
 }
 
 /// One event for one subscription, waiting for (or done with) delivery.
@@ -137,7 +133,7 @@ pub struct OutboxRow {
 const OUTBOX_COLUMNS: &str = "id, event_id, webhook_id, index_path, event_type, url, secret, body,
      created, attempts, next_attempt_ms, state, last_error";
 
-fn outbox(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+fn outbox(r: &Row<'_>) -> Result<OutboxRow, StoreError> {
     Ok(OutboxRow {
         id: r.get(0)?,
         event_id: r.get(1)?,
@@ -157,57 +153,57 @@ fn outbox(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
 
 /// Add an event to the outbox (inside the transaction of the change it
 /// reports); `id`, `attempts`, `state` and `last_error` are ignored.
-pub fn enqueue(conn: &Connection, e: &OutboxRow) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+pub fn enqueue(conn: &Conn<'_>, e: &OutboxRow) -> Result<i64, StoreError> {
+    conn.query_one(
         "INSERT INTO webhook_outbox (event_id, webhook_id, index_path, event_type, url, secret,
                                      body, created, next_attempt_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        e.event_id,
-        e.webhook_id,
-        e.index_path,
-        e.event_type,
-        e.url,
-        e.secret,
-        e.body,
-        e.created,
-        e.next_attempt_ms
-    ])?;
-    Ok(conn.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+        &[
+            &e.event_id,
+            &e.webhook_id,
+            &e.index_path,
+            &e.event_type,
+            &e.url,
+            &e.secret,
+            &e.body,
+            &e.created,
+            &e.next_attempt_ms,
+        ],
+        |r| r.get(0),
+    )
 }
 
 /// Pending events due at `now_ms`, oldest first.
-pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {OUTBOX_COLUMNS} FROM webhook_outbox
+pub fn due(conn: &Conn<'_>, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+    let rows = conn.query_map(
+        &format!(
+            "SELECT {OUTBOX_COLUMNS} FROM webhook_outbox
          WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2"
-    ))?;
-    let rows = stmt
-        .query_map(params![now_ms, limit as i64], outbox)?
-        .collect::<Result<Vec<_>, _>>()?;
+        ),
+        &[&now_ms, &(limit as i64)],
+        outbox,
+    )?;
     Ok(rows)
 }
 
 /// When the next pending event is due, if any is pending.
-pub fn next_due_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT min(next_attempt_ms) FROM webhook_outbox WHERE state = 'pending'")?
-        .query_row([], |r| r.get(0))?)
+pub fn next_due_ms(conn: &Conn<'_>) -> Result<Option<i64>, StoreError> {
+    conn.query_one(
+        "SELECT min(next_attempt_ms) FROM webhook_outbox WHERE state = 'pending'",
+        &[],
+        |r| r.get(0),
+    )
 }
 
 /// The latest events of `index_path`, newest first.
 pub fn events_of_index(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_path: &str,
     limit: usize,
 ) -> Result<Vec<OutboxRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let rows = conn.query_map(&format!(
         "SELECT {OUTBOX_COLUMNS} FROM webhook_outbox WHERE index_path = ?1 ORDER BY id DESC LIMIT ?2"
-    ))?;
-    let rows = stmt
-        .query_map(params![index_path, limit as i64], outbox)?
-        .collect::<Result<Vec<_>, _>>()?;
+    ), &[&index_path, &(limit as i64)], outbox)?;
     Ok(rows)
 }
 
@@ -242,54 +238,53 @@ pub enum AttemptOutcome {
 
 /// Log attempt `d` and move its outbox row on.
 pub fn record_attempt(
-    conn: &Connection,
+    conn: &Conn<'_>,
     d: &DeliveryRow,
     outcome: AttemptOutcome,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO webhook_deliveries (outbox_id, webhook_id, index_path, event_id, event_type,
                                          attempt, time, status, error, duration_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        d.outbox_id,
-        d.webhook_id,
-        d.index_path,
-        d.event_id,
-        d.event_type,
-        d.attempt,
-        d.time,
-        d.status,
-        d.error,
-        d.duration_ms
-    ])?;
+        &[
+            &d.outbox_id,
+            &d.webhook_id,
+            &d.index_path,
+            &d.event_id,
+            &d.event_type,
+            &d.attempt,
+            &d.time,
+            &d.status,
+            &d.error,
+            &d.duration_ms,
+        ],
+    )?;
     let (state, next) = match outcome {
         AttemptOutcome::Delivered => ("delivered", None),
         AttemptOutcome::RetryAt(t) => ("pending", Some(t)),
         AttemptOutcome::GaveUp => ("failed", None),
     };
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE webhook_outbox SET attempts = ?2, state = ?3,
              next_attempt_ms = coalesce(?4, next_attempt_ms), last_error = ?5
          WHERE id = ?1 AND state = 'pending'",
-    )?
-    .execute(params![d.outbox_id, d.attempt, state, next, d.error])?;
+        &[&d.outbox_id, &d.attempt, &state, &next, &d.error],
+    )?;
     Ok(())
 }
 
 /// The latest attempts on `index_path`'s subscriptions, newest first.
 pub fn deliveries_of_index(
-    conn: &Connection,
+    conn: &Conn<'_>,
     index_path: &str,
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query_map(
         "SELECT id, outbox_id, webhook_id, index_path, event_id, event_type, attempt, time,
                 status, error, duration_ms
          FROM webhook_deliveries WHERE index_path = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt
-        .query_map(params![index_path, limit as i64], |r| {
+        &[&index_path, &(limit as i64)],
+        |r| {
             Ok(DeliveryRow {
                 id: r.get(0)?,
                 outbox_id: r.get(1)?,
@@ -303,7 +298,7 @@ pub fn deliveries_of_index(
                 error: r.get(9)?,
                 duration_ms: r.get(10)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     Ok(rows)
 }

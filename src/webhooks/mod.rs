@@ -21,7 +21,7 @@ pub mod worker;
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::store::sql::Conn;
 
 pub use events::EventType;
 pub use target::{AllowedHost, TargetError, TargetRules};
@@ -140,7 +140,7 @@ pub fn now_ms() -> i64 {
 /// subscription of its index that wants it. Runs inside the transaction
 /// that wrote `entry`. An index's subscriptions go with the index (and a
 /// user's with the user), after their `index.deleted` event is enqueued.
-pub fn enqueue(conn: &Connection, entry: &Entry) -> Result<(), StoreError> {
+pub fn enqueue(conn: &Conn<'_>, entry: &Entry) -> Result<(), StoreError> {
     let Some(action) = Action::parse(&entry.action) else {
         return Ok(());
     };

@@ -36,6 +36,7 @@ use crate::audit::{self, Action, Head, NewEntry, GENESIS_HASH};
 use crate::maintenance::refs::{self, BlobEntry};
 use crate::maintenance::DB_FILE;
 use crate::store::audit::AuditRow;
+use crate::store::sql::Conn;
 
 /// The longest record line read (descriptions and documentation text are
 /// bounded far below this).
@@ -232,7 +233,7 @@ fn import_into(
         .map(|t| (t.name.clone(), json!(t.records)))
         .collect();
     let entry = audit::append(
-        &tx,
+        &Conn::sqlite(&tx),
         NewEntry::new(Action::DataImport, "data folder").details(json!({
             "format_version": manifest.format_version,
             "exported_by": manifest.airlock_version,
@@ -243,7 +244,7 @@ fn import_into(
             "with_mirror_files": manifest.with_mirror_files,
         })),
     )?;
-    let verified = audit::verify(&tx)?;
+    let verified = audit::verify(&Conn::sqlite(&tx))?;
     if !verified.is_intact() {
         let problems: Vec<String> = verified.problems.iter().map(|p| p.to_string()).collect();
         return Err(ExportError::AuditChain(problems.join("; ")));

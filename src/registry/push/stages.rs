@@ -1223,7 +1223,7 @@ pub(super) fn push_entry(
 /// too: read from upstream's metadata, or carried from the source's row.
 /// Returns blobs no longer referenced.
 fn land_release(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::sql::Conn<'_>,
     tid: i64,
     sid: i64,
     uploader: &str,

@@ -210,6 +210,10 @@ const TOP_RANK_PLURAL: u32 = 2000;
 /// 9,986 measured is such a pair with a top-5,000 name outside a plugin
 /// family).
 const TOP_RANK_PLURAL_ADDED: u32 = ANY;
+/// A family member's last word made plural counts at any rank when at
+/// least this many protected names use the word, none its plural (session
+/// 11; `mypy-boto3-ssos`, `tree-sitter-sqls`).
+const MIN_USES_SHARED_SINGULAR: u32 = 2;
 /// Names of at most this many letters (separators aside) are "short": one
 /// edit from a short name is often just another short name.
 const SHORT_TARGET_LEN: usize = 6;
@@ -502,6 +506,10 @@ impl Detector {
         let mut words = super::words::lookups(&name);
         if let Some((first, _)) = name.split_once('-') {
             words.push(first.to_string());
+        }
+        // A last word made plural is checked against its singular's uses.
+        if let Some(stem) = name.rsplit('-').next().and_then(|w| w.strip_suffix('s')) {
+            words.push(stem.to_string());
         }
         Some(Probe::new(&name, depth, names, words))
     }
@@ -1102,10 +1110,20 @@ impl Scan<'_> {
                     && c.get(pos.wrapping_sub(1)) != Some(&b's')
                 {
                     // A plural: `pandass` is a repetition, `pandas-corex` not a word end.
+                    // In a plugin family, the last word made plural when protected
+                    // names spell it in the singular only, and more than one does
+                    // (`mypy-boto3-ssos`, `tree-sitter-sqls`): a word of one member
+                    // alone stays apart (`django-pglocks` next to `django-pglock`).
+                    let shared_singular = pos == last
+                        && target.rsplit('-').next().is_some_and(|w| {
+                            self.index.word_uses(w) >= MIN_USES_SHARED_SINGULAR
+                                && self.index.word_uses(&format!("{w}s")) == 0
+                        });
                     (pos == last && !target.ends_with('s') && !crowded_family
                         || within(TOP_RANK_PLURAL_ADDED) && !crowded_family
-                        || family_word_plural(pos))
-                    .then_some(Rule::Plural)
+                        || family_word_plural(pos)
+                        || shared_singular)
+                        .then_some(Rule::Plural)
                 } else if pos == last {
                     // A stray letter typed after the name (`pandasx`, `scipyt`).
                     ((weak && len >= 4

@@ -1204,3 +1204,33 @@ fn a_slip_next_to_a_popular_name_nothing_else_is_near() {
         ],
     );
 }
+
+/// Session 11: a plugin-family member's last word made plural at any rank
+/// when two or more protected names use that word and none its plural.
+#[test]
+fn a_shared_last_word_made_plural_in_a_family() {
+    let d = placed(&[
+        ("mypy-boto3-s3", 10),
+        ("mypy-boto3-rds", 30),
+        ("mypy-boto3-ec2", 3500),
+        ("django", 528),
+        ("django-environ", 700),
+        ("django-storages", 800),
+        ("tree-sitter", 315),
+        ("tree-sitter-python", 400),
+        ("sql-metadata", 2000),
+        ("types-aiobotocore-sso", 2900),
+        ("mypy-boto3-sso", 3316),
+        ("django-pglock", 3956),
+        ("tree-sitter-sql", 4038),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("mypy-boto3-ssos", Some(("mypy-boto3-sso", Rule::Plural))),
+            ("tree-sitter-sqls", Some(("tree-sitter-sql", Rule::Plural))),
+            ("django-pglocks", None),  // `pglock` is one member's own word
+            ("mypy-boto3-ec2s", None), // likewise `ec2`
+        ],
+    );
+}

@@ -128,7 +128,9 @@ fn adjacent_keys() {
         ("reqwuests", Some(("requests", Rule::AdjacentKey))),
         ("pandaz", Some(("pandas", Rule::AdjacentKey))),
         ("pytest-csv", None), // s is not next to o, and csv is a word of its own
-        ("zequests", None),   // first letter, and z is not next to r
+        // First letter, and z is not next to r: since session 11 flagged
+        // because no other protected name is near it here.
+        ("zequests", Some(("requests", Rule::Substitution))),
     ]);
 }
 
@@ -179,10 +181,14 @@ fn vowel_insertions() {
     assert_cases(&[
         ("colourama", Some(("colorama", Rule::Insertion))), // the 2018 malicious package
         ("cryptogaraphy", Some(("cryptography", Rule::Insertion))),
-        ("colorbama", None),     // a consonant: usually another word
+        // A consonant: usually another word, but since session 11 flagged
+        // next to a top-1,000 name nothing else is near.
+        ("colorbama", Some(("colorama", Rule::Insertion))),
         ("cryptograp2hy", None), // a digit: usually a version
         ("acolorama", None),     // at the start it reads as another word
-        ("pandoas", None),       // too short
+        // Too short for this rule; since session 11 flagged because nothing
+        // else is near pandas here.
+        ("pandoas", Some(("pandas", Rule::Insertion))),
     ]);
 }
 
@@ -502,7 +508,9 @@ fn substitutions_by_letters_that_sound_alike_against_the_top() {
             ("ettrs", Some(("attrs", Rule::Substitution))), // first letter, vowel for vowel
             ("mttpx", Some(("httpx", Rule::AdjacentKey))),  // first letter, next key
             ("numpx", Some(("numpy", Rule::Substitution))), // top 100: any letter
-            ("xumpy", None),                                // first letter, unrelated
+            // First letter, unrelated: since session 11, flagged when no
+            // other protected name is near (here none is).
+            ("xumpy", Some(("numpy", Rule::Substitution))),
             ("cronitor", Some(("croniter", Rule::Substitution))), // 8 letters: any rank (session 9)
             ("pydantic-cora", Some(("pydantic-core", Rule::Substitution))), // a word of 4+ letters
         ],
@@ -1075,6 +1083,8 @@ fn a_first_letter_that_makes_an_opening_no_popular_name_has() {
         ("tqdm", 69),
         ("typer", 83),
         ("pyee", 299),
+        ("moto", 640),
+        ("pdm", 1392),
         ("pyzmq", 2500),
     ] {
         names.push((name.to_string(), rank));
@@ -1087,8 +1097,10 @@ fn a_first_letter_that_makes_an_opening_no_popular_name_has() {
             ("jyee", Some(("pyee", Rule::Substitution))),
             ("qyasn1", Some(("pyasn1", Rule::Substitution))),
             ("kyper", Some(("typer", Rule::Substitution))),
-            ("xoto3", None), // few names open with `bo`: a first letter may mean something
-            ("pqdm", None),  // likewise `tq`
+            // Few names open with `bo`: a first letter may mean something
+            // (and `moto`, `pdm` are near, so not the session 11 rule either).
+            ("xoto3", None),
+            ("pqdm", None), // likewise `tq`
             // 31 names open with `ty`, but none has `tye`: the top-500 rule below.
             ("tyee", Some(("pyee", Rule::Substitution))),
             ("vyzmq", None), // beyond #2,000
@@ -1124,7 +1136,15 @@ fn a_letter_that_makes_three_no_popular_name_has() {
 #[test]
 fn a_first_letter_that_makes_three_no_popular_name_has() {
     let mut names: Vec<(String, usize)> = (0..5).map(|i| (format!("ar{i}x"), 100 + i)).collect();
-    for (name, rank) in [("tqdm", 69), ("arrow", 377), ("errand", 4000)] {
+    // `erow` and `pdm` keep `errow` and `pqdm` from being alone next to
+    // `arrow` and `tqdm` (the session 11 rule).
+    for (name, rank) in [
+        ("tqdm", 69),
+        ("arrow", 377),
+        ("pdm", 1392),
+        ("errand", 4000),
+        ("erow", 4001),
+    ] {
         names.push((name.to_string(), rank));
     }
     let refs: Vec<(&str, usize)> = names.iter().map(|(n, r)| (n.as_str(), *r)).collect();
@@ -1135,6 +1155,82 @@ fn a_first_letter_that_makes_three_no_popular_name_has() {
             ("qrrow", Some(("arrow", Rule::Substitution))), // `qrr` is in no name
             ("errow", None),                                // `err` is (`errand`)
             ("pqdm", None),                                 // only `tqdm` opens with `tq`
+        ],
+    );
+}
+
+/// Session 11: one slip of a letter that the other rules leave alone,
+/// against a popular name nothing else is near: no other protected name
+/// within two edits of the look-alike (one for a letter typed after it).
+#[test]
+fn a_slip_next_to_a_popular_name_nothing_else_is_near() {
+    let d = placed(&[
+        ("boto3", 1),
+        ("requests", 6),
+        ("rpds-py", 68),
+        ("regex", 107),
+        ("networkx", 141),
+        ("mccabe", 350),
+        ("scramp", 465),
+        ("toolz", 484),
+        ("django", 528),
+        ("tox", 573),
+        ("django-environ", 700),
+        ("hvac", 760),
+        ("pyzmq", 900),
+        ("django-storages", 800),
+        ("rignore", 885),
+        ("svix", 1125),
+        ("django-filter", 1193),
+        ("kopf", 3000),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("icramp", Some(("scramp", Rule::Substitution))), // the first letter
+            ("uccabe", Some(("mccabe", Rule::Substitution))),
+            ("rpds-pw", Some(("rpds-py", Rule::Substitution))), // the last letter
+            ("mcckabe", Some(("mccabe", Rule::Insertion))),     // a consonant inside, top 1,000
+            ("pymq", Some(("pyzmq", Rule::Omission))),          // four letters left, top 1,000
+            ("hva", None),       // the last letter left out stays with the other rules
+            ("svixm", None),     // so does a letter typed after the name
+            ("retworkx", None),  // `re` opens more popular names than `ne`
+            ("tooz", None),      // next to toolz, but tox is within two edits too
+            ("grequests", None), // a letter before the first
+            ("ignore", None),    // the first letter left out
+            ("kopfy", None),     // beyond #2,000
+            ("django-filer", None), // a plugin-family member beyond #1,000
+            ("boto", None),      // a digit (boto3)
+        ],
+    );
+}
+
+/// Session 11: a plugin-family member's last word made plural at any rank
+/// when two or more protected names use that word and none its plural.
+#[test]
+fn a_shared_last_word_made_plural_in_a_family() {
+    let d = placed(&[
+        ("mypy-boto3-s3", 10),
+        ("mypy-boto3-rds", 30),
+        ("mypy-boto3-ec2", 3500),
+        ("django", 528),
+        ("django-environ", 700),
+        ("django-storages", 800),
+        ("tree-sitter", 315),
+        ("tree-sitter-python", 400),
+        ("sql-metadata", 2000),
+        ("types-aiobotocore-sso", 2900),
+        ("mypy-boto3-sso", 3316),
+        ("django-pglock", 3956),
+        ("tree-sitter-sql", 4038),
+    ]);
+    assert_with(
+        &d,
+        &[
+            ("mypy-boto3-ssos", Some(("mypy-boto3-sso", Rule::Plural))),
+            ("tree-sitter-sqls", Some(("tree-sitter-sql", Rule::Plural))),
+            ("django-pglocks", None),  // `pglock` is one member's own word
+            ("mypy-boto3-ec2s", None), // likewise `ec2`
         ],
     );
 }

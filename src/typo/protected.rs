@@ -82,7 +82,8 @@ impl<'a> Protected<'a> {
         self.in_both(|ix| ix.same_words(name))
     }
 
-    fn word_uses(&self, word: &str) -> u32 {
+    /// How many protected names use `word` as a word.
+    pub fn word_uses(&self, word: &str) -> u32 {
         let stored = self.hood.word_uses.get(word).copied().unwrap_or(0);
         self.memory.word_uses(word).saturating_add(stored)
     }

@@ -255,6 +255,9 @@ NEW_CLASSES = {
     "kwscli": "awscli",                # a first letter making an opening no popular name has
     "qrrow": "arrow",                  # a first letter making three no popular name has
     "opentelemetrys-exporters-otlps-protos-https": "opentelemetry-exporter-otlp-proto-http",  # five words made plural
+    # session 11
+    "icramp": "scramp",                # a first letter, no other protected name near (#465)
+    "mypy-boto3-ssos": "mypy-boto3-sso",  # a family member's shared last word made plural (#3316)
 }
 
 

@@ -13,7 +13,9 @@ pub fn record_use(conn: &Conn<'_>, uses: &[(Sha256, i64)]) -> Result<(), StoreEr
     for (sha, at) in uses {
         conn.execute(
             "INSERT INTO mirror_blob_use (sha256, last_used) VALUES (?1, ?2)
-         ON CONFLICT(sha256) DO UPDATE SET last_used = MAX(last_used, excluded.last_used)",
+         ON CONFLICT(sha256) DO UPDATE SET last_used =
+           CASE WHEN excluded.last_used > mirror_blob_use.last_used
+                THEN excluded.last_used ELSE mirror_blob_use.last_used END",
             &[&sha.to_hex(), &at],
         )?;
     }
@@ -62,7 +64,7 @@ pub fn named_blobs(conn: &Conn<'_>) -> Result<Vec<MirrorBlob>, StoreError> {
          )
          SELECT m.sha, MIN(m.name), u.last_used
          FROM m LEFT JOIN mirror_blob_use u ON u.sha256 = m.sha
-         GROUP BY m.sha",
+         GROUP BY m.sha, u.last_used",
         &[],
         |r| {
             Ok((

@@ -15,6 +15,7 @@ pub mod overview;
 pub mod pending;
 pub mod releases;
 pub(crate) mod schema;
+pub mod schema_pg;
 pub mod search;
 pub mod sessions;
 pub mod sql;

@@ -22,7 +22,7 @@ pub fn insert(
     remote: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO web_sessions (id_hash, user, pw_fingerprint, created, last_seen, remote)
+        "INSERT INTO web_sessions (id_hash, \"user\", pw_fingerprint, created, last_seen, remote)
          VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
         &[&id_hash, &user, &pw_fingerprint, &now, &remote],
     )?;
@@ -31,7 +31,7 @@ pub fn insert(
 
 pub fn get(conn: &Conn<'_>, id_hash: &str) -> Result<Option<SessionRow>, StoreError> {
     conn.query_opt(
-        "SELECT user, pw_fingerprint, created, last_seen FROM web_sessions WHERE id_hash = ?1",
+        "SELECT \"user\", pw_fingerprint, created, last_seen FROM web_sessions WHERE id_hash = ?1",
         &[&id_hash],
         |r| {
             Ok(SessionRow {

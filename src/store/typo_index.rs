@@ -105,11 +105,15 @@ fn count_words(conn: &Conn<'_>, name: &StoredName, delta: i64) -> Result<(), Sto
     let uses = name.words.iter().map(|w| (w, delta, 0));
     let family = name.family.iter().map(|f| (f, 0, delta));
     for (word, uses, families) in uses.chain(family) {
+        // Counts never go below zero (CASE: SQLite's two-argument max is
+        // PostgreSQL's GREATEST).
         conn.execute(
-            "INSERT INTO typo_words (word, uses, families) VALUES (?1, max(?2, 0), max(?3, 0))
-         ON CONFLICT(word) DO UPDATE SET uses = max(uses + ?2, 0),
-           families = max(families + ?3, 0)",
-            &[&word, &uses, &families],
+            "INSERT INTO typo_words (word, uses, families) VALUES (?1, ?4, ?5)
+             ON CONFLICT(word) DO UPDATE SET
+               uses = CASE WHEN typo_words.uses + ?2 > 0 THEN typo_words.uses + ?2 ELSE 0 END,
+               families = CASE WHEN typo_words.families + ?3 > 0
+                               THEN typo_words.families + ?3 ELSE 0 END",
+            &[&word, &uses, &families, &uses.max(0), &families.max(0)],
         )?;
         if delta < 0 {
             conn.execute(
@@ -136,7 +140,7 @@ pub fn neighbourhood(conn: &Conn<'_>, probe: &Probe) -> Result<Neighbourhood, St
         "SELECT n.name FROM typo_keys k JOIN typo_names n ON n.id = k.name_id
          WHERE k.key IN ({})
          UNION SELECT name FROM typo_names WHERE name IN ({})",
-        d.json_array("?1"),
+        d.json_int_array("?1"),
         d.json_array("?2")
     );
     hood.names = conn

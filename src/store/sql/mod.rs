@@ -53,6 +53,16 @@ impl Dialect {
             }
         }
     }
+
+    /// [`Dialect::json_array`] for a JSON array of integers.
+    pub fn json_int_array(self, param: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
+            Dialect::Postgres => {
+                format!("SELECT CAST(jsonb_array_elements_text(CAST({param} AS jsonb)) AS BIGINT)")
+            }
+        }
+    }
 }
 
 /// The kind of a value, also for a NULL (PostgreSQL types every parameter).

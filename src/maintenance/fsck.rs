@@ -14,7 +14,7 @@
 //! moment *and* that are older than `min_age`, and temp files older than
 //! `min_age`. Nothing referenced is ever touched.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -231,15 +231,36 @@ fn check(
             BlobEntry::Blob { sha, path } => blobs.push((sha, path)),
         }
     }
-    let hashed = hash_all(&blobs, opts.pace, &progress)?;
+    // The files whose core metadata is checked: their archives are read
+    // once, whole, for both the re-hash and the metadata comparison.
+    let metadata_rows = if opts.check_metadata {
+        metadata_rows(conn)?
+    } else {
+        Vec::new()
+    };
+    let archives: HashMap<&str, &str> = metadata_rows
+        .iter()
+        .map(|r| (r.sha.as_str(), r.filename.as_str()))
+        .collect();
+    let limits = crate::dist::Limits::default();
+    let hashed = hash_all(&blobs, &archives, &limits, opts.pace, &progress)?;
     progress.done();
     let mut good: HashSet<String> = HashSet::new();
     let mut present: HashSet<String> = HashSet::new();
     let mut orphan_candidates: Vec<(String, PathBuf)> = Vec::new();
+    let mut quick_metadata: HashMap<String, String> = HashMap::new();
     for ((sha, path), result) in blobs.into_iter().zip(hashed) {
-        let Some((actual, size)) = result else {
+        let Some(Hashed {
+            digest: actual,
+            size,
+            metadata,
+        }) = result
+        else {
             continue; // removed by the server's garbage collection meanwhile
         };
+        if let Some(m) = metadata {
+            quick_metadata.insert(sha.clone(), m);
+        }
         report.blobs += 1;
         report.bytes += size;
         present.insert(sha.clone());
@@ -317,7 +338,11 @@ fn check(
     }
 
     if opts.check_metadata {
-        check_metadata(conn, &root, &good, opts.pace, &mut report)?;
+        let quick = QuickMetadata {
+            digests: &quick_metadata,
+            filenames: &archives,
+        };
+        check_metadata(&metadata_rows, &root, &good, &quick, opts.pace, &mut report)?;
     }
 
     // The audit log exists from schema version 7 on (an older data folder
@@ -347,43 +372,76 @@ fn older_than(path: &Path, now: SystemTime, age: Duration) -> bool {
     }
 }
 
-/// Compare `files.metadata_sha256` with the digest of the METADATA /
-/// PKG-INFO inside the archive, for files whose blobs are both intact.
-fn check_metadata(
-    conn: &rusqlite::Connection,
-    root: &Path,
-    good: &HashSet<String>,
-    pace: Pace,
-    report: &mut FsckReport,
-) -> Result<(), MaintenanceError> {
+/// A release file whose stored core metadata fsck compares.
+struct MetadataRow {
+    filename: String,
+    sha: String,
+    meta_sha: String,
+    index: String,
+}
+
+fn metadata_rows(conn: &rusqlite::Connection) -> Result<Vec<MetadataRow>, MaintenanceError> {
     let mut stmt = conn.prepare(
         "SELECT f.filename, f.sha256, f.metadata_sha256, i.name FROM files f
            JOIN indexes i ON i.id = f.index_id
           WHERE f.metadata_sha256 IS NOT NULL ORDER BY f.id",
     )?;
-    let rows: Vec<(String, String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(MetadataRow {
+                filename: r.get(0)?,
+                sha: r.get::<_, String>(1)?.to_ascii_lowercase(),
+                meta_sha: r.get::<_, String>(2)?.to_ascii_lowercase(),
+                index: r.get(3)?,
+            })
+        })?
         .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// What the re-hash already found inside the archives it read whole: the
+/// digest of the metadata member (found without the archive rules) of each
+/// intact archive, and the filename it was read as.
+struct QuickMetadata<'a> {
+    digests: &'a HashMap<String, String>,
+    filenames: &'a HashMap<&'a str, &'a str>,
+}
+
+/// Compare `files.metadata_sha256` with the digest of the METADATA /
+/// PKG-INFO inside the archive, for files whose blobs are both intact.
+fn check_metadata(
+    rows: &[MetadataRow],
+    root: &Path,
+    good: &HashSet<String>,
+    quick: &QuickMetadata<'_>,
+    pace: Pace,
+    report: &mut FsckReport,
+) -> Result<(), MaintenanceError> {
     // Only files whose blobs are both intact (the others are reported as
-    // missing or corrupt already); the archives are read on every core.
-    let rows: Vec<(String, String, String, String)> = rows
-        .into_iter()
-        .map(|(filename, sha, meta_sha, index)| {
-            (
-                filename,
-                sha.to_ascii_lowercase(),
-                meta_sha.to_ascii_lowercase(),
-                index,
-            )
-        })
-        .filter(|(_, sha, meta_sha, _)| good.contains(sha) && good.contains(meta_sha))
+    // missing or corrupt already).
+    let rows: Vec<&MetadataRow> = rows
+        .iter()
+        .filter(|r| good.contains(&r.sha) && good.contains(&r.meta_sha))
         .collect();
     let limits = crate::dist::Limits::default();
     let found = super::par_map(
         &rows,
         pace,
         Vec::new,
-        |buf, (filename, sha, meta_sha, _)| {
+        |buf,
+         MetadataRow {
+             filename,
+             sha,
+             meta_sha,
+             ..
+         }| {
+            // Found while re-hashing (the archive read once, verified, under
+            // this filename): a match is the answer, with no more reading.
+            if quick.filenames.get(sha.as_str()) == Some(&filename.as_str())
+                && quick.digests.get(sha) == Some(meta_sha)
+            {
+                return Ok(Ok(meta_sha.clone()));
+            }
             let path = refs::blob_path(root, sha);
             // The quick way first: the archive read once, still its
             // verified bytes, and its metadata member found without the
@@ -403,7 +461,16 @@ fn check_metadata(
             })
         },
     )?;
-    for ((filename, _, meta_sha, index), result) in rows.iter().zip(found) {
+    for (
+        MetadataRow {
+            filename,
+            meta_sha,
+            index,
+            ..
+        },
+        result,
+    ) in rows.iter().zip(found)
+    {
         report.metadata_checked += 1;
         match result {
             Ok(actual) => {
@@ -438,22 +505,53 @@ fn read_small(path: &Path, buf: &mut Vec<u8>) -> bool {
     file.take(QUICK_READ_MAX + 1).read_to_end(buf).is_ok() && buf.len() as u64 <= QUICK_READ_MAX
 }
 
-/// (digest, size) of each blob in order, `None` for one that vanished
-/// (collected by a running server). Hashing, not the disk, is the
-/// bottleneck on SSDs: see [`super::par_map`].
-#[allow(clippy::type_complexity)]
+/// One blob re-hashed.
+struct Hashed {
+    digest: String,
+    size: u64,
+    /// For an archive in `archives` read whole and intact: the digest of
+    /// its metadata member, if one was found.
+    metadata: Option<String>,
+}
+
+/// Each blob re-hashed, in order, `None` for one that vanished (collected
+/// by a running server). An archive whose metadata is checked (`archives`:
+/// digest → filename) and that fits [`QUICK_READ_MAX`] is read whole once
+/// for both checks. Hashing, not the disk, is the bottleneck on SSDs: see
+/// [`super::par_map`].
 fn hash_all(
     blobs: &[(String, PathBuf)],
+    archives: &HashMap<&str, &str>,
+    limits: &crate::dist::Limits,
     pace: Pace,
     progress: &Progress,
-) -> Result<Vec<Option<(String, u64)>>, MaintenanceError> {
+) -> Result<Vec<Option<Hashed>>, MaintenanceError> {
     super::par_map(
         blobs,
         pace,
-        || vec![0u8; refs::HASH_BUFFER],
-        |buf, (_, path)| {
+        || (vec![0u8; refs::HASH_BUFFER], Vec::new()),
+        |(buf, whole), (sha, path)| {
+            if let Some(filename) = archives.get(sha.as_str()) {
+                if read_small(path, whole) {
+                    let digest = Sha256::of(whole).to_hex();
+                    let metadata = (digest == *sha)
+                        .then(|| crate::dist::stored_metadata(whole, filename, limits))
+                        .flatten()
+                        .map(|m| Sha256::of(&m).to_hex());
+                    progress.tick();
+                    return Ok(Some(Hashed {
+                        digest,
+                        size: whole.len() as u64,
+                        metadata,
+                    }));
+                }
+            }
             let r = match refs::hash_file_with(path, buf) {
-                Ok(r) => Some(r),
+                Ok((digest, size)) => Some(Hashed {
+                    digest,
+                    size,
+                    metadata: None,
+                }),
                 Err(MaintenanceError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {

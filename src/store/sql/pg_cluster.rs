@@ -29,11 +29,17 @@ impl PgCluster {
                  install Debian's postgresql package (tests/run.sh does)"
             )
         });
-        let dir = tempfile::Builder::new()
-            .prefix("airlock-pg-")
-            .tempdir()
-            .expect("temp dir for the cluster");
         let as_user = is_root().then(|| "nobody".to_string());
+        // Under root the cluster's folder must be reachable by `nobody`:
+        // /tmp is, a TMPDIR under root's home may not be.
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("airlock-pg-");
+        let dir = if as_user.is_some() {
+            builder.tempdir_in("/tmp")
+        } else {
+            builder.tempdir()
+        }
+        .expect("temp dir for the cluster");
         if let Some(user) = &as_user {
             chown_to(dir.path(), user);
         }

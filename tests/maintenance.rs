@@ -80,7 +80,10 @@ fn served(s: &Server, project: &str) -> Vec<(String, String)> {
         .unwrap();
     let base = reqwest::Url::parse(&url).unwrap();
     let mut out = Vec::new();
-    for f in page["files"].as_array().unwrap() {
+    for f in page["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no files in the page of {project}: {page}"))
+    {
         let file_url = base.join(f["url"].as_str().unwrap()).unwrap();
         let r = client().get(file_url).send().unwrap();
         assert_eq!(r.status(), 200);

@@ -11,40 +11,22 @@ use crate::digest::Sha256;
 use crate::index::{IndexConfig, IndexKind};
 use crate::names::IndexPath;
 use crate::store::sql::pg_cluster::PgCluster;
-use crate::store::sql::{Conn, PgSession};
+use crate::store::sql::Conn;
 use crate::store::{
     alerts, doczips, indexes, mirror_cache, pending, releases, sessions, toxresults, typo_index,
     users, StoreError,
 };
 use crate::typo::probe::{Probe, StoredName};
 
-/// Run `f` in one transaction on a fresh database of `cluster` with the
-/// schema applied; rolled back afterwards.
+/// Run `f` on `cluster` with the schema applied, in one transaction that
+/// is rolled back afterwards.
 fn on_postgres(cluster: &PgCluster, f: impl FnOnce(&Conn<'_>) + Send + 'static) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut cfg = deadpool_postgres::Config::new();
-    cfg.url = Some(cluster.url());
-    cfg.password = Some(cluster.password().to_string());
-    let pool = cfg
-        .create_pool(
-            Some(deadpool_postgres::Runtime::Tokio1),
-            tokio_postgres::NoTls,
-        )
-        .expect("pool");
-    let client = rt.block_on(pool.get()).expect("connect");
-    let handle = rt.handle().clone();
-    std::thread::spawn(move || {
-        let session = PgSession::new(client, handle);
-        let conn = Conn::postgres(&session);
-        conn.batch("BEGIN").expect("begin");
+    cluster.in_transaction(|conn| {
         for m in MIGRATIONS {
             conn.batch(m).expect("the PostgreSQL schema applies");
         }
-        f(&conn);
-        conn.batch("ROLLBACK").expect("rollback");
-    })
-    .join()
-    .expect("no panic on PostgreSQL");
+        f(conn);
+    });
 }
 
 fn sqlite_columns() -> BTreeMap<String, BTreeSet<String>> {

@@ -100,14 +100,37 @@ impl PgCluster {
         status(&self.as_user, &mut cmd)
     }
 
-    /// A connection URL without the password (it comes from
-    /// [`PgCluster::password`], as `AIRLOCK_DATABASE_PASSWORD` would).
+    /// A connection URL without the password (given separately, as
+    /// `AIRLOCK_DATABASE_PASSWORD` would be).
     pub fn url(&self) -> String {
         format!("postgres://{USER}@127.0.0.1:{}/postgres", self.port)
     }
 
-    pub fn password(&self) -> &str {
-        &self.password
+    /// Run `f` inside one transaction on a pooled connection to this
+    /// cluster, on a thread of its own as the server's blocking pool would;
+    /// rolled back afterwards. A panic in `f` fails the caller.
+    pub fn in_transaction(&self, f: impl FnOnce(&super::Conn<'_>) + Send + 'static) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let mut cfg = deadpool_postgres::Config::new();
+        cfg.url = Some(self.url());
+        cfg.password = Some(self.password.clone());
+        let pool = cfg
+            .create_pool(
+                Some(deadpool_postgres::Runtime::Tokio1),
+                tokio_postgres::NoTls,
+            )
+            .expect("pool");
+        let client = rt.block_on(pool.get()).expect("connect");
+        let handle = rt.handle().clone();
+        std::thread::spawn(move || {
+            let session = super::PgSession::new(client, handle);
+            let conn = super::Conn::postgres(&session);
+            conn.batch("BEGIN").expect("begin");
+            f(&conn);
+            conn.batch("ROLLBACK").expect("rollback");
+        })
+        .join()
+        .expect("no panic on PostgreSQL");
     }
 
     fn pid(&self) -> Option<i32> {

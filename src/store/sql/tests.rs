@@ -174,27 +174,5 @@ fn the_same_statements_run_on_sqlite() {
 
 #[test]
 fn the_same_statements_run_on_a_real_postgresql() {
-    let cluster = PgCluster::start();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut cfg = deadpool_postgres::Config::new();
-    cfg.url = Some(cluster.url());
-    cfg.password = Some(cluster.password().to_string());
-    let pool = cfg
-        .create_pool(
-            Some(deadpool_postgres::Runtime::Tokio1),
-            tokio_postgres::NoTls,
-        )
-        .expect("pool");
-    let client = rt.block_on(pool.get()).expect("connect");
-    let handle = rt.handle().clone();
-    // As in the server: statements run on a blocking thread.
-    std::thread::spawn(move || {
-        let session = PgSession::new(client, handle);
-        session.batch("BEGIN").expect("begin");
-        exercise(&Conn::postgres(&session));
-        session.batch("ROLLBACK").expect("rollback");
-    })
-    .join()
-    .expect("no panic");
-    drop(pool);
+    PgCluster::start().in_transaction(exercise);
 }

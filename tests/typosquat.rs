@@ -56,14 +56,10 @@ fn private_names_are_protected_across_restarts_rebuilds_and_deletes() {
 
     // Lost (or made by another version of airlock): rebuilt at start.
     s.stop();
-    {
-        let conn = rusqlite::Connection::open(s.data.join("airlock.sqlite3")).unwrap();
-        conn.execute_batch(
-            "DELETE FROM typo_keys; DELETE FROM typo_names; DELETE FROM typo_words;
-             UPDATE typo_index_state SET keys_version = 0;",
-        )
-        .unwrap();
-    }
+    s.exec_sql(
+        "DELETE FROM typo_keys; DELETE FROM typo_names; DELETE FROM typo_words;
+         UPDATE typo_index_state SET keys_version = 0;",
+    );
     s.restart();
     assert!(looks_like_private(&s, "acme-biling", "acme-billing"));
     assert!(looks_like_private(&s, "ledger-acme", "acme-ledger"));

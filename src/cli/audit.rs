@@ -104,7 +104,8 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// The report for the database of the data folder `dir`, opened read-only.
 fn verify_data_folder(dir: &Path, anchor: Option<&Head>) -> anyhow::Result<Value> {
-    let file = dir.join("airlock.sqlite3");
+    crate::store::require_embedded(dir, "airlock audit verify --data")?;
+    let file = dir.join(crate::store::DB_FILE);
     let conn = crate::store::Db::open_read_only(&file)?;
     let has_log: bool = conn
         .query_row(

@@ -100,12 +100,23 @@ pub struct ServeArgs {
     /// airlock directly get empty files.
     #[arg(long, env = "AIRLOCK_ACCEL_REDIRECT", value_name = "PREFIX")]
     pub accel_redirect: Option<crate::deploy::AccelPrefix>,
+    /// Where the metadata is kept: `local` (`<data>/airlock.sqlite3`, the
+    /// default) or a PostgreSQL database shared by several nodes,
+    /// `postgres://USER@HOST:PORT/DATABASE`. The password comes from the
+    /// environment only (AIRLOCK_DATABASE_PASSWORD, or a file named by
+    /// AIRLOCK_DATABASE_PASSWORD_FILE); see docs/scale-out.md.
+    #[arg(
+        long,
+        env = "AIRLOCK_DATABASE",
+        default_value = "local",
+        value_name = "LOCATION"
+    )]
+    pub database: crate::store::DatabaseLocation,
     /// Where file bytes are kept: `local` (`<data>/blobs/`, the default) or
     /// an S3-compatible bucket, `s3://BUCKET/PREFIX?endpoint=URL&region=R`
     /// (optional `&timeout=SECS` per request). Credentials come from the
     /// environment only (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-    /// AWS_ALLOW_HTTP for an http:// endpoint); metadata stays in the local
-    /// SQLite database (docs/scale-out.md).
+    /// AWS_ALLOW_HTTP for an http:// endpoint); see docs/scale-out.md.
     #[arg(
         long,
         env = "AIRLOCK_BLOBS",
@@ -417,11 +428,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let store = Store::open_with_blobs(&args.data, &args.blobs)
-        .with_context(|| format!("opening data folder {}", args.data.display()))?;
-    // the location carries no secret (credentials come from the environment)
-    tracing::info!(blobs = %args.blobs, "file storage");
-    let signer = TokenSigner::load_or_create(&args.data).context("loading the token secret")?;
+    if matches!(args.database, crate::store::DatabaseLocation::Postgres(_))
+        && args.mirror.settings()?.retention.is_active()
+    {
+        anyhow::bail!(
+            "mirror cache retention (--mirror-cache-max-gb, --mirror-cache-max-age) is not \
+             yet supported with --database postgres://; see docs/scale-out.md"
+        );
+    }
+    // opening may connect to PostgreSQL and migrate it: blocking work
+    let store = {
+        let (data, database, blobs) =
+            (args.data.clone(), args.database.clone(), args.blobs.clone());
+        tokio::task::spawn_blocking(move || Store::open_with(&data, &database, &blobs))
+            .await
+            .context("opening the data folder")?
+            .with_context(|| format!("opening data folder {}", args.data.display()))?
+    };
+    // the locations carry no secret (credentials come from the environment)
+    tracing::info!(database = %args.database, blobs = %args.blobs, "storage");
+    let signer = if store.db.is_postgres() {
+        shared_token_signer(&store).await?
+    } else {
+        TokenSigner::load_or_create(&args.data).context("loading the token secret")?
+    };
     let auth = Arc::new(Authenticator::new(
         signer,
         Duration::from_secs(args.token_hours * 3600),
@@ -652,7 +682,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = task.await;
     }
     if let Some(export) = audit_export {
-        if let Err(e) = export.export_new() {
+        let done = tokio::task::spawn_blocking(move || export.export_new()).await;
+        if let Ok(Err(e)) = done {
             tracing::error!(error = %e, "final append to the audit JSON-lines export failed");
         }
     }
@@ -749,4 +780,24 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
         }
         tracing::info!("shutdown requested; finishing in-flight requests");
     }
+}
+
+/// The token signer of a cluster: its key in the shared database, made by
+/// the first node that starts.
+async fn shared_token_signer(store: &Store) -> anyhow::Result<TokenSigner> {
+    use ring::rand::SecureRandom;
+    let mut fresh = vec![0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut fresh)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    let secret = store
+        .db
+        .write_log(move |tx| crate::store::cluster_secrets::get_or_insert(tx, "token", &fresh))
+        .await
+        .context("loading the token secret from the database")?;
+    anyhow::ensure!(
+        secret.len() >= 32,
+        "the database's token secret is shorter than 32 bytes"
+    );
+    Ok(TokenSigner::from_secret(&secret))
 }

@@ -125,7 +125,8 @@ async fn passwd_offline(
     data: &std::path::Path,
     generate: bool,
 ) -> anyhow::Result<ExitCode> {
-    if !data.join("airlock.sqlite3").is_file() {
+    crate::store::require_embedded(data, "the offline password reset")?;
+    if !data.join(crate::store::DB_FILE).is_file() {
         anyhow::bail!(
             "{} is not an airlock data folder (no airlock.sqlite3 in it)",
             data.display()

@@ -57,6 +57,7 @@ pub fn backup(
     pace: Pace,
 ) -> Result<BackupReport, MaintenanceError> {
     crate::store::blobs::require_local(data, "airlock backup")?;
+    crate::store::require_embedded(data, "airlock backup")?;
     // Refuse before writing anything.
     let src_db = data.join(DB_FILE);
     if !src_db.is_file() {

@@ -167,6 +167,7 @@ impl FsckReport {
 /// Check the data folder `dir` (see the module documentation).
 pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceError> {
     crate::store::blobs::require_local(dir, "airlock fsck")?;
+    crate::store::require_embedded(dir, "airlock fsck")?;
     let conn = super::open_db(dir)?;
     let quick_conn = super::open_db(dir)?;
     if opts.pace.is_limited() {

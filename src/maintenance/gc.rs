@@ -193,6 +193,7 @@ pub fn sweep(
     in_use: &dyn InUse,
 ) -> Result<GcReport, MaintenanceError> {
     crate::store::blobs::require_local(dir, "airlock gc")?;
+    crate::store::require_embedded(dir, "airlock gc")?;
     let mut conn = open(dir)?;
     let now = crate::store::now();
     let mut report = GcReport {

@@ -29,8 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::store::StoreError;
 pub use pace::Pace;
 
-/// The database file inside a data folder.
-pub const DB_FILE: &str = "airlock.sqlite3";
+pub use crate::store::DB_FILE;
 /// The token-signing secret inside a data folder (see `auth::token`).
 pub const SECRET_FILE: &str = "secret";
 
@@ -120,6 +119,7 @@ pub(crate) fn copy_private(from: &Path, to: &Path) -> Result<(), MaintenanceErro
 /// Open a data folder's database read-only and refuse one from a newer
 /// airlock (its tables may mean something else).
 pub(crate) fn open_db(dir: &Path) -> Result<rusqlite::Connection, MaintenanceError> {
+    crate::store::require_embedded(dir, "this command")?;
     let file = dir.join(DB_FILE);
     if !file.is_file() {
         return Err(MaintenanceError::NotADataFolder(dir.to_path_buf()));

@@ -24,7 +24,8 @@ use tokio::sync::watch;
 use super::cache_use::CacheUse;
 use super::upstream::{error_chain, Upstream};
 use crate::digest::Sha256;
-use crate::store::{BlobStore, StoreError, TempBlob};
+use crate::store::db::LockSpace;
+use crate::store::{BlobStore, Db, StoreError, TempBlob};
 
 /// Largest file airlock downloads from upstream.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024 * 1024;
@@ -119,6 +120,7 @@ impl Downloads {
         upstream: &Arc<Upstream>,
         blobs: &Arc<BlobStore>,
         cache_use: &Arc<CacheUse>,
+        db: &Arc<Db>,
     ) -> Result<Option<Streaming>, FetchError> {
         let flight = {
             let mut map = lock(&self.flights);
@@ -140,13 +142,14 @@ impl Downloads {
                         progress: rx,
                     });
                     map.insert(job.sha256, Arc::clone(&flight));
-                    let (up, bl, flights, uses) = (
-                        Arc::clone(upstream),
-                        Arc::clone(blobs),
-                        Arc::clone(&self.flights),
-                        Arc::clone(cache_use),
-                    );
-                    tokio::spawn(run(job, up, bl, temp, tx, flights, uses));
+                    let task = Task {
+                        upstream: Arc::clone(upstream),
+                        blobs: Arc::clone(blobs),
+                        flights: Arc::clone(&self.flights),
+                        cache_use: Arc::clone(cache_use),
+                        db: Arc::clone(db),
+                    };
+                    tokio::spawn(run(job, task, temp, tx));
                     flight
                 }
             }
@@ -159,17 +162,50 @@ fn lock(m: &FlightMap) -> std::sync::MutexGuard<'_, HashMap<Sha256, Arc<Flight>>
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The download task: runs to the end whatever its clients do.
-async fn run(
-    job: Job,
+/// What a download task works with.
+struct Task {
     upstream: Arc<Upstream>,
     blobs: Arc<BlobStore>,
-    temp: TempBlob,
-    tx: watch::Sender<Progress>,
     flights: FlightMap,
     cache_use: Arc<CacheUse>,
-) {
-    let outcome = download(&job, &upstream, &blobs, temp, &tx).await;
+    db: Arc<Db>,
+}
+
+/// How long a node waits for another node's fetch of the same file.
+const CLUSTER_FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The download task: runs to the end whatever its clients do. With several
+/// nodes on one database, the file's cluster lock is taken first: of all
+/// the nodes asked for it at once, one fetches it from upstream and the
+/// others, once the lock is theirs, find it stored and serve that.
+async fn run(job: Job, task: Task, temp: TempBlob, tx: watch::Sender<Progress>) {
+    let Task {
+        upstream,
+        blobs,
+        flights,
+        cache_use,
+        db,
+    } = task;
+    let key = i32::from_be_bytes(job.sha256.as_bytes()[..4].try_into().expect("4 bytes"));
+    let cluster = db
+        .cluster_lock(LockSpace::MirrorFetch, key, CLUSTER_FETCH_WAIT)
+        .await;
+    let stored_meanwhile = cluster.is_some() && {
+        let (b, sha) = (Arc::clone(&blobs), job.sha256);
+        tokio::task::spawn_blocking(move || b.exists(&sha))
+            .await
+            .unwrap_or(false)
+    };
+    let outcome = if stored_meanwhile {
+        tracing::info!(file = %job.label, "fetched by another node meanwhile");
+        drop(temp);
+        Ok(None)
+    } else {
+        download(&job, &upstream, &blobs, temp, &tx).await
+    };
+    if let Some(held) = cluster {
+        held.release().await;
+    }
     if let Ok(Some(bytes)) = outcome {
         // used now: retention sees the fetch before the flight ends
         cache_use.touch(&job.sha256);

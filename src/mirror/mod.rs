@@ -249,7 +249,7 @@ impl Mirror {
         };
         match self
             .downloads
-            .join(job, &self.upstream, &self.blobs, &self.cache_use)
+            .join(job, &self.upstream, &self.blobs, &self.cache_use, &self.db)
             .await
         {
             Ok(None) => Ok(Some(MirroredFile::Cached(sha))),

@@ -106,6 +106,11 @@ pub struct Registry {
     audit: audit_log::BlockedAttempts,
     /// Test results posted recently, per poster.
     tox_rate: toxresults::PostRate,
+    /// The change serial (PostgreSQL) the in-memory copies above (index
+    /// configurations, typosquat rules) were last re-read at, and the lock
+    /// that keeps two re-reads from finishing out of order.
+    synced_serial: std::sync::atomic::AtomicI64,
+    sync_lock: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -148,6 +153,8 @@ impl Registry {
             index_reloads: std::sync::atomic::AtomicU64::new(0),
             audit: audit_log::BlockedAttempts::default(),
             tox_rate: toxresults::PostRate::default(),
+            synced_serial: std::sync::atomic::AtomicI64::new(0),
+            sync_lock: tokio::sync::Mutex::new(()),
         });
         reg.reload_indexes().await?;
         Ok(reg)
@@ -161,6 +168,36 @@ impl Registry {
         self.index_reloads
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// With several nodes on one PostgreSQL database: make this node see
+    /// every write committed on any node before this call — the change
+    /// serial read again ([`crate::store::Db::sync`]) and, if it moved, the
+    /// in-memory copies (index configurations, typosquat rules) re-read.
+    /// Called before each request is handled. Nothing on SQLite. If the
+    /// database cannot be reached, the node goes on with what it has.
+    pub async fn sync_cluster(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        let Some(serial) = self.store.db.sync().await else {
+            return;
+        };
+        if serial <= self.synced_serial.load(Ordering::SeqCst) {
+            return;
+        }
+        let _one = self.sync_lock.lock().await;
+        if serial <= self.synced_serial.load(Ordering::SeqCst) {
+            return;
+        }
+        let reloaded = match self.reload_indexes().await {
+            Ok(()) => self.reload_typo_rules().await,
+            Err(e) => Err(e),
+        };
+        match reloaded {
+            Ok(()) => self.synced_serial.store(serial, Ordering::SeqCst),
+            Err(e) => {
+                tracing::warn!(error = %e, "re-reading index configurations after another node's change")
+            }
+        }
     }
 
     /// A number that changes whenever anything a page could show may have
@@ -213,27 +250,28 @@ impl Registry {
         if candidates.is_empty() {
             return;
         }
-        let db = Arc::clone(&self.store.db);
-        let check = candidates.clone();
-        let unreferenced = db
-            .read(move |c| {
-                let mut out = Vec::new();
-                for sha in check {
-                    if !crate::store::releases::blob_referenced(c, &sha)? {
-                        out.push(sha);
+        // Checked and removed under the write lock: an upload that found
+        // one of these blobs already stored (and so will not remove it
+        // itself) re-checks that it is there under the same lock before it
+        // commits its row, on this node or any other.
+        let blobs = Arc::clone(&self.store.blobs);
+        let removed = self
+            .store
+            .db
+            .write_log(move |c| {
+                for sha in candidates {
+                    if crate::store::releases::blob_referenced(c, &sha)? {
+                        continue;
                     }
-                }
-                Ok(out)
-            })
-            .await;
-        match unreferenced {
-            Ok(list) => {
-                for sha in list {
-                    if let Err(e) = self.store.blobs.remove(&sha) {
+                    if let Err(e) = blobs.remove(&sha) {
                         tracing::warn!(error = %e, "could not remove unreferenced blob");
                     }
                 }
-            }
+                Ok(())
+            })
+            .await;
+        match removed {
+            Ok(()) => {}
             Err(e) => tracing::warn!(error = %e, "garbage collection skipped"),
         }
     }

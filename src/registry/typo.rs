@@ -409,7 +409,7 @@ impl Registry {
         ))
     }
 
-    async fn reload_typo_rules(self: &Arc<Self>) -> Result<()> {
+    pub(super) async fn reload_typo_rules(self: &Arc<Self>) -> Result<()> {
         let rules = self.store.db.read(typo_rules::all).await?;
         *self.typo.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
         Ok(())

@@ -102,6 +102,9 @@ pub fn router(state: AppState) -> Router {
             &tower::util::MapRequestLayer::new(decode_plus),
             dispatch,
         ))
+        // several nodes on one database: every write acknowledged anywhere
+        // before this request is seen by it
+        .layer(middleware::from_fn_with_state(state.clone(), sync_cluster))
         // proxy claim headers: refused unless on the trusted proxy's connection
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -113,6 +116,17 @@ pub fn router(state: AppState) -> Router {
             linger::read_at_most(state.registry.settings.max_upload_bytes + upload::FIELD_BUDGET),
             linger::drain_unread_body,
         ))
+}
+
+/// [`crate::registry::Registry::sync_cluster`] before the request is
+/// handled (nothing with the embedded database).
+async fn sync_cluster(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: Request,
+    next: middleware::Next,
+) -> Response {
+    st.registry.sync_cluster().await;
+    next.run(req).await
 }
 
 fn routes(state: AppState) -> Router {

@@ -147,10 +147,10 @@ pub fn list_filtered(
     let rows = conn.query_map(
         &format!(
             "SELECT {COLUMNS} FROM audit_log
-         WHERE (?1 IS NULL OR seq < ?1)
-           AND (?2 IS NULL OR target = ?2 OR target LIKE ?3 ESCAPE '\\')
-           AND (?4 IS NULL OR actor = ?4)
-           AND (?5 IS NULL OR action = ?5)
+         WHERE (CAST(?1 AS BIGINT) IS NULL OR seq < ?1)
+           AND (CAST(?2 AS TEXT) IS NULL OR target = ?2 OR target LIKE ?3 ESCAPE '\\')
+           AND (CAST(?4 AS TEXT) IS NULL OR actor = ?4)
+           AND (CAST(?5 AS TEXT) IS NULL OR action = ?5)
          ORDER BY seq DESC LIMIT ?6"
         ),
         &[

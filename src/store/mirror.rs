@@ -586,7 +586,8 @@ pub fn cache_summary(
     stale_before: i64,
 ) -> Result<CacheSummary, StoreError> {
     let (pages, found, stale, newest_fetch, oldest_fetch) = conn.query_one(
-        "SELECT COUNT(*), COALESCE(SUM(found != 0), 0), COALESCE(SUM(fetched < ?2), 0),
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN found != 0 THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN fetched < ?2 THEN 1 ELSE 0 END), 0),
                     MAX(fetched), MIN(fetched)
              FROM mirror_pages WHERE index_id = ?1",
         &[&index_id, &stale_before],

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod blobs;
+pub mod cluster_secrets;
 pub mod db;
 pub mod descriptions;
 pub mod doczips;
@@ -30,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use blobs::{BlobLocation, BlobStore, TempBlob};
-pub use db::Db;
+pub use db::{DatabaseLocation, Db, PgLocation};
 
 /// How many schema migrations this airlock knows (`PRAGMA user_version`
 /// of an up-to-date database).
@@ -42,8 +43,8 @@ pub fn schema_version() -> usize {
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    #[error("database error: {}", db::describe_postgres_error(.0))]
+    Postgres(tokio_postgres::Error),
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -68,6 +69,47 @@ pub enum StoreError {
     Unsupported(String),
 }
 
+impl From<tokio_postgres::Error> for StoreError {
+    /// A database that cannot be reached (connection refused or lost, the
+    /// server shutting down or starting, too many connections) is
+    /// [`StoreError::Unavailable`], answered 503 so clients retry; anything
+    /// else the server said is [`StoreError::Postgres`].
+    fn from(e: tokio_postgres::Error) -> Self {
+        if postgres_unreachable(&e) {
+            Self::Unavailable(format!(
+                "the database is unavailable: {}",
+                db::describe_postgres_error(&e)
+            ))
+        } else {
+            Self::Postgres(e)
+        }
+    }
+}
+
+fn postgres_unreachable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // class 08: connection exception; 57P01-03: shutting down, crash
+        // recovery, cannot connect now; 53300: too many connections
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+        None => {
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                if s.is::<std::io::Error>() {
+                    return true;
+                }
+                source = s.source();
+            }
+            false
+        }
+    }
+}
+
 impl StoreError {
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
         Self::Io {
@@ -75,6 +117,23 @@ impl StoreError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// The embedded database's file in a data folder.
+pub const DB_FILE: &str = "airlock.sqlite3";
+
+/// What a command that opens the embedded database file directly says
+/// about a data folder whose metadata is in PostgreSQL; `Ok` otherwise.
+pub fn require_embedded(data_dir: &Path, what: &str) -> Result<(), StoreError> {
+    match std::fs::read_to_string(data_dir.join(db::location::LOCATION_FILE)) {
+        Ok(url) => Err(StoreError::Unsupported(format!(
+            "{what} works on the embedded database only: the metadata of {} is in {} \
+             (docs/scale-out.md)",
+            data_dir.display(),
+            url.trim()
+        ))),
+        Err(_) => Ok(()),
     }
 }
 
@@ -93,9 +152,53 @@ impl Store {
 
     /// Open the data folder with its blobs at `blobs` (`--blobs`).
     pub fn open_with_blobs(data_dir: &Path, blobs: &BlobLocation) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, &DatabaseLocation::Local, blobs)
+    }
+
+    /// Open the data folder with its metadata at `database` (`--database`)
+    /// and its blobs at `blobs` (`--blobs`). A folder records where its
+    /// metadata is ([`db::location::LOCATION_FILE`]): one whose metadata is
+    /// in PostgreSQL is refused without `--database`, and one that holds an
+    /// embedded database is refused with it (its data would silently stay
+    /// behind).
+    pub fn open_with(
+        data_dir: &Path,
+        database: &DatabaseLocation,
+        blobs: &BlobLocation,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("creating", data_dir, e))?;
         restrict_permissions(data_dir);
-        let db = Db::open(&data_dir.join("airlock.sqlite3"))?;
+        let marker = data_dir.join(db::location::LOCATION_FILE);
+        let sqlite_file = data_dir.join(DB_FILE);
+        let db = match database {
+            DatabaseLocation::Local => {
+                if let Ok(url) = std::fs::read_to_string(&marker) {
+                    return Err(StoreError::Unsupported(format!(
+                        "the metadata of {} is in {}: start airlock with --database {} (or \
+                         delete {} to start an embedded database there)",
+                        data_dir.display(),
+                        url.trim(),
+                        url.trim(),
+                        marker.display()
+                    )));
+                }
+                Db::open(&sqlite_file)?
+            }
+            DatabaseLocation::Postgres(l) => {
+                if sqlite_file.exists() {
+                    return Err(StoreError::Unsupported(format!(
+                        "{} holds an embedded database ({}); with --database its data would \
+                         stay behind: give a new data folder for this node",
+                        data_dir.display(),
+                        sqlite_file.display()
+                    )));
+                }
+                let db = Db::open_postgres(l)?;
+                std::fs::write(&marker, format!("{l}\n"))
+                    .map_err(|e| StoreError::io("writing", &marker, e))?;
+                db
+            }
+        };
         let blobs = Arc::new(BlobStore::open_at(data_dir, blobs)?);
         Ok(Self {
             db,

@@ -35,29 +35,29 @@ pub fn releases_of_projects(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<ReleaseLine>, StoreError> {
-    let rows = conn.query_map(
+    let sql = format!(
         "WITH ps AS (SELECT id, name, display_name FROM projects WHERE index_id = ?1
                      ORDER BY name LIMIT ?2 OFFSET ?3)
          SELECT ps.name, ps.display_name, r.id, r.version,
-                json_extract(r.metadata, '$.summary'), r.created,
+                {summary}, r.created,
                 (SELECT COUNT(*) FROM files f WHERE f.release_id = r.id),
                 EXISTS (SELECT 1 FROM doczips d WHERE d.release_id = r.id)
          FROM ps JOIN releases r ON r.project_id = ps.id
          ORDER BY ps.name",
-        &[&index_id, &limit, &offset],
-        |r| {
-            Ok(ReleaseLine {
-                project: r.get(0)?,
-                display_name: r.get(1)?,
-                release_id: r.get(2)?,
-                version: r.get(3)?,
-                summary: r.get::<Option<String>>(4)?,
-                created: r.get(5)?,
-                files: r.get(6)?,
-                has_docs: r.get(7)?,
-            })
-        },
-    )?;
+        summary = conn.dialect().json_text("r.metadata", "summary")
+    );
+    let rows = conn.query_map(&sql, &[&index_id, &limit, &offset], |r| {
+        Ok(ReleaseLine {
+            project: r.get(0)?,
+            display_name: r.get(1)?,
+            release_id: r.get(2)?,
+            version: r.get(3)?,
+            summary: r.get::<Option<String>>(4)?,
+            created: r.get(5)?,
+            files: r.get(6)?,
+            has_docs: r.get(7)?,
+        })
+    })?;
     Ok(rows)
 }
 

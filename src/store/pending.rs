@@ -104,7 +104,7 @@ pub fn get(conn: &Conn<'_>, id: i64) -> Result<Option<PendingRow>, StoreError> {
 
 pub fn list(conn: &Conn<'_>, status: Option<&str>) -> Result<Vec<PendingRow>, StoreError> {
     let rows = conn.query_map(
-        &format!("{SELECT} WHERE (?1 IS NULL OR status = ?1) ORDER BY id"),
+        &format!("{SELECT} WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) ORDER BY id"),
         &[&status],
         from_row,
     )?;

@@ -5,7 +5,7 @@
 //! the push. What a query means (tokens, ranking, snippets) is decided in
 //! `crate::search`; this module only runs it.
 
-use super::sql::{refs, Conn, Row, Value};
+use super::sql::{refs, Conn, Dialect, Row, Value};
 
 use super::StoreError;
 
@@ -160,7 +160,7 @@ pub fn exact_name_rows(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT id, index_id, project, name, version, 0.0 FROM search_entries
+        "SELECT id, index_id, project, name, version, CAST(0.0 AS DOUBLE PRECISION) FROM search_entries
          WHERE project = ?1 {} ORDER BY id",
         scope_sql(index_ids, 2, "index_id")
     );
@@ -186,6 +186,9 @@ pub fn newest_matches(
 ) -> Result<Vec<HitRow>, StoreError> {
     if index_ids.is_some_and(|ids| ids.is_empty()) || cap == 0 {
         return Ok(Vec::new());
+    }
+    if conn.dialect() == Dialect::Postgres {
+        return newest_matches_postgres(conn, fields, fts_query, weights, index_ids, cap);
     }
     let (table, expression, w) = match fields {
         Fields::Name => (
@@ -250,8 +253,98 @@ pub fn entry_text(conn: &Conn<'_>, row_id: i64) -> Result<Option<[String; 6]>, S
     )
 }
 
+/// [`newest_matches`] on PostgreSQL: the tsvector columns of migration 2
+/// (`head_tsv` for the name and short tiers, `all_tsv` for every field),
+/// the expression made a tsquery ([`tsquery`]), `ts_rank` with the column
+/// weights folded onto PostgreSQL's four (name A, summary and keywords B,
+/// classifiers C, description and docs D) and divided by 1 + the log of the
+/// entry's length (a short name that holds the word beats a long one, as
+/// bm25's length normalisation has it), negated so lower is better as with
+/// bm25.
+fn newest_matches_postgres(
+    conn: &Conn<'_>,
+    fields: Fields,
+    fts_query: &str,
+    weights: &Weights,
+    index_ids: Option<&[i64]>,
+    cap: usize,
+) -> Result<Vec<HitRow>, StoreError> {
+    let (column, only_names) = match fields {
+        Fields::Name => ("head_tsv", true),
+        Fields::Short => ("head_tsv", false),
+        Fields::All => ("all_tsv", false),
+    };
+    let Some(query) = tsquery(fts_query, only_names) else {
+        return Ok(Vec::new());
+    };
+    // ts_rank's weights are {D, C, B, A}, each in [0, 1]
+    let a = weights[0];
+    let b = weights[1].max(weights[2]);
+    let c = if fields == Fields::All {
+        weights[3]
+    } else {
+        0.0
+    };
+    let d = if fields == Fields::All {
+        weights[4].max(weights[5])
+    } else {
+        0.0
+    };
+    let top = [a, b, c, d].into_iter().fold(f64::MIN_POSITIVE, f64::max);
+    let w = [d, c, b, a]
+        .iter()
+        .map(|x| format!("{:.3}", (x / top).clamp(0.0, 1.0)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT id, index_id, project, name, version,
+                -CAST(ts_rank('{{{w}}}'::float4[], {column}, q, 1) AS DOUBLE PRECISION)
+         FROM search_entries, to_tsquery('simple', ?1) q
+         WHERE {column} @@ q {scope}
+         ORDER BY id DESC LIMIT ?2",
+        scope = scope_sql(index_ids, 3, "index_id"),
+    );
+    let mut values = vec![
+        Value::Text(&query),
+        Value::Int(cap.min(i64::MAX as usize) as i64),
+    ];
+    values.extend(index_ids.unwrap_or(&[]).iter().map(|id| Value::Int(*id)));
+    conn.query_map(&sql, &refs(&values), hit_row)
+}
+
+/// The FTS5 expression `crate::search::Query` builds (quoted tokens, the
+/// last maybe a prefix: `"http" "client"*`) as a PostgreSQL tsquery
+/// (`'http' & 'client':*`; with `only_names`, every token restricted to the
+/// name's weight A). `None` for anything else: only that shape is ever
+/// built, and nothing else is passed on.
+pub fn tsquery(fts_expression: &str, only_names: bool) -> Option<String> {
+    let mut terms = Vec::new();
+    for part in fts_expression.split(' ') {
+        let (quoted, prefix) = match part.strip_suffix('*') {
+            Some(q) => (q, true),
+            None => (part, false),
+        };
+        let token = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        if token.is_empty() || !token.chars().all(char::is_alphanumeric) {
+            return None;
+        }
+        let label = match (prefix, only_names) {
+            (true, true) => ":*A",
+            (true, false) => ":*",
+            (false, true) => ":A",
+            (false, false) => "",
+        };
+        terms.push(format!("'{token}'{label}"));
+    }
+    (!terms.is_empty()).then(|| terms.join(" & "))
+}
+
 /// Merge the FTS indexes' segments (after a bulk load; the benchmark).
+/// Nothing to do on PostgreSQL (GIN indexes need no merging).
 pub fn optimize(conn: &Conn<'_>) -> Result<(), StoreError> {
+    if conn.dialect() == Dialect::Postgres {
+        return Ok(());
+    }
     conn.raw_sqlite()?.execute_batch(
         "INSERT INTO search_fts(search_fts) VALUES('optimize');
          INSERT INTO search_head(search_head) VALUES('optimize');",
@@ -525,5 +618,41 @@ mod tests {
         let text = entry_text(&conn, got[0].id).unwrap().unwrap();
         assert_eq!(text[1], "shared word");
         assert!(entry_text(&conn, -1).unwrap().is_none());
+    }
+}
+
+#[cfg(test)]
+mod tsquery_tests {
+    use super::tsquery;
+
+    #[test]
+    fn fts5_expressions_become_tsqueries() {
+        assert_eq!(
+            tsquery("\"requests\"*", false).as_deref(),
+            Some("'requests':*")
+        );
+        assert_eq!(
+            tsquery("\"http\" \"client\"*", false).as_deref(),
+            Some("'http' & 'client':*")
+        );
+        assert_eq!(
+            tsquery("\"http\" \"client\"", true).as_deref(),
+            Some("'http':A & 'client':A")
+        );
+        assert_eq!(tsquery("\"x\"*", true).as_deref(), Some("'x':*A"));
+    }
+
+    #[test]
+    fn anything_but_quoted_words_is_refused() {
+        for bad in [
+            "",
+            "requests",
+            "\"a b\"",
+            "\"a'\"",
+            "\"a\" OR \"b\"",
+            "\"\"",
+        ] {
+            assert_eq!(tsquery(bad, false), None, "{bad}");
+        }
     }
 }

@@ -186,6 +186,24 @@ pub fn due(conn: &Conn<'_>, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>,
     Ok(rows)
 }
 
+/// Take the pending event `id` for one delivery attempt: it is moved to
+/// `lease_until_ms` (when another node, or this one after a crash, may try
+/// again) if it is still due at `now_ms`. `false` when another worker took
+/// it first (several nodes on one database each run a worker).
+pub fn claim(
+    conn: &Conn<'_>,
+    id: i64,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE webhook_outbox SET next_attempt_ms = ?3
+         WHERE id = ?1 AND state = 'pending' AND next_attempt_ms <= ?2",
+        &[&id, &now_ms, &lease_until_ms],
+    )?;
+    Ok(n == 1)
+}
+
 /// When the next pending event is due, if any is pending.
 pub fn next_due_ms(conn: &Conn<'_>) -> Result<Option<i64>, StoreError> {
     conn.query_one(

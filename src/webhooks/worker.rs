@@ -20,6 +20,8 @@ use crate::store::Db;
 const BATCH: usize = 32;
 /// Longest sleep while nothing is due (a new event wakes the worker sooner).
 const IDLE_POLL: Duration = Duration::from_secs(5);
+/// How much longer than one attempt's timeout an event stays taken.
+const CLAIM_MARGIN: Duration = Duration::from_secs(5);
 /// Longest error text kept per attempt.
 const MAX_ERROR: usize = 300;
 
@@ -59,6 +61,26 @@ async fn run(db: Arc<Db>, settings: WebhookSettings) {
 }
 
 async fn deliver_and_record(db: &Arc<Db>, settings: &WebhookSettings, row: OutboxRow) {
+    // With several nodes on one database, taken first so that only one
+    // node's worker delivers it; after a node dies mid-attempt it is due
+    // again when the lease ends. One node alone needs no lease (an event
+    // it was delivering when killed is due again at its restart).
+    if db.is_postgres() {
+        let (id, now) = (row.id, now_ms());
+        let lease_until = now + (settings.timeout + CLAIM_MARGIN).as_millis() as i64;
+        match db
+            .write_log(move |tx| table::claim(tx, id, now, lease_until))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "webhooks: taking an event for delivery failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return;
+            }
+        }
+    }
     let attempt = row.attempts + 1;
     let started = Instant::now();
     let result = deliver(settings, &row).await;

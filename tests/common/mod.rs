@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "pg.rs"]
+pub mod pg;
+
 pub const ROOT_PW: &str = "root-secret";
 
 /// The policy folder shipped in the repository.
@@ -25,6 +28,20 @@ pub struct Server {
     /// Extra environment of the server process.
     env: Vec<(String, String)>,
     pub log: PathBuf,
+    /// The private PostgreSQL cluster holding this server's metadata, when
+    /// the tests run on PostgreSQL ([`on_postgres`]).
+    pg: Option<(pg::PgCluster, String)>,
+}
+
+/// A server's PostgreSQL cluster and database, kept past the server
+/// ([`Server::detach_database`]).
+pub struct Database((pg::PgCluster, String));
+
+/// Whether the integration tests run with `--database postgres://`
+/// (`AIRLOCK_TEST_DATABASE=postgres`): each server then gets a private
+/// PostgreSQL cluster of its own, stopped with it.
+pub fn on_postgres() -> bool {
+    std::env::var("AIRLOCK_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
 
 impl Server {
@@ -52,7 +69,24 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            pg: None,
         };
+        s.spawn();
+        s
+    }
+
+    /// Keep this server's PostgreSQL database (when the tests run on
+    /// PostgreSQL) for a server started later on the same data folder
+    /// ([`Server::start_on_database`]); the cluster would stop with it.
+    pub fn detach_database(&mut self) -> Option<Database> {
+        self.pg.take().map(Database)
+    }
+
+    /// [`Server::start_on`] with the database an earlier server on `data`
+    /// used (`None`: the embedded one, or a new one on PostgreSQL).
+    pub fn start_on_database(data: &Path, args: &[&str], db: Option<Database>) -> Self {
+        let mut s = Self::unstarted_on(data, args);
+        s.pg = db.map(|d| d.0);
         s.spawn();
         s
     }
@@ -60,7 +94,13 @@ impl Server {
     /// A server on an existing data folder `data` (for instance one
     /// `airlock restore` wrote); its log goes beside it.
     pub fn start_on(data: &Path, args: &[&str]) -> Self {
-        let mut s = Server {
+        let mut s = Self::unstarted_on(data, args);
+        s.spawn();
+        s
+    }
+
+    fn unstarted_on(data: &Path, args: &[&str]) -> Self {
+        Server {
             child: None,
             base: String::new(),
             metrics: None,
@@ -72,12 +112,27 @@ impl Server {
             _tmp: None,
             args: args.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
-        };
-        s.spawn();
-        s
+            pg: None,
+        }
     }
 
     fn spawn(&mut self) {
+        if on_postgres() && self.pg.is_none() && !self.args.iter().any(|a| a == "--database") {
+            let cluster = pg::PgCluster::start();
+            let url = cluster.create_database("airlock");
+            self.pg = Some((cluster, url));
+        }
+        let database: Vec<String> = match &self.pg {
+            Some((_, url)) => vec!["--database".into(), url.clone()],
+            None => Vec::new(),
+        };
+        let password: Vec<(String, String)> = match &self.pg {
+            Some((cluster, _)) => vec![(
+                "AIRLOCK_DATABASE_PASSWORD".into(),
+                cluster.password().to_string(),
+            )],
+            None => Vec::new(),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -113,6 +168,8 @@ impl Server {
             })
             .env("AIRLOCK_ROOT_PASSWORD", ROOT_PW)
             .env("AIRLOCK_LOG", "info")
+            .args(&database)
+            .envs(password)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -166,7 +223,11 @@ impl Server {
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
-                    assert!(status.success(), "airlock exited with {status} on SIGTERM");
+                    assert!(
+                        status.success(),
+                        "airlock exited with {status} on SIGTERM; log:\n{}",
+                        self.log_text()
+                    );
                     break;
                 }
                 if Instant::now() > deadline {
@@ -186,6 +247,43 @@ impl Server {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Run `sql` (statements separated by `;`) on this server's metadata
+    /// database, whichever engine holds it: what someone with access to the
+    /// database (not to airlock) can do.
+    pub fn exec_sql(&self, sql: &str) {
+        match &self.pg {
+            Some((cluster, _)) => {
+                cluster.psql("airlock", sql);
+            }
+            None => {
+                let conn = rusqlite::Connection::open(self.data.join("airlock.sqlite3"))
+                    .expect("open the SQLite database");
+                conn.execute_batch(sql).expect("SQL runs");
+            }
+        }
+    }
+
+    /// The bytes of every file the metadata database keeps: the SQLite file
+    /// and its WAL, or every file of the PostgreSQL cluster's data folder.
+    pub fn database_bytes(&self) -> Vec<Vec<u8>> {
+        let mut files = Vec::new();
+        match &self.pg {
+            Some((cluster, _)) => {
+                let mut found = Vec::new();
+                walk(&cluster.data_dir(), &cluster.data_dir(), &mut found);
+                for (rel, _) in found {
+                    files.push(std::fs::read(cluster.data_dir().join(rel)).unwrap_or_default());
+                }
+            }
+            None => {
+                for name in ["airlock.sqlite3", "airlock.sqlite3-wal"] {
+                    files.push(std::fs::read(self.data.join(name)).unwrap_or_default());
+                }
+            }
+        }
+        files
     }
 
     /// Every file below the data folder except the SQLite files, with sizes:
@@ -242,6 +340,17 @@ pub fn metadata(name: &str, version: &str) -> String {
 /// A minimal valid wheel: `filename_name` is the distribution part of the
 /// filename (`demo_pkg`), `meta_name` the Name in METADATA.
 pub fn wheel(filename_name: &str, version: &str, meta_name: &str) -> (String, Vec<u8>) {
+    wheel_with_code(filename_name, version, meta_name, b"VALUE = 1\n")
+}
+
+/// [`wheel`] whose `__init__.py` holds `code` (two different files under
+/// one filename).
+pub fn wheel_with_code(
+    filename_name: &str,
+    version: &str,
+    meta_name: &str,
+    code: &[u8],
+) -> (String, Vec<u8>) {
     let filename = format!("{filename_name}-{version}-py3-none-any.whl");
     let dist_info = format!("{filename_name}-{version}.dist-info");
     let mut buf = std::io::Cursor::new(Vec::new());
@@ -251,7 +360,7 @@ pub fn wheel(filename_name: &str, version: &str, meta_name: &str) -> (String, Ve
             .compression_method(zip::CompressionMethod::Deflated);
         z.start_file(format!("{filename_name}/__init__.py"), opts)
             .unwrap();
-        z.write_all(b"VALUE = 1\n").unwrap();
+        z.write_all(code).unwrap();
         z.start_file(format!("{dist_info}/METADATA"), opts).unwrap();
         z.write_all(metadata(meta_name, version).as_bytes())
             .unwrap();

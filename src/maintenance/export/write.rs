@@ -46,6 +46,7 @@ pub struct ExportReport {
 /// Export the data folder `data` into `dir` (absent or empty).
 pub fn export(data: &Path, dir: &Path, opts: ExportOptions) -> Result<ExportReport, ExportError> {
     crate::store::blobs::require_local(data, "airlock export")?;
+    crate::store::require_embedded(data, "airlock export")?;
     if !data.join(DB_FILE).is_file() {
         return Err(MaintenanceError::NotADataFolder(data.to_path_buf()).into());
     }

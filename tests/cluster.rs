@@ -1,0 +1,344 @@
+//! Several airlock nodes on one PostgreSQL database and one S3 bucket
+//! (issue 20): the real binary three times, a private PostgreSQL cluster
+//! (tests/common/pg.rs) and a real S3 protocol server (tests/common/s3.rs),
+//! all on loopback. What one node acknowledged, every node shows at once;
+//! conflicts are decided by the database; one upstream fetch for a file
+//! however many nodes are asked for it; one audit chain; a login token from
+//! one node is good on every node.
+
+mod common;
+#[path = "common/fake_upstream.rs"]
+mod fake_upstream;
+#[path = "common/s3.rs"]
+mod s3;
+
+use std::time::Duration;
+
+use common::pg::PgCluster;
+use common::{client, create_index, create_user, upload, wheel, Server};
+use fake_upstream::{payload, Dist, FakeUpstream};
+use s3::S3Server;
+use serde_json::{json, Value};
+
+const JSON: &str = "application/vnd.pypi.simple.v1+json";
+const ALICE: (&str, &str) = ("alice", "alice-pw");
+
+struct Cluster {
+    nodes: Vec<Server>,
+    // dropped after the nodes: they stop first
+    _s3: S3Server,
+    _pg: PgCluster,
+}
+
+impl Cluster {
+    fn start(n: usize, extra: &[&str]) -> Self {
+        let pg = PgCluster::start();
+        let url = pg.create_database("airlock");
+        let s3 = S3Server::start();
+        let blobs = s3.blobs_url("cluster");
+        let mut env = s3.env();
+        env.push(("AIRLOCK_DATABASE_PASSWORD", pg.password()));
+        let mut args = vec!["--database", url.as_str(), "--blobs", blobs.as_str()];
+        args.extend_from_slice(extra);
+        let nodes: Vec<Server> = (0..n)
+            .map(|_| Server::start_with_env(&args, &env))
+            .collect();
+        Self {
+            nodes,
+            _s3: s3,
+            _pg: pg,
+        }
+    }
+
+    fn node(&self, i: usize) -> &Server {
+        &self.nodes[i % self.nodes.len()]
+    }
+}
+
+fn page(s: &Server, index: &str, project: &str) -> reqwest::blocking::Response {
+    client()
+        .get(s.url(&format!("/{index}/+simple/{project}/")))
+        .header("accept", JSON)
+        .send()
+        .unwrap()
+}
+
+fn filenames(s: &Server, index: &str, project: &str) -> Vec<String> {
+    let r = page(s, index, project);
+    if r.status() == 404 {
+        return Vec::new();
+    }
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn with_alice(c: &Cluster) {
+    create_user(c.node(0), ALICE.0, ALICE.1);
+    create_index(
+        c.node(0),
+        "alice/dev",
+        ALICE,
+        json!({"type": "stage", "bases": [], "volatile": false}),
+    );
+}
+
+#[test]
+fn what_one_node_acknowledged_every_node_shows_at_once() {
+    let c = Cluster::start(3, &[]);
+    // a user and an index made on node 0 are there on node 1 and 2 at once
+    create_user(c.node(0), ALICE.0, ALICE.1);
+    create_index(
+        c.node(1),
+        "alice/dev",
+        ALICE,
+        json!({"type": "stage", "bases": [], "volatile": false}),
+    );
+    for round in 0..12 {
+        let writer = c.node(round);
+        let version = format!("1.{round}");
+        let (name, bytes) = wheel("demo", &version, "demo");
+        // read first everywhere, so every node has the page cached
+        for i in 0..3 {
+            let _ = filenames(c.node(i), "alice/dev", "demo");
+        }
+        let r = upload(writer, "alice/dev", Some(ALICE), &name, bytes.clone(), &[]);
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+        for i in 1..3 {
+            let reader = c.node(round + i);
+            let names = filenames(reader, "alice/dev", "demo");
+            assert!(
+                names.contains(&name),
+                "round {round}: node {} does not show {name} right after node {} acknowledged \
+                 it: {names:?}",
+                (round + i) % 3,
+                round % 3
+            );
+            // and the bytes, out of the shared bucket, are the upload's
+            let v: Value = page(reader, "alice/dev", "demo").json().unwrap();
+            let href = v["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["filename"] == name.as_str())
+                .unwrap()["url"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let base = reqwest::Url::parse(&reader.url("/alice/dev/+simple/demo/")).unwrap();
+            let got = client()
+                .get(base.join(&href).unwrap())
+                .send()
+                .unwrap()
+                .bytes()
+                .unwrap();
+            assert_eq!(
+                &got[..],
+                &bytes[..],
+                "the bytes node {} serves",
+                (round + i) % 3
+            );
+        }
+    }
+    // an index configuration changed on one node is in force on another at once
+    let r = client()
+        .patch(c.node(2).url("/alice/dev"))
+        .basic_auth(ALICE.0, Some(ALICE.1))
+        .json(&json!(["volatile=True"]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let cfg: Value = client()
+        .get(c.node(0).url("/alice/dev"))
+        .header("accept", "application/json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(cfg["result"]["volatile"], json!(true), "{cfg}");
+}
+
+#[test]
+fn the_same_filename_on_two_nodes_at_once_one_wins() {
+    let c = Cluster::start(3, &[]);
+    with_alice(&c);
+    for round in 0..8 {
+        let version = format!("2.{round}");
+        // two different wheels under one filename
+        let (name, first) = wheel("race", &version, "race");
+        let (_, second) = common::wheel_with_code("race", &version, "race", b"VALUE = 2\n");
+        assert_ne!(first, second);
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let a = scope.spawn(|| {
+                upload(
+                    c.node(round),
+                    "alice/dev",
+                    Some(ALICE),
+                    &name,
+                    first.clone(),
+                    &[],
+                )
+                .status()
+                .as_u16()
+            });
+            let b = scope.spawn(|| {
+                upload(
+                    c.node(round + 1),
+                    "alice/dev",
+                    Some(ALICE),
+                    &name,
+                    second.clone(),
+                    &[],
+                )
+                .status()
+                .as_u16()
+            });
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort();
+        assert_eq!(sorted, vec![200, 409], "round {round}: {statuses:?}");
+        for i in 0..3 {
+            let names = filenames(c.node(i), "alice/dev", "race");
+            assert_eq!(
+                names.iter().filter(|n| **n == name).count(),
+                1,
+                "node {i}: {names:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_login_token_from_one_node_is_good_on_every_node() {
+    let c = Cluster::start(3, &[]);
+    with_alice(&c);
+    let r = client()
+        .post(c.node(0).url("/+login"))
+        .json(&json!({"user": ALICE.0, "password": ALICE.1}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    let token = v["result"]["password"].as_str().unwrap().to_string();
+    for i in 0..3 {
+        let (name, bytes) = wheel("tok", &format!("3.{i}"), "tok");
+        let auth = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{token}", ALICE.0),
+        );
+        let r = client()
+            .post(c.node(i).url("/alice/dev/"))
+            .header("X-Devpi-Auth", auth)
+            .multipart(
+                reqwest::blocking::multipart::Form::new()
+                    .text(":action", "file_upload")
+                    .text("name", "tok")
+                    .text("version", format!("3.{i}"))
+                    .part(
+                        "content",
+                        reqwest::blocking::multipart::Part::bytes(bytes).file_name(name),
+                    ),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "node {i}: {}", r.text().unwrap());
+    }
+}
+
+#[test]
+fn sixty_first_requests_over_three_nodes_fetch_the_file_once() {
+    let up = FakeUpstream::start();
+    let dist = Dist {
+        filename: "demo-1.0-py3-none-any.whl".into(),
+        bytes: payload(7, 400 * 1024),
+        metadata: Some(common::metadata("demo", "1.0").into_bytes()),
+    };
+    up.add("demo", dist.clone());
+    let url = up.simple_url();
+    let c = Cluster::start(
+        3,
+        &[
+            "--upstream",
+            url.as_str(),
+            "--upstream-timeout",
+            "10",
+            "--upstream-retries",
+            "1",
+        ],
+    );
+    // every node has the page (and so the file's URL) first
+    let urls: Vec<String> = (0..3)
+        .map(|i| {
+            let s = c.node(i);
+            let v: Value = page(s, "root/pypi", "demo").json().unwrap();
+            let f = v["files"][0]["url"].as_str().unwrap().to_string();
+            let base = reqwest::Url::parse(&s.url("/root/pypi/+simple/demo/")).unwrap();
+            base.join(&f).unwrap().to_string()
+        })
+        .collect();
+    up.set_chunk_delay(Duration::from_millis(10));
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..60)
+            .map(|i| {
+                let url = urls[i % 3].clone();
+                scope.spawn(move || {
+                    let r = client().get(&url).send().unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.bytes().unwrap().to_vec()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        bodies.iter().all(|b| *b == dist.bytes),
+        "every body is the file"
+    );
+    assert_eq!(
+        up.hits(&format!("/files/{}", dist.filename)),
+        1,
+        "one upstream download for 60 requests over three nodes"
+    );
+}
+
+#[test]
+fn one_audit_chain_for_concurrent_writes_on_every_node() {
+    let c = Cluster::start(3, &[]);
+    with_alice(&c);
+    std::thread::scope(|scope| {
+        for n in 0..3 {
+            let c = &c;
+            scope.spawn(move || {
+                // names nothing else looks like (the typosquat check sees
+                // every node's projects)
+                let project = ["aurora_ledger", "basalt_queue", "cobalt_sieve"][n];
+                for k in 0..5 {
+                    let (name, bytes) = wheel(project, &format!("1.{k}"), project);
+                    let r = upload(c.node(n), "alice/dev", Some(ALICE), &name, bytes, &[]);
+                    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+                }
+            });
+        }
+    });
+    for i in 0..3 {
+        let v = common::audit_log(c.node(i));
+        let entries = v["result"].as_array().cloned().unwrap_or_default();
+        let uploads = entries.iter().filter(|e| e["action"] == "upload").count();
+        assert_eq!(uploads, 15, "node {i} sees every node's uploads: {v}");
+        let r = client()
+            .get(c.node(i).url("/+audit/verify"))
+            .basic_auth("root", Some(common::ROOT_PW))
+            .header("accept", "application/json")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+        let verdict: Value = r.json().unwrap();
+        assert_eq!(verdict["ok"], json!(true), "node {i}: {verdict}");
+    }
+}

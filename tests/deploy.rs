@@ -151,8 +151,11 @@ fn accel_redirect_hands_only_authorised_downloads_to_the_proxy() {
     assert_eq!(mode(&blob), 0o640);
     assert_eq!(mode(blob.parent().unwrap()), 0o710);
     assert_eq!(mode(&s.data), 0o710);
-    assert_eq!(mode(&s.data.join("airlock.sqlite3")) & 0o077, 0);
-    assert_eq!(mode(&s.data.join("secret")) & 0o077, 0);
+    // (on PostgreSQL, the database and the token secret are not in it)
+    if !common::on_postgres() {
+        assert_eq!(mode(&s.data.join("airlock.sqlite3")) & 0o077, 0);
+        assert_eq!(mode(&s.data.join("secret")) & 0o077, 0);
+    }
 }
 
 #[test]

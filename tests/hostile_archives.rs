@@ -429,10 +429,8 @@ fn files_stored_under_looser_rules_are_checked_again_before_a_push() {
     );
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
     // ...then the limit is back to 50:1: the file does not travel on
-    s.stop();
-    let mut s2 = Server::start_with(&[]);
-    drop(std::mem::replace(&mut s2.data, s.data.clone()));
-    s2.restart();
+    s.restart_with(&[]);
+    let s2 = &s;
     let before = snapshot(&s2);
     let r = client()
         .post(s2.url("/root/dev"))

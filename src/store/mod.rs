@@ -173,9 +173,23 @@ impl Store {
         let db = match database {
             DatabaseLocation::Local => {
                 if let Ok(url) = std::fs::read_to_string(&marker) {
+                    // both settings missing are said at once
+                    let blobs_too = match (
+                        blobs,
+                        std::fs::read_to_string(data_dir.join(blobs::LOCATION_FILE)),
+                    ) {
+                        (BlobLocation::Local, Ok(b)) => {
+                            format!(
+                                "; its files are in {}: add --blobs '{}'",
+                                b.trim(),
+                                b.trim()
+                            )
+                        }
+                        _ => String::new(),
+                    };
                     return Err(StoreError::Unsupported(format!(
                         "the metadata of {} is in {}: start airlock with --database {} (or \
-                         delete {} to start an embedded database there)",
+                         delete {} to start an embedded database there){blobs_too}",
                         data_dir.display(),
                         url.trim(),
                         url.trim(),

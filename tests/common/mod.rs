@@ -245,6 +245,14 @@ impl Server {
         self.spawn();
     }
 
+    /// Stop, and start again on the same data (and database) with other
+    /// command-line arguments.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.stop();
+        self.args = args.iter().map(|s| s.to_string()).collect();
+        self.spawn();
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -342,3 +342,59 @@ fn one_audit_chain_for_concurrent_writes_on_every_node() {
         assert_eq!(verdict["ok"], json!(true), "node {i}: {verdict}");
     }
 }
+
+#[test]
+fn postgresql_restarted_under_load_is_a_503_then_recovers_without_restarting_airlock() {
+    let c = Cluster::start(2, &[]);
+    with_alice(&c);
+    let (name, bytes) = wheel("steady", "1.0", "steady");
+    assert_eq!(
+        upload(c.node(0), "alice/dev", Some(ALICE), &name, bytes, &[]).status(),
+        200
+    );
+    assert!(filenames(c.node(1), "alice/dev", "steady").contains(&name));
+
+    c._pg.stop_now();
+    // writes: a clear 503 in bounded time, on every node
+    for i in 0..2 {
+        let started = std::time::Instant::now();
+        let (n, b) = wheel("steady", &format!("2.{i}"), "steady");
+        let r = upload(c.node(i), "alice/dev", Some(ALICE), &n, b, &[]);
+        let waited = started.elapsed();
+        assert_eq!(r.status(), 503, "node {i}");
+        let text = r.text().unwrap();
+        assert!(text.contains("database"), "node {i}: {text}");
+        assert!(waited < Duration::from_secs(30), "node {i}: {waited:?}");
+    }
+    // reads: what a node has cached is still served
+    let r = page(c.node(1), "alice/dev", "steady");
+    assert!(
+        r.status() == 200 || r.status() == 503,
+        "a read answers 200 from the cache or a clear 503, not {}",
+        r.status()
+    );
+
+    c._pg.start_again();
+    // the same processes write again, on every node, once the database is back
+    for i in 0..2 {
+        let (n, b) = wheel("steady", &format!("3.{i}"), "steady");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = upload(c.node(i), "alice/dev", Some(ALICE), &n, b.clone(), &[]);
+            if r.status() == 200 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {i} still {} after the database came back: {}",
+                r.status(),
+                r.text().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    for i in 0..2 {
+        let names = filenames(c.node(i), "alice/dev", "steady");
+        assert_eq!(names.len(), 3, "node {i}: {names:?}");
+    }
+}

@@ -150,6 +150,18 @@ impl PgCluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Stop the server at once (SIGQUIT: as a crash would, clients see
+    /// their connections drop); [`PgCluster::start_again`] brings it back
+    /// on the same port with the same data.
+    pub fn stop_now(&self) {
+        self.kill_and_wait();
+    }
+
+    /// Start the stopped server again (same port, same data).
+    pub fn start_again(&self) {
+        assert!(self.try_start(), "PostgreSQL did not start again");
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
@@ -187,6 +199,12 @@ impl PgCluster {
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
+        self.kill_and_wait();
+    }
+}
+
+impl PgCluster {
+    fn kill_and_wait(&self) {
         if let Some(pid) = self.pid() {
             // SIGQUIT: immediate shutdown, the postmaster ends its children.
             let _ = Command::new("kill")

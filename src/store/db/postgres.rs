@@ -138,10 +138,21 @@ impl PgDb {
         begin: &str,
         f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let session = self.session()?;
+        let mut session = self.session()?;
         if let Err(e) = Conn::postgres(&session).batch(begin) {
             discard(session);
-            return Err(e);
+            if !matches!(e, StoreError::Unavailable(_)) {
+                return Err(e);
+            }
+            // A pooled connection from before the server restarted fails
+            // its first statement: once more on a new one (every idle one
+            // may be stale, so the pool's are dropped first).
+            drop(self.pool.retain(|_, _| false));
+            session = self.session()?;
+            if let Err(e) = Conn::postgres(&session).batch(begin) {
+                discard(session);
+                return Err(e);
+            }
         }
         let out = catch_unwind(AssertUnwindSafe(|| f(&Conn::postgres(&session))));
         match out {

@@ -17,6 +17,7 @@ import base64
 import glob
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -215,6 +216,11 @@ def test_twine_then_pip_and_uv_through_the_load_balancer(cluster, clients, dists
         assert clients.import_from(target, "demo_pkg") == "1.0.0"
         res, target = clients.uv_install(cluster.index_url("alice/dev"), "demo-pkg==1.0.0")
         assert clients.import_from(target, "demo_pkg") == "1.0.0"
+    # nginx spread them: every node answered part of the installs (a page,
+    # a core metadata file or the wheel)
+    for i, n in enumerate(cluster.nodes):
+        served = re.findall(r"uri=/alice/dev/(?:\+simple/demo-pkg/|\+f/\S+demo_pkg-1\.0\.0)", n.log())
+        assert served, f"node {i} served no part of the installs"
     # every node serves the same page with the upload's sha256s
     want = {dists.demo.wheel.name: dists.demo.wheel.sha256, dists.demo.sdist.name: dists.demo.sdist.sha256}
     for n in cluster.nodes:

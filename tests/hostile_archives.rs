@@ -431,7 +431,7 @@ fn files_stored_under_looser_rules_are_checked_again_before_a_push() {
     // ...then the limit is back to 50:1: the file does not travel on
     s.restart_with(&[]);
     let s2 = &s;
-    let before = snapshot(&s2);
+    let before = snapshot(s2);
     let r = client()
         .post(s2.url("/root/dev"))
         .basic_auth("root", Some(ROOT_PW))
@@ -452,5 +452,5 @@ fn files_stored_under_looser_rules_are_checked_again_before_a_push() {
         text.contains("squeezed/zeros.bin in the archive is compressed"),
         "{text}"
     );
-    assert_eq!(snapshot(&s2), before);
+    assert_eq!(snapshot(s2), before);
 }

@@ -24,7 +24,7 @@ pub enum DatabaseLocation {
     /// `<data>/airlock.sqlite3` (the default).
     #[default]
     Local,
-    Postgres(PgLocation),
+    Postgres(Box<PgLocation>),
 }
 
 /// A PostgreSQL database: its connection settings without a password.
@@ -124,7 +124,7 @@ impl FromStr for DatabaseLocation {
             return Ok(Self::Local);
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            return s.parse().map(Self::Postgres);
+            return s.parse().map(|l| Self::Postgres(Box::new(l)));
         }
         Err(
             "--database takes 'local' or 'postgres://USER@HOST:PORT/DATABASE' (the password in \

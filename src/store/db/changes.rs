@@ -19,10 +19,11 @@
 //!   else, so a notification lost while disconnected costs nothing.
 //!
 //! When the database cannot be reached, `sync` answers with the last
-//! serial seen after at most [`SYNC_TIMEOUT`]: reads go on with what the
-//! node has (writes fail on their own, with a 503).
+//! serial seen: at once while the feed knows its connection is down, after
+//! at most [`SYNC_TIMEOUT`] when it is lost during a read. Reads go on with
+//! what the node has (writes fail on their own, with a 503).
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub const ADVANCE_SQL: &str =
 pub struct ChangeFeed {
     /// The highest serial read so far.
     seen: AtomicI64,
+    /// Whether the feed's connection answered its last read: while it is
+    /// down, asks are answered at once with `seen` instead of waiting.
+    connected: AtomicBool,
     asks: Mutex<Vec<oneshot::Sender<i64>>>,
     wake: Notify,
     /// Advanced whenever `seen` grows (for followers).
@@ -55,6 +59,8 @@ impl ChangeFeed {
     /// Start the feed's task on `rt`, connecting with `config`.
     pub fn start(rt: &tokio::runtime::Handle, config: tokio_postgres::Config) -> Arc<Self> {
         let feed = Arc::new(Self::idle());
+        // the first asks wait for the first read (up to SYNC_TIMEOUT)
+        feed.connected.store(true, Ordering::SeqCst);
         rt.spawn(run(Arc::clone(&feed), config));
         feed
     }
@@ -63,6 +69,7 @@ impl ChangeFeed {
     pub(super) fn idle() -> Self {
         Self {
             seen: AtomicI64::new(0),
+            connected: AtomicBool::new(false),
             asks: Mutex::new(Vec::new()),
             wake: Notify::new(),
             advanced: tokio::sync::watch::Sender::new(0),
@@ -83,6 +90,9 @@ impl ChangeFeed {
     /// module documentation); the last one seen if the database does not
     /// answer within [`SYNC_TIMEOUT`].
     pub async fn sync(&self) -> i64 {
+        if !self.connected.load(Ordering::SeqCst) {
+            return self.seen();
+        }
         let (tx, rx) = oneshot::channel();
         self.asks.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
         self.wake.notify_one();
@@ -162,18 +172,21 @@ async fn serve(feed: &ChangeFeed, client: &tokio_postgres::Client, connection: C
             Ok(row) => {
                 let serial: i64 = row.get(0);
                 feed.observe(serial);
+                feed.connected.store(true, Ordering::SeqCst);
                 for ask in asks {
                     let _ = ask.send(serial);
                 }
             }
             Err(e) => {
                 // the asks are dropped: they fall back to the serial seen
+                feed.connected.store(false, Ordering::SeqCst);
                 tracing::warn!(error = %crate::store::StoreError::from(e), "change feed: reading the serial");
                 connection.abort();
                 return;
             }
         }
         if connection.is_finished() {
+            feed.connected.store(false, Ordering::SeqCst);
             return;
         }
         let _ = tokio::time::timeout(POLL, feed.wake.notified()).await;

@@ -12,6 +12,7 @@ pub mod import_devpi;
 pub mod push;
 pub mod serve;
 pub mod session;
+pub mod store;
 pub mod typo;
 pub mod user;
 pub mod webhooks;
@@ -83,11 +84,16 @@ pub enum Command {
     /// Webhooks of an index: add, list, remove, and the delivery log.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Move a data folder's storage: `store migrate` into PostgreSQL and
+    /// object storage (several nodes).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await,
+        Command::Store(cmd) => store::run(cmd).await,
         Command::Typo(cmd) => typo::run(cmd).await,
         Command::Use(a) => session::run_use(a).await,
         Command::Login(a) => session::run_login(a).await,

@@ -20,6 +20,7 @@ pub mod devpi_import;
 pub mod export;
 pub mod fsck;
 pub mod gc;
+pub mod migrate;
 pub mod pace;
 mod refs;
 

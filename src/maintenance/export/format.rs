@@ -171,7 +171,12 @@ impl Table {
     pub fn insert_sql(&self) -> String {
         match self.source {
             Source::Table => {
-                let cols: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+                // quoted: `user` is a reserved word in PostgreSQL
+                let cols: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|c| format!("\"{}\"", c.name))
+                    .collect();
                 let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
                 format!(
                     "INSERT INTO {} ({}) VALUES ({})",

@@ -40,6 +40,8 @@ pub enum ExportError {
     },
     #[error("{0} is not empty: {1} only writes into an empty or new folder, nothing was written")]
     NotEmpty(PathBuf, &'static str),
+    #[error("{0}")]
+    TargetInUse(String),
     #[error("{0} has no {m}: is it an airlock export?", m = format::MANIFEST_FILE)]
     NotAnExport(PathBuf),
     #[error(

@@ -26,7 +26,6 @@ use std::collections::HashSet;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
-use rusqlite::types::Value as SqlValue;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{json, Value};
 
@@ -36,7 +35,25 @@ use crate::audit::{self, Action, Head, NewEntry, GENESIS_HASH};
 use crate::maintenance::refs::{self, BlobEntry};
 use crate::maintenance::DB_FILE;
 use crate::store::audit::AuditRow;
-use crate::store::sql::Conn;
+use crate::store::sql::{refs, Conn, Kind, Value as SqlParam};
+
+/// One field of a record, checked and ready to bind.
+#[derive(Debug, Clone)]
+enum SqlValue {
+    Null(Kind),
+    Integer(i64),
+    Text(String),
+}
+
+impl SqlValue {
+    fn param(&self) -> SqlParam<'_> {
+        match self {
+            SqlValue::Null(k) => SqlParam::Null(*k),
+            SqlValue::Integer(i) => SqlParam::Int(*i),
+            SqlValue::Text(s) => SqlParam::Text(s),
+        }
+    }
+}
 
 /// The longest record line read (descriptions and documentation text are
 /// bounded far below this).
@@ -73,6 +90,142 @@ pub fn import(dir: &Path, data: &Path) -> Result<ImportReport, ExportError> {
         super::remove_written(data, existed);
     }
     result
+}
+
+/// Import the export `dir` into an opened store whose database is new
+/// (`airlock store migrate`: PostgreSQL and a bucket, or any other `Db` and
+/// `BlobStore`): no user, index or audit entry in it yet. Every blob is
+/// re-hashed into `blobs` first (durable before any row names it), then
+/// every table is loaded, the chain re-verified and the import appended in
+/// one write transaction; on PostgreSQL the identity sequences are moved
+/// past the imported ids. On failure nothing is committed; blobs already
+/// put stay (unreferenced: what `airlock fsck --repair` removes on a local
+/// folder).
+pub fn import_into_store(
+    dir: &Path,
+    db: &crate::store::Db,
+    blobs: &crate::store::BlobStore,
+) -> Result<ImportReport, ExportError> {
+    let manifest = read_manifest(dir)?;
+    let present = scan_files(&dir.join(format::FILES_DIR))?;
+    let used: i64 = db.read_blocking(|c| {
+        c.query_one(
+            "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM indexes)
+                  + (SELECT COUNT(*) FROM audit_log)",
+            &[],
+            |r| r.get(0),
+        )
+    })?;
+    if used != 0 {
+        return Err(ExportError::TargetInUse(format!(
+            "the target database already holds {used} users, indexes or audit entries \
+             (a server has run on it): migrate into a new, empty database"
+        )));
+    }
+    let src_root = dir.join(format::FILES_DIR);
+    let mut bytes = 0u64;
+    for sha in &present {
+        bytes += put_verified(blobs, &refs::blob_path(&src_root, sha), sha)?;
+    }
+    if present.len() as u64 != manifest.blobs.count || bytes != manifest.blobs.bytes {
+        return Err(ExportError::TableMismatch {
+            table: "files/".into(),
+            reason: format!(
+                "{} blobs of {bytes} bytes; the manifest says {} of {}",
+                present.len(),
+                manifest.blobs.count,
+                manifest.blobs.bytes
+            ),
+        });
+    }
+    // The closure's errors must be StoreErrors (they roll the transaction
+    // back): the import's own error is kept aside and returned.
+    let failed: std::sync::Mutex<Option<ExportError>> = std::sync::Mutex::new(None);
+    let outcome = db.write_blocking(|c| {
+        let run = || -> Result<(u64, Head), ExportError> {
+            let records = load_tables(c, dir, &manifest, &present)?;
+            let entry = append_import(c, &manifest)?;
+            if c.dialect() == crate::store::sql::Dialect::Postgres {
+                advance_identities(c)?;
+            }
+            Ok((records, entry))
+        };
+        run().map_err(|e| {
+            let shown = e.to_string();
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            crate::store::StoreError::Internal(shown)
+        })
+    });
+    let (records, entry) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(failed
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or(ExportError::Store(e)))
+        }
+    };
+    Ok(ImportReport {
+        manifest,
+        records,
+        blobs: present.len() as u64,
+        bytes,
+        import_entry: entry,
+    })
+}
+
+/// Move every identity column's sequence past the largest id imported (rows
+/// were inserted with their ids; the next insert must not collide).
+fn advance_identities(c: &Conn<'_>) -> Result<(), ExportError> {
+    let columns: Vec<(String, String)> = c.query_map(
+        "SELECT table_name, column_name FROM information_schema.columns
+         WHERE table_schema = current_schema() AND is_identity = 'YES'",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (table, column) in columns {
+        // names from the catalogue, not from the export
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let col = format!("\"{}\"", column.replace('"', "\"\""));
+        let sql = format!(
+            "SELECT setval(pg_get_serial_sequence(?1, ?2),
+                           (SELECT COALESCE(MAX({col}), 0) + 1 FROM {quoted}), false)"
+        );
+        c.query_one(&sql, &[&quoted.as_str(), &column.as_str()], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
+/// Put the file `from` into `blobs` as the blob `sha`, re-hashed on the way
+/// (refused if it is other bytes); returns its size.
+fn put_verified(
+    blobs: &crate::store::BlobStore,
+    from: &Path,
+    sha: &str,
+) -> Result<u64, ExportError> {
+    let mut src = std::fs::File::open(from).map_err(|e| ExportError::io("opening", from, e))?;
+    let mut temp = blobs.create_temp()?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = src
+            .read(&mut buf)
+            .map_err(|e| ExportError::io("reading", from, e))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        temp.write_all(&buf[..n])?;
+    }
+    let actual = temp.sha256().to_hex();
+    if actual != sha {
+        return Err(ExportError::BlobMismatch {
+            path: from.to_path_buf(),
+            actual,
+        });
+    }
+    blobs.commit(temp)?;
+    Ok(total)
 }
 
 /// Read and check the manifest: the version first (so that a newer
@@ -132,7 +285,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ExportError> {
 
 /// The blobs below `files/`; anything else there (a symlink, a misplaced
 /// or misnamed file) is refused.
-fn scan_files(root: &Path) -> Result<Vec<String>, ExportError> {
+pub fn scan_files(root: &Path) -> Result<Vec<String>, ExportError> {
     let mut out = Vec::new();
     for e in refs::walk_blobs(root)? {
         match e {
@@ -179,6 +332,45 @@ fn import_into(
     let mut conn = rusqlite::Connection::open(&part)?;
     conn.execute_batch("PRAGMA foreign_keys = ON;")?;
     let tx = conn.transaction()?;
+    let records = load_tables(&Conn::sqlite(&tx), dir, &manifest, present)?;
+    let bad_fk: Option<String> = tx
+        .prepare("PRAGMA foreign_key_check")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .next()
+        .transpose()?;
+    if let Some(table) = bad_fk {
+        return Err(ExportError::TableMismatch {
+            table,
+            reason: "a record refers to a record that is not in the export".into(),
+        });
+    }
+    // 3. The import on top of the chain as exported.
+    let entry = append_import(&Conn::sqlite(&tx), &manifest)?;
+    tx.commit()?;
+    // 4. One self-contained file, renamed into place.
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+    drop(conn);
+    let db = data.join(DB_FILE);
+    std::fs::rename(&part, &db).map_err(|e| ExportError::io("renaming", &part, e))?;
+    Ok(ImportReport {
+        manifest,
+        records,
+        blobs: present.len() as u64,
+        bytes,
+        import_entry: entry,
+    })
+}
+
+/// Load every table of the export `dir` into `conn` (inside the caller's
+/// transaction), each checked against the manifest, every blob named
+/// present and every present blob named, the audit chain followed to the
+/// manifest's head. Returns the number of records.
+fn load_tables(
+    conn: &Conn<'_>,
+    dir: &Path,
+    manifest: &Manifest,
+    present: &[String],
+) -> Result<u64, ExportError> {
     let present_set: HashSet<&str> = present.iter().map(String::as_str).collect();
     let mut loader = Loader {
         present: &present_set,
@@ -187,7 +379,7 @@ fn import_into(
     };
     let mut records = 0u64;
     for (table, entry) in format::tables(manifest.with_mirror_files).zip(&manifest.tables) {
-        let (n, sha) = loader.load(&tx, dir, table)?;
+        let (n, sha) = loader.load(conn, dir, table)?;
         if n != entry.records || sha != entry.sha256 {
             return Err(ExportError::TableMismatch {
                 table: table.file(),
@@ -206,19 +398,6 @@ fn import_into(
     {
         return Err(ExportError::Unreferenced(sha.clone()));
     }
-    let bad_fk: Option<String> = tx
-        .prepare("PRAGMA foreign_key_check")?
-        .query_map([], |r| r.get::<_, String>(0))?
-        .next()
-        .transpose()?;
-    if let Some(table) = bad_fk {
-        return Err(ExportError::TableMismatch {
-            table,
-            reason: "a record refers to a record that is not in the export".into(),
-        });
-    }
-
-    // 3. The chain as exported, then the import on top of it.
     let head = loader.chain.head();
     if head != manifest.audit_head {
         return Err(ExportError::AuditChain(format!(
@@ -227,13 +406,19 @@ fn import_into(
             head.seq, head.hash, manifest.audit_head.seq, manifest.audit_head.hash
         )));
     }
+    Ok(records)
+}
+
+/// Append the `data_import` entry (chained to the exported head) and verify
+/// the whole chain as it now stands in `conn`.
+fn append_import(conn: &Conn<'_>, manifest: &Manifest) -> Result<Head, ExportError> {
     let counts: serde_json::Map<String, Value> = manifest
         .tables
         .iter()
         .map(|t| (t.name.clone(), json!(t.records)))
         .collect();
     let entry = audit::append(
-        &Conn::sqlite(&tx),
+        conn,
         NewEntry::new(Action::DataImport, "data folder").details(json!({
             "format_version": manifest.format_version,
             "exported_by": manifest.airlock_version,
@@ -244,26 +429,14 @@ fn import_into(
             "with_mirror_files": manifest.with_mirror_files,
         })),
     )?;
-    let verified = audit::verify(&Conn::sqlite(&tx))?;
+    let verified = audit::verify(conn)?;
     if !verified.is_intact() {
         let problems: Vec<String> = verified.problems.iter().map(|p| p.to_string()).collect();
         return Err(ExportError::AuditChain(problems.join("; ")));
     }
-    tx.commit()?;
-    // 4. One self-contained file, renamed into place.
-    conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
-    drop(conn);
-    let db = data.join(DB_FILE);
-    std::fs::rename(&part, &db).map_err(|e| ExportError::io("renaming", &part, e))?;
-    Ok(ImportReport {
-        manifest,
-        records,
-        blobs: present.len() as u64,
-        bytes,
-        import_entry: Head {
-            seq: entry.seq,
-            hash: entry.hash,
-        },
+    Ok(Head {
+        seq: entry.seq,
+        hash: entry.hash,
     })
 }
 
@@ -277,7 +450,7 @@ impl Loader<'_> {
     /// Load one table file; returns its record count and SHA-256.
     fn load(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Conn<'_>,
         dir: &Path,
         table: &'static format::Table,
     ) -> Result<(u64, String), ExportError> {
@@ -285,7 +458,7 @@ impl Loader<'_> {
         let file = std::fs::File::open(&path).map_err(|e| ExportError::io("opening", &path, e))?;
         let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
         let mut hasher = crate::digest::Sha256Hasher::default();
-        let mut stmt = tx.prepare(&table.insert_sql())?;
+        let insert = table.insert_sql();
         let mut keys: HashSet<String> = HashSet::new();
         let mut buf = Vec::new();
         let mut line = 0u64;
@@ -336,8 +509,9 @@ impl Loader<'_> {
                     .follow(&values)
                     .map_err(ExportError::AuditChain)?;
             }
-            let changed = stmt
-                .execute(rusqlite::params_from_iter(values.iter()))
+            let params: Vec<SqlParam<'_>> = values.iter().map(SqlValue::param).collect();
+            let changed = tx
+                .execute(&insert, &refs(&params))
                 .map_err(|e| malformed(format!("refused by the database: {e}")))?;
             if changed != 1 {
                 return Err(malformed("it belongs to no record of the export".into()));
@@ -374,7 +548,10 @@ impl Loader<'_> {
                 return Err(malformed(format!("no field {:?}", column.name)));
             };
             let v = match (value, column.ty) {
-                (Value::Null, _) if column.nullable => SqlValue::Null,
+                (Value::Null, ty) if column.nullable => SqlValue::Null(match ty {
+                    Ty::Int => Kind::Int,
+                    Ty::Text => Kind::Text,
+                }),
                 (Value::Number(n), Ty::Int) if n.is_i64() => {
                     SqlValue::Integer(n.as_i64().expect("is_i64"))
                 }
@@ -429,8 +606,7 @@ fn sql_text(v: &SqlValue) -> String {
     match v {
         SqlValue::Integer(i) => i.to_string(),
         SqlValue::Text(s) => format!("{s:?}"),
-        SqlValue::Null => "null".into(),
-        other => format!("{other:?}"),
+        SqlValue::Null(_) => "null".into(),
     }
 }
 

@@ -12,6 +12,7 @@ mod fake_upstream;
 #[path = "common/s3.rs"]
 mod s3;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::pg::PgCluster;
@@ -397,4 +398,68 @@ fn postgresql_restarted_under_load_is_a_503_then_recovers_without_restarting_air
         let names = filenames(c.node(i), "alice/dev", "steady");
         assert_eq!(names.len(), 3, "node {i}: {names:?}");
     }
+}
+
+#[test]
+fn a_node_killed_during_a_mirror_fetch_releases_its_lock() {
+    let up = FakeUpstream::start();
+    let dist = Dist {
+        filename: "slowpoke-1.0-py3-none-any.whl".into(),
+        bytes: payload(9, 512 * 1024),
+        metadata: Some(common::metadata("slowpoke", "1.0").into_bytes()),
+    };
+    up.add("slowpoke", dist.clone());
+    let url = up.simple_url();
+    let c = Cluster::start(
+        2,
+        &[
+            "--upstream",
+            url.as_str(),
+            "--upstream-timeout",
+            "30",
+            "--upstream-retries",
+            "1",
+        ],
+    );
+    let file_url = |s: &Server| {
+        let v: Value = page(s, "root/pypi", "slowpoke").json().unwrap();
+        let f = v["files"][0]["url"].as_str().unwrap().to_string();
+        let base = reqwest::Url::parse(&s.url("/root/pypi/+simple/slowpoke/")).unwrap();
+        base.join(&f).unwrap().to_string()
+    };
+    let (first, second) = (file_url(c.node(0)), file_url(c.node(1)));
+    // a slow download on node 0 (it holds the file's cluster lock)...
+    up.set_chunk_delay(Duration::from_millis(200));
+    let victim = c.node(0).pid();
+    let started = std::thread::spawn(move || {
+        let _ = client().get(&first).send().and_then(|r| r.bytes());
+    });
+    let path = format!("/files/{}", dist.filename);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while up.hits(&path) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // ...killed mid-fetch: PostgreSQL ends its session and its lock
+    let status = Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = started.join();
+    up.set_chunk_delay(Duration::from_millis(0));
+    let t0 = std::time::Instant::now();
+    let r = client().get(&second).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(&r.bytes().unwrap()[..], &dist.bytes[..]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "node 1 waited {:?} for a dead node's lock",
+        t0.elapsed()
+    );
+    assert_eq!(up.hits(&path), 2, "node 1 fetched it again, once");
 }

@@ -169,6 +169,19 @@ impl BlobStore {
         })
     }
 
+    /// The object-storage backend over object_store's in-memory store, with
+    /// its temp files in `data_dir/tmp/` (unit tests).
+    #[cfg(test)]
+    pub(crate) fn in_memory(data_dir: &Path) -> Result<Self, StoreError> {
+        let tmp = data_dir.join("tmp");
+        fs::create_dir_all(&tmp).map_err(|e| StoreError::io("creating", &tmp, e))?;
+        Ok(Self {
+            tmp,
+            counter: AtomicU64::new(0),
+            backend: Backend::S3(s3::S3Blobs::in_memory("unit")?),
+        })
+    }
+
     /// `true` with the default local backend.
     pub fn is_local(&self) -> bool {
         matches!(self.backend, Backend::Local(_))

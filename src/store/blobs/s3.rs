@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions,
@@ -153,10 +153,10 @@ impl std::fmt::Display for S3Location {
 
 pub(super) struct S3Blobs {
     /// Small requests, each limited to [`QUICK_TIMEOUT`].
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
     /// Reads and large uploads: no client-side total limit (bounded by
     /// [`READ_STALL`] and `transfer_timeout` here instead).
-    bulk: Arc<AmazonS3>,
+    bulk: Arc<dyn ObjectStore>,
     transfer_timeout: Duration,
     /// Largest object uploaded in one PUT ([`SINGLE_PUT_MAX`]; smaller in
     /// tests, to exercise multipart uploads).
@@ -217,12 +217,34 @@ impl S3Blobs {
             if let Some(r) = &loc.region {
                 b = b.with_region(r);
             }
-            b.build().map(Arc::new).map_err(|e| {
-                StoreError::Unsupported(format!("object storage {label} cannot be used: {e}"))
-            })
+            b.build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                .map_err(|e| {
+                    StoreError::Unsupported(format!("object storage {label} cannot be used: {e}"))
+                })
         };
         let store = build(Some(QUICK_TIMEOUT))?;
         let bulk = build(None)?;
+        Self::with_stores(store, bulk, loc, label)
+    }
+
+    /// The same backend over object_store's in-memory store (unit tests:
+    /// every operation but the HTTP client's).
+    #[cfg(test)]
+    pub(super) fn in_memory(prefix: &str) -> Result<Self, StoreError> {
+        let memory: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let loc: S3Location = format!("s3://memory/{prefix}")
+            .parse()
+            .map_err(StoreError::Internal)?;
+        Self::with_stores(Arc::clone(&memory), memory, &loc, "memory".into())
+    }
+
+    fn with_stores(
+        store: Arc<dyn ObjectStore>,
+        bulk: Arc<dyn ObjectStore>,
+        loc: &S3Location,
+        label: String,
+    ) -> Result<Self, StoreError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("airlock-s3")
@@ -557,7 +579,7 @@ impl S3Blobs {
 /// GET `key` and forward its bytes into a channel from a task of the
 /// current (the backend's) runtime.
 async fn start_get(
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
     key: ObjPath,
     label: String,
     opts: GetOptions,
@@ -598,7 +620,11 @@ fn stalled(label: &str) -> StoreError {
     ))
 }
 
-async fn hash_object(store: &AmazonS3, key: &ObjPath, label: &str) -> Result<Sha256, StoreError> {
+async fn hash_object(
+    store: &dyn ObjectStore,
+    key: &ObjPath,
+    label: &str,
+) -> Result<Sha256, StoreError> {
     let r = tokio::time::timeout(READ_STALL, store.get(key))
         .await
         .map_err(|_| stalled(label))?
@@ -631,7 +657,7 @@ pub enum ObjectBody {
 
 /// Reads a byte range of the same object later (after the whole was verified).
 struct Ranger {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
     key: ObjPath,
     label: String,
     handle: tokio::runtime::Handle,
@@ -672,6 +698,59 @@ mod s3_server;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every operation on object_store's in-memory store: puts (one and
+    /// multipart), create-only puts of existing bytes, verified reads and
+    /// copies, an object altered behind the store's back found, healed and
+    /// quarantined, removal.
+    #[test]
+    fn operations_in_memory() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut store = super::super::BlobStore::in_memory(dir.path()).expect("open");
+        if let super::super::Backend::S3(s) = &mut store.backend {
+            s.single_put_max = 1024 * 1024;
+        }
+        store.probe_writable().expect("probe");
+        let small = b"small blob".to_vec();
+        let big: Vec<u8> = (0..PART + 3 * 1024 * 1024)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect();
+        for bytes in [&small, &big] {
+            let mut t = store.create_temp().expect("temp");
+            t.write_all(bytes).expect("write");
+            let sha = t.sha256();
+            assert!(!store.exists(&sha));
+            assert!(store.commit(t).expect("commit"), "created");
+            assert!(store.exists(&sha));
+            assert_eq!(store.size_of(&sha).expect("size"), bytes.len() as u64);
+            assert_eq!(store.rehash(&sha).expect("rehash"), sha);
+            let copy = store.local_copy(&sha).expect("copy");
+            assert_eq!(&std::fs::read(copy.path()).expect("read"), bytes);
+            let (again, created) = store.put_bytes(bytes).expect("put");
+            assert_eq!((again, created), (sha, false));
+        }
+        let sha = Sha256::of(&small);
+        let alter = |store: &super::super::BlobStore| {
+            let super::super::Backend::S3(s) = &store.backend else {
+                unreachable!("an object store")
+            };
+            let (inner, key) = (Arc::clone(&s.store), s.key_of(&sha));
+            s.run(async move { inner.put(&key, b"SMALL blob".to_vec().into()).await })
+                .expect("alter");
+        };
+        alter(&store);
+        assert_ne!(store.rehash(&sha).expect("rehash"), sha);
+        assert!(store.local_copy(&sha).is_err(), "a copy is verified");
+        let (_, created) = store.put_bytes(&small).expect("put heals");
+        assert!(!created, "it existed");
+        assert_eq!(store.rehash(&sha).expect("rehash"), sha);
+        alter(&store);
+        let to = store.quarantine(&sha).expect("quarantine").expect("moved");
+        assert!(to.contains("quarantine/"), "{to}");
+        assert!(!store.exists(&sha));
+        store.remove(&Sha256::of(&big)).expect("remove");
+        assert!(!store.exists(&Sha256::of(&big)));
+    }
 
     /// Every operation against a real S3 server (s3s-fs, signatures
     /// checked), a multipart upload included.

@@ -463,3 +463,56 @@ fn a_node_killed_during_a_mirror_fetch_releases_its_lock() {
     );
     assert_eq!(up.hits(&path), 2, "node 1 fetched it again, once");
 }
+
+#[test]
+fn tls_to_postgresql_verifies_the_server() {
+    let (pg, ca) = PgCluster::start_with_tls();
+    let url = format!("{}?sslmode=require", pg.create_database("airlock"));
+    let ca = ca.display().to_string();
+    let node = Server::start_with_env(
+        &["--database", &url],
+        &[
+            ("AIRLOCK_DATABASE_PASSWORD", pg.password()),
+            ("AIRLOCK_DATABASE_CA", ca.as_str()),
+        ],
+    );
+    create_user(&node, ALICE.0, ALICE.1);
+    create_index(
+        &node,
+        "alice/dev",
+        ALICE,
+        json!({"type": "stage", "bases": [], "volatile": false}),
+    );
+    let (name, bytes) = wheel("sealed", "1.0", "sealed");
+    assert_eq!(
+        upload(&node, "alice/dev", Some(ALICE), &name, bytes, &[]).status(),
+        200
+    );
+    // every connection airlock holds is encrypted
+    let counts = pg.psql(
+        "airlock",
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'airlock'",
+    );
+    let (tls, all) = counts.trim().split_once('|').expect("two counts");
+    assert!(all.parse::<u32>().unwrap() > 0, "{counts}");
+    assert_eq!(tls, all, "TLS connections of all: {counts}");
+
+    // a server certificate nothing trusted signed: refused, said so
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--offline", "--data"])
+        .arg(data.path().join("d"))
+        .args(["--database", &url])
+        .env("AIRLOCK_DATABASE_PASSWORD", pg.password())
+        .env("AIRLOCK_ROOT_PASSWORD", "x")
+        .env_remove("AIRLOCK_DATABASE_CA")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+}

@@ -22,6 +22,8 @@ pub struct PgCluster {
     port: u16,
     password: String,
     as_user: Option<String>,
+    /// Started with `ssl=on` ([`PgCluster::start_with_tls`]).
+    tls: bool,
 }
 
 const USER: &str = "airlock";
@@ -74,6 +76,7 @@ impl PgCluster {
             port: 0,
             password,
             as_user,
+            tls: false,
         };
         for attempt in 0..5 {
             cluster.port = free_port();
@@ -89,10 +92,60 @@ impl PgCluster {
         panic!("PostgreSQL did not start; its log:\n{log}");
     }
 
+    /// A cluster that also accepts TLS, with a server certificate for
+    /// 127.0.0.1 and localhost signed by a private CA; returns the CA's PEM
+    /// file too (what `AIRLOCK_DATABASE_CA` names).
+    pub fn start_with_tls() -> (Self, PathBuf) {
+        let mut cluster = Self::start();
+        let dir = cluster.dir.path().to_path_buf();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "airlock test database CA");
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "127.0.0.1");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca_cert.pem()).expect("CA file");
+        let (crt, pem_key) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::write(&crt, cert.pem()).expect("certificate");
+        std::fs::write(&pem_key, key.serialize_pem()).expect("key");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&pem_key, std::fs::Permissions::from_mode(0o600))
+                .expect("key mode");
+        }
+        if let Some(user) = &cluster.as_user {
+            chown_to(&crt, user);
+            chown_to(&pem_key, user);
+        }
+        cluster.kill_and_wait();
+        cluster.tls = true;
+        assert!(cluster.try_start(), "PostgreSQL with TLS did not start");
+        (cluster, ca_file)
+    }
+
     fn try_start(&self) -> bool {
+        let tls = if self.tls {
+            format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+                dir = self.dir.path().display()
+            )
+        } else {
+            String::new()
+        };
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
+             -c full_page_writes=off -c max_connections=200{tls}",
             self.port,
             self.dir.path().display()
         );

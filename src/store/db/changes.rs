@@ -57,11 +57,15 @@ pub struct ChangeFeed {
 
 impl ChangeFeed {
     /// Start the feed's task on `rt`, connecting with `config`.
-    pub fn start(rt: &tokio::runtime::Handle, config: tokio_postgres::Config) -> Arc<Self> {
+    pub fn start(
+        rt: &tokio::runtime::Handle,
+        config: tokio_postgres::Config,
+        tls: super::tls::DbTls,
+    ) -> Arc<Self> {
         let feed = Arc::new(Self::idle());
         // the first asks wait for the first read (up to SYNC_TIMEOUT)
         feed.connected.store(true, Ordering::SeqCst);
-        rt.spawn(run(Arc::clone(&feed), config));
+        rt.spawn(run(Arc::clone(&feed), config, tls));
         feed
     }
 
@@ -110,9 +114,9 @@ impl ChangeFeed {
     }
 }
 
-async fn run(feed: Arc<ChangeFeed>, config: tokio_postgres::Config) {
+async fn run(feed: Arc<ChangeFeed>, config: tokio_postgres::Config, tls: super::tls::DbTls) {
     loop {
-        match connect(&config, &feed).await {
+        match connect(&config, &tls, &feed).await {
             Ok((client, connection)) => {
                 serve(&feed, &client, connection).await;
                 tracing::warn!("the change feed's database connection was lost; reconnecting");
@@ -129,13 +133,34 @@ type Connection = tokio::task::JoinHandle<()>;
 
 async fn connect(
     config: &tokio_postgres::Config,
+    tls: &super::tls::DbTls,
     feed: &Arc<ChangeFeed>,
 ) -> Result<(tokio_postgres::Client, Connection), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
-    let notified = Arc::clone(feed);
-    // The connection's messages: notifications wake the feed; the stream
-    // ends when the connection does.
-    let task = tokio::spawn(async move {
+    let (client, task) = match tls {
+        super::tls::DbTls::Plain => {
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            (client, drive(connection, Arc::clone(feed)))
+        }
+        super::tls::DbTls::Verified(t) => {
+            let (client, connection) = config.connect(t.clone()).await?;
+            (client, drive(connection, Arc::clone(feed)))
+        }
+    };
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    Ok((client, task))
+}
+
+/// The connection's messages: notifications wake the feed; the task ends
+/// when the connection does.
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notified: Arc<ChangeFeed>,
+) -> Connection
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
@@ -147,9 +172,7 @@ async fn connect(
                 }
             }
         }
-    });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    Ok((client, task))
+    })
 }
 
 /// Answer asks and notifications on one connection until it fails.

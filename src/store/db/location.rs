@@ -32,11 +32,18 @@ pub enum DatabaseLocation {
 pub struct PgLocation {
     config: tokio_postgres::Config,
     shown: String,
+    /// `sslmode=require`: TLS, the server's certificate verified.
+    tls: bool,
 }
 
 impl PgLocation {
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
+    }
+
+    /// Whether connections use TLS (and verify the server).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 }
 
@@ -67,13 +74,12 @@ impl FromStr for PgLocation {
                  of the machine)"
             ));
         }
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(
-                "--database: sslmode=require is not supported yet (airlock connects without \
-                 TLS); reach PostgreSQL over a private network or a Unix socket \
-                 (docs/scale-out.md)"
-                    .into(),
-            );
+        // `require`: TLS with the certificate verified (store::db::tls);
+        // anything else: plain text, never a silent fallback
+        let tls = config.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
+        let mut config = config;
+        if !tls {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
         }
         if config.get_hosts().is_empty() {
             return Err("--database: the URL names no host (postgres://USER@HOST/DATABASE)".into());
@@ -81,14 +87,14 @@ impl FromStr for PgLocation {
         if config.get_user().is_none() {
             return Err("--database: the URL names no user (postgres://USER@HOST/DATABASE)".into());
         }
-        let shown = show(&config);
-        Ok(Self { config, shown })
+        let shown = show(&config, tls);
+        Ok(Self { config, shown, tls })
     }
 }
 
 /// `postgres://user@host:port/dbname`, rebuilt from the parsed settings
 /// (so nothing else the URL held is ever printed).
-fn show(config: &tokio_postgres::Config) -> String {
+fn show(config: &tokio_postgres::Config, tls: bool) -> String {
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
@@ -109,10 +115,11 @@ fn show(config: &tokio_postgres::Config) -> String {
         })
         .collect();
     format!(
-        "postgres://{}@{}/{}",
+        "postgres://{}@{}/{}{}",
         config.get_user().unwrap_or(""),
         hosts.join(","),
-        config.get_dbname().unwrap_or("")
+        config.get_dbname().unwrap_or(""),
+        if tls { "?sslmode=require" } else { "" }
     )
 }
 
@@ -180,6 +187,20 @@ mod tests {
         ));
         let l: DatabaseLocation = "postgresql://u@h/d".parse().unwrap();
         assert_eq!(l.to_string(), "postgres://u@h:5432/d");
+        let DatabaseLocation::Postgres(l) = "postgres://u@h/d?sslmode=require".parse().unwrap()
+        else {
+            panic!("postgres")
+        };
+        assert!(l.tls());
+        assert_eq!(l.to_string(), "postgres://u@h:5432/d?sslmode=require");
+        let DatabaseLocation::Postgres(l) = "postgres://u@h/d?sslmode=prefer".parse().unwrap()
+        else {
+            panic!("postgres")
+        };
+        assert!(
+            !l.tls(),
+            "prefer is plain text, said so, never a silent fallback"
+        );
     }
 
     #[test]
@@ -199,7 +220,6 @@ mod tests {
         for (url, want) in [
             ("mysql://u@h/d", "takes 'local' or"),
             ("postgres://db/airlock", "no user"),
-            ("postgres://u@h/d?sslmode=require", "sslmode=require"),
             ("postgres://u@h/d?nonsense=1", "not a PostgreSQL URL"),
         ] {
             let e = url.parse::<DatabaseLocation>().unwrap_err();

@@ -14,6 +14,7 @@ pub mod changes;
 pub mod location;
 mod postgres;
 mod sqlite;
+pub mod tls;
 
 use std::path::Path;
 use std::sync::Arc;

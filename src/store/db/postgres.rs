@@ -27,7 +27,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 
 use super::changes::{ChangeFeed, ADVANCE_SQL};
 use super::location::PgLocation;
@@ -86,10 +86,10 @@ impl PgDb {
             .application_name("airlock")
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30));
+        let tls = super::tls::DbTls::for_location(location)?;
         let build = |size: usize| {
-            let manager = Manager::from_config(
+            let manager = tls.manager(
                 config.clone(),
-                tokio_postgres::NoTls,
                 ManagerConfig {
                     // a connection that broke is found by its first
                     // statement, which fails and closes it; checking each
@@ -119,7 +119,7 @@ impl PgDb {
         };
         db.migrate()
             .map_err(|e| explain_connect_error(e, location))?;
-        db.feed = ChangeFeed::start(&db.handle, config);
+        db.feed = ChangeFeed::start(&db.handle, config, tls);
         Ok(db)
     }
 
@@ -266,6 +266,14 @@ fn discard(session: PgSession) {
 /// password) and where the password is expected.
 fn explain_connect_error(e: StoreError, location: &PgLocation) -> StoreError {
     match e {
+        StoreError::Unavailable(m) if m.contains("certificate") => {
+            StoreError::Unsupported(format!(
+                "the database {location} did not present a certificate airlock trusts: {m} \
+                 (with sslmode=require the server's certificate is verified against the \
+                 system trust store and the CA file {ca} names)",
+                ca = super::tls::CA_ENV
+            ))
+        }
         StoreError::Unavailable(m) => StoreError::Unavailable(format!(
             "cannot reach the database {location}: {m} (the password comes from \
              AIRLOCK_DATABASE_PASSWORD or AIRLOCK_DATABASE_PASSWORD_FILE)"
@@ -283,7 +291,20 @@ fn explain_connect_error(e: StoreError, location: &PgLocation) -> StoreError {
 pub fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => {
+            // the driver's own text leaves out the cause ("error performing
+            // TLS handshake"): the chain says which
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                let more = s.to_string();
+                if !text.contains(&more) {
+                    text = format!("{text}: {more}");
+                }
+                source = s.source();
+            }
+            text
+        }
     }
 }
 

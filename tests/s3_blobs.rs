@@ -321,3 +321,56 @@ fn tools_that_need_local_files_refuse_an_s3_data_folder() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--blobs-redirect`: an authorised download is a redirect to a presigned
+/// URL of the bucket, which serves the bytes (signature checked by the S3
+/// server) until it expires; the redirect is never cached.
+#[test]
+fn downloads_can_be_redirected_to_presigned_urls() {
+    let s3 = S3Server::start();
+    let s = airlock(&s3, &["--blobs-redirect", "2"]);
+    let (name, bytes) = wheel("s3redirect", "1.0", "s3redirect");
+    assert_eq!(
+        upload(&s, "alice/dev", ALICE, &name, bytes.clone(), &[]).status(),
+        200
+    );
+    let r = client().get(s.url(&url_of(&name, &bytes))).send().unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&s3.endpoint), "{location}");
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    let got = client().get(&location).send().unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().unwrap().as_ref(), bytes.as_slice());
+    // a tampered signature is refused by the bucket
+    let at = location.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let mut forged = location.clone();
+    let flipped = if &location[at..at + 1] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    forged.replace_range(at..at + 1, flipped);
+    assert_eq!(client().get(&forged).send().unwrap().status(), 403);
+    // and the URL expires
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(client().get(&location).send().unwrap().status(), 403);
+    // without the bucket, --blobs-redirect is refused at start
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--offline",
+            "--blobs-redirect",
+            "60",
+        ])
+        .arg("--data")
+        .arg(tempfile::tempdir().unwrap().path().join("d"))
+        .env("AIRLOCK_ROOT_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--blobs-redirect needs --blobs s3://"));
+}

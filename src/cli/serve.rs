@@ -124,6 +124,20 @@ pub struct ServeArgs {
         value_name = "LOCATION"
     )]
     pub blobs: crate::store::BlobLocation,
+    /// With `--blobs s3://`: answer an authorised download with a redirect
+    /// to a URL presigned for this many seconds, so the bytes go from the
+    /// bucket to the client without passing through the node (access
+    /// checks, counting and logging happen first, as for any download).
+    /// airlock then does not verify what the bucket sends: pip and uv check
+    /// it against the sha256 of the page's link. Off (0): every download is
+    /// streamed through the node and verified.
+    #[arg(
+        long,
+        env = "AIRLOCK_BLOBS_REDIRECT",
+        default_value_t = 0,
+        value_name = "SECONDS"
+    )]
+    pub blobs_redirect: u64,
     /// Connection limits of the listener (HTTP and HTTPS alike).
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -414,6 +428,14 @@ pub fn init_logging(format: LogFormat) {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
+    if args.blobs_redirect > 0 && matches!(args.blobs, crate::store::BlobLocation::Local) {
+        anyhow::bail!(
+            "--blobs-redirect needs --blobs s3:// (it redirects downloads to the bucket)"
+        );
+    }
+    if args.blobs_redirect > 7 * 24 * 3600 {
+        anyhow::bail!("--blobs-redirect: at most 604800 seconds (7 days, S3's limit)");
+    }
     if !matches!(args.blobs, crate::store::BlobLocation::Local) {
         if args.accel_redirect.is_some() {
             anyhow::bail!(
@@ -592,6 +614,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             proxy_basic_auth: args.proxy_basic_auth,
             metrics_token,
             accel_redirect: args.accel_redirect.clone(),
+            blob_redirect: (args.blobs_redirect > 0)
+                .then(|| Duration::from_secs(args.blobs_redirect)),
             proxy: proxy_settings,
         }),
     };

@@ -160,6 +160,47 @@ pub(super) async fn serve_blob_or_quarantine(
     {
         return Ok((StatusCode::NOT_MODIFIED, base).into_response());
     }
+    if let Some(ttl) = st.settings.blob_redirect {
+        // Every check has passed by now, and the download was counted and
+        // logged as any other: the client fetches the bytes from the bucket
+        // with a URL that expires; pip and uv check them against the
+        // sha256 of the page's link (airlock does not see them).
+        let (b, s) = (std::sync::Arc::clone(&blobs), sha);
+        let signed = tokio::task::spawn_blocking(move || b.presigned_get(&s, ttl))
+            .await
+            .map_err(|e| BlobRefused {
+                error: ApiError::from(crate::registry::RegistryError::Store(
+                    crate::store::StoreError::Internal(e.to_string()),
+                )),
+                quarantined: false,
+            })?;
+        match signed {
+            Ok(Some(url)) => {
+                tracing::info!(sha256 = %sha, ttl_s = ttl.as_secs(), "download authorised; redirected to the bucket");
+                let mut h = HeaderMap::new();
+                h.insert(
+                    header::LOCATION,
+                    HeaderValue::from_str(&url).map_err(|e| BlobRefused {
+                        error: ApiError::from(crate::registry::RegistryError::Store(
+                            crate::store::StoreError::Internal(format!("a presigned URL: {e}")),
+                        )),
+                        quarantined: false,
+                    })?,
+                );
+                // the URL expires: never cached by anyone
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                h.insert(header::ETAG, base[header::ETAG].clone());
+                return Ok((StatusCode::FOUND, h).into_response());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(BlobRefused {
+                    error: ApiError::from(crate::registry::RegistryError::Store(e)),
+                    quarantined: false,
+                })
+            }
+        }
+    }
     if let Some(prefix) = &st.settings.accel_redirect {
         // Every check has passed by now (the callers authorise before they
         // get here): the front proxy sends the bytes, Range and HEAD

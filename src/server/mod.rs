@@ -66,6 +66,10 @@ pub struct ServerSettings {
     /// after every check a blob response carries an empty body and
     /// `X-Accel-Redirect: {prefix}/{aa}/{bb}/{sha256}`.
     pub accel_redirect: Option<crate::deploy::AccelPrefix>,
+    /// Stored files are downloaded from the bucket (`--blobs-redirect`):
+    /// after every check a blob response is a redirect to a URL presigned
+    /// for this long.
+    pub blob_redirect: Option<std::time::Duration>,
     /// Front-proxy authentication (`--trusted-proxy`); `None`: off (the
     /// proxy headers are then refused on every connection).
     pub proxy: Option<crate::auth::proxy::ProxySettings>,

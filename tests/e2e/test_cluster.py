@@ -223,3 +223,46 @@ def test_a_node_killed_mid_upload_leaves_nothing_behind(cluster, clients, dists)
     for n in cluster.nodes:
         r = n.api("GET", "+audit/verify", as_user=("root", ROOT_PASSWORD), expect=200)
         assert r.json()["ok"] is True, r.text
+
+
+def test_redirected_downloads_install_and_altered_objects_are_refused_by_the_clients(
+        cluster, clients, dists, airlock_bin, tmp_path):
+    """`--blobs-redirect`: a node answers downloads with presigned bucket
+    URLs; pip and uv follow them and install, and when the object in the
+    bucket is altered they refuse it by the page's sha256 (airlock does not
+    see those bytes)."""
+    node = Server(airlock_bin, tmp_path / "redirecting", tmp_path / "redirecting-logs",
+                  ["--database", cluster.pg.url, "--blobs", cluster.s3.blobs("prod"), "--blobs-redirect", "60"],
+                  env={"AIRLOCK_DATABASE_PASSWORD": cluster.pg.password, **cluster.s3.env()})
+    node.start()
+    try:
+        index = node.create_index(ALICE, unique("redirect"), bases=[], volatile=False)
+        clients.twine_upload(node.upload_url(index), [dists.demo.wheel.path], *ALICE)
+        r = requests.get(node.index_url(index) + "demo-pkg/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                         timeout=30)
+        href = requests.compat.urljoin(node.index_url(index) + "demo-pkg/", r.json()["files"][0]["url"])
+        first = requests.get(href, allow_redirects=False, timeout=30)
+        assert first.status_code == 302, first.text
+        assert first.headers["location"].startswith(cluster.s3.endpoint)
+        _, target = clients.pip_install(node.index_url(index), "demo-pkg==1.0.0")
+        assert clients.import_from(target, "demo_pkg") == "1.0.0"
+        _, target = clients.uv_install(node.index_url(index), "demo-pkg==1.0.0")
+        assert clients.import_from(target, "demo_pkg") == "1.0.0"
+        # the object altered in the bucket: the clients refuse it
+        sha = dists.demo.wheel.sha256
+        obj = cluster.s3.home / "airlock-files" / "prod" / sha[:2] / sha[2:4] / sha
+        original = obj.read_bytes()
+        try:
+            obj.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+            res, _ = clients.pip_install(node.index_url(index), "demo-pkg==1.0.0", check=False)
+            assert res.returncode != 0
+            assert "hash" in res.output.lower(), res.output
+            # uv reads the archive as it streams: the altered bytes break it
+            # (or its hash) before anything is installed
+            res, target = clients.uv_install(node.index_url(index), "demo-pkg==1.0.0", check=False)
+            assert res.returncode != 0, res.output
+            assert not (target / "demo_pkg").exists(), "nothing installed"
+        finally:
+            obj.write_bytes(original)
+    finally:
+        node.stop()

@@ -201,6 +201,20 @@ impl BlobStore {
 
     /// The local file of a blob (whether or not it exists); `None` when
     /// the blobs are not local files.
+    /// A presigned URL that downloads the object of `sha` straight from the
+    /// bucket for `ttl` (`--blobs-redirect`); `None` with local files or a
+    /// store that cannot sign.
+    pub fn presigned_get(
+        &self,
+        sha: &Sha256,
+        ttl: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        match &self.backend {
+            Backend::Local(_) => Ok(None),
+            Backend::S3(s) => s.presigned_get(sha, ttl),
+        }
+    }
+
     pub fn local_path(&self, sha: &Sha256) -> Option<PathBuf> {
         match &self.backend {
             Backend::Local(l) => Some(l.path_of(sha)),

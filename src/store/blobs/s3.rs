@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, PutMode, PutOptions,
@@ -157,6 +157,9 @@ pub(super) struct S3Blobs {
     /// Reads and large uploads: no client-side total limit (bounded by
     /// [`READ_STALL`] and `transfer_timeout` here instead).
     bulk: Arc<dyn ObjectStore>,
+    /// What signs download URLs (`--blobs-redirect`): the S3 client itself;
+    /// `None` for the in-memory store.
+    signer: Option<Arc<AmazonS3>>,
     transfer_timeout: Duration,
     /// Largest object uploaded in one PUT ([`SINGLE_PUT_MAX`]; smaller in
     /// tests, to exercise multipart uploads).
@@ -217,15 +220,43 @@ impl S3Blobs {
             if let Some(r) = &loc.region {
                 b = b.with_region(r);
             }
-            b.build()
-                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-                .map_err(|e| {
-                    StoreError::Unsupported(format!("object storage {label} cannot be used: {e}"))
-                })
+            b.build().map(Arc::new).map_err(|e| {
+                StoreError::Unsupported(format!("object storage {label} cannot be used: {e}"))
+            })
         };
         let store = build(Some(QUICK_TIMEOUT))?;
         let bulk = build(None)?;
-        Self::with_stores(store, bulk, loc, label)
+        let mut me = Self::with_stores(
+            Arc::clone(&store) as Arc<dyn ObjectStore>,
+            bulk as Arc<dyn ObjectStore>,
+            loc,
+            label,
+        )?;
+        me.signer = Some(store);
+        Ok(me)
+    }
+
+    /// A URL that lets its holder GET the object of `sha` for `ttl`
+    /// (presigned, SigV4 in the query string); `None` when this store
+    /// cannot sign.
+    pub(super) fn presigned_get(
+        &self,
+        sha: &Sha256,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(signer) = self.signer.clone() else {
+            return Ok(None);
+        };
+        let key = self.key_of(sha);
+        let label = self.label.clone();
+        self.run(async move {
+            use object_store::signer::Signer;
+            signer
+                .signed_url(reqwest::Method::GET, &key, ttl)
+                .await
+                .map(|u| Some(u.to_string()))
+                .map_err(|e| failed(&label, "signing a download URL", e))
+        })
     }
 
     /// The same backend over object_store's in-memory store (unit tests:
@@ -254,6 +285,7 @@ impl S3Blobs {
         Ok(Self {
             store,
             bulk,
+            signer: None,
             single_put_max: SINGLE_PUT_MAX,
             transfer_timeout: loc
                 .timeout_secs

@@ -199,6 +199,18 @@ start=$SECONDS
 "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider "$@"
 log "end-to-end tests passed in $((SECONDS - start))s"
 
+# The core of them again with every server on PostgreSQL + S3 (a private
+# cluster and bucket each; tests/e2e/engines.py, docs/scale-out.md).
+# tests/e2e/test_cluster.py runs three nodes behind nginx in the run above.
+if [ $# -eq 0 ]; then
+    log "end-to-end tests on PostgreSQL + S3 (AIRLOCK_E2E_DATABASE=postgres, the core set)"
+    start=$SECONDS
+    AIRLOCK_E2E_DATABASE=postgres "$venv/bin/python" -m pytest -p no:cacheprovider \
+        tests/e2e/test_core.py tests/e2e/test_devpi_client.py tests/e2e/test_pipeline.py \
+        tests/e2e/test_typosquat.py
+    log "end-to-end tests on PostgreSQL + S3 passed in $((SECONDS - start))s"
+fi
+
 if [ -n "$devpi_pid" ]; then
     log "waiting for the devpi client's test suite"
     rc=0

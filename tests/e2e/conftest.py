@@ -61,6 +61,13 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_unique)}"
 
 
+def on_postgres() -> bool:
+    """`AIRLOCK_E2E_DATABASE=postgres`: every server this suite starts keeps
+    its metadata in a private PostgreSQL cluster and its files in a private
+    S3 bucket (tests/e2e/engines.py) instead of its data folder."""
+    return os.environ.get("AIRLOCK_E2E_DATABASE") == "postgres"
+
+
 class Server:
     """One `airlock serve` process. Start, stop (SIGTERM) and restart it on
     the same data folder; talk to its JSON API with requests."""
@@ -75,11 +82,22 @@ class Server:
         self.url = ""
         self.starts = 0
         self._tokens: dict[str, str] = {}
+        # (PgCluster, S3) when the suite runs on PostgreSQL + S3
+        self.engines = None
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> "Server":
         assert self.proc is None, "server already running"
+        if on_postgres() and self.engines is None and "--database" not in self.args:
+            # the metadata in a private PostgreSQL, the files in a private
+            # bucket; both kept for restarts, stopped with the pool (or at exit)
+            from engines import S3, PgCluster
+            pg = PgCluster()
+            s3 = S3(self.binary.parent / "examples" / "s3_server")
+            self.engines = (pg, s3)
+            self.args += ["--database", pg.url, "--blobs", s3.blobs("e2e")]
+            self.extra_env.update({"AIRLOCK_DATABASE_PASSWORD": pg.password, **s3.env()})
         self.starts += 1
         self.logdir.mkdir(parents=True, exist_ok=True)
         stdout_path = self.logdir / f"stdout-{self.starts}.log"
@@ -226,6 +244,15 @@ class Server:
 
     # -- the data folder -------------------------------------------------------
 
+    def stored_blob_digests(self) -> set[str]:
+        """The sha256 of every stored file's bytes: the data folder's blobs, or
+        the objects in the bucket when the suite runs on PostgreSQL + S3."""
+        if self.engines is not None:
+            root = self.engines[1].home
+            return {hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
+                    if p.is_file() and len(p.name) == 64}
+        return set(self.data_listing().values())
+
     def data_listing(self) -> dict[str, str]:
         """Every file under the data folder except the database files, with
         its sha256: what a failed request must leave untouched."""
@@ -256,6 +283,11 @@ class ServerPool:
                 srv.stop()
             except AssertionError as e:  # still stop the others
                 errors.append(str(e))
+            if srv.engines is not None:
+                pg, s3 = srv.engines
+                s3.stop()
+                pg.remove()
+                srv.engines = None
         if errors:
             raise AssertionError("; ".join(errors))
 

@@ -7,6 +7,7 @@ with the tests, signatures checked). No pytest here: bench/ imports it too.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import secrets
@@ -63,6 +64,8 @@ class PgCluster:
         subprocess.run([self.bin / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "airlock", "airlock"],
                        check=True, env=env, capture_output=True, timeout=60)
         self.url = f"postgres://airlock@127.0.0.1:{self.port}/airlock"
+        # whatever happens to the test that started it, it ends with the run
+        atexit.register(self.remove)
 
     def _run(self, args, check=True):
         prefix = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--"] if self.as_nobody else []
@@ -100,6 +103,7 @@ class S3:
         env = {**os.environ, "S3_ACCESS_KEY": S3_KEY, "S3_SECRET_KEY": S3_SECRET}
         self.proc = subprocess.Popen([str(binary), str(self.home), BUCKET], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, text=True)
+        atexit.register(self.stop)
         line = self.proc.stdout.readline()
         assert line.startswith("s3 listening on "), line
         self.endpoint = line.removeprefix("s3 listening on ").strip()
@@ -111,6 +115,9 @@ class S3:
         return {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_ALLOW_HTTP": "true"}
 
     def stop(self):
+        if self.proc.poll() is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)

@@ -316,9 +316,9 @@ def test_reupload_with_different_bytes_to_volatile_root_dev_replaces(server, dis
     (f,) = simple_files(server, "root/dev", "replace-me")
     url = requests.compat.urljoin(f"{server.index_url('root/dev')}replace-me/", f["url"])
     assert requests.get(url, timeout=30).content == second.data
-    blobs = set(server.data_listing().values())
+    blobs = server.stored_blob_digests()
     assert second.sha256 in blobs
-    assert first.sha256 not in blobs, "the replaced file's blob was left in the data folder"
+    assert first.sha256 not in blobs, "the replaced file's blob was left behind"
 
 
 # --------------------------------------------------------------------------

@@ -516,3 +516,197 @@ fn tls_to_postgresql_verifies_the_server() {
         "{err}"
     );
 }
+
+const REVIEWED: &str = r#"
+[index."acme/dev"]
+type = "stage"
+bases = []
+upload_users = ["alice"]
+
+[index."acme/prod"]
+type = "stage"
+production = true
+bases = []
+accepts_push_from = ["acme/dev"]
+push_users = ["alice"]
+approve_users = ["bob", "carol"]
+
+[index."acme/prod".require]
+approvals = 1
+"#;
+
+#[test]
+fn a_push_approved_on_two_nodes_at_once_lands_once() {
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(policies.path().join("pipeline.toml"), REVIEWED).unwrap();
+    let dir = policies.path().to_str().unwrap().to_string();
+    // both nodes apply the same policies at start, on one database
+    let c = Cluster::start(2, &["--policies", &dir]);
+    for (u, p) in [("alice", "apw"), ("bob", "bpw"), ("carol", "cpw")] {
+        let r = client()
+            .patch(c.node(0).url(&format!("/{u}")))
+            .basic_auth("root", Some(common::ROOT_PW))
+            .json(&json!({"password": p}))
+            .send()
+            .unwrap();
+        if r.status() == 404 {
+            create_user(c.node(0), u, p);
+        }
+    }
+    let (n, b) = wheel("acme_ledger", "2.0.0", "acme-ledger");
+    assert_eq!(
+        upload(c.node(0), "acme/dev", Some(("alice", "apw")), &n, b, &[]).status(),
+        200
+    );
+    for round in 0..3 {
+        let version = format!("2.0.{}", round + 1);
+        let (n, b) = wheel("acme_ledger", &version, "acme-ledger");
+        assert_eq!(
+            upload(
+                c.node(round),
+                "acme/dev",
+                Some(("alice", "apw")),
+                &n,
+                b,
+                &[]
+            )
+            .status(),
+            200
+        );
+        // pushed on one node: pending, and listed on the other at once
+        let r = client()
+            .post(c.node(round).url("/acme/dev"))
+            .basic_auth("alice", Some("apw"))
+            .json(
+                &json!({":action": "push", "name": "acme-ledger", "version": version,
+                          "targetindex": "acme/prod"}),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().unwrap());
+        let id = r.json::<Value>().unwrap()["push"]["pending_id"]
+            .as_i64()
+            .unwrap();
+        let pending: Value = client()
+            .get(c.node(round + 1).url("/+pushes?status=pending"))
+            .basic_auth("bob", Some("bpw"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert!(
+            pending["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["id"] == id),
+            "{pending}"
+        );
+        // bob on one node, carol on the other, at the same moment
+        let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = [("bob", "bpw"), ("carol", "cpw")]
+                .into_iter()
+                .enumerate()
+                .map(|(i, who)| {
+                    let node = c.node(round + i);
+                    scope.spawn(move || {
+                        let r = client()
+                            .post(node.url(&format!("/+pushes/{id}/approve")))
+                            .basic_auth(who.0, Some(who.1))
+                            .send()
+                            .unwrap();
+                        (r.status().as_u16(), r.text().unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let landed = statuses.iter().filter(|(s, _)| *s == 200).count();
+        assert_eq!(
+            landed, 1,
+            "round {round}: exactly one approval lands it: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|(s, _)| *s == 200 || *s == 409),
+            "the other is a conflict: {statuses:?}"
+        );
+        for i in 0..2 {
+            let r = client()
+                .get(c.node(i).url("/acme/prod/+simple/acme-ledger/"))
+                .header("accept", JSON)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().unwrap();
+            let name = format!("acme_ledger-{version}-py3-none-any.whl");
+            let n = v["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["filename"] == name.as_str())
+                .count();
+            assert_eq!(n, 1, "node {i}: {v}");
+        }
+    }
+    let r = client()
+        .get(c.node(1).url("/+audit/verify"))
+        .basic_auth("root", Some(common::ROOT_PW))
+        .send()
+        .unwrap();
+    assert_eq!(r.json::<Value>().unwrap()["ok"], true);
+}
+
+#[test]
+fn the_same_push_on_two_nodes_at_once_lands_once() {
+    let c = Cluster::start(2, &[]);
+    with_alice(&c);
+    create_index(
+        c.node(1),
+        "alice/prod",
+        ALICE,
+        json!({"type": "stage", "bases": [], "volatile": false}),
+    );
+    for round in 0..6 {
+        let version = format!("4.{round}");
+        let (n, b) = wheel("twice_pushed", &version, "twice_pushed");
+        assert_eq!(
+            upload(c.node(round), "alice/dev", Some(ALICE), &n, b, &[]).status(),
+            200
+        );
+        let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|i| {
+                    let (node, version) = (c.node(round + i), version.clone());
+                    scope.spawn(move || {
+                        let r = client()
+                            .post(node.url("/alice/dev"))
+                            .basic_auth(ALICE.0, Some(ALICE.1))
+                            .json(&json!({":action": "push", "name": "twice_pushed",
+                                          "version": version, "targetindex": "alice/prod"}))
+                            .send()
+                            .unwrap();
+                        (r.status().as_u16(), r.text().unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            statuses.iter().all(|(s, _)| *s == 200 || *s == 409),
+            "round {round}: each push lands, finds it landed, or is a conflict: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().any(|(s, _)| *s == 200),
+            "round {round}: {statuses:?}"
+        );
+        for i in 0..2 {
+            let names = filenames(c.node(i), "alice/prod", "twice-pushed");
+            let want = format!("twice_pushed-{version}-py3-none-any.whl");
+            assert_eq!(
+                names.iter().filter(|n| **n == want).count(),
+                1,
+                "node {i}: {names:?}"
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::push::{PushContext, PushOutcome, PushRequest};
+use super::push::{PendingClaim, PushContext, PushOutcome, PushRequest};
 use super::{Registry, RegistryError, Result};
 use crate::auth::{AuthMethod, Identity};
 use crate::names::{IndexPath, ProjectName};
@@ -166,32 +166,57 @@ impl Registry {
             // the groups the proxy gave the pusher then: push_users may name them
             groups: row.pusher_groups.clone(),
         };
+        let list = serde_json::to_string(&approvals).unwrap_or_else(|_| "[]".into());
+        let entry = |landed: bool| {
+            by.entry(
+                crate::audit::Action::Approve,
+                format!("{}/{}/{}", row.target, row.project, row.version),
+            )
+            .details(
+                json!({"pending_id": id, "approvals": approvals, "landed": landed,
+                            "pusher": row.pusher, "comment": comment}),
+            )
+        };
+        // Every record of this approval is a compare-and-set on the pending
+        // push as read above: when the push lands, inside its landing
+        // transaction; otherwise in the one below. Of two approvers racing
+        // (on one node or several), the second gets a 409.
         let ctx = PushContext {
             approvals: approvals.clone(),
             pending_id: Some(id),
             remote: None,
+            claim: Some(PendingClaim {
+                id,
+                expected: row.approvals.clone(),
+                approvals: list.clone(),
+                entry: entry(true),
+            }),
         };
         match self.push_with(&pusher, req, ctx).await {
             Ok(outcome) => {
-                let list = serde_json::to_string(&approvals).unwrap_or_else(|_| "[]".into());
-                let landed = !matches!(outcome.decision, crate::pipeline::Decision::Pending { .. });
-                let entry = by
-                    .entry(crate::audit::Action::Approve, format!("{}/{}/{}", row.target, row.project, row.version))
-                    .details(json!({"pending_id": id, "approvals": approvals, "landed": landed, "pusher": row.pusher, "comment": comment}));
-                self.store
-                    .db
-                    .write(move |tx| {
-                        crate::audit::append(tx, entry)?;
-                        pending::set_approvals(tx, id, &list)?;
-                        if landed {
-                            pending::decide(tx, id, "landed", None)?;
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                tracing::info!(id, by = %actor.user, landed, "push approved");
+                let decided =
+                    !matches!(outcome.decision, crate::pipeline::Decision::Pending { .. });
+                if !outcome.landed {
+                    // not landed by this run: waiting for more approvals, or
+                    // nothing to copy (the files are there already)
+                    let (expected, record) = (row.approvals.clone(), entry(decided));
+                    self.store
+                        .db
+                        .write(move |tx| {
+                            pending::claim(tx, id, &expected, &list, decided)?;
+                            crate::audit::append(tx, record)?;
+                            Ok(())
+                        })
+                        .await?;
+                }
+                tracing::info!(id, by = %actor.user, landed = decided, "push approved");
                 crate::metrics::count_approval(crate::metrics::Outcome::Accepted);
                 Ok(outcome)
+            }
+            // changed meanwhile: nothing recorded, the push stays as it is
+            Err(e @ RegistryError::Store(crate::store::StoreError::Conflict(_))) => {
+                crate::metrics::count_approval(crate::metrics::Outcome::Refused);
+                Err(e)
             }
             Err(e) => {
                 crate::metrics::count_approval(crate::metrics::Outcome::Refused);

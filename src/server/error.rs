@@ -67,6 +67,9 @@ impl From<RegistryError> for ApiError {
                 tracing::error!(error = %m, "blob storage unavailable");
                 return Self::new(StatusCode::SERVICE_UNAVAILABLE, m.clone());
             }
+            RegistryError::Store(crate::store::StoreError::Conflict(m)) => {
+                return Self::new(StatusCode::CONFLICT, m.clone());
+            }
             RegistryError::Store(crate::store::StoreError::Unsupported(m)) => {
                 return Self::new(StatusCode::NOT_IMPLEMENTED, m.clone());
             }

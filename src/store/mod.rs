@@ -67,6 +67,10 @@ pub enum StoreError {
     /// blobs as local files with `--blobs s3://`).
     #[error("{0}")]
     Unsupported(String),
+    /// What a write transaction found changed since the caller looked (a
+    /// compare-and-set that failed): answered 409, nothing was written.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<tokio_postgres::Error> for StoreError {

@@ -119,6 +119,40 @@ pub fn set_approvals(conn: &Conn<'_>, id: i64, approvals: &str) -> Result<(), St
     Ok(())
 }
 
+/// Record an approval of the pending push `id` if nobody changed it since
+/// it was read: its approvals are still `expected` and it is still pending
+/// (a compare-and-set under the write lock, so two approvers racing on any
+/// nodes cannot both count). With `landed`, it is closed as landed in the
+/// same statement. `Conflict` when it changed.
+pub fn claim(
+    conn: &Conn<'_>,
+    id: i64,
+    expected: &str,
+    approvals: &str,
+    landed: bool,
+) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE pending_pushes SET approvals = ?3,
+                status = CASE WHEN ?4 = 1 THEN 'landed' ELSE status END,
+                decided = CASE WHEN ?4 = 1 THEN ?5 ELSE decided END
+         WHERE id = ?1 AND status = 'pending' AND approvals = ?2",
+        &[
+            &id,
+            &expected,
+            &approvals,
+            &i64::from(landed),
+            &super::now(),
+        ],
+    )?;
+    if n != 1 {
+        return Err(StoreError::Conflict(format!(
+            "push #{id} was approved or decided by someone else meanwhile; nothing was \
+             recorded: look at it again (airlock pushes)"
+        )));
+    }
+    Ok(())
+}
+
 /// Close a pending push: `landed`, `rejected` or `failed`.
 pub fn decide(
     conn: &Conn<'_>,

@@ -91,6 +91,21 @@ pub struct PushContext {
     /// The peer address of the request behind this push, for its audit
     /// entries (none when an approval lands a pending push).
     pub remote: Option<crate::registry::Origin>,
+    /// An approval landing a pending push: recorded in the landing's own
+    /// transaction, only if the pending push did not change meanwhile.
+    pub claim: Option<PendingClaim>,
+}
+
+/// The approval that lands a pending push (see [`crate::store::pending::claim`]).
+#[derive(Debug, Clone)]
+pub struct PendingClaim {
+    pub id: i64,
+    /// The approvals as read before the push ran (JSON text, as stored).
+    pub expected: String,
+    /// With this approval (JSON text).
+    pub approvals: String,
+    /// The approval's audit entry.
+    pub entry: crate::audit::NewEntry,
 }
 
 impl Registry {
@@ -265,7 +280,8 @@ impl Registry {
             &ctx.approvals,
         );
         let record = ctx.pending_id.is_none();
-        self.land(actor, &auth, vec![(plan, entry, record)]).await?;
+        self.land(actor, &auth, vec![(plan, entry, record)], ctx.claim.clone())
+            .await?;
         outcome.landed = true;
         tracing::info!(source = %req.source, target = %req.target, release = %label, by = %actor.user,
             files = outcome.files.len(), "push landed");

@@ -257,7 +257,7 @@ impl Registry {
         }
         let count = landing.len();
         if count > 0 {
-            self.land(who, &auth, landing).await?;
+            self.land(who, &auth, landing, None).await?;
         }
         for r in &mut outcome.releases {
             r.landed = !r.files.iter().all(|f| f.action == "unchanged");

@@ -656,6 +656,7 @@ impl Registry {
         actor: &Identity,
         auth: &Authorized,
         plans: Vec<(ReleasePlan, crate::audit::NewEntry, bool)>,
+        claim: Option<super::PendingClaim>,
     ) -> Result<()> {
         let (tid, sid) = (auth.target.id, auth.source.id);
         let uploader = actor.user.clone();
@@ -683,6 +684,11 @@ impl Registry {
                             }
                         }
                     }
+                }
+                // an approval lands it only if the pending push is as it was
+                if let Some(c) = &claim {
+                    crate::store::pending::claim(tx, c.id, &c.expected, &c.approvals, true)?;
+                    crate::audit::append(tx, c.entry.clone())?;
                 }
                 let mut orphans = Vec::new();
                 for (plan, entry, record) in &plans {

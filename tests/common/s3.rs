@@ -47,6 +47,9 @@ impl S3Server {
                 let Ok((socket, _)) = listener.accept().await else {
                     continue;
                 };
+                // as S3 servers do: without it, a response written in two
+                // parts waits for the client's delayed ACK (~40 ms each)
+                let _ = socket.set_nodelay(true);
                 let conn = http
                     .serve_connection(TokioIo::new(socket), service.clone())
                     .into_owned();

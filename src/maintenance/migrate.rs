@@ -97,11 +97,11 @@ fn run(
             .parse()
             .map_err(|_| ExportError::Manifest(format!("blob name {sha} is not a sha256")))?;
         let copy = blobs.local_copy(&digest)?;
-        let actual = hash_file(copy.path())?;
-        if actual != digest {
+        let (actual, _) = super::refs::hash_file(copy.path())?;
+        if actual != sha {
             return Err(ExportError::BlobMismatch {
                 path: copy.path().to_path_buf(),
-                actual: actual.to_hex(),
+                actual,
             });
         }
     }
@@ -141,21 +141,5 @@ pub fn postgres_target(to: &DatabaseLocation) -> Result<&PgLocation, ExportError
              folder: airlock export, then airlock import)"
                 .into(),
         )),
-    }
-}
-
-fn hash_file(path: &Path) -> Result<Sha256, ExportError> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| ExportError::io("reading back", path, e))?;
-    let mut h = crate::digest::Sha256Hasher::default();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| ExportError::io("reading back", path, e))?;
-        if n == 0 {
-            return Ok(h.finish());
-        }
-        h.update(&buf[..n]);
     }
 }

@@ -176,23 +176,32 @@ impl PgCluster {
         self.dir.path().join("data")
     }
 
+    /// One of the server's client programs, set to reach it as its user.
+    fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+            .env("PGPASSWORD", &self.password)
+            .stdin(Stdio::null());
+        c
+    }
+
     /// Run `sql` on the database `name` with psql (as the cluster's user);
     /// its output, or a panic with psql's error.
     pub fn psql(&self, name: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
+        let out = self
+            .client("psql")
             .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                USER,
                 "-d",
                 name,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-c",
+                sql,
             ])
-            .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-c", sql])
-            .env("PGPASSWORD", &self.password)
-            .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("psql: {e}"));
         assert!(
@@ -222,18 +231,9 @@ impl PgCluster {
 
     /// Create the database `name` and return its URL (no password).
     pub fn create_database(&self, name: &str) -> String {
-        let out = Command::new(self.bin.join("createdb"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                USER,
-                name,
-            ])
-            .env("PGPASSWORD", &self.password)
-            .stdin(Stdio::null())
+        let out = self
+            .client("createdb")
+            .arg(name)
             .output()
             .unwrap_or_else(|e| panic!("createdb: {e}"));
         assert!(

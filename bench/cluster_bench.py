@@ -13,6 +13,8 @@ latency is recorded):
   `synchronous=NORMAL`, which may lose the last commits on a power cut)
   and `--blobs s3://` (the
   `s3_server` example: s3s-fs, signatures checked);
+- **pg+s3 notify**: one more airlock on that same database and bucket with
+  `--cluster-sync notify` (no serial read per request);
 - **3 nodes**: three airlock processes on that same database and bucket,
   Debian's nginx round-robin in front (one worker), on loopback.
 
@@ -271,15 +273,20 @@ def main() -> int:
         uploads = {"embedded": fill(embedded, args.projects, args.size), "pg+s3": fill(pgnode, args.projects, args.size)}
         others = [Node(release / "airlock", work / f"pg{i}", shared, shared_env) for i in (1, 2)]
         started.extend(others)
+        # the same database and bucket, answering without the per-request
+        # serial read (--cluster-sync notify)
+        notify = Node(release / "airlock", work / "pg-notify", [*shared, "--cluster-sync", "notify"], shared_env)
+        started.append(notify)
         front, front_base = nginx_front(work, [pgnode, *others])
         started.append(front)
-        targets = {"embedded": embedded.base, "pg+s3": pgnode.base, "3 nodes + nginx": front_base}
+        targets = {"embedded": embedded.base, "pg+s3": pgnode.base, "pg+s3 notify": notify.base,
+                   "3 nodes + nginx": front_base}
         page_paths, file_paths = paths(embedded, args.projects, work)
         (work / "pg-lists").mkdir()
         pg_pages, pg_files = paths(pgnode, args.projects, work / "pg-lists")
         assert pg_pages.read_text() == page_paths.read_text()
         lists = {"embedded": (page_paths, file_paths), "pg+s3": (pg_pages, pg_files),
-                 "3 nodes + nginx": (pg_pages, pg_files)}
+                 "pg+s3 notify": (pg_pages, pg_files), "3 nodes + nginx": (pg_pages, pg_files)}
         results: dict[str, dict[str, list[dict]]] = {t: {"pages": [], "downloads": []} for t in targets}
         order = list(targets)
         for rep in range(args.reps):
@@ -297,21 +304,24 @@ def main() -> int:
         ]
         print(f"\nairlock cluster bench: {args.projects} projects, wrk -t2 -c32 {args.duration} s x {args.reps}, "
               f"medians; 2 cores shared by every process\n")
-        print("| measure | embedded | pg+s3 | pg+s3 / embedded | target | 3 nodes + nginx | 3 nodes / pg+s3 |")
-        print("|---|---:|---:|---:|---|---:|---:|")
+        print("| measure | embedded | pg+s3 | pg+s3 / embedded | target | pg+s3 notify | notify / embedded "
+              "| 3 nodes + nginx | 3 nodes / pg+s3 |")
+        print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
         verdicts = []
         for label, kind, target in rows:
             e, p, c = med["embedded"][kind], med["pg+s3"][kind], med["3 nodes + nginx"][kind]
+            n = med["pg+s3 notify"][kind]
             ok = p / e >= target
             verdicts.append(ok)
             print(f"| {label} | {e:,.0f} | {p:,.0f} | {p / e:.2f}x | >= {target:.2f}x {'MET' if ok else 'MISSED'} "
-                  f"| {c:,.0f} | {c / p:.2f}x |")
+                  f"| {n:,.0f} | {n / e:.2f}x | {c:,.0f} | {c / p:.2f}x |")
         ok = up["pg+s3"] / up["embedded"] <= 2.0
         verdicts.append(ok)
         print(f"| upload median, ms | {up['embedded']:.1f} | {up['pg+s3']:.1f} | {up['pg+s3'] / up['embedded']:.2f}x "
-              f"| <= 2.00x {'MET' if ok else 'MISSED'} | | |")
-        print(f"| start-up, s | {embedded.startup_s:.2f} | {pgnode.startup_s:.2f} | | | | |")
-        print(f"| RSS after the run, MiB | {embedded.rss_mib():.0f} | {pgnode.rss_mib():.0f} | | | | |")
+              f"| <= 2.00x {'MET' if ok else 'MISSED'} | | | | |")
+        print(f"| start-up, s | {embedded.startup_s:.2f} | {pgnode.startup_s:.2f} | | | {notify.startup_s:.2f} | | | |")
+        print(f"| RSS after the run, MiB | {embedded.rss_mib():.0f} | {pgnode.rss_mib():.0f} | | | "
+              f"{notify.rss_mib():.0f} | | | |")
         out = args.out or Path(os.environ.get("BENCH_WORK", "/tmp/airlock-bench-work")) / \
             f"cluster-{time.strftime('%Y%m%d-%H%M%S')}.json"
         out.parent.mkdir(parents=True, exist_ok=True)

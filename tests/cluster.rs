@@ -165,6 +165,46 @@ fn what_one_node_acknowledged_every_node_shows_at_once() {
 }
 
 #[test]
+fn with_notify_sync_another_nodes_write_arrives_with_its_notification() {
+    // --cluster-sync notify: no serial read per request; a node catches up
+    // when PostgreSQL's notification arrives (sent at the writer's commit)
+    let c = Cluster::start(2, &["--cluster-sync", "notify"]);
+    with_alice(&c);
+    let mut lags = Vec::new();
+    for round in 0..10 {
+        let (writer, reader) = (c.node(round), c.node(round + 1));
+        let _ = filenames(reader, "alice/dev", "notified");
+        let version = format!("2.{round}");
+        let (name, bytes) = wheel("notified", &version, "notified");
+        let r = upload(writer, "alice/dev", Some(ALICE), &name, bytes, &[]);
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+        let acked = std::time::Instant::now();
+        loop {
+            if filenames(reader, "alice/dev", "notified").contains(&name) {
+                lags.push(acked.elapsed());
+                break;
+            }
+            assert!(
+                acked.elapsed() < Duration::from_secs(3),
+                "round {round}: the other node does not show {name} 3 s after the upload"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    lags.sort();
+    eprintln!(
+        "notify lag after the acknowledgement: median {:?}, max {:?}",
+        lags[lags.len() / 2],
+        lags[lags.len() - 1]
+    );
+    // well inside the 1 s poll that backs the notifications up
+    assert!(
+        lags[lags.len() / 2] < Duration::from_millis(500),
+        "{lags:?}"
+    );
+}
+
+#[test]
 fn the_same_filename_on_two_nodes_at_once_one_wins() {
     let c = Cluster::start(3, &[]);
     with_alice(&c);

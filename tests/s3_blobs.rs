@@ -374,3 +374,80 @@ fn downloads_can_be_redirected_to_presigned_urls() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--blobs-redirect needs --blobs s3://"));
 }
+
+/// POST a push request (devpi's `:action: push`) to `from` as alice.
+fn push_to(s: &Server, from: &str, body: serde_json::Value) -> reqwest::blocking::Response {
+    let mut body = body;
+    body[":action"] = serde_json::json!("push");
+    client()
+        .post(s.url(&format!("/{from}/")))
+        .basic_auth("alice", Some("alice-pw"))
+        .json(&body)
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn a_verified_copy_in_memory_is_served_and_pushes_still_check_the_bucket() {
+    let s3 = S3Server::start();
+    let s = airlock(&s3, &[]);
+    create_index(
+        &s,
+        "alice/qa",
+        ("alice", "alice-pw"),
+        serde_json::json!({"type": "stage", "bases": [], "volatile": false}),
+    );
+    let (name, bytes) = wheel("remembered", "1.0", "remembered");
+    let r = upload(&s, "alice/dev", ALICE, &name, bytes.clone(), &[]);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let first = client().get(s.url(&url_of(&name, &bytes))).send().unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.bytes().unwrap().as_ref(), bytes.as_slice());
+
+    // altered in the bucket after this node verified it: the node serves
+    // the copy it verified, which is the file, never the altered bytes
+    flip_byte(&s3.object_file(PREFIX, &sha256_hex(&bytes)), 30);
+    for _ in 0..3 {
+        let r = client().get(s.url(&url_of(&name, &bytes))).send().unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().unwrap().as_ref(), bytes.as_slice());
+    }
+    // a range of it too
+    let r = client()
+        .get(s.url(&url_of(&name, &bytes)))
+        .header("Range", "bytes=0-9")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().unwrap().as_ref(), &bytes[..10]);
+
+    // but a push re-hashes what the bucket holds, not the node's copy
+    let r = push_to(
+        &s,
+        "alice/dev",
+        serde_json::json!({"name": "remembered", "version": "1.0", "targetindex": "alice/qa"}),
+    );
+    assert_eq!(r.status(), 409);
+    let msg = r.text().unwrap();
+    assert!(msg.contains("no longer match"), "{msg}");
+    let r = client()
+        .get(s.url("/alice/qa/+simple/remembered/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404, "nothing reached alice/qa");
+}
+
+#[test]
+fn with_the_memory_copy_off_every_download_checks_the_bucket() {
+    let s3 = S3Server::start();
+    let s = airlock(&s3, &["--blob-cache-mb", "0"]);
+    let (name, bytes) = wheel("unremembered", "1.0", "unremembered");
+    let r = upload(&s, "alice/dev", ALICE, &name, bytes.clone(), &[]);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let first = client().get(s.url(&url_of(&name, &bytes))).send().unwrap();
+    assert_eq!(first.bytes().unwrap().as_ref(), bytes.as_slice());
+    flip_byte(&s3.object_file(PREFIX, &sha256_hex(&bytes)), 30);
+    let r = client().get(s.url(&url_of(&name, &bytes))).send().unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.text().unwrap().contains("integrity check"));
+}

@@ -138,6 +138,31 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub blobs_redirect: u64,
+    /// With `--blobs s3://`: keep up to this many MiB of small files
+    /// (up to 1 MiB each) in memory once read from the bucket and verified,
+    /// so repeated downloads do not go to the bucket. Files never change,
+    /// so a copy is never stale. 0 turns it off.
+    #[arg(
+        long,
+        env = "AIRLOCK_BLOB_CACHE_MB",
+        default_value_t = 256,
+        value_name = "MIB"
+    )]
+    pub blob_cache_mb: u64,
+    /// With `--database postgres://`: `strict` (every request waits for a
+    /// read of the change serial, shared by the requests waiting at the
+    /// time, so everything acknowledged on any node before it is in its
+    /// answer) or `notify` (answered at once; other nodes' writes arrive
+    /// with PostgreSQL's notification, normally within a millisecond of
+    /// their commit). See docs/scale-out.md.
+    #[arg(
+        long,
+        env = "AIRLOCK_CLUSTER_SYNC",
+        value_enum,
+        default_value_t = crate::registry::ClusterSync::Strict,
+        value_name = "MODE"
+    )]
+    pub cluster_sync: crate::registry::ClusterSync,
     /// Connection limits of the listener (HTTP and HTTPS alike).
     #[command(flatten)]
     pub connections: ConnectionArgs,
@@ -467,6 +492,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("opening the data folder")?
             .with_context(|| format!("opening data folder {}", args.data.display()))?
     };
+    if store
+        .blobs
+        .enable_read_cache(args.blob_cache_mb.saturating_mul(1 << 20))
+    {
+        tracing::info!(
+            mib = args.blob_cache_mb,
+            "small files read from object storage are kept in memory once verified"
+        );
+    }
     // the locations carry no secret (credentials come from the environment)
     tracing::info!(database = %args.database, blobs = %args.blobs, "storage");
     let signer = if store.db.is_postgres() {
@@ -616,6 +650,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             accel_redirect: args.accel_redirect.clone(),
             blob_redirect: (args.blobs_redirect > 0)
                 .then(|| Duration::from_secs(args.blobs_redirect)),
+            cluster_sync: args.cluster_sync,
             proxy: proxy_settings,
         }),
     };

@@ -11,6 +11,7 @@ mod certs;
 mod descriptions;
 mod docs;
 mod error;
+mod file_rows;
 mod indexes;
 mod overview;
 mod policies;
@@ -55,6 +56,24 @@ use crate::index::inheritance::resolution_order;
 use crate::names::IndexPath;
 use crate::store::indexes::IndexRow;
 use crate::store::{indexes as index_table, Store};
+
+/// How a node on a shared PostgreSQL database catches up with the other
+/// nodes' writes before it answers a request (`--cluster-sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ClusterSync {
+    /// Every request waits for a read of the change serial that started
+    /// after it arrived (shared by all the requests waiting at the time):
+    /// whatever any node acknowledged before the request is in its answer.
+    #[default]
+    Strict,
+    /// Requests are answered at once from what the node has; it catches up
+    /// when PostgreSQL's notification of a change arrives (sent at commit,
+    /// so normally before the writer's client has its answer), and from a
+    /// read of the serial every second and after any reconnect. Faster;
+    /// another node's write may be missing from an answer for as long as
+    /// its notification takes.
+    Notify,
+}
 
 /// Settings that shape domain behaviour.
 #[derive(Debug, Clone)]
@@ -111,6 +130,8 @@ pub struct Registry {
     /// that keeps two re-reads from finishing out of order.
     synced_serial: std::sync::atomic::AtomicI64,
     sync_lock: tokio::sync::Mutex<()>,
+    /// Release-file rows recently looked up by downloads.
+    file_rows: file_rows::FileRows,
 }
 
 impl Registry {
@@ -155,6 +176,7 @@ impl Registry {
             tox_rate: toxresults::PostRate::default(),
             synced_serial: std::sync::atomic::AtomicI64::new(0),
             sync_lock: tokio::sync::Mutex::new(()),
+            file_rows: file_rows::FileRows::default(),
         });
         reg.reload_indexes().await?;
         Ok(reg)
@@ -170,15 +192,22 @@ impl Registry {
         Ok(())
     }
 
-    /// With several nodes on one PostgreSQL database: make this node see
-    /// every write committed on any node before this call — the change
-    /// serial read again ([`crate::store::Db::sync`]) and, if it moved, the
-    /// in-memory copies (index configurations, typosquat rules) re-read.
+    /// With several nodes on one PostgreSQL database: bring this node's
+    /// in-memory copies (index configurations, typosquat rules) and its
+    /// cached pages up to date with the other nodes' writes, as `mode`
+    /// says: with [`ClusterSync::Strict`], every write committed on any
+    /// node before this call (the change serial read again,
+    /// [`crate::store::Db::sync`]); with [`ClusterSync::Notify`], every
+    /// write this node has been notified of, without waiting.
     /// Called before each request is handled. Nothing on SQLite. If the
     /// database cannot be reached, the node goes on with what it has.
-    pub async fn sync_cluster(self: &Arc<Self>) {
+    pub async fn sync_cluster(self: &Arc<Self>, mode: ClusterSync) {
         use std::sync::atomic::Ordering;
-        let Some(serial) = self.store.db.sync().await else {
+        let serial = match mode {
+            ClusterSync::Strict => self.store.db.sync().await,
+            ClusterSync::Notify => self.store.db.seen_serial(),
+        };
+        let Some(serial) = serial else {
             return;
         };
         if serial <= self.synced_serial.load(Ordering::SeqCst) {

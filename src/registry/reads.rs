@@ -258,11 +258,18 @@ impl Registry {
         filename: &str,
     ) -> Result<Option<FileRow>> {
         let id = self.index(path)?.id;
+        // read before the database is (see `file_rows`)
+        let generation = self.content_generation();
+        if let Some(known) = self.file_rows.get(id, filename, generation) {
+            return Ok(known);
+        }
         let f = filename.to_string();
-        Ok(self
+        let row = self
             .store
             .db
             .read(move |c| releases::find_file(c, id, &f))
-            .await?)
+            .await?;
+        self.file_rows.insert(id, filename, generation, row.clone());
+        Ok(row)
     }
 }

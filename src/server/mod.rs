@@ -70,6 +70,9 @@ pub struct ServerSettings {
     /// after every check a blob response is a redirect to a URL presigned
     /// for this long.
     pub blob_redirect: Option<std::time::Duration>,
+    /// How a node on a shared database learns of other nodes' writes
+    /// before it answers (`--cluster-sync`).
+    pub cluster_sync: crate::registry::ClusterSync,
     /// Front-proxy authentication (`--trusted-proxy`); `None`: off (the
     /// proxy headers are then refused on every connection).
     pub proxy: Option<crate::auth::proxy::ProxySettings>,
@@ -129,7 +132,7 @@ async fn sync_cluster(
     req: Request,
     next: middleware::Next,
 ) -> Response {
-    st.registry.sync_cluster().await;
+    st.registry.sync_cluster(st.settings.cluster_sync).await;
     next.run(req).await
 }
 

@@ -29,6 +29,7 @@
 //! neither the disk nor the bucket is trusted.
 
 mod local;
+pub mod read_cache;
 pub mod s3;
 
 use std::fs;
@@ -102,6 +103,9 @@ pub struct BlobStore {
     tmp: PathBuf,
     counter: AtomicU64,
     backend: Backend,
+    /// Verified copies of small objects (S3 only; set once at start-up by
+    /// [`BlobStore::enable_read_cache`]).
+    read_cache: std::sync::OnceLock<read_cache::ReadCache>,
 }
 
 /// A blob as a local file, for code that reads archives by path (push
@@ -124,6 +128,9 @@ pub enum BlobRead {
     File(PathBuf),
     /// An object's GET, already started.
     Object(s3::ObjectRead),
+    /// A small object's bytes this node read and verified before
+    /// ([`read_cache`]).
+    Verified(bytes::Bytes),
 }
 
 impl BlobStore {
@@ -166,6 +173,7 @@ impl BlobStore {
             tmp,
             counter: AtomicU64::new(0),
             backend,
+            read_cache: std::sync::OnceLock::new(),
         })
     }
 
@@ -179,7 +187,27 @@ impl BlobStore {
             tmp,
             counter: AtomicU64::new(0),
             backend: Backend::S3(s3::S3Blobs::in_memory("unit")?),
+            read_cache: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Keep verified copies of small objects read for downloads, up to
+    /// about `max_bytes` ([`read_cache`]); object storage only (local files
+    /// have the kernel's page cache), and only the first call counts.
+    /// Returns whether a cache is on.
+    pub fn enable_read_cache(&self, max_bytes: u64) -> bool {
+        if self.is_local() {
+            return false;
+        }
+        if let Some(cache) = read_cache::ReadCache::new(max_bytes) {
+            let _ = self.read_cache.set(cache);
+        }
+        self.read_cache.get().is_some()
+    }
+
+    /// Bytes held by the read cache (metrics, tests).
+    pub fn read_cache_bytes(&self) -> u64 {
+        self.read_cache.get().map_or(0, |c| c.weight())
     }
 
     /// `true` with the default local backend.
@@ -289,9 +317,21 @@ impl BlobStore {
         }
     }
 
+    /// The first of `shas` that is not stored (`None`: all are). With object
+    /// storage the lookups run at the same time.
+    pub fn first_missing(&self, shas: &[Sha256]) -> Option<Sha256> {
+        match &self.backend {
+            Backend::Local(l) => shas.iter().find(|s| !l.exists(s)).copied(),
+            Backend::S3(s) => s.first_missing(shas),
+        }
+    }
+
     /// Delete a blob (used to undo a commit whose database write failed, and
     /// when the last file referring to it is deleted).
     pub fn remove(&self, sha: &Sha256) -> Result<(), StoreError> {
+        if let Some(c) = self.read_cache.get() {
+            c.forget(sha);
+        }
         match &self.backend {
             Backend::Local(l) => l.remove(sha),
             Backend::S3(s) => s.remove(sha),
@@ -305,6 +345,9 @@ impl BlobStore {
     /// has already put back right is left alone. `Ok(None)`: nothing was
     /// moved; `Some`: where it went.
     pub fn quarantine(&self, sha: &Sha256) -> Result<Option<String>, StoreError> {
+        if let Some(c) = self.read_cache.get() {
+            c.forget(sha);
+        }
         match &self.backend {
             Backend::Local(l) => l.quarantine(sha),
             Backend::S3(s) => s.quarantine(sha),
@@ -350,7 +393,17 @@ impl BlobStore {
     pub async fn open_read(&self, sha: &Sha256) -> Result<BlobRead, StoreError> {
         match &self.backend {
             Backend::Local(l) => Ok(BlobRead::File(l.path_of(sha))),
-            Backend::S3(s) => s.open_read(sha).await.map(BlobRead::Object),
+            Backend::S3(s) => {
+                let cache = self.read_cache.get();
+                if let Some(bytes) = cache.and_then(|c| c.get(sha)) {
+                    return Ok(BlobRead::Verified(bytes));
+                }
+                let read = s.open_read(sha).await?;
+                if let (Some(c), s3::ObjectBody::Whole(bytes)) = (cache, &read.body) {
+                    c.offer(sha, bytes);
+                }
+                Ok(BlobRead::Object(read))
+            }
         }
     }
 

@@ -212,6 +212,16 @@ impl Db {
         }
     }
 
+    /// On PostgreSQL, the change serial as far as this node has seen it
+    /// (notifications and periodic reads), without waiting; `None` on
+    /// SQLite.
+    pub fn seen_serial(&self) -> Option<i64> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(db) => Some(db.feed.seen()),
+        }
+    }
+
     /// A receiver that changes after every committed write transaction.
     pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()

@@ -58,7 +58,7 @@ pub struct TypoGuard {
 
 /// Names stored (or forgotten) per write transaction while syncing, so an
 /// upload never waits long behind the sync.
-const SYNC_BATCH: usize = 2000;
+pub(super) const SYNC_BATCH: usize = 2000;
 
 /// The outcome of the gate for one name.
 #[derive(Debug, Clone)]
@@ -312,6 +312,12 @@ impl Registry {
     /// Project names were added or removed: protect new ones from
     /// look-alikes from now on, forget removed ones. (Should this fail, the
     /// queue keeps them for the next call or start.)
+    /// Whether the typosquat detector was built (and the index of private
+    /// names brought up to its key version).
+    pub(super) fn typo_detector_ready(&self) -> bool {
+        self.typo.detector.initialized()
+    }
+
     pub async fn typo_sync_names(self: &Arc<Self>) {
         if self.typo_detector().await.is_err() {
             return;

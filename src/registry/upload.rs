@@ -253,24 +253,37 @@ impl Registry {
             }
         }
 
-        // Store the blobs: metadata first, then the file itself.
+        // Store the blobs, the metadata and the file at the same time (with
+        // object storage each is a round trip); a blob this upload created
+        // is removed again if the other fails.
         let metadata_bytes = inspected.metadata_bytes.clone();
         let temp_size = temp.size();
-        let store = Arc::clone(self);
-        let (meta_sha, meta_created, file_created) = tokio::task::spawn_blocking(move || {
-            let (meta_sha, meta_created) = store.store.blobs.put_bytes(&metadata_bytes)?;
-            match store.store.blobs.commit(temp) {
-                Ok(created) => Ok((meta_sha, meta_created, created)),
-                Err(e) => {
-                    if meta_created {
-                        let _ = store.store.blobs.remove(&meta_sha);
-                    }
-                    Err(e)
-                }
+        let (b1, b2) = (Arc::clone(&self.store.blobs), Arc::clone(&self.store.blobs));
+        let (meta, file) = tokio::join!(
+            tokio::task::spawn_blocking(move || b1.put_bytes(&metadata_bytes)),
+            tokio::task::spawn_blocking(move || b2.commit(temp)),
+        );
+        let (meta, file) = (
+            meta.map_err(blocking_failed)?,
+            file.map_err(blocking_failed)?,
+        );
+        let (meta_sha, meta_created, file_created) = match (meta, file) {
+            (Ok((meta_sha, meta_created)), Ok(file_created)) => {
+                (meta_sha, meta_created, file_created)
             }
-        })
-        .await
-        .map_err(blocking_failed)??;
+            (meta, file) => {
+                let mut undo = Vec::new();
+                if let Ok((s, true)) = &meta {
+                    undo.push(*s);
+                }
+                if let Ok(true) = &file {
+                    undo.push(sha);
+                }
+                self.collect_garbage(undo).await;
+                let e = meta.err().or(file.err()).expect("one of them failed");
+                return Err(e.into());
+            }
+        };
 
         let release_metadata = release_metadata_json(&inspected.metadata).to_string();
         // rendered once, here, never per page view
@@ -326,29 +339,39 @@ impl Registry {
             // Bytes that were stored already may be a mirror cache blob;
             // under the write lock, which mirror cache retention takes to
             // evict one, make sure they still are.
-            for s in [&row.sha, &row.meta_sha] {
-                if !blobs.exists(s) {
-                    return Err(crate::store::StoreError::Internal(format!(
-                        "stored content {s} was evicted from the mirror cache during the \
-                         upload; nothing was stored, upload again"
-                    )));
-                }
+            if let Some(s) = blobs.first_missing(&[row.sha, row.meta_sha]) {
+                return Err(crate::store::StoreError::Internal(format!(
+                    "stored content {s} was evicted from the mirror cache during the \
+                     upload; nothing was stored, upload again"
+                )));
             }
-            row.insert(tx)
+            let orphans = match row.insert(tx)? {
+                Ok(orphans) => orphans,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            if is_new {
+                // the new name enters the typosquat index of private names
+                // in the same transaction: the next upload's gate sees it
+                let taken = crate::store::typo_index::work_queue(tx, super::typo::SYNC_BATCH)?.2;
+                return Ok(Ok((orphans, taken < super::typo::SYNC_BATCH)));
+            }
+            Ok(Ok((orphans, true)))
         };
         let result = match self.store.db.write(write).await {
             Ok(inner) => inner,
             Err(e) => Err(RegistryError::from(e)),
         };
         match result {
-            Ok(orphans) => {
+            Ok((orphans, typo_queue_done)) => {
                 let orphans: Vec<Sha256> = orphans
                     .into_iter()
                     .filter(|o| *o != sha && *o != meta_sha)
                     .collect();
                 self.collect_garbage(orphans).await;
                 if is_new {
-                    self.typo_sync_names().await;
+                    if !typo_queue_done || !self.typo_detector_ready() {
+                        self.typo_sync_names().await;
+                    }
                     // Is the name already published upstream of a mirror in the chain?
                     self.watch_private_name(path, &project, vec![version.clone()]);
                 }

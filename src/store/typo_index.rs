@@ -68,12 +68,16 @@ pub fn add(conn: &Conn<'_>, name: &StoredName) -> Result<bool, StoreError> {
     let Some(id) = id else {
         return Ok(false);
     };
-    for k in &name.keys {
-        conn.execute(
-            "INSERT INTO typo_keys (key, name_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            &[&k, &id],
-        )?;
-    }
+    // all keys in one statement (each is a round trip on PostgreSQL)
+    let keys = keys_json(name)?;
+    conn.execute(
+        &format!(
+            "INSERT INTO typo_keys (key, name_id) SELECT value, ?2 FROM ({}) AS k WHERE true
+             ON CONFLICT DO NOTHING",
+            conn.dialect().json_int_array("?1")
+        ),
+        &[&keys, &id],
+    )?;
     count_words(conn, name, 1)?;
     Ok(true)
 }
@@ -88,15 +92,21 @@ pub fn remove(conn: &Conn<'_>, name: &StoredName) -> Result<bool, StoreError> {
     let Some(id) = id else {
         return Ok(false);
     };
-    for k in &name.keys {
-        conn.execute(
-            "DELETE FROM typo_keys WHERE key = ?1 AND name_id = ?2",
-            &[&k, &id],
-        )?;
-    }
+    let keys = keys_json(name)?;
+    conn.execute(
+        &format!(
+            "DELETE FROM typo_keys WHERE name_id = ?2 AND key IN ({})",
+            conn.dialect().json_int_array("?1")
+        ),
+        &[&keys, &id],
+    )?;
     count_words(conn, name, -1)?;
     conn.execute("DELETE FROM typo_names WHERE id = ?1", &[&id])?;
     Ok(true)
+}
+
+fn keys_json(name: &StoredName) -> Result<String, StoreError> {
+    serde_json::to_string(&name.keys).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 /// Add `delta` (1 or -1) to the use counts of `name`'s words and to its

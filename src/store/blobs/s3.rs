@@ -168,6 +168,10 @@ pub(super) struct S3Blobs {
     label: String,
     rt: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
+    /// Whether the server refuses a create-only PUT of a key that exists
+    /// (checked once, by [`create_only_holds`]): then a PUT alone tells
+    /// whether this upload created an object, without a HEAD first.
+    create_only: Arc<CreateOnly>,
 }
 
 impl Drop for S3Blobs {
@@ -295,6 +299,7 @@ impl S3Blobs {
             handle: rt.handle().clone(),
             rt: Some(rt),
             label,
+            create_only: Arc::new(CreateOnly::default()),
         })
     }
 
@@ -354,6 +359,27 @@ impl S3Blobs {
         }
     }
 
+    /// The first of `shas` without an object (HEADs sent at once); a
+    /// lookup that fails counts as missing.
+    pub(super) fn first_missing(&self, shas: &[Sha256]) -> Option<Sha256> {
+        let store = Arc::clone(&self.store);
+        let keys: Vec<(Sha256, ObjPath)> = shas.iter().map(|s| (*s, self.key_of(s))).collect();
+        self.run(async move {
+            let found = futures_util::future::join_all(
+                keys.iter().map(|(_, k)| store.head(k)),
+            )
+            .await;
+            keys.iter().zip(found).find_map(|((sha, _), r)| match r {
+                Ok(_) => None,
+                Err(object_store::Error::NotFound { .. }) => Some(*sha),
+                Err(e) => {
+                    tracing::warn!(sha256 = %sha, error = %e, "object storage: existence check failed");
+                    Some(*sha)
+                }
+            })
+        })
+    }
+
     pub(super) fn size_of(&self, sha: &Sha256) -> Result<u64, StoreError> {
         let (store, key, label) = (
             Arc::clone(&self.store),
@@ -385,6 +411,7 @@ impl S3Blobs {
         );
         let limit = self.transfer_timeout;
         let single_put_max = self.single_put_max;
+        let (create_only, prefix) = (Arc::clone(&self.create_only), self.prefix.clone());
         let upload = async move {
             let store = if size <= WHOLE_MAX { quick } else { bulk };
             if size <= single_put_max {
@@ -393,14 +420,26 @@ impl S3Blobs {
                         .await
                         .map_err(|e| StoreError::io("reading", &path, e))?,
                 );
-                // Looked up first as well: `true` must mean "created now"
-                // (a failed database write then removes it), even on a
-                // server that ignores If-None-Match.
-                let there = match store.head(&key).await {
-                    Ok(_) => true,
-                    Err(object_store::Error::NotFound { .. }) => false,
-                    Err(e) => return Err(failed(&label, "looking up an object", e)),
+                // `true` must mean "created now" (a failed database write
+                // then removes it): on a server that ignores If-None-Match
+                // the object is looked up first as well.
+                let holds = match create_only.known() {
+                    Some(holds) => holds,
+                    // another upload is asking: look up this one meanwhile
+                    None if !create_only.start() => false,
+                    None => {
+                        let answer =
+                            create_only_holds(Arc::clone(&store), prefix, label.clone()).await;
+                        create_only.finish(answer.as_ref().ok().copied());
+                        answer?
+                    }
                 };
+                let there = !holds
+                    && match store.head(&key).await {
+                        Ok(_) => true,
+                        Err(object_store::Error::NotFound { .. }) => false,
+                        Err(e) => return Err(failed(&label, "looking up an object", e)),
+                    };
                 if !there {
                     let create = PutOptions {
                         mode: PutMode::Create,
@@ -606,6 +645,88 @@ impl S3Blobs {
             .await
             .map_err(|e| StoreError::Internal(format!("object read task: {e}")))?
     }
+}
+
+/// What is known of the server's create-only writes ([`create_only_holds`]).
+#[derive(Default)]
+struct CreateOnly(std::sync::atomic::AtomicU8);
+
+impl CreateOnly {
+    const UNKNOWN: u8 = 0;
+    const ASKING: u8 = 1;
+    const HOLDS: u8 = 2;
+    const OVERWRITES: u8 = 3;
+
+    fn known(&self) -> Option<bool> {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            Self::HOLDS => Some(true),
+            Self::OVERWRITES => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Claim the question; false if someone else is asking it.
+    fn start(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.0
+            .compare_exchange(Self::UNKNOWN, Self::ASKING, SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// The answer, or `None` to ask again later (the bucket failed).
+    fn finish(&self, answer: Option<bool>) {
+        let state = match answer {
+            Some(true) => Self::HOLDS,
+            Some(false) => Self::OVERWRITES,
+            None => Self::UNKNOWN,
+        };
+        self.0.store(state, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Does the server refuse a create-only PUT (`If-None-Match: *`) of a key
+/// that exists? Asked once per process (until it gets an answer), with a
+/// probe object of its own written twice, then removed in the background.
+/// A bucket that cannot be written is an error, as the upload that asked
+/// would have met; any other surprise answers no: the safe, slower way.
+async fn create_only_holds(
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    label: String,
+) -> Result<bool, StoreError> {
+    let key = ObjPath::from(format!(
+        "{prefix}{}airlock-create-probe-{}-{}",
+        if prefix.is_empty() { "" } else { "/" },
+        std::process::id(),
+        crate::store::now()
+    ));
+    let create = || PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    let probe = || PutPayload::from_static(b"probe");
+    match store.put_opts(&key, probe(), create()).await {
+        Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+        Err(e) => return Err(failed(&label, "storing a file", e)),
+    }
+    let second = store.put_opts(&key, probe(), create()).await;
+    let cleanup = Arc::clone(&store);
+    tokio::spawn(async move {
+        let _ = cleanup.delete(&key).await;
+    });
+    let holds = match second {
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => true,
+        Ok(_) => false,
+        Err(e) => return Err(failed(&label, "storing a file", e)),
+    };
+    if holds {
+        tracing::info!(storage = %label, "object storage refuses create-only writes over existing objects: new files are stored in one request");
+    } else {
+        tracing::warn!(storage = %label, "object storage overwrites existing objects on create-only writes: every new file is looked up before it is stored");
+    }
+    Ok(holds)
 }
 
 /// GET `key` and forward its bytes into a channel from a task of the
@@ -821,6 +942,11 @@ mod tests {
             assert_eq!(again, sha);
             assert!(!created);
             assert_eq!(store.quarantine(&sha).expect("sound"), None);
+        }
+        // s3s-fs refuses create-only writes over an object: found out by
+        // the first store, so the later ones send no HEAD first
+        if let super::super::Backend::S3(s) = &store.backend {
+            assert_eq!(s.create_only.known(), Some(true));
         }
         // altered behind the store's back: found, quarantined, put back right
         let sha = Sha256::of(&small);

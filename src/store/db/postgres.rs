@@ -132,10 +132,12 @@ impl PgDb {
     }
 
     /// `f` inside one transaction opened by `begin`, committed if it returns
-    /// `Ok`, rolled back otherwise.
+    /// `Ok`, rolled back otherwise. `begin` and `commit` are simple-query
+    /// batches (one round trip each, whatever they hold).
     fn transaction<T>(
         &self,
         begin: &str,
+        commit: &str,
         f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut session = self.session()?;
@@ -156,7 +158,7 @@ impl PgDb {
         }
         let out = catch_unwind(AssertUnwindSafe(|| f(&Conn::postgres(&session))));
         match out {
-            Ok(Ok(value)) => match Conn::postgres(&session).batch("COMMIT") {
+            Ok(Ok(value)) => match Conn::postgres(&session).batch(commit) {
                 Ok(()) => Ok(value),
                 Err(e) => {
                     discard(session);
@@ -180,7 +182,11 @@ impl PgDb {
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f)
+        self.transaction(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            "COMMIT",
+            f,
+        )
     }
 
     /// `f` in one write transaction; with `advance`, the transaction also
@@ -191,16 +197,19 @@ impl PgDb {
         advance: bool,
     ) -> Result<T, StoreError> {
         let queued = std::time::Instant::now();
-        self.transaction("BEGIN ISOLATION LEVEL READ COMMITTED", |conn| {
-            conn.query_one("SELECT pg_advisory_xact_lock(?1)", &[&WRITE_LOCK], |_| {
-                Ok(())
-            })?;
+        // the lock is taken in the round trip that begins the transaction,
+        // and the serial advanced in the one that commits it
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        );
+        let commit = if advance {
+            format!("{ADVANCE_SQL}; COMMIT")
+        } else {
+            "COMMIT".to_string()
+        };
+        self.transaction(&begin, &commit, |conn| {
             crate::metrics::record_db_wait(crate::metrics::DbConn::Writer, queued.elapsed());
-            let out = f(conn)?;
-            if advance {
-                conn.batch(ADVANCE_SQL)?;
-            }
-            Ok(out)
+            f(conn)
         })
     }
 
@@ -211,7 +220,7 @@ impl PgDb {
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        self.transaction("BEGIN", |conn| {
+        self.transaction("BEGIN", "COMMIT", |conn| {
             conn.query_one("SELECT pg_advisory_xact_lock(?1)", &[&MIGRATE_LOCK], |_| {
                 Ok(())
             })?;

@@ -44,12 +44,13 @@ impl Dialect {
     }
 
     /// A subquery of the elements of the JSON array of strings bound as
-    /// parameter `param` (`?1`), for `x IN (...)` with any number of values.
+    /// parameter `param` (`?1`), for `x IN (...)` with any number of values;
+    /// its one column is named `value`.
     pub fn json_array(self, param: &str) -> String {
         match self {
             Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
             Dialect::Postgres => {
-                format!("SELECT jsonb_array_elements_text(CAST({param} AS jsonb))")
+                format!("SELECT jsonb_array_elements_text(CAST({param} AS jsonb)) AS value")
             }
         }
     }
@@ -59,7 +60,9 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
             Dialect::Postgres => {
-                format!("SELECT CAST(jsonb_array_elements_text(CAST({param} AS jsonb)) AS BIGINT)")
+                format!(
+                    "SELECT CAST(jsonb_array_elements_text(CAST({param} AS jsonb)) AS BIGINT) AS value"
+                )
             }
         }
     }

@@ -5,10 +5,15 @@
 //! fetched from upstream and verified again on the next download. The
 //! server's own retention (`--mirror-cache-max-gb`) runs after fetches take
 //! the cache over its cap, and says so in its log and metrics.
+//!
+//! With `AIRLOCK_TEST_DATABASE=postgres` the same tests run on PostgreSQL
+//! with the files in a bucket of a real S3 protocol server.
 
 mod common;
 #[path = "common/fake_upstream.rs"]
 mod fake_upstream;
+#[path = "common/s3.rs"]
+mod s3;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,11 +57,44 @@ fn files(up: &FakeUpstream) -> Files {
     Files { a, b, kept }
 }
 
-fn airlock(up: &FakeUpstream, extra: &[&str]) -> Server {
+/// Where the server keeps its files: `blobs/` in its data folder, or on
+/// PostgreSQL ([`on_postgres`]) a bucket of a real S3 protocol server.
+struct Blobs(Option<s3::S3Server>);
+
+const PREFIX: &str = "gc";
+
+impl Blobs {
+    fn new() -> Self {
+        Self(on_postgres().then(s3::S3Server::start))
+    }
+
+    /// Where the blob of `d` is stored (whether or not it is).
+    fn path(&self, s: &Server, d: &Dist) -> PathBuf {
+        let hex = sha256_hex(&d.bytes);
+        match &self.0 {
+            Some(s3) => s3.object_file(PREFIX, &hex),
+            None => s
+                .data
+                .join("blobs")
+                .join(&hex[0..2])
+                .join(&hex[2..4])
+                .join(hex),
+        }
+    }
+}
+
+fn airlock(up: &FakeUpstream, blobs: &Blobs, extra: &[&str]) -> Server {
     let url = up.simple_url();
     let mut args = vec!["--upstream", url.as_str(), "--upstream-timeout", "5"];
     args.extend_from_slice(extra);
-    Server::start_with(&args)
+    match &blobs.0 {
+        Some(s3) => {
+            let bucket = s3.blobs_url(PREFIX);
+            args.extend(["--blobs", bucket.as_str()]);
+            Server::start_with_env(&args, &s3.env())
+        }
+        None => Server::start_with(&args),
+    }
 }
 
 /// The absolute URL of `filename` on the simple page of `project`.
@@ -90,15 +128,6 @@ fn download(s: &Server, project: &str, d: &Dist) {
     assert_eq!(sha256_hex(&body), sha256_hex(&d.bytes), "{}", d.filename);
 }
 
-fn blob(s: &Server, d: &Dist) -> PathBuf {
-    let hex = sha256_hex(&d.bytes);
-    s.data
-        .join("blobs")
-        .join(&hex[0..2])
-        .join(&hex[2..4])
-        .join(hex)
-}
-
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !cond() {
@@ -114,6 +143,7 @@ fn gc(s: &Server, args: &[&str]) -> (bool, String, String) {
         .arg("--data")
         .arg(&s.data)
         .args(args)
+        .envs(s.command_env())
         .output()
         .unwrap();
     (
@@ -155,7 +185,9 @@ fn seconds_pass(n: u64) {
 fn gc_evicts_unreferenced_least_recently_used_files_which_are_fetched_again() {
     let up = FakeUpstream::start();
     let f = files(&up);
-    let s = airlock(&up, &[]);
+    let blobs = Blobs::new();
+    let blob = |s: &Server, d: &Dist| blobs.path(s, d);
+    let s = airlock(&up, &blobs, &[]);
 
     // oldest: `kept`, downloaded and then pushed to root/dev (the stage
     // row shares the mirror's blob)
@@ -200,6 +232,9 @@ fn gc_evicts_unreferenced_least_recently_used_files_which_are_fetched_again() {
     assert_eq!(dry["cached_bytes"], 150 * 1024);
     assert_eq!(dry["evicted_bytes"], 100 * 1024);
     assert_eq!(s.data_files(), before, "a dry run changes nothing");
+    for d in [&f.a, &f.b, &f.kept] {
+        assert!(blob(&s, d).is_file(), "a dry run keeps {}", d.filename);
+    }
     let (ok, text, _) = gc(&s, &["--max-gb", &cap, "--min-idle", "0s", "--dry-run"]);
     assert!(
         ok && text.contains(&format!("would evict {}", f.a.filename)),
@@ -273,6 +308,7 @@ fn gc_evicts_unreferenced_least_recently_used_files_which_are_fetched_again() {
     let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(["fsck", "--no-metadata", "--data"])
         .arg(&s.data)
+        .envs(s.command_env())
         .output()
         .unwrap();
     assert!(
@@ -297,8 +333,11 @@ fn the_server_evicts_when_fetches_take_the_cache_over_its_cap() {
     let up = FakeUpstream::start();
     let f = files(&up);
     let cap = gb(120);
+    let blobs = Blobs::new();
+    let blob = |s: &Server, d: &Dist| blobs.path(s, d);
     let mut s = airlock(
         &up,
+        &blobs,
         &[
             "--mirror-cache-max-gb",
             &cap,

@@ -102,9 +102,24 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The report for the database of the data folder `dir`, opened read-only.
+/// The report for the database of the data folder `dir`, opened read-only
+/// (or the PostgreSQL database a cluster node's folder records).
 fn verify_data_folder(dir: &Path, anchor: Option<&Head>) -> anyhow::Result<Value> {
-    crate::store::require_embedded(dir, "airlock audit verify --data")?;
+    use crate::maintenance::source::{self, Metadata};
+    if source::recorded_database(dir)
+        .map(|l| !matches!(l, crate::store::DatabaseLocation::Local))
+        .unwrap_or(true)
+    {
+        let metadata = Metadata::open(dir, true)?;
+        let report = metadata.snapshot(|c| match anchor {
+            Some(h) => audit::verify_with_anchor(c, h),
+            None => audit::verify(c),
+        });
+        metadata.close()?;
+        return Ok(report
+            .with_context(|| format!("reading the audit log recorded by {}", dir.display()))?
+            .to_json());
+    }
     let file = dir.join(crate::store::DB_FILE);
     let conn = crate::store::Db::open_read_only(&file)?;
     let has_log: bool = conn

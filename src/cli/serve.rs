@@ -461,26 +461,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.blobs_redirect > 7 * 24 * 3600 {
         anyhow::bail!("--blobs-redirect: at most 604800 seconds (7 days, S3's limit)");
     }
-    if !matches!(args.blobs, crate::store::BlobLocation::Local) {
-        if args.accel_redirect.is_some() {
-            anyhow::bail!(
-                "--accel-redirect is not yet supported with --blobs s3:// (nginx sends files \
-                 from local disk); see docs/scale-out.md"
-            );
-        }
-        if args.mirror.settings()?.retention.is_active() {
-            anyhow::bail!(
-                "mirror cache retention (--mirror-cache-max-gb, --mirror-cache-max-age) is not \
-                 yet supported with --blobs s3://; see docs/scale-out.md"
-            );
-        }
-    }
-    if matches!(args.database, crate::store::DatabaseLocation::Postgres(_))
-        && args.mirror.settings()?.retention.is_active()
-    {
+    if !matches!(args.blobs, crate::store::BlobLocation::Local) && args.accel_redirect.is_some() {
         anyhow::bail!(
-            "mirror cache retention (--mirror-cache-max-gb, --mirror-cache-max-age) is not \
-             yet supported with --database postgres://; see docs/scale-out.md"
+            "--accel-redirect is not yet supported with --blobs s3:// (nginx sends files from \
+             local disk); see docs/scale-out.md"
         );
     }
     // opening may connect to PostgreSQL and migrate it: blocking work
@@ -597,7 +581,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let retention = reg.settings.mirror.retention;
     if retention.is_active() {
         crate::maintenance::gc::spawn_periodic(
-            args.data.clone(),
+            Arc::clone(&reg.store.db),
+            Arc::clone(&reg.store.blobs),
             retention,
             Arc::new(reg.mirror.in_use()),
             Arc::clone(reg.mirror.cache_use()),

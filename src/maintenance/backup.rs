@@ -56,8 +56,9 @@ pub fn backup(
     force_copy: bool,
     pace: Pace,
 ) -> Result<BackupReport, MaintenanceError> {
-    crate::store::blobs::require_local(data, "airlock backup")?;
-    crate::store::require_embedded(data, "airlock backup")?;
+    if super::source::is_cluster(data) {
+        return backup_cluster(data, dest, pace);
+    }
     // Refuse before writing anything.
     let src_db = data.join(DB_FILE);
     if !src_db.is_file() {
@@ -104,7 +105,7 @@ pub fn backup(
 
     // 3. What the snapshot refers to, and nothing else.
     let snapshot = super::open_db(dest)?;
-    let wanted = refs::load(&snapshot)?;
+    let wanted = refs::load(&crate::store::sql::Conn::sqlite(&snapshot))?;
     drop(snapshot);
     for sha in &wanted.all {
         let to = refs::blob_path(&dst_root, sha);
@@ -131,6 +132,66 @@ pub fn backup(
     }
     report.verified = verify(dest, pace)?;
     Ok(report)
+}
+
+/// The backup of a cluster node's folder (metadata in PostgreSQL, files in
+/// a bucket: docs/scale-out.md): an embedded data folder holding the
+/// cluster's data, so that `airlock restore` (one machine) or `airlock
+/// store migrate --from` (a new cluster) brings it back. It is an export of
+/// one consistent snapshot of the database, with the mirror files and every
+/// blob re-hashed as it arrives (`export`), imported into `dest`
+/// (re-verified, the audit chain too, the copy appended to it as a
+/// `data_import` entry), then verified like any backup. The export is
+/// staged in a work folder beside `dest` and removed afterwards.
+fn backup_cluster(data: &Path, dest: &Path, pace: Pace) -> Result<BackupReport, MaintenanceError> {
+    use super::export::{self, ExportOptions};
+    if !super::is_absent_or_empty(dest)? {
+        return Err(MaintenanceError::NotEmpty(dest.to_path_buf(), "backup"));
+    }
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let work = tempfile::Builder::new()
+        .prefix(".airlock-backup-")
+        .tempdir_in(parent)
+        .map_err(|e| MaintenanceError::io("creating a work folder in", parent, e))?;
+    let staged = work.path().join("export");
+    let exported = export::export(
+        data,
+        &staged,
+        ExportOptions {
+            with_mirror_files: true,
+            copy: false,
+        },
+    )
+    .map_err(|e| MaintenanceError::Export(Box::new(e)))?;
+    let existed = dest.exists();
+    let result = (|| {
+        export::import(&staged, dest).map_err(|e| MaintenanceError::Export(Box::new(e)))?;
+        let secret = data.join(SECRET_FILE);
+        let has_secret = secret.is_file();
+        if has_secret {
+            super::copy_private(&secret, &dest.join(SECRET_FILE))?;
+        }
+        Ok::<_, MaintenanceError>(has_secret)
+    })();
+    let secret = match result {
+        Ok(s) => s,
+        Err(e) => {
+            // `import` removes what it wrote itself; the secret came after
+            export::remove_written(dest, existed);
+            return Err(e);
+        }
+    };
+    drop(work);
+    Ok(BackupReport {
+        blobs_linked: 0,
+        blobs_copied: exported.manifest.blobs.count,
+        blobs_pruned: 0,
+        secret,
+        verified: verify(dest, pace)?,
+    })
 }
 
 /// The checks a backup must pass (before it is trusted, and before a

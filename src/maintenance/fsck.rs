@@ -19,13 +19,16 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use super::refs::{self, BlobEntry};
+use super::source::{Blobs, Metadata};
 use super::{MaintenanceError, Pace};
 use crate::digest::Sha256;
+use crate::store::sql::Conn;
+use crate::store::StoreError;
 
 /// The schema version (migration number) that created `audit_log`.
 const AUDIT_LOG_SCHEMA: i64 = 7;
@@ -164,15 +167,32 @@ impl FsckReport {
     }
 }
 
-/// Check the data folder `dir` (see the module documentation).
+/// Check the data folder `dir` (see the module documentation): its
+/// embedded database and `blobs/`, or the PostgreSQL database and bucket
+/// a cluster node's folder records (docs/scale-out.md).
 pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceError> {
-    crate::store::blobs::require_local(dir, "airlock fsck")?;
-    crate::store::require_embedded(dir, "airlock fsck")?;
-    let conn = super::open_db(dir)?;
+    let metadata = Metadata::open(dir, true)?;
+    let blobs = Blobs::open(dir)?;
+    let report = fsck_opened(dir, opts, &metadata, &blobs);
+    metadata.close()?;
+    report
+}
+
+fn fsck_opened(
+    dir: &Path,
+    opts: &FsckOptions,
+    metadata: &Metadata,
+    blobs: &Blobs,
+) -> Result<FsckReport, MaintenanceError> {
+    if !matches!(metadata, Metadata::Embedded(_)) {
+        // PostgreSQL checks its own pages (checksums, amcheck): no
+        // `quick_check` here
+        return check(dir, opts, metadata, blobs);
+    }
     let quick_conn = super::open_db(dir)?;
     if opts.pace.is_limited() {
         // Paced: one thing after another, every part within the pace.
-        let mut report = check(dir, opts, &conn)?;
+        let mut report = check(dir, opts, metadata, blobs)?;
         report.database = quick_check(&quick_conn, opts.pace)?;
         return Ok(report);
     }
@@ -181,7 +201,7 @@ pub fn fsck(dir: &Path, opts: &FsckOptions) -> Result<FsckReport, MaintenanceErr
     // rest, which is single-threaded too until the blobs are hashed.
     std::thread::scope(|scope| {
         let quick = scope.spawn(move || quick_check(&quick_conn, opts.pace));
-        let report = check(dir, opts, &conn);
+        let report = check(dir, opts, metadata, blobs);
         let database = quick.join().expect("the quick_check thread panicked");
         let mut report = report?;
         report.database = database?;
@@ -210,32 +230,87 @@ fn quick_check(conn: &rusqlite::Connection, pace: Pace) -> Result<Vec<String>, M
     Ok(found.into_iter().filter(|l| l != "ok").collect())
 }
 
+/// A stored blob found by the walk of `blobs/` or the bucket's listing.
+struct Stored {
+    sha: String,
+    at: Place,
+}
+
+enum Place {
+    File(PathBuf),
+    Object {
+        key: String,
+        size: u64,
+        modified: i64,
+    },
+}
+
+impl Stored {
+    fn describe(&self) -> String {
+        match &self.at {
+            Place::File(p) => p.display().to_string(),
+            Place::Object { key, .. } => format!("object {key}"),
+        }
+    }
+
+    /// Written at least `age` before `now`?
+    fn older_than(&self, now: SystemTime, age: Duration) -> bool {
+        match &self.at {
+            Place::File(p) => older_than(p, now, age),
+            Place::Object { modified, .. } => {
+                let at = UNIX_EPOCH + Duration::from_secs((*modified).max(0) as u64);
+                now.duration_since(at).map(|d| d >= age).unwrap_or(false)
+            }
+        }
+    }
+}
+
 /// Everything but `quick_check` (see [`fsck`]).
 fn check(
     dir: &Path,
     opts: &FsckOptions,
-    conn: &rusqlite::Connection,
+    metadata: &Metadata,
+    source: &Blobs,
 ) -> Result<FsckReport, MaintenanceError> {
     let mut report = FsckReport::default();
 
-    let refs = refs::load(conn)?;
-    let root = dir.join("blobs");
-    let entries = refs::walk_blobs_paced(&root, opts.pace)?;
-    let progress = Progress::new(opts.progress, entries.len());
-    let now = SystemTime::now();
-
-    // Re-hash every blob, on every core.
+    let refs = metadata.read(refs::load)?;
     let mut blobs = Vec::new();
-    for e in entries {
-        match e {
-            BlobEntry::Stray(p) => report.stray.push(p.display().to_string()),
-            BlobEntry::Blob { sha, path } => blobs.push((sha, path)),
+    match source {
+        Blobs::Dir(root) => {
+            for e in refs::walk_blobs_paced(root, opts.pace)? {
+                match e {
+                    BlobEntry::Stray(p) => report.stray.push(p.display().to_string()),
+                    BlobEntry::Blob { sha, path } => blobs.push(Stored {
+                        sha,
+                        at: Place::File(path),
+                    }),
+                }
+            }
+        }
+        Blobs::Bucket { store, .. } => {
+            for o in store.list()? {
+                match o.sha {
+                    None => report.stray.push(format!("object {}", o.key)),
+                    Some(sha) => blobs.push(Stored {
+                        sha: sha.to_hex(),
+                        at: Place::Object {
+                            key: o.key,
+                            size: o.size,
+                            modified: o.modified,
+                        },
+                    }),
+                }
+            }
         }
     }
+    let progress = Progress::new(opts.progress, blobs.len());
+    let now = SystemTime::now();
+
     // The files whose core metadata is checked: their archives are read
     // once, whole, for both the re-hash and the metadata comparison.
     let metadata_rows = if opts.check_metadata {
-        metadata_rows(conn)?
+        metadata.read(metadata_rows)?
     } else {
         Vec::new()
     };
@@ -244,13 +319,14 @@ fn check(
         .map(|r| (r.sha.as_str(), r.filename.as_str()))
         .collect();
     let limits = crate::dist::Limits::default();
-    let hashed = hash_all(&blobs, &archives, &limits, opts.pace, &progress)?;
+    // Re-hash every blob, on every core.
+    let hashed = hash_all(&blobs, source, &archives, &limits, opts.pace, &progress)?;
     progress.done();
     let mut good: HashSet<String> = HashSet::new();
     let mut present: HashSet<String> = HashSet::new();
-    let mut orphan_candidates: Vec<(String, PathBuf)> = Vec::new();
+    let mut orphan_candidates: Vec<Stored> = Vec::new();
     let mut quick_metadata: HashMap<String, String> = HashMap::new();
-    for ((sha, path), result) in blobs.into_iter().zip(hashed) {
+    for (stored, result) in blobs.into_iter().zip(hashed) {
         let Some(Hashed {
             digest: actual,
             size,
@@ -259,6 +335,7 @@ fn check(
         else {
             continue; // removed by the server's garbage collection meanwhile
         };
+        let sha = stored.sha.clone();
         if let Some(m) = metadata {
             quick_metadata.insert(sha.clone(), m);
         }
@@ -266,21 +343,22 @@ fn check(
         report.bytes += size;
         present.insert(sha.clone());
         if actual != sha {
-            report
-                .corrupt
-                .push(format!("{} (content hashes to {actual})", path.display()));
+            report.corrupt.push(format!(
+                "{} (content hashes to {actual})",
+                stored.describe()
+            ));
         } else {
             good.insert(sha.clone());
         }
         if !refs.all.contains(&sha) {
-            orphan_candidates.push((sha, path));
+            orphan_candidates.push(stored);
         }
     }
 
     // Rows without their blob (checked again against the database now).
     let mut missing: Vec<&refs::RequiredRef> = Vec::new();
     for (sha, rows) in &refs.required {
-        if !present.contains(sha) && refs::referenced_now(conn, sha)? {
+        if !present.contains(sha) && metadata.read(|c| refs::referenced_now(c, sha))? {
             missing.extend(rows.iter());
         }
     }
@@ -296,28 +374,40 @@ fn check(
         .count() as u64;
 
     // Unreferenced blobs.
-    for (sha, path) in orphan_candidates {
-        if refs::referenced_now(conn, &sha)? {
+    for stored in orphan_candidates {
+        let sha = &stored.sha;
+        if metadata.read(|c| refs::referenced_now(c, sha))? {
             continue; // referenced since the first read: an upload
         }
-        if !older_than(&path, now, opts.min_age) {
+        if !stored.older_than(now, opts.min_age) {
             // maybe an upload between writing its blob and its row
             report
                 .recent_unreferenced
-                .push(format!("{sha} ({})", path.display()));
+                .push(format!("{sha} ({})", stored.describe()));
             continue;
         }
         if opts.repair {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
+            match (&stored.at, source) {
+                (Place::File(path), _) => match std::fs::remove_file(path) {
+                    Ok(()) => {
+                        report.orphans_removed += 1;
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(MaintenanceError::io("removing", path, e)),
+                },
+                (Place::Object { .. }, Blobs::Bucket { store, .. }) => {
+                    let digest: Sha256 = sha.parse().expect("listed as a blob");
+                    store.remove(&digest)?;
                     report.orphans_removed += 1;
                     continue;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(MaintenanceError::io("removing", &path, e)),
+                (Place::Object { .. }, Blobs::Dir(_)) => unreachable!("objects come from a bucket"),
             }
         }
-        report.orphans.push(format!("{sha} ({})", path.display()));
+        report
+            .orphans
+            .push(format!("{sha} ({})", stored.describe()));
     }
 
     // Temp files an upload in progress or a crash left.
@@ -343,9 +433,23 @@ fn check(
             digests: &quick_metadata,
             filenames: &archives,
         };
-        check_metadata(&metadata_rows, &root, &good, &quick, opts.pace, &mut report)?;
+        check_metadata(
+            &metadata_rows,
+            source,
+            &good,
+            &quick,
+            opts.pace,
+            &mut report,
+        )?;
     }
 
+    let Metadata::Embedded(conn) = metadata else {
+        // a PostgreSQL database is brought to this airlock's schema on open
+        let audit = metadata.snapshot(crate::audit::verify)?;
+        report.audit_entries = audit.entries;
+        report.audit_problems = audit.problems.iter().map(|p| p.to_string()).collect();
+        return Ok(report);
+    };
     // The audit log exists from schema version 7 on (an older data folder
     // that no server of this version has opened yet has none).
     let has_log: bool = conn.query_row(
@@ -381,23 +485,21 @@ struct MetadataRow {
     index: String,
 }
 
-fn metadata_rows(conn: &rusqlite::Connection) -> Result<Vec<MetadataRow>, MaintenanceError> {
-    let mut stmt = conn.prepare(
+fn metadata_rows(conn: &Conn<'_>) -> Result<Vec<MetadataRow>, MaintenanceError> {
+    Ok(conn.query_map(
         "SELECT f.filename, f.sha256, f.metadata_sha256, i.name FROM files f
            JOIN indexes i ON i.id = f.index_id
           WHERE f.metadata_sha256 IS NOT NULL ORDER BY f.id",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
+        &[],
+        |r| {
             Ok(MetadataRow {
                 filename: r.get(0)?,
-                sha: r.get::<_, String>(1)?.to_ascii_lowercase(),
-                meta_sha: r.get::<_, String>(2)?.to_ascii_lowercase(),
+                sha: r.get::<String>(1)?.to_ascii_lowercase(),
+                meta_sha: r.get::<String>(2)?.to_ascii_lowercase(),
                 index: r.get(3)?,
             })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+        },
+    )?)
 }
 
 /// What the re-hash already found inside the archives it read whole: the
@@ -412,7 +514,7 @@ struct QuickMetadata<'a> {
 /// PKG-INFO inside the archive, for files whose blobs are both intact.
 fn check_metadata(
     rows: &[MetadataRow],
-    root: &Path,
+    source: &Blobs,
     good: &HashSet<String>,
     quick: &QuickMetadata<'_>,
     pace: Pace,
@@ -443,7 +545,18 @@ fn check_metadata(
             {
                 return Ok(Ok(meta_sha.clone()));
             }
-            let path = refs::blob_path(root, sha);
+            // a blob in a bucket: a verified download, deleted on drop
+            let copy;
+            let path = match source {
+                Blobs::Dir(root) => refs::blob_path(root, sha),
+                Blobs::Bucket { store, .. } => {
+                    let digest: Sha256 = sha.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("a row names blob {sha:?}, not a sha256"))
+                    })?;
+                    copy = store.local_copy(&digest)?;
+                    copy.path().to_path_buf()
+                }
+            };
             // The quick way first: the archive read once, still its
             // verified bytes, and its metadata member found without the
             // archive rules (checked at upload); a match is the answer.
@@ -521,7 +634,8 @@ struct Hashed {
 /// for both checks. Hashing, not the disk, is the bottleneck on SSDs: see
 /// [`super::par_map`].
 fn hash_all(
-    blobs: &[(String, PathBuf)],
+    blobs: &[Stored],
+    source: &Blobs,
     archives: &HashMap<&str, &str>,
     limits: &crate::dist::Limits,
     pace: Pace,
@@ -531,34 +645,51 @@ fn hash_all(
         blobs,
         pace,
         || (vec![0u8; refs::HASH_BUFFER], Vec::new()),
-        |(buf, whole), (sha, path)| {
-            if let Some(filename) = archives.get(sha.as_str()) {
-                if read_small(path, whole) {
-                    let digest = Sha256::of(whole).to_hex();
-                    let metadata = (digest == *sha)
-                        .then(|| crate::dist::stored_metadata(whole, filename, limits))
-                        .flatten()
-                        .map(|m| Sha256::of(&m).to_hex());
-                    progress.tick();
-                    return Ok(Some(Hashed {
-                        digest,
-                        size: whole.len() as u64,
-                        metadata,
-                    }));
+        |(buf, whole), Stored { sha, at }| {
+            let r = match (at, source) {
+                (Place::File(path), _) => {
+                    if let Some(filename) = archives.get(sha.as_str()) {
+                        if read_small(path, whole) {
+                            let digest = Sha256::of(whole).to_hex();
+                            let metadata = (digest == *sha)
+                                .then(|| crate::dist::stored_metadata(whole, filename, limits))
+                                .flatten()
+                                .map(|m| Sha256::of(&m).to_hex());
+                            progress.tick();
+                            return Ok(Some(Hashed {
+                                digest,
+                                size: whole.len() as u64,
+                                metadata,
+                            }));
+                        }
+                    }
+                    match refs::hash_file_with(path, buf) {
+                        Ok((digest, size)) => Some(Hashed {
+                            digest,
+                            size,
+                            metadata: None,
+                        }),
+                        Err(MaintenanceError::Io { source, .. })
+                            if source.kind() == std::io::ErrorKind::NotFound =>
+                        {
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-            }
-            let r = match refs::hash_file_with(path, buf) {
-                Ok((digest, size)) => Some(Hashed {
-                    digest,
-                    size,
-                    metadata: None,
-                }),
-                Err(MaintenanceError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    None
+                (Place::Object { size, .. }, Blobs::Bucket { store, .. }) => {
+                    let digest: Sha256 = sha.parse().expect("listed as a blob");
+                    match store.rehash(&digest) {
+                        Ok(actual) => Some(Hashed {
+                            digest: actual.to_hex(),
+                            size: *size,
+                            metadata: None,
+                        }),
+                        Err(StoreError::NotFound(_)) => None,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-                Err(e) => return Err(e),
+                (Place::Object { .. }, Blobs::Dir(_)) => unreachable!("objects come from a bucket"),
             };
             progress.tick();
             Ok(r)

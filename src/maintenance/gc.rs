@@ -23,19 +23,20 @@
 //! * A download already streaming a blob keeps its open file (unlink on
 //!   Linux does not take the bytes from an open file).
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{MaintenanceError, DB_FILE};
+use super::{source, MaintenanceError, DB_FILE};
 use crate::digest::Sha256;
 use crate::mirror::cache_use::CacheUse;
 use crate::mirror::retention::{self, Candidate, Reason, RetentionPolicy};
 use crate::store::sql::Conn;
-use crate::store::{mirror_cache, releases};
+use crate::store::{mirror_cache, releases, BlobStore, DatabaseLocation, Db, StoreError};
 
 /// Evictions per write transaction (keeps the server's writer waiting briefly).
 const BATCH: usize = 64;
@@ -148,53 +149,57 @@ struct Scanned {
     mtime: i64,
 }
 
-fn blob_path(dir: &Path, sha: &Sha256) -> PathBuf {
-    super::refs::blob_path(&dir.join("blobs"), &sha.to_hex())
-}
-
-/// Size and modification time (unix seconds) of a stored blob.
-fn stat(path: &Path) -> Result<Option<(u64, i64)>, MaintenanceError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => {
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            Ok(Some((m.len(), mtime)))
-        }
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(MaintenanceError::io("reading", path, e)),
-    }
-}
-
 /// Open the data folder's database for writing, without migrating it: the
-/// schema must be this airlock's (the running server's).
-fn open(dir: &Path) -> Result<Connection, MaintenanceError> {
-    let file = dir.join(DB_FILE);
-    if !file.is_file() {
-        return Err(MaintenanceError::NotADataFolder(dir.to_path_buf()));
+/// schema must be this airlock's (the running server's). An embedded
+/// database is checked first, then opened as the server opens it; a
+/// cluster node's folder opens the PostgreSQL database it records.
+fn open_db(dir: &Path) -> Result<Arc<Db>, MaintenanceError> {
+    match source::recorded_database(dir)? {
+        DatabaseLocation::Local => {
+            let file = dir.join(DB_FILE);
+            if !file.is_file() {
+                return Err(MaintenanceError::NotADataFolder(dir.to_path_buf()));
+            }
+            let conn = Connection::open_with_flags(
+                &file,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            super::check_schema(&conn, false)?;
+            drop(conn);
+            Ok(Db::open(&file)?)
+        }
+        DatabaseLocation::Postgres(l) => Ok(Db::open_postgres(&l)?),
     }
-    let conn = Connection::open_with_flags(
-        &file,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    super::check_schema(&conn, false)?;
-    Ok(conn)
 }
 
-/// Apply `opts.policy` to the mirror cache of the data folder `dir`.
+/// Apply `opts.policy` to the mirror cache of the data folder `dir`
+/// (`airlock gc`; the server may be running on it).
 pub fn sweep(
     dir: &Path,
     opts: &GcOptions,
     in_use: &dyn InUse,
 ) -> Result<GcReport, MaintenanceError> {
-    crate::store::blobs::require_local(dir, "airlock gc")?;
-    crate::store::require_embedded(dir, "airlock gc")?;
-    let mut conn = open(dir)?;
+    let db = open_db(dir)?;
+    // the server's tmp/ is its own: this command's temp files go elsewhere
+    let work = tempfile::Builder::new()
+        .prefix("airlock-gc-")
+        .tempdir()
+        .map_err(|e| MaintenanceError::io("creating", &std::env::temp_dir(), e))?;
+    let blobs = BlobStore::open_beside(dir, &source::recorded_blobs(dir)?, work.path())?;
+    let report = sweep_store(&db, &blobs, opts, in_use);
+    db.close()?;
+    report
+}
+
+/// Apply `opts.policy` to the mirror cache of `db` and `blobs` (the
+/// server's own store, or what [`sweep`] opened).
+pub fn sweep_store(
+    db: &Db,
+    blobs: &BlobStore,
+    opts: &GcOptions,
+    in_use: &dyn InUse,
+) -> Result<GcReport, MaintenanceError> {
     let now = crate::store::now();
     let mut report = GcReport {
         dry_run: opts.dry_run,
@@ -202,13 +207,19 @@ pub fn sweep(
     };
 
     // Scan: stored blobs only mirror rows name, with their last use.
-    let mut cands = Vec::new();
-    let sql = Conn::sqlite(&conn);
-    for b in mirror_cache::named_blobs(&sql)? {
-        if releases::stage_referenced(&sql, &b.sha256)? {
-            continue;
+    let named = db.read_blocking(|c| {
+        let mut out = Vec::new();
+        for b in mirror_cache::named_blobs(c)? {
+            if !releases::stage_referenced(c, &b.sha256)? {
+                out.push(b);
+            }
         }
-        let Some((size, mtime)) = stat(&blob_path(dir, &b.sha256))? else {
+        Ok(out)
+    })?;
+    let stats = stat_all(blobs, named.iter().map(|b| &b.sha256))?;
+    let mut cands = Vec::new();
+    for b in named {
+        let Some(&(size, mtime)) = stats.get(&b.sha256) else {
             continue; // not cached
         };
         let last_used = if in_use.in_flight(&b.sha256) {
@@ -242,25 +253,24 @@ pub fn sweep(
         return Ok(report);
     }
 
-    // Evict, re-checking each blob under the write lock.
+    // Evict, re-checking each blob inside a write transaction (SQLite's
+    // write lock, PostgreSQL's cluster write lock: shared with pushes).
     for batch in chosen.evict.chunks(BATCH) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut gone = Vec::new();
-        for (c, reason) in batch {
-            if !still_evictable(&tx, dir, c, in_use)? {
-                report.skipped += 1;
-                continue;
+        let (gone, skipped) = db.write_blocking(|tx| {
+            let mut gone = Vec::new();
+            let mut skipped = 0u64;
+            for (c, reason) in batch {
+                if !still_evictable(tx, blobs, c, in_use)? {
+                    skipped += 1;
+                    continue;
+                }
+                blobs.remove(&c.key.sha)?;
+                mirror_cache::forget(tx, &c.key.sha)?;
+                gone.push(evicted(c, *reason));
             }
-            let path = blob_path(dir, &c.key.sha);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(MaintenanceError::io("removing", &path, e)),
-            }
-            mirror_cache::forget(&Conn::sqlite(&tx), &c.key.sha)?;
-            gone.push(evicted(c, *reason));
-        }
-        tx.commit()?;
+            Ok((gone, skipped))
+        })?;
+        report.skipped += skipped;
         for e in gone {
             tracing::info!(
                 file = %e.file,
@@ -279,6 +289,31 @@ pub fn sweep(
     Ok(report)
 }
 
+/// Size and modification time of each of `shas` that is stored: one stat
+/// each on local files, one listing of the bucket (rather than a request
+/// per blob) on object storage.
+fn stat_all<'a>(
+    blobs: &BlobStore,
+    shas: impl Iterator<Item = &'a Sha256>,
+) -> Result<HashMap<Sha256, (u64, i64)>, MaintenanceError> {
+    let mut out = HashMap::new();
+    if blobs.is_local() {
+        for sha in shas {
+            if let Some(st) = blobs.stat(sha)? {
+                out.insert(*sha, st);
+            }
+        }
+        return Ok(out);
+    }
+    let wanted: std::collections::HashSet<&Sha256> = shas.collect();
+    for o in blobs.list()? {
+        if let Some(sha) = o.sha.filter(|s| wanted.contains(s)) {
+            out.insert(sha, (o.size, o.modified));
+        }
+    }
+    Ok(out)
+}
+
 /// How often the server applies retention (and once soon after start).
 pub const RUN_EVERY: Duration = Duration::from_secs(600);
 const FIRST_RUN: Duration = Duration::from_secs(10);
@@ -288,7 +323,8 @@ const MIN_SPACING: Duration = Duration::from_secs(5);
 /// The server's retention task: every [`RUN_EVERY`], and soon after a fetch
 /// took the cache over its size cap.
 pub fn spawn_periodic(
-    dir: PathBuf,
+    db: Arc<Db>,
+    blobs: Arc<BlobStore>,
     policy: RetentionPolicy,
     in_use: Arc<dyn InUse>,
     cache_use: Arc<CacheUse>,
@@ -309,8 +345,8 @@ pub fn spawn_periodic(
                 policy,
                 dry_run: false,
             };
-            let (d, iu) = (dir.clone(), Arc::clone(&in_use));
-            match tokio::task::spawn_blocking(move || sweep(&d, &opts, &*iu)).await {
+            let (d, b, iu) = (Arc::clone(&db), Arc::clone(&blobs), Arc::clone(&in_use));
+            match tokio::task::spawn_blocking(move || sweep_store(&d, &b, &opts, &*iu)).await {
                 Ok(Ok(r)) => {
                     cache_use.measured(r.kept_bytes);
                     if r.evicted.is_empty() {
@@ -350,13 +386,12 @@ fn evicted(c: &Candidate<Scanned>, reason: Reason) -> Evicted {
 /// Inside the eviction's transaction: still only mirror rows name it, not
 /// used and not replaced since the scan?
 fn still_evictable(
-    tx: &Connection,
-    dir: &Path,
+    tx: &Conn<'_>,
+    blobs: &BlobStore,
     c: &Candidate<Scanned>,
     in_use: &dyn InUse,
-) -> Result<bool, MaintenanceError> {
+) -> Result<bool, StoreError> {
     let sha = &c.key.sha;
-    let tx = &Conn::sqlite(tx);
     if in_use.in_flight(sha) || releases::stage_referenced(tx, sha)? {
         return Ok(false);
     }
@@ -367,7 +402,7 @@ fn still_evictable(
     if used.is_some_and(|u| u > c.last_used) {
         return Ok(false);
     }
-    Ok(stat(&blob_path(dir, sha))? == Some((c.size, c.key.mtime)))
+    Ok(blobs.stat(sha)? == Some((c.size, c.key.mtime)))
 }
 
 #[cfg(test)]
@@ -476,25 +511,26 @@ mod tests {
             key: Scanned {
                 sha: a,
                 name: "a.whl".into(),
-                mtime: stat(&blob_path(dir.path(), &a)).unwrap().unwrap().1,
+                mtime: store.blobs.stat(&a).unwrap().unwrap().1,
             },
             size: 100,
             last_used: 200,
         };
-        let conn = open(dir.path()).unwrap();
-        assert!(still_evictable(&conn, dir.path(), &c, &NoUse).unwrap());
+        let raw = crate::store::Db::open_read_only(&dir.path().join(DB_FILE)).unwrap();
+        let conn = Conn::sqlite(&raw);
+        assert!(still_evictable(&conn, &store.blobs, &c, &NoUse).unwrap());
         store
             .db
             .write_blocking(move |tx| mirror_cache::record_use(tx, &[(a, 201)]))
             .unwrap();
-        assert!(!still_evictable(&conn, dir.path(), &c, &NoUse).unwrap());
+        assert!(!still_evictable(&conn, &store.blobs, &c, &NoUse).unwrap());
         let moved = Candidate {
             last_used: 201,
             size: 99,
             ..c
         };
         assert!(
-            !still_evictable(&conn, dir.path(), &moved, &NoUse).unwrap(),
+            !still_evictable(&conn, &store.blobs, &moved, &NoUse).unwrap(),
             "another file than the one scanned"
         );
     }

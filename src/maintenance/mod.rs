@@ -1,8 +1,9 @@
 //! Keeping and moving a data folder (issue 18): `airlock backup`,
 //! `airlock restore` and `airlock fsck`. Everything here works on a data
-//! folder's files directly — the database opened read-only (the server
-//! may be running), the blob tree walked on disk — and never through the
-//! registry.
+//! folder's data directly — the database opened read-only (the server
+//! may be running), the blob tree walked on disk, or for a cluster node's
+//! folder the PostgreSQL database and bucket it records ([`source`]) —
+//! and never through the registry.
 //!
 //! * [`fsck`] checks a data folder: every blob re-hashed, every row's blob
 //!   present, unreferenced blobs, core metadata against the archive, the
@@ -23,6 +24,7 @@ pub mod gc;
 pub mod migrate;
 pub mod pace;
 mod refs;
+pub(crate) mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -57,6 +59,8 @@ pub enum MaintenanceError {
     SchemaTooNew { found: i64, known: usize },
     #[error("the database's schema version {found} is older than this airlock's ({known}): start this airlock's server once to migrate it")]
     SchemaTooOld { found: i64, known: usize },
+    #[error(transparent)]
+    Export(Box<export::ExportError>),
     #[error("{what} failed verification ({problems} problem(s)):\n{summary}")]
     VerificationFailed {
         what: String,

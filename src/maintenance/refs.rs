@@ -9,9 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
-
 use super::{MaintenanceError, Pace};
+use crate::store::sql::{Conn, Dialect};
 
 /// A column that names a blob.
 pub struct RefColumn {
@@ -83,13 +82,11 @@ pub struct References {
     pub optional_rows: u64,
 }
 
-pub fn load(conn: &Connection) -> Result<References, MaintenanceError> {
+pub fn load(conn: &Conn<'_>) -> Result<References, MaintenanceError> {
     let mut out = References::default();
     for col in available(conn)? {
-        let mut stmt = conn.prepare(col.sql)?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let sha: String = r.get::<_, String>(0)?.to_ascii_lowercase();
+        conn.for_each(col.sql, &[], |r| {
+            let sha: String = r.get::<String>(0)?.to_ascii_lowercase();
             if col.required {
                 let row: String = r.get(1)?;
                 out.required
@@ -104,7 +101,8 @@ pub fn load(conn: &Connection) -> Result<References, MaintenanceError> {
                 out.optional_rows += 1;
             }
             out.all.insert(sha);
-        }
+            Ok(())
+        })?;
     }
     Ok(out)
 }
@@ -114,14 +112,14 @@ pub fn load(conn: &Connection) -> Result<References, MaintenanceError> {
 /// collector's `store::releases::blob_referenced`, asked only of the
 /// columns this database has (a data folder of an older airlock, not yet
 /// migrated, lacks some tables).
-pub fn referenced_now(conn: &Connection, sha: &str) -> Result<bool, MaintenanceError> {
+pub fn referenced_now(conn: &Conn<'_>, sha: &str) -> Result<bool, MaintenanceError> {
     for col in available(conn)? {
         let (table, column) = col.name.split_once('.').expect("table.column");
-        let hit: bool = conn
-            .prepare_cached(&format!(
-                "SELECT EXISTS(SELECT 1 FROM {table} WHERE {column} = ?1)"
-            ))?
-            .query_row([sha], |r| r.get(0))?;
+        let hit: bool = conn.query_one(
+            &format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE {column} = ?1)"),
+            &[&sha],
+            |r| r.get(0),
+        )?;
         if hit {
             return Ok(true);
         }
@@ -130,13 +128,18 @@ pub fn referenced_now(conn: &Connection, sha: &str) -> Result<bool, MaintenanceE
 }
 
 /// The [`COLUMNS`] this database has.
-pub fn available(conn: &Connection) -> Result<Vec<&'static RefColumn>, MaintenanceError> {
+pub fn available(conn: &Conn<'_>) -> Result<Vec<&'static RefColumn>, MaintenanceError> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => "SELECT EXISTS(SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        Dialect::Postgres => {
+            "SELECT EXISTS(SELECT 1 FROM information_schema.columns
+              WHERE table_schema = current_schema() AND table_name = ?1 AND column_name = ?2)"
+        }
+    };
     let mut out = Vec::new();
     for col in COLUMNS {
         let (table, column) = col.name.split_once('.').expect("table.column");
-        let exists: bool = conn
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)")?
-            .query_row([table, column], |r| r.get(0))?;
+        let exists: bool = conn.query_one(sql, &[&table, &column], |r| r.get(0))?;
         if exists {
             out.push(col);
         }
@@ -301,7 +304,8 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let conn = crate::store::Db::open_read_only(&dir.path().join("airlock.sqlite3")).unwrap();
+        let raw = crate::store::Db::open_read_only(&dir.path().join("airlock.sqlite3")).unwrap();
+        let conn = crate::store::sql::Conn::sqlite(&raw);
         let refs = load(&conn).unwrap();
         assert_eq!(refs.all.len(), COLUMNS.len(), "one digest per column");
         for sha in &shas {
@@ -309,11 +313,7 @@ mod tests {
             assert!(referenced_now(&conn, sha).unwrap(), "{sha}");
             let d: crate::digest::Sha256 = sha.parse().unwrap();
             assert!(
-                crate::store::releases::blob_referenced(
-                    &crate::store::sql::Conn::sqlite(&conn),
-                    &d
-                )
-                .unwrap(),
+                crate::store::releases::blob_referenced(&conn, &d).unwrap(),
                 "{sha} not seen by garbage collection"
             );
         }
@@ -321,11 +321,7 @@ mod tests {
         // mirror cache retention may evict exactly the blobs of the optional columns
         for (i, sha) in shas.iter().enumerate() {
             let d: crate::digest::Sha256 = sha.parse().unwrap();
-            let stage = crate::store::releases::stage_referenced(
-                &crate::store::sql::Conn::sqlite(&conn),
-                &d,
-            )
-            .unwrap();
+            let stage = crate::store::releases::stage_referenced(&conn, &d).unwrap();
             assert_eq!(
                 stage,
                 i < 4,
@@ -334,11 +330,7 @@ mod tests {
         }
         assert!(!referenced_now(&conn, &sha(9)).unwrap());
         let d: crate::digest::Sha256 = sha(9).parse().unwrap();
-        assert!(!crate::store::releases::blob_referenced(
-            &crate::store::sql::Conn::sqlite(&conn),
-            &d
-        )
-        .unwrap());
+        assert!(!crate::store::releases::blob_referenced(&conn, &d).unwrap());
 
         // A column added later that holds a sha256 must be listed above
         // (or here, if it does not name a stored blob).
@@ -347,7 +339,7 @@ mod tests {
             // when a cached mirror blob was last used: keeps nothing stored
             "mirror_blob_use.sha256",
         ];
-        let tables: Vec<String> = conn
+        let tables: Vec<String> = raw
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
             .unwrap()
             .query_map([], |r| r.get(0))
@@ -355,7 +347,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         for t in tables {
-            let cols: Vec<String> = conn
+            let cols: Vec<String> = raw
                 .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
                 .unwrap()
                 .query_map([], |r| r.get(0))

@@ -30,7 +30,7 @@ pub mod webhooks;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use blobs::{BlobLocation, BlobStore, TempBlob};
+pub use blobs::{BlobLocation, BlobStore, Listed, TempBlob};
 pub use db::{DatabaseLocation, Db, PgLocation};
 
 /// How many schema migrations this airlock knows (`PRAGMA user_version`

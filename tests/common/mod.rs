@@ -253,6 +253,20 @@ impl Server {
         self.spawn();
     }
 
+    /// The environment an `airlock` command on this server's data folder
+    /// needs: what the server was started with (object-store credentials)
+    /// and, on PostgreSQL, the database password.
+    pub fn command_env(&self) -> Vec<(String, String)> {
+        let mut env = self.env.clone();
+        if let Some((cluster, _)) = &self.pg {
+            env.push((
+                "AIRLOCK_DATABASE_PASSWORD".into(),
+                cluster.password().to_string(),
+            ));
+        }
+        env
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

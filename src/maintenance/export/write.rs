@@ -1,13 +1,15 @@
 //! Writing an export (`airlock export DIR`), while the server may run:
 //!
-//! 1. The database is opened read-only and every table is read inside
+//! 1. The database is opened read-only (or, for a cluster node's folder,
+//!    the PostgreSQL database it records) and every table is read inside
 //!    **one read transaction**: the records are one consistent state,
-//!    whatever the server commits meanwhile.
+//!    whatever the server (or any node) commits meanwhile.
 //! 2. Each table becomes `tables/<name>.ndjson`, one record per line,
 //!    columns in the documented order; its SHA-256 and record count go to
 //!    the manifest.
-//! 3. Every blob a record names is hard-linked (or copied: `--copy`, or
-//!    another filesystem) to `files/aa/bb/<sha256>` and **re-hashed there**;
+//! 3. Every blob a record names is hard-linked (or copied: `--copy`,
+//!    another filesystem, or downloaded from the bucket) to
+//!    `files/aa/bb/<sha256>` and **re-hashed there**;
 //!    content that does not match its name fails the export.
 //! 4. The manifest is written last: a folder without it is not a finished
 //!    export. On any failure, what was written is removed.
@@ -20,13 +22,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use rusqlite::types::ValueRef;
-
 use super::format::{self, BlobsEntry, Check, Manifest, TableEntry, Ty};
 use super::ExportError;
 use crate::audit::{Head, GENESIS_HASH};
 use crate::maintenance::refs;
+use crate::maintenance::source::{self, Blobs, Metadata};
 use crate::maintenance::{MaintenanceError, DB_FILE};
+use crate::store::sql::{Conn, Row};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExportOptions {
@@ -43,23 +45,27 @@ pub struct ExportReport {
     pub blobs_copied: u64,
 }
 
-/// Export the data folder `data` into `dir` (absent or empty).
+/// Export the data folder `data` into `dir` (absent or empty). A folder
+/// whose metadata is in PostgreSQL or whose files are in a bucket (a
+/// cluster node's, docs/scale-out.md) is read from there.
 pub fn export(data: &Path, dir: &Path, opts: ExportOptions) -> Result<ExportReport, ExportError> {
-    crate::store::blobs::require_local(data, "airlock export")?;
-    crate::store::require_embedded(data, "airlock export")?;
-    if !data.join(DB_FILE).is_file() {
+    if !source::is_cluster(data) && !data.join(DB_FILE).is_file() {
         return Err(MaintenanceError::NotADataFolder(data.to_path_buf()).into());
     }
     if !crate::maintenance::is_absent_or_empty(dir)? {
         return Err(ExportError::NotEmpty(dir.to_path_buf(), "export"));
     }
-    let conn = crate::maintenance::open_db(data)?;
+    let metadata = Metadata::open(data, false)?;
+    let blobs = Blobs::open(data)?;
     let existed = dir.exists();
-    let result = export_into(&conn, data, dir, opts);
+    let result = metadata.snapshot(|c| export_into(c, &blobs, dir, opts));
+    let closed = metadata.close();
     if result.is_err() {
         super::remove_written(dir, existed);
     }
-    result
+    let report = result?;
+    closed?;
+    Ok(report)
 }
 
 /// A blob named by the records, and the first record naming it.
@@ -68,9 +74,10 @@ struct Wanted {
     what: String,
 }
 
+/// The export, inside the read snapshot `conn`.
 fn export_into(
-    conn: &rusqlite::Connection,
-    data: &Path,
+    conn: &Conn<'_>,
+    source: &Blobs,
     dir: &Path,
     opts: ExportOptions,
 ) -> Result<ExportReport, ExportError> {
@@ -79,9 +86,7 @@ fn export_into(
     let tables_dir = dir.join(format::TABLES_DIR);
     std::fs::create_dir(&tables_dir).map_err(|e| ExportError::io("creating", &tables_dir, e))?;
 
-    // 1. One read transaction for every table.
-    conn.execute_batch("BEGIN DEFERRED")?;
-    crate::maintenance::check_schema(conn, false)?;
+    // 1. Every table from the one snapshot.
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
     let mut entries = Vec::new();
     let mut audit_head = Head {
@@ -94,36 +99,35 @@ fn export_into(
     }
 
     // 3. The blobs, re-hashed where they land.
-    let src_root = data.join("blobs");
     let dst_root = dir.join(format::FILES_DIR);
     let mut blobs = BlobsEntry::default();
     let (mut linked, mut copied) = (0u64, 0u64);
     let mut link = !opts.copy;
     for (sha, w) in &wanted {
-        let from = refs::blob_path(&src_root, sha);
-        if !from.is_file() {
-            if w.required {
+        let to = refs::blob_path(&dst_root, sha);
+        let parent = to.parent().expect("blob path has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| ExportError::io("creating", parent, e))?;
+        match source.copy_to(sha, &to, &mut link)? {
+            Some(true) => linked += 1,
+            Some(false) => copied += 1,
+            None if w.required => {
                 return Err(ExportError::SourceBlobMissing {
                     sha: sha.clone(),
                     what: w.what.clone(),
                 });
             }
-            continue; // a mirror file not cached: fetched again on demand
-        }
-        let to = refs::blob_path(&dst_root, sha);
-        if put(&from, &to, &mut link)? {
-            linked += 1;
-        } else {
-            copied += 1;
+            None => continue, // a mirror file not cached: fetched again on demand
         }
         let (actual, size) = refs::hash_file(&to)?;
         if actual != *sha {
-            return Err(ExportError::BlobMismatch { path: from, actual });
+            return Err(ExportError::BlobMismatch {
+                path: source.describe(sha),
+                actual,
+            });
         }
         blobs.count += 1;
         blobs.bytes += size;
     }
-    conn.execute_batch("COMMIT")?;
 
     // 4. The manifest, last.
     let manifest = Manifest {
@@ -151,7 +155,7 @@ fn export_into(
 }
 
 fn write_table(
-    conn: &rusqlite::Connection,
+    conn: &Conn<'_>,
     table: &format::Table,
     dir: &Path,
     wanted: &mut BTreeMap<String, Wanted>,
@@ -166,44 +170,57 @@ fn write_table(
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
     let mut hasher = crate::digest::Sha256Hasher::default();
     let mut records = 0u64;
-    let mut stmt = conn.prepare(&table.select_sql())?;
-    let mut rows = stmt.query([])?;
     let mut line = String::new();
-    while let Some(row) = rows.next()? {
-        records += 1;
-        line.clear();
-        line.push('{');
-        for (i, column) in table.columns.iter().enumerate() {
-            let value =
-                json_value(row.get_ref(i)?, column).map_err(|reason| ExportError::Malformed {
-                    table: table.name,
-                    line: records,
-                    reason,
-                })?;
-            if let (Some(sha), Check::Blob | Check::OptionalBlob) = (value.as_str(), column.check) {
-                let required = column.check == Check::Blob;
-                let w = wanted.entry(sha.to_string()).or_insert_with(|| Wanted {
-                    required,
-                    what: format!("{}.{} line {records}", table.name, column.name),
-                });
-                w.required |= required;
+    // the closure's errors must be StoreErrors: the export's own is kept aside
+    let mut failed: Option<ExportError> = None;
+    let read = conn.for_each(&table.select_sql(), &[], |row| {
+        let mut record = || -> Result<(), ExportError> {
+            records += 1;
+            line.clear();
+            line.push('{');
+            for (i, column) in table.columns.iter().enumerate() {
+                let value =
+                    json_value(row, i, column).map_err(|reason| ExportError::Malformed {
+                        table: table.name,
+                        line: records,
+                        reason,
+                    })?;
+                if let (Some(sha), Check::Blob | Check::OptionalBlob) =
+                    (value.as_str(), column.check)
+                {
+                    let required = column.check == Check::Blob;
+                    let w = wanted.entry(sha.to_string()).or_insert_with(|| Wanted {
+                        required,
+                        what: format!("{}.{} line {records}", table.name, column.name),
+                    });
+                    w.required |= required;
+                }
+                if i > 0 {
+                    line.push(',');
+                }
+                line.push_str(&serde_json::to_string(column.name).expect("a string"));
+                line.push(':');
+                line.push_str(&value.to_string());
             }
-            if i > 0 {
-                line.push(',');
+            line.push_str("}\n");
+            if table.name == "audit_log" {
+                audit_head.seq = row.get(0)?;
+                audit_head.hash = row.get(9)?;
             }
-            line.push_str(&serde_json::to_string(column.name).expect("a string"));
-            line.push(':');
-            line.push_str(&value.to_string());
-        }
-        line.push_str("}\n");
-        if table.name == "audit_log" {
-            audit_head.seq = row.get(0)?;
-            audit_head.hash = row.get(9)?;
-        }
-        hasher.update(line.as_bytes());
-        out.write_all(line.as_bytes())
-            .map_err(|e| ExportError::io("writing", &path, e))?;
+            hasher.update(line.as_bytes());
+            out.write_all(line.as_bytes())
+                .map_err(|e| ExportError::io("writing", &path, e))
+        };
+        record().map_err(|e| {
+            let shown = e.to_string();
+            failed = Some(e);
+            crate::store::StoreError::Internal(shown)
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
+    read?;
     let file = out
         .into_inner()
         .map_err(|e| ExportError::io("writing", &path, e.into_error()))?;
@@ -217,43 +234,34 @@ fn write_table(
     })
 }
 
-/// A stored value as the format's JSON value for `column`.
-fn json_value(v: ValueRef<'_>, column: &format::Column) -> Result<serde_json::Value, String> {
-    match (v, column.ty) {
-        (ValueRef::Null, _) if column.nullable => Ok(serde_json::Value::Null),
-        (ValueRef::Integer(i), Ty::Int) => Ok(i.into()),
-        (ValueRef::Text(bytes), Ty::Text) => std::str::from_utf8(bytes)
-            .map(|s| serde_json::Value::String(s.to_string()))
-            .map_err(|_| format!("{} is not UTF-8 text", column.name)),
-        (other, _) => Err(format!(
-            "{} holds a {:?} value, the format has {:?}{}",
+/// Column `i` of `row` as the format's JSON value for `column`.
+fn json_value(
+    row: &Row<'_>,
+    i: usize,
+    column: &format::Column,
+) -> Result<serde_json::Value, String> {
+    let value = match column.ty {
+        Ty::Int => row
+            .get::<Option<i64>>(i)
+            .map(|v| v.map(serde_json::Value::from)),
+        Ty::Text => row
+            .get::<Option<String>>(i)
+            .map(|v| v.map(serde_json::Value::String)),
+    };
+    match value {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) if column.nullable => Ok(serde_json::Value::Null),
+        Ok(None) => Err(format!(
+            "{} is null, the format has {:?}",
+            column.name, column.ty
+        )),
+        Err(e) => Err(format!(
+            "{}: {e} (the format has {:?}{})",
             column.name,
-            other.data_type(),
             column.ty,
             if column.nullable { " or null" } else { "" }
         )),
     }
-}
-
-/// Hard-link `from` to `to` while `link` holds (turned off at the first
-/// refusal: another filesystem), else copy. Returns whether it linked.
-fn put(from: &Path, to: &Path, link: &mut bool) -> Result<bool, ExportError> {
-    let parent = to.parent().expect("blob path has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| ExportError::io("creating", parent, e))?;
-    if *link {
-        match std::fs::hard_link(from, to) {
-            Ok(()) => return Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ExportError::io("linking", from, e))
-            }
-            Err(_) => *link = false,
-        }
-    }
-    std::fs::copy(from, to).map_err(|e| ExportError::io("copying", from, e))?;
-    std::fs::File::open(to)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| ExportError::io("syncing", to, e))?;
-    Ok(false)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {

@@ -122,6 +122,19 @@ impl LocalCopy {
     }
 }
 
+/// An object of a bucket store ([`BlobStore::list`]).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Its key below the store's prefix (`aa/bb/<sha256>` for a blob).
+    pub key: String,
+    /// The blob it holds, if its key is a blob's (`aa/bb/<sha256>` with
+    /// matching prefixes).
+    pub sha: Option<Sha256>,
+    pub size: u64,
+    /// Last modified, in Unix seconds.
+    pub modified: i64,
+}
+
 /// How a download reads a blob (`server::blob_body` verifies either).
 pub enum BlobRead {
     /// A local file, opened and read by `blob_body`.
@@ -171,6 +184,27 @@ impl BlobStore {
         };
         Ok(Self {
             tmp,
+            counter: AtomicU64::new(0),
+            backend,
+            read_cache: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The store at `location` of the data folder `data_dir` for a command
+    /// that runs beside its server (`airlock gc`): temp files go to `tmp`
+    /// (the command's own), and the server's `data_dir/tmp/` is left alone.
+    pub fn open_beside(
+        data_dir: &Path,
+        location: &BlobLocation,
+        tmp: &Path,
+    ) -> Result<Self, StoreError> {
+        fs::create_dir_all(tmp).map_err(|e| StoreError::io("creating", tmp, e))?;
+        let backend = match location {
+            BlobLocation::Local => Backend::Local(local::LocalBlobs::open(data_dir)?),
+            BlobLocation::S3(l) => Backend::S3(s3::S3Blobs::open(l)?),
+        };
+        Ok(Self {
+            tmp: tmp.to_path_buf(),
             counter: AtomicU64::new(0),
             backend,
             read_cache: std::sync::OnceLock::new(),
@@ -404,6 +438,42 @@ impl BlobStore {
                 }
                 Ok(BlobRead::Object(read))
             }
+        }
+    }
+
+    /// Every object of a bucket store, for `airlock fsck` and `airlock gc`
+    /// (a local store is walked on disk instead: `Unsupported`).
+    pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
+        match &self.backend {
+            Backend::Local(_) => Err(StoreError::Unsupported(
+                "listing a local blob store: walk its blobs/ folder".into(),
+            )),
+            Backend::S3(s) => s.list(),
+        }
+    }
+
+    /// Size and last modification (Unix seconds) of a stored blob, `None`
+    /// if it is not stored (mirror cache retention: a blob replaced since
+    /// it was looked at is another file).
+    pub fn stat(&self, sha: &Sha256) -> Result<Option<(u64, i64)>, StoreError> {
+        match &self.backend {
+            Backend::Local(l) => {
+                let p = l.path_of(sha);
+                match fs::metadata(&p) {
+                    Ok(m) if m.is_file() => {
+                        let mtime = m
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(0, |d| d.as_secs() as i64);
+                        Ok(Some((m.len(), mtime)))
+                    }
+                    Ok(_) => Ok(None),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(StoreError::io("reading", &p, e)),
+                }
+            }
+            Backend::S3(s) => s.stat(sha),
         }
     }
 

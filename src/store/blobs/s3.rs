@@ -395,6 +395,23 @@ impl S3Blobs {
         })
     }
 
+    /// Size and last modification (Unix seconds) of a stored object; `None`
+    /// if there is none.
+    pub(super) fn stat(&self, sha: &Sha256) -> Result<Option<(u64, i64)>, StoreError> {
+        let (store, key, label) = (
+            Arc::clone(&self.store),
+            self.key_of(sha),
+            self.label.clone(),
+        );
+        self.run(async move {
+            match store.head(&key).await {
+                Ok(m) => Ok(Some((m.size, m.last_modified.timestamp()))),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(failed(&label, "looking up an object", e)),
+            }
+        })
+    }
+
     /// Upload a finished temp file as the object of its digest, create-only.
     /// An object already there counts as this blob only once it hashes to
     /// its name; one that does not (altered in the bucket) is replaced.
@@ -536,6 +553,37 @@ impl S3Blobs {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(failed(&label, "deleting an object", e)),
             }
+        })
+    }
+
+    /// Every object below the prefix but the quarantine (`quarantine/`)
+    /// and the create-only probes (`airlock-probe-*`).
+    pub(super) fn list(&self) -> Result<Vec<super::Listed>, StoreError> {
+        let (store, label) = (Arc::clone(&self.bulk), self.label.clone());
+        let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        self.run(async move {
+            let mut listing = store.list(prefix.as_ref());
+            let mut out = Vec::new();
+            while let Some(meta) = listing.next().await {
+                let meta = meta.map_err(|e| failed(&label, "listing the bucket", e))?;
+                let full = meta.location.to_string();
+                let key = full.strip_prefix(&strip).unwrap_or(&full).to_string();
+                if key.starts_with("quarantine/") || key.starts_with("airlock-probe-") {
+                    continue;
+                }
+                out.push(super::Listed {
+                    sha: blob_of_key(&key),
+                    key,
+                    size: meta.size,
+                    modified: meta.last_modified.timestamp(),
+                });
+            }
+            Ok(out)
         })
     }
 
@@ -791,6 +839,21 @@ async fn hash_object(
             Err(_) => return Err(stalled(label)),
         }
     }
+}
+
+/// The blob a key below the prefix names: `aa/bb/<sha256>`, lower-case,
+/// with prefixes that match the digest.
+fn blob_of_key(key: &str) -> Option<Sha256> {
+    let mut parts = key.split('/');
+    let (a, b, hex) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || hex.len() != 64 || !hex.starts_with(&format!("{a}{b}")) {
+        return None;
+    }
+    if a.len() != 2 || b.len() != 2 || !hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    hex.parse().ok()
 }
 
 /// An object being read for a download.

@@ -39,9 +39,16 @@ approvals = 1
 "#;
 
 fn airlock(args: &[&str]) -> Output {
+    airlock_env(args, &[])
+}
+
+/// `airlock` with `env` (a server's [`Server::command_env`]: on PostgreSQL
+/// the database password its data folder needs).
+fn airlock_env(args: &[&str], env: &[(String, String)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
         .env_remove("AIRLOCK_DATA")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run airlock")
 }
@@ -60,7 +67,11 @@ fn text(o: &Output) -> String {
 }
 
 fn export(data: &Path, dir: &Path) {
-    let o = airlock(&["export", p(dir), "--data", p(data)]);
+    export_env(data, dir, &[]);
+}
+
+fn export_env(data: &Path, dir: &Path, env: &[(String, String)]) {
+    let o = airlock_env(&["export", p(dir), "--data", p(data)], env);
     assert!(o.status.success(), "{}", text(&o));
 }
 
@@ -363,8 +374,9 @@ fn export_import_round_trip_serves_the_same() {
         tmp.path().join("data2"),
         tmp.path().join("export2"),
     );
-    // exported while the server runs
-    export(&s.data, &ex1);
+    // exported while the server runs (on PostgreSQL: from its database,
+    // into the folders of one machine below)
+    export_env(&s.data, &ex1, &s.command_env());
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(ex1.join("airlock-export.json")).unwrap()).unwrap();
     assert_eq!(manifest["format_version"], 1);
@@ -430,6 +442,8 @@ fn export_import_round_trip_serves_the_same() {
     let mut s2 = Server::start_on(
         &data2,
         &[
+            "--database",
+            "local",
             "--upstream",
             &up.simple_url(),
             "--policies",
@@ -468,13 +482,16 @@ fn export_import_round_trip_serves_the_same() {
         .unwrap();
     let mirror_sha = sha256_hex(&client().get(file).send().unwrap().bytes().unwrap());
     let (ex3, data3) = (tmp.path().join("export3"), tmp.path().join("data3"));
-    let o = airlock(&[
-        "export",
-        p(&ex3),
-        "--data",
-        p(&s.data),
-        "--with-mirror-files",
-    ]);
+    let o = airlock_env(
+        &[
+            "export",
+            p(&ex3),
+            "--data",
+            p(&s.data),
+            "--with-mirror-files",
+        ],
+        &s.command_env(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let pages = lines(&ex3.join("tables/mirror_pages.ndjson"));
     assert!(
@@ -498,7 +515,10 @@ fn export_import_round_trip_serves_the_same() {
         .join(&mirror_sha[2..4])
         .join(&mirror_sha)
         .is_file());
-    let mut s3 = Server::start_on(&data3, &["--upstream", &up.simple_url()]);
+    let mut s3 = Server::start_on(
+        &data3,
+        &["--database", "local", "--upstream", &up.simple_url()],
+    );
     assert_eq!(before["simple root/dev/acme-billing"], observe_simple(&s3));
     s3.stop();
 }
@@ -584,7 +604,7 @@ fn hostile_exports_are_refused_and_leave_nothing() {
     assert_eq!(upload(&s, "root/dev", root(), &n, b, &[]).status(), 200);
     let tmp = tempfile::tempdir().unwrap();
     let good = tmp.path().join("good");
-    export(&s.data, &good);
+    export_env(&s.data, &good, &s.command_env());
     let case = |name: &str| {
         let d = tmp.path().join(name);
         copy_dir(&good, &d);
@@ -703,7 +723,10 @@ fn hostile_exports_are_refused_and_leave_nothing() {
     let o = import(&good, &ok);
     assert!(!o.status.success(), "{}", text(&o));
     // and export only into an empty folder
-    let o = airlock(&["export", p(&good), "--data", p(&s.data)]);
+    let o = airlock_env(
+        &["export", p(&good), "--data", p(&s.data)],
+        &s.command_env(),
+    );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not empty"));
 }

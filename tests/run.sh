@@ -159,12 +159,13 @@ cargo test "${cargo_locked[@]}"
 
 # The core of the integration tests again with the metadata in PostgreSQL
 # (each test server gets a private cluster; docs/scale-out.md; mirror_gc
-# puts the files in a bucket too). Left out: tests/maintenance.rs and
-# tests/export.rs, which plant faults in the SQLite file and blobs/ by
-# hand; backup, export, fsck and the audit check of a PostgreSQL + S3
-# folder are tested by tests/store_migrate.rs (in the run above).
+# puts the files in a bucket too; export exports from PostgreSQL and
+# imports into one machine's folder). Left out: tests/maintenance.rs, which
+# plants faults in the SQLite file and blobs/ by hand; backup, fsck and the
+# audit check of a PostgreSQL + S3 folder are tested by
+# tests/store_migrate.rs (in the run above).
 log "cargo test on PostgreSQL (AIRLOCK_TEST_DATABASE=postgres, the core set)"
-pg_core=(api uploads push page_cache search audit typosquat web pipeline webhooks mirror mirror_gc hostile_archives s3_blobs)
+pg_core=(api uploads push page_cache search audit typosquat web pipeline webhooks mirror mirror_gc export hostile_archives s3_blobs)
 AIRLOCK_TEST_DATABASE=postgres cargo test "${cargo_locked[@]}" "${pg_core[@]/#/--test=}"
 
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"

@@ -173,7 +173,7 @@ fn write_table(
     let mut line = String::new();
     // the closure's errors must be StoreErrors: the export's own is kept aside
     let mut failed: Option<ExportError> = None;
-    let read = conn.for_each(&table.select_sql(), &[], |row| {
+    let read = conn.for_each_streamed(&table.select_sql(), &[], |row| {
         let mut record = || -> Result<(), ExportError> {
             records += 1;
             line.clear();

@@ -411,6 +411,22 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// [`Conn::for_each`] for results too large to hold at once (a table
+    /// exported whole): on PostgreSQL the rows are streamed from the server
+    /// as `f` consumes them instead of read in full first. `f` must not run
+    /// statements on this connection (they would wait behind the stream).
+    pub fn for_each_streamed(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match self.0 {
+            ConnInner::Sqlite(c) => sqlite::for_each(c, sql, params, &mut f),
+            ConnInner::Postgres(s) => s.for_each_streamed(sql, params, &mut f),
+        }
+    }
+
     /// Every row, mapped by `f`.
     pub fn query_map<T>(
         &self,

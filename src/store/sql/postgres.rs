@@ -73,6 +73,29 @@ impl PgSession {
         Ok(())
     }
 
+    /// `f` on every row as it arrives (see [`super::Conn::for_each_streamed`]).
+    pub(super) fn for_each_streamed(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        f: &mut dyn FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use futures_util::{pin_mut, TryStreamExt};
+        let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
+        self.rt.block_on(async {
+            let stmt = self.statement(sql).await?;
+            let rows = self
+                .client
+                .query_raw(&stmt, values.iter().map(|v| v as &(dyn ToSql + Sync)))
+                .await?;
+            pin_mut!(rows);
+            while let Some(r) = rows.try_next().await? {
+                f(&Row(RowInner::Postgres(&r)))?;
+            }
+            Ok(())
+        })
+    }
+
     /// `f` on the first row only: the rows are streamed and the rest of the
     /// result is dropped unread.
     pub(super) fn first(

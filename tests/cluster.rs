@@ -4,7 +4,8 @@
 //! all on loopback. What one node acknowledged, every node shows at once;
 //! conflicts are decided by the database; one upstream fetch for a file
 //! however many nodes are asked for it; one audit chain; a login token from
-//! one node is good on every node.
+//! one node is good on every node; a node killed by SIGKILL mid-upload or
+//! mid-push leaves nothing half done.
 
 mod common;
 #[path = "common/fake_upstream.rs"]
@@ -749,4 +750,238 @@ fn the_same_push_on_two_nodes_at_once_lands_once() {
             );
         }
     }
+}
+
+/// A multipart body whose first `fast` bytes go at once and whose rest
+/// trickles (a client on a slow link), so a node can be killed mid-upload.
+struct Trickle {
+    bytes: std::io::Cursor<Vec<u8>>,
+    fast: u64,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.bytes.position() >= self.fast {
+            std::thread::sleep(Duration::from_millis(100));
+            let n = buf.len().min(16);
+            return self.bytes.read(&mut buf[..n]);
+        }
+        let n = buf.len().min((self.fast - self.bytes.position()) as usize);
+        self.bytes.read(&mut buf[..n])
+    }
+}
+
+/// The files a node lists for `project` on `index` with their sha256.
+fn listed(s: &Server, index: &str, project: &str) -> Vec<(String, String)> {
+    let r = page(s, index, project);
+    if r.status() == 404 {
+        return Vec::new();
+    }
+    let v: Value = r.json().unwrap();
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["filename"].as_str().unwrap().to_string(),
+                f["hashes"]["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every file `s` lists for `project` on `index` downloads with its hash.
+fn all_download(s: &Server, index: &str, project: &str) {
+    for (name, sha) in listed(s, index, project) {
+        let url = s.url(&format!("/{index}/+f/{}/{}/{name}", &sha[..3], &sha[3..16]));
+        let r = client().get(&url).send().unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        assert_eq!(common::sha256_hex(&r.bytes().unwrap()), sha, "{name}");
+    }
+}
+
+#[test]
+fn a_node_killed_during_uploads_and_pushes_leaves_nothing_half_done() {
+    let mut c = Cluster::start(2, &[]);
+    with_alice(&c);
+    create_index(
+        c.node(1),
+        "alice/prod",
+        ALICE,
+        json!({"type": "stage", "bases": [], "volatile": false}),
+    );
+
+    // killed while the body arrives: nothing of it anywhere, and the same
+    // filename uploads cleanly on the other node
+    let (name, bytes) = wheel("crashed_upload", "1.0", "crashed_upload");
+    let form = reqwest::blocking::multipart::Form::new()
+        .text(":action", "file_upload")
+        .text("sha256_digest", common::sha256_hex(&bytes))
+        .part(
+            "content",
+            reqwest::blocking::multipart::Part::reader(Trickle {
+                fast: (bytes.len() / 2) as u64,
+                bytes: std::io::Cursor::new(bytes.clone()),
+            })
+            .file_name(name.clone()),
+        );
+    let url = c.node(0).url("/alice/dev/");
+    let sending = std::thread::spawn(move || {
+        client()
+            .post(url)
+            .basic_auth(ALICE.0, Some(ALICE.1))
+            .multipart(form)
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    c.nodes[0].kill9();
+    let status = sending.join().unwrap();
+    assert!(status.is_err(), "the upload was cut off: {status:?}");
+    assert!(listed(c.node(1), "alice/dev", "crashed-upload").is_empty());
+    c.nodes[0].restart();
+    let r = upload(c.node(1), "alice/dev", Some(ALICE), &name, bytes, &[]);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    all_download(c.node(0), "alice/dev", "crashed-upload");
+
+    // (a login token: a password check takes longer than a push)
+    let r = client()
+        .post(c.node(1).url("/+login"))
+        .json(&json!({"user": ALICE.0, "password": ALICE.1}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    let token = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{}", ALICE.0, v["result"]["password"].as_str().unwrap()),
+    );
+
+    // killed at different moments of a push (two files) or of an upload
+    // (its blob is put before its row commits): each lands whole or not at
+    // all, and what did not land can be done again on the other node
+    for (round, delay) in [0u64, 10, 25, 40, 60, 80, 100, 125, 400]
+        .into_iter()
+        .enumerate()
+    {
+        let version = format!("1.{round}");
+        let (wn, wb) = wheel("crash_pushed", &version, "crash_pushed");
+        let (sn, sb) = common::sdist("crash_pushed", &version);
+        for (n, b) in [(&wn, &wb), (&sn, &sb)] {
+            let r = upload(c.node(1), "alice/dev", Some(ALICE), n, b.clone(), &[]);
+            assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+        }
+        let (un, ub) = wheel("crash_uploaded", &version, "crash_uploaded");
+        let node0 = (c.node(0).url("/alice/dev"), c.node(0).url("/alice/dev/"));
+        let push_body = json!({":action": "push", "name": "crash_pushed",
+                               "version": version, "targetindex": "alice/prod"});
+        let (ub2, un2) = (ub.clone(), un.clone());
+        // the clients are built first (loading the CA roots takes longer
+        // than a push): the delay counts from the requests being sent
+        let ready = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let go = std::sync::Arc::clone(&ready);
+        let auth = token.clone();
+        let pushing = std::thread::spawn(move || {
+            let cl = client();
+            go.wait();
+            let _ = cl
+                .post(&node0.0)
+                .header("X-Devpi-Auth", auth)
+                .json(&push_body)
+                .send();
+        });
+        let base = c.node(0).url("");
+        let go = std::sync::Arc::clone(&ready);
+        let auth = token.clone();
+        let uploading = std::thread::spawn(move || {
+            let cl = client();
+            go.wait();
+            let form = reqwest::blocking::multipart::Form::new()
+                .text(":action", "file_upload")
+                .text("sha256_digest", common::sha256_hex(&ub2))
+                .part(
+                    "content",
+                    reqwest::blocking::multipart::Part::bytes(ub2).file_name(un2),
+                );
+            let _ = cl
+                .post(format!("{base}/alice/dev/"))
+                .header("X-Devpi-Auth", auth)
+                .multipart(form)
+                .send();
+        });
+        ready.wait();
+        std::thread::sleep(Duration::from_millis(delay));
+        c.nodes[0].kill9();
+        pushing.join().unwrap();
+        uploading.join().unwrap();
+
+        let pushed = listed(c.node(1), "alice/prod", "crash-pushed");
+        let this_round: Vec<_> = pushed
+            .iter()
+            .filter(|(n, _)| n.contains(&format!("-{version}")))
+            .collect();
+        assert!(
+            this_round.is_empty() || this_round.len() == 2,
+            "round {round} ({delay} ms): a push lands whole or not at all: {pushed:?}"
+        );
+        all_download(c.node(1), "alice/prod", "crash-pushed");
+        all_download(c.node(1), "alice/dev", "crash-uploaded");
+        let upload_landed = listed(c.node(1), "alice/dev", "crash-uploaded")
+            .iter()
+            .any(|(n, _)| *n == un);
+        eprintln!(
+            "round {round}, killed after {delay} ms: push landed {}, upload landed {upload_landed}",
+            !this_round.is_empty()
+        );
+        if this_round.is_empty() {
+            let r = client()
+                .post(c.node(1).url("/alice/dev"))
+                .basic_auth(ALICE.0, Some(ALICE.1))
+                .json(&json!({":action": "push", "name": "crash_pushed",
+                              "version": version, "targetindex": "alice/prod"}))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200, "round {round}: {}", r.text().unwrap());
+        }
+        if !upload_landed {
+            let r = upload(c.node(1), "alice/dev", Some(ALICE), &un, ub, &[]);
+            assert_eq!(r.status(), 200, "round {round}: {}", r.text().unwrap());
+        }
+        c.nodes[0].restart();
+    }
+    assert_eq!(listed(c.node(0), "alice/prod", "crash-pushed").len(), 18);
+    assert_eq!(listed(c.node(0), "alice/dev", "crash-uploaded").len(), 9);
+
+    // one intact chain, and no row without its object
+    let v: Value = client()
+        .get(c.node(1).url("/+audit/verify"))
+        .basic_auth("root", Some(common::ROOT_PW))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let mut env = c.nodes[1].command_env();
+    env.push(("AIRLOCK_DATABASE_PASSWORD".into(), c._pg.password().into()));
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["fsck", "--json", "--data"])
+        .arg(&c.node(1).data)
+        .envs(env)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        report["missing"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    assert!(
+        report["corrupt"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    assert!(
+        report["audit_problems"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
 }

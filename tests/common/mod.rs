@@ -245,6 +245,15 @@ impl Server {
         self.spawn();
     }
 
+    /// SIGKILL, as a crash: no shutdown path runs. [`Server::restart`]
+    /// starts it again on the same data (and database).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Stop, and start again on the same data (and database) with other
     /// command-line arguments.
     pub fn restart_with(&mut self, args: &[&str]) {

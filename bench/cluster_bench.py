@@ -96,7 +96,7 @@ class Node:
         policies = data.parent / "no-policies"
         policies.mkdir(parents=True, exist_ok=True)
         self.logfile = open(data.parent / f"{data.name}.log", "ab")
-        full_env = dict(os.environ, AIRLOCK_ROOT_PASSWORD=ROOT_PW, AIRLOCK_LOG="warn", **env)
+        full_env = dict(os.environ, AIRLOCK_ROOT_PASSWORD=ROOT_PW, AIRLOCK_LOG=os.environ.get("AIRLOCK_BENCH_LOG", "warn"), **env)
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--listen", f"127.0.0.1:{self.port}", "--data", str(data), "--offline",

@@ -72,6 +72,7 @@ fn run(
     // gets to them, the first node's start-up queries would be planned on
     // guesses (seconds at 100k projects instead of milliseconds).
     db.write_blocking(|c| c.batch("ANALYZE"))?;
+    build_typo_index(&db)?;
 
     // Checked again on the new store itself.
     for t in &imported.manifest.tables {
@@ -123,6 +124,24 @@ fn run(
         audit_entries: chain.entries,
         import_entry: imported.import_entry,
     })
+}
+
+/// Names stored into the typosquat index per transaction.
+const TYPO_BATCH: usize = 5000;
+
+/// Build the typosquat index of private names, derived data an export
+/// leaves out: otherwise the first node to start works through every
+/// project name while its start-up writes (the default indexes) wait for
+/// the same write lock (3.7 s at 20k projects, measured).
+fn build_typo_index(db: &Db) -> Result<(), ExportError> {
+    use crate::store::typo_index;
+    db.write_blocking(|c| typo_index::reset(c, crate::typo::probe::KEYS_VERSION))?;
+    loop {
+        let (_, _, taken) = db.write_blocking(|c| typo_index::work_queue(c, TYPO_BATCH))?;
+        if taken < TYPO_BATCH {
+            return Ok(());
+        }
+    }
 }
 
 /// The work folder used when none is given: beside the source, named for

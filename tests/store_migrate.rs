@@ -100,6 +100,18 @@ fn a_single_node_folder_moves_into_postgresql_and_a_bucket() {
     assert!(stdout.contains("audit chain intact"), "{stdout}");
     // the password is not in what it prints
     assert!(!stdout.contains(pg.password()), "{stdout}");
+    // the typosquat index of private names is built: nothing left for the
+    // first node to catch up on at start
+    let typo = pg.psql(
+        "airlock",
+        "SELECT (SELECT count(*) FROM typo_queue), (SELECT keys_version FROM typo_index_state),
+                (SELECT count(*) FROM typo_names)",
+    );
+    assert_eq!(
+        typo.trim(),
+        "0|1|1",
+        "queue, key version, names stored: {typo}"
+    );
 
     // a node with a new, empty data folder serves it all from there
     let blobs = s3.blobs_url("moved");

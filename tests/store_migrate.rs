@@ -261,6 +261,18 @@ fn a_running_cluster_is_exported_backed_up_and_audited_from_a_nodes_folder() {
     let work = tempfile::tempdir().unwrap();
     let data = node.data.as_os_str();
 
+    // without the credentials: a message that says where they go
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["fsck", "--data"])
+        .arg(&node.data)
+        .env_remove("AIRLOCK_DATABASE_PASSWORD")
+        .env_remove("AIRLOCK_DATABASE_PASSWORD_FILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AIRLOCK_DATABASE_PASSWORD"), "{err}");
+
     // the offline audit check reads the cluster's chain
     let audit = airlock_with(&pg, &s3, &[os("audit"), os("verify"), os("--data"), data]);
     assert!(audit.status.success(), "{audit:?}");

@@ -190,7 +190,19 @@ fn failed(label: &str, what: &str, e: object_store::Error) -> StoreError {
         object_store::Error::NotFound { path, .. } => {
             StoreError::NotFound(format!("object {path} is not in {label}"))
         }
-        e => StoreError::Unavailable(format!("object storage {label} failed while {what}: {e}")),
+        e => {
+            // without keys, object_store asks the instance metadata service
+            // (a cloud machine's role): say so where that was not meant
+            let hint = if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                " (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: credentials were \
+                 looked for from the machine's instance role)"
+            } else {
+                ""
+            };
+            StoreError::Unavailable(format!(
+                "object storage {label} failed while {what}: {e}{hint}"
+            ))
+        }
     }
 }
 

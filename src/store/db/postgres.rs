@@ -287,10 +287,20 @@ fn explain_connect_error(e: StoreError, location: &PgLocation) -> StoreError {
             "cannot reach the database {location}: {m} (the password comes from \
              AIRLOCK_DATABASE_PASSWORD or AIRLOCK_DATABASE_PASSWORD_FILE)"
         )),
-        StoreError::Postgres(e) => StoreError::Internal(format!(
-            "the database {location} refused airlock: {}",
-            describe(&e)
-        )),
+        StoreError::Postgres(e) => {
+            let why = describe(&e);
+            // the driver's wording when the server asks for a password and
+            // none was given
+            let hint = if why.contains("password missing") {
+                " (give the password in AIRLOCK_DATABASE_PASSWORD or a file named by \
+                 AIRLOCK_DATABASE_PASSWORD_FILE)"
+            } else {
+                ""
+            };
+            StoreError::Internal(format!(
+                "the database {location} refused airlock: {why}{hint}"
+            ))
+        }
         e => e,
     }
 }

@@ -22,12 +22,57 @@ type BoxError = Box<dyn StdError + Sync + Send>;
 pub struct PgSession {
     client: deadpool_postgres::Object,
     rt: tokio::runtime::Handle,
+    /// A BEGIN not sent yet ([`PgSession::defer`]): it goes out with the
+    /// next statement, in the same round trip.
+    deferred: std::sync::Mutex<Option<String>>,
 }
 
 impl PgSession {
     /// Wrap `client`; `rt` is the runtime the pool's connections run on.
     pub fn new(client: deadpool_postgres::Object, rt: tokio::runtime::Handle) -> Self {
-        Self { client, rt }
+        Self {
+            client,
+            rt,
+            deferred: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Send the batch `begin` (a BEGIN) only with the next statement,
+    /// pipelined ahead of it: one round trip for both instead of two.
+    pub fn defer(&self, begin: &str) {
+        *self.deferred.lock().unwrap_or_else(|p| p.into_inner()) = Some(begin.to_string());
+    }
+
+    /// Whether a deferred BEGIN is still unsent (no statement ran since).
+    pub fn begin_pending(&self) -> bool {
+        self.deferred
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// `fut` (a statement on this session's client) after the deferred
+    /// BEGIN, if any, both sent before either answer is awaited
+    /// (tokio-postgres sends requests in the order they are first polled
+    /// and the server answers in order).
+    async fn after_begin<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let begin = self
+            .deferred
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match begin {
+            None => fut.await,
+            Some(sql) => {
+                let (began, out) =
+                    futures_util::join!(async { self.client.batch_execute(&sql).await }, fut);
+                began?;
+                out
+            }
+        }
     }
 
     /// Give the connection back (to the pool, when dropped).
@@ -43,16 +88,16 @@ impl PgSession {
     pub(super) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        self.rt.block_on(async {
+        self.rt.block_on(self.after_begin(async {
             let stmt = self.statement(sql).await?;
             let n = self.client.execute(&stmt, &refs).await?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
-        })
+        }))
     }
 
     pub(super) fn batch(&self, sql: &str) -> Result<(), StoreError> {
         self.rt
-            .block_on(async { Ok(self.client.batch_execute(sql).await?) })
+            .block_on(self.after_begin(async { Ok(self.client.batch_execute(sql).await?) }))
     }
 
     pub(super) fn for_each(
@@ -63,10 +108,10 @@ impl PgSession {
     ) -> Result<(), StoreError> {
         let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        let rows = self.rt.block_on(async {
+        let rows = self.rt.block_on(self.after_begin(async {
             let stmt = self.statement(sql).await?;
             Ok::<_, StoreError>(self.client.query(&stmt, &refs).await?)
-        })?;
+        }))?;
         for r in &rows {
             f(&Row(RowInner::Postgres(r)))?;
         }
@@ -82,7 +127,7 @@ impl PgSession {
     ) -> Result<(), StoreError> {
         use futures_util::{pin_mut, TryStreamExt};
         let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
-        self.rt.block_on(async {
+        self.rt.block_on(self.after_begin(async {
             let stmt = self.statement(sql).await?;
             let rows = self
                 .client
@@ -93,7 +138,7 @@ impl PgSession {
                 f(&Row(RowInner::Postgres(&r)))?;
             }
             Ok(())
-        })
+        }))
     }
 
     /// `f` on the first row only: the rows are streamed and the rest of the
@@ -106,7 +151,7 @@ impl PgSession {
     ) -> Result<(), StoreError> {
         use futures_util::{pin_mut, TryStreamExt};
         let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
-        let row = self.rt.block_on(async {
+        let row = self.rt.block_on(self.after_begin(async {
             let stmt = self.statement(sql).await?;
             let rows = self
                 .client
@@ -114,7 +159,7 @@ impl PgSession {
                 .await?;
             pin_mut!(rows);
             Ok::<_, StoreError>(rows.try_next().await?)
-        })?;
+        }))?;
         if let Some(r) = &row {
             f(&Row(RowInner::Postgres(r)))?;
         }

@@ -24,6 +24,18 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
+/// `audit verify --data` found the chain broken (exit 1) and printed
+/// `sentence` for the tampering `what`.
+fn broken(out: &Output, what: &str, sentence: &str) {
+    assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+    let text = stdout(out);
+    assert!(text.contains("BROKEN"), "{what}: {text}");
+    assert!(
+        text.contains(sentence),
+        "{what}: expected {sentence:?} in {text}"
+    );
+}
+
 /// The one entry with `action` and `target`.
 fn entry<'a>(log: &'a Value, action: &str, target: &str) -> &'a Value {
     let found: Vec<&Value> = log["result"]
@@ -316,27 +328,13 @@ fn actions_are_recorded_and_tampering_is_detected() {
                 .any(|p| p.as_str().unwrap().contains(sentence.as_str())),
             "{what}: expected {sentence:?} in {report}"
         );
-        let out = verify_data(&s.data, &[]);
-        assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
-        let text = stdout(&out);
-        assert!(text.contains("BROKEN"), "{what}: {text}");
-        assert!(
-            text.contains(sentence.as_str()),
-            "{what}: expected {sentence:?} in {text}"
-        );
+        broken(&verify_data(&s.data, &[]), what, sentence);
         return;
     }
     for (i, (what, sql, sentence)) in cases.iter().enumerate() {
         let dir = copy_data(&s.data, &work.path().join(format!("tampered-{i}")));
         tamper(&dir, sql);
-        let out = verify_data(&dir, &[]);
-        assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
-        let text = stdout(&out);
-        assert!(text.contains("BROKEN"), "{what}: {text}");
-        assert!(
-            text.contains(sentence.as_str()),
-            "{what}: expected {sentence:?} in {text}"
-        );
+        broken(&verify_data(&dir, &[]), what, sentence);
     }
 
     // Cutting the newest entry leaves a consistent chain: only the anchor shows it.

@@ -66,17 +66,9 @@ fn page(s: &Server, index: &str, project: &str) -> reqwest::blocking::Response {
 }
 
 fn filenames(s: &Server, index: &str, project: &str) -> Vec<String> {
-    let r = page(s, index, project);
-    if r.status() == 404 {
-        return Vec::new();
-    }
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().unwrap();
-    v["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["filename"].as_str().unwrap().to_string())
+    common::files_on(s, index, project)
+        .into_iter()
+        .map(|(name, _)| name)
         .collect()
 }
 
@@ -260,23 +252,12 @@ fn the_same_filename_on_two_nodes_at_once_one_wins() {
 fn a_login_token_from_one_node_is_good_on_every_node() {
     let c = Cluster::start(3, &[]);
     with_alice(&c);
-    let r = client()
-        .post(c.node(0).url("/+login"))
-        .json(&json!({"user": ALICE.0, "password": ALICE.1}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().unwrap();
-    let token = v["result"]["password"].as_str().unwrap().to_string();
+    let auth = common::login_token(c.node(0), ALICE.0, ALICE.1);
     for i in 0..3 {
         let (name, bytes) = wheel("tok", &format!("3.{i}"), "tok");
-        let auth = base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            format!("{}:{token}", ALICE.0),
-        );
         let r = client()
             .post(c.node(i).url("/alice/dev/"))
-            .header("X-Devpi-Auth", auth)
+            .header("X-Devpi-Auth", &auth)
             .multipart(
                 reqwest::blocking::multipart::Form::new()
                     .text(":action", "file_upload")
@@ -771,29 +752,9 @@ impl std::io::Read for Trickle {
     }
 }
 
-/// The files a node lists for `project` on `index` with their sha256.
-fn listed(s: &Server, index: &str, project: &str) -> Vec<(String, String)> {
-    let r = page(s, index, project);
-    if r.status() == 404 {
-        return Vec::new();
-    }
-    let v: Value = r.json().unwrap();
-    v["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["filename"].as_str().unwrap().to_string(),
-                f["hashes"]["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// Every file `s` lists for `project` on `index` downloads with its hash.
 fn all_download(s: &Server, index: &str, project: &str) {
-    for (name, sha) in listed(s, index, project) {
+    for (name, sha) in common::files_on(s, index, project) {
         let url = s.url(&format!("/{index}/+f/{}/{}/{name}", &sha[..3], &sha[3..16]));
         let r = client().get(&url).send().unwrap();
         assert_eq!(r.status(), 200, "{name}");
@@ -839,24 +800,14 @@ fn a_node_killed_during_uploads_and_pushes_leaves_nothing_half_done() {
     c.nodes[0].kill9();
     let status = sending.join().unwrap();
     assert!(status.is_err(), "the upload was cut off: {status:?}");
-    assert!(listed(c.node(1), "alice/dev", "crashed-upload").is_empty());
+    assert!(common::files_on(c.node(1), "alice/dev", "crashed-upload").is_empty());
     c.nodes[0].restart();
     let r = upload(c.node(1), "alice/dev", Some(ALICE), &name, bytes, &[]);
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
     all_download(c.node(0), "alice/dev", "crashed-upload");
 
     // (a login token: a password check takes longer than a push)
-    let r = client()
-        .post(c.node(1).url("/+login"))
-        .json(&json!({"user": ALICE.0, "password": ALICE.1}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().unwrap();
-    let token = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        format!("{}:{}", ALICE.0, v["result"]["password"].as_str().unwrap()),
-    );
+    let token = common::login_token(c.node(1), ALICE.0, ALICE.1);
 
     // killed at different moments of a push (two files) or of an upload
     // (its blob is put before its row commits): each lands whole or not at
@@ -916,7 +867,7 @@ fn a_node_killed_during_uploads_and_pushes_leaves_nothing_half_done() {
         pushing.join().unwrap();
         uploading.join().unwrap();
 
-        let pushed = listed(c.node(1), "alice/prod", "crash-pushed");
+        let pushed = common::files_on(c.node(1), "alice/prod", "crash-pushed");
         let this_round: Vec<_> = pushed
             .iter()
             .filter(|(n, _)| n.contains(&format!("-{version}")))
@@ -927,7 +878,7 @@ fn a_node_killed_during_uploads_and_pushes_leaves_nothing_half_done() {
         );
         all_download(c.node(1), "alice/prod", "crash-pushed");
         all_download(c.node(1), "alice/dev", "crash-uploaded");
-        let upload_landed = listed(c.node(1), "alice/dev", "crash-uploaded")
+        let upload_landed = common::files_on(c.node(1), "alice/dev", "crash-uploaded")
             .iter()
             .any(|(n, _)| *n == un);
         eprintln!(
@@ -950,8 +901,14 @@ fn a_node_killed_during_uploads_and_pushes_leaves_nothing_half_done() {
         }
         c.nodes[0].restart();
     }
-    assert_eq!(listed(c.node(0), "alice/prod", "crash-pushed").len(), 18);
-    assert_eq!(listed(c.node(0), "alice/dev", "crash-uploaded").len(), 9);
+    assert_eq!(
+        common::files_on(c.node(0), "alice/prod", "crash-pushed").len(),
+        18
+    );
+    assert_eq!(
+        common::files_on(c.node(0), "alice/dev", "crash-uploaded").len(),
+        9
+    );
 
     // one intact chain, and no row without its object
     let v: Value = client()

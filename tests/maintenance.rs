@@ -121,14 +121,6 @@ fn fsck_json(data: &Path, extra: &[&str]) -> (bool, Value) {
     (o.status.success(), v)
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn backup_while_serving_and_uploading_restores_the_same_files() {
     let s = Server::start();

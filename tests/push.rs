@@ -23,29 +23,6 @@ fn push(
     r.send().unwrap()
 }
 
-fn files_on(s: &Server, index: &str, project: &str) -> Vec<(String, String)> {
-    let r = client()
-        .get(s.url(&format!("/{index}/+simple/{project}/")))
-        .header("Accept", "application/vnd.pypi.simple.v1+json")
-        .send()
-        .unwrap();
-    if r.status() == 404 {
-        return vec![];
-    }
-    let j: Value = r.json().unwrap();
-    j["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["filename"].as_str().unwrap().to_string(),
-                f["hashes"]["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn stage_to_stage_push_is_verbatim_idempotent_and_all_or_nothing() {
     let s = Server::start();

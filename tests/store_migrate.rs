@@ -16,32 +16,14 @@ mod s3;
 use std::process::Command;
 
 use common::pg::PgCluster;
-use common::{client, create_index, create_user, upload, wheel, Server};
+use common::{client, create_index, create_user, strings, upload, wheel, Server};
 use s3::S3Server;
 use serde_json::Value;
 
 const ALICE: (&str, &str) = ("alice", "alice-pw");
-const JSON: &str = "application/vnd.pypi.simple.v1+json";
 
 fn files(s: &Server, project: &str) -> Vec<(String, String)> {
-    let v: Value = client()
-        .get(s.url(&format!("/alice/dev/+simple/{project}/")))
-        .header("accept", JSON)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let mut out: Vec<(String, String)> = v["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["filename"].as_str().unwrap().to_string(),
-                f["hashes"]["sha256"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let mut out = common::files_on(s, "alice/dev", project);
     out.sort();
     out
 }
@@ -62,12 +44,12 @@ fn migrate(
         .unwrap()
 }
 
-/// A stopped single-node server with alice, her index and three releases.
-fn single_node() -> (Server, Vec<(String, Vec<u8>)>) {
-    let mut s = Server::start_with(&["--database", "local"]);
-    create_user(&s, ALICE.0, ALICE.1);
+/// Alice, her index and three releases of moving-parts on `s`: the
+/// wheels uploaded.
+fn with_three_releases(s: &Server) -> Vec<(String, Vec<u8>)> {
+    create_user(s, ALICE.0, ALICE.1);
     create_index(
-        &s,
+        s,
         "alice/dev",
         ALICE,
         serde_json::json!({"type": "stage", "bases": [], "volatile": false}),
@@ -75,10 +57,39 @@ fn single_node() -> (Server, Vec<(String, Vec<u8>)>) {
     let mut uploaded = Vec::new();
     for v in ["1.0", "1.1", "2.0"] {
         let (name, bytes) = wheel("moving_parts", v, "moving_parts");
-        let r = upload(&s, "alice/dev", Some(ALICE), &name, bytes.clone(), &[]);
+        let r = upload(s, "alice/dev", Some(ALICE), &name, bytes.clone(), &[]);
         assert_eq!(r.status(), 200, "{}", r.text().unwrap());
         uploaded.push((name, bytes));
     }
+    uploaded
+}
+
+/// The bytes of `name` as `s` serves it from alice/dev (`bytes`: what was
+/// uploaded, for its digest).
+fn download(s: &Server, name: &str, bytes: &[u8]) -> Vec<u8> {
+    let hex = common::sha256_hex(bytes);
+    let got = client()
+        .get(s.url(&format!(
+            "/alice/dev/+f/{}/{}/{name}",
+            &hex[..3],
+            &hex[3..16]
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(got.status(), 200, "{name}");
+    got.bytes().unwrap().to_vec()
+}
+
+fn same_bytes(s: &Server, uploaded: &[(String, Vec<u8>)]) {
+    for (name, bytes) in uploaded {
+        assert_eq!(download(s, name, bytes), *bytes, "{name}");
+    }
+}
+
+/// A stopped single-node server with alice, her index and three releases.
+fn single_node() -> (Server, Vec<(String, Vec<u8>)>) {
+    let mut s = Server::start_with(&["--database", "local"]);
+    let uploaded = with_three_releases(&s);
     s.stop();
     (s, uploaded)
 }
@@ -119,19 +130,7 @@ fn a_single_node_folder_moves_into_postgresql_and_a_bucket() {
     env.push(("AIRLOCK_DATABASE_PASSWORD", pg.password()));
     let node = Server::start_with_env(&["--database", &url, "--blobs", &blobs], &env);
     assert_eq!(files(&node, "moving-parts"), before);
-    for (name, bytes) in &uploaded {
-        let hex = common::sha256_hex(bytes);
-        let got = client()
-            .get(node.url(&format!(
-                "/alice/dev/+f/{}/{}/{name}",
-                &hex[..3],
-                &hex[3..16]
-            )))
-            .send()
-            .unwrap();
-        assert_eq!(got.status(), 200, "{name}");
-        assert_eq!(&got.bytes().unwrap()[..], &bytes[..], "{name}");
-    }
+    same_bytes(&node, &uploaded);
     // alice's password, and new rows after the imported ids
     let (name, bytes) = wheel("moving_parts", "3.0", "moving_parts");
     let r = upload(&node, "alice/dev", Some(ALICE), &name, bytes, &[]);
@@ -217,37 +216,8 @@ fn cluster_node(pg: &PgCluster, url: &str, s3: &S3Server) -> (Server, Vec<(Strin
     let mut env = s3.env();
     env.push(("AIRLOCK_DATABASE_PASSWORD", pg.password()));
     let s = Server::start_with_env(&["--database", url, "--blobs", &blobs], &env);
-    create_user(&s, ALICE.0, ALICE.1);
-    create_index(
-        &s,
-        "alice/dev",
-        ALICE,
-        serde_json::json!({"type": "stage", "bases": [], "volatile": false}),
-    );
-    let mut uploaded = Vec::new();
-    for v in ["1.0", "1.1", "2.0"] {
-        let (name, bytes) = wheel("moving_parts", v, "moving_parts");
-        let r = upload(&s, "alice/dev", Some(ALICE), &name, bytes.clone(), &[]);
-        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
-        uploaded.push((name, bytes));
-    }
+    let uploaded = with_three_releases(&s);
     (s, uploaded)
-}
-
-fn same_bytes(s: &Server, uploaded: &[(String, Vec<u8>)]) {
-    for (name, bytes) in uploaded {
-        let hex = common::sha256_hex(bytes);
-        let got = client()
-            .get(s.url(&format!(
-                "/alice/dev/+f/{}/{}/{name}",
-                &hex[..3],
-                &hex[3..16]
-            )))
-            .send()
-            .unwrap();
-        assert_eq!(got.status(), 200, "{name}");
-        assert_eq!(&got.bytes().unwrap()[..], &bytes[..], "{name}");
-    }
 }
 
 #[test]
@@ -409,14 +379,6 @@ fn cluster_fsck(
     (out.status.success(), v)
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn fsck_of_a_cluster_finds_every_planted_fault_and_repair_removes_only_the_orphan() {
     let pg = PgCluster::start();
@@ -461,6 +423,9 @@ fn fsck_of_a_cluster_finds_every_planted_fault_and_repair_removes_only_the_orpha
     let pf = s3.object_file("cluster", &fresh_sha);
     std::fs::create_dir_all(pf.parent().unwrap()).unwrap();
     std::fs::write(&pf, &fresh).unwrap();
+    // an object whose key is no blob's (reported, never removed)
+    let stray = po.ancestors().nth(3).unwrap().join("notes.txt");
+    std::fs::write(&stray, b"left here by hand").unwrap();
     // an edited audit row (the append-only trigger disabled first)
     pg.psql(
         "airlock",
@@ -487,6 +452,9 @@ fn fsck_of_a_cluster_finds_every_planted_fault_and_repair_removes_only_the_orpha
     assert_eq!(recent.len(), 1, "{r:#}");
     assert!(recent[0].contains(&fresh_sha), "{r:#}");
     assert!(!strings(&r["audit_problems"]).is_empty(), "{r:#}");
+    let strays = strings(&r["stray"]);
+    assert_eq!(strays.len(), 1, "{r:#}");
+    assert!(strays[0].contains("notes.txt"), "{r:#}");
 
     // --repair: only the old orphan goes
     let (clean, r) = cluster_fsck(&pg, &s3, &data, &["--repair"]);
@@ -495,6 +463,7 @@ fn fsck_of_a_cluster_finds_every_planted_fault_and_repair_removes_only_the_orpha
     assert!(!po.exists(), "the old orphan is removed");
     assert!(pf.exists(), "a fresh unreferenced object is kept");
     assert!(pb.exists(), "an altered but referenced object is kept");
+    assert!(stray.exists(), "a stray object is kept");
     for (_, bytes) in &uploaded[1..] {
         let sha = common::sha256_hex(bytes);
         assert!(
@@ -506,15 +475,5 @@ fn fsck_of_a_cluster_finds_every_planted_fault_and_repair_removes_only_the_orpha
     assert_eq!(strings(&r["corrupt"]).len(), 1, "{r:#}");
     assert!(strings(&r["orphans"]).is_empty(), "{r:#}");
     // the node still serves the sound file
-    let (name, bytes) = &uploaded[2];
-    let hex = common::sha256_hex(bytes);
-    let got = client()
-        .get(node.url(&format!(
-            "/alice/dev/+f/{}/{}/{name}",
-            &hex[..3],
-            &hex[3..16]
-        )))
-        .send()
-        .unwrap();
-    assert_eq!(got.status(), 200);
+    same_bytes(&node, &uploaded[2..]);
 }

@@ -458,6 +458,57 @@ pub fn upload(
     req.send().unwrap()
 }
 
+/// The files the simple page of `project` on `index` lists, as (filename,
+/// sha256) in the page's order; none if the page is a 404.
+pub fn files_on(s: &Server, index: &str, project: &str) -> Vec<(String, String)> {
+    let r = client()
+        .get(s.url(&format!("/{index}/+simple/{project}/")))
+        .header("Accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .unwrap();
+    if r.status() == 404 {
+        return vec![];
+    }
+    assert_eq!(r.status(), 200, "simple page of {project} on {index}");
+    let j: serde_json::Value = r.json().unwrap();
+    j["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["filename"].as_str().unwrap().to_string(),
+                f["hashes"]["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A JSON array of strings (a report's list).
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Log in as `user` and return the `X-Devpi-Auth` header value for the
+/// login token (checked far faster than a password).
+pub fn login_token(s: &Server, user: &str, password: &str) -> String {
+    let r = client()
+        .post(s.url("/+login"))
+        .json(&serde_json::json!({"user": user, "password": password}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().unwrap();
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{user}:{}", v["result"]["password"].as_str().unwrap()),
+    )
+}
+
 pub fn root() -> Option<(&'static str, &'static str)> {
     Some(("root", ROOT_PW))
 }

@@ -153,7 +153,7 @@ impl Blobs {
                     .prefix("airlock-maintenance-")
                     .tempdir()
                     .map_err(|e| MaintenanceError::io("creating", &std::env::temp_dir(), e))?;
-                let store = BlobStore::open_at(work.path(), &location)?;
+                let store = BlobStore::open_beside(dir, &location, work.path())?;
                 Ok(Self::Bucket {
                     store: Box::new(store),
                     _work: work,

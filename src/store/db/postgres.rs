@@ -156,34 +156,16 @@ impl PgDb {
                 return Err(e);
             }
         }
-        let out = catch_unwind(AssertUnwindSafe(|| f(&Conn::postgres(&session))));
-        match out {
-            Ok(Ok(value)) => match Conn::postgres(&session).batch(commit) {
-                Ok(()) => Ok(value),
-                Err(e) => {
-                    discard(session);
-                    Err(e)
-                }
-            },
-            Ok(Err(e)) => {
-                if Conn::postgres(&session).batch("ROLLBACK").is_err() {
-                    discard(session);
-                }
-                Err(e)
-            }
-            Err(panic) => {
-                discard(session);
-                resume_unwind(panic)
-            }
-        }
+        self.finish(session, commit, f)
     }
 
     /// `f` in one read-only snapshot. Its BEGIN goes out with `f`'s first
     /// statement, in the same round trip (most reads are one statement:
     /// two round trips instead of three), and a read that ran no statement
     /// sends nothing. A pooled connection whose link has closed (the server
-    /// restarted) is replaced first; one that fails only once used makes
-    /// this read fail (503) and the pool's idle connections are dropped.
+    /// restarted) is replaced first; one whose link turns out closed only
+    /// once used makes this read fail (503) and the pool's idle
+    /// connections are dropped.
     pub(super) fn read<T>(
         &self,
         f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
@@ -195,11 +177,25 @@ impl PgDb {
             session = self.session()?;
         }
         session.defer("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        self.finish(session, "COMMIT", f)
+    }
+
+    /// Run `f` in the transaction `session` has begun (or will begin with
+    /// its first statement), then end it: `commit` if `f` succeeded,
+    /// ROLLBACK if not, nothing if no statement ever ran. A connection that
+    /// cannot end its transaction, or that panicked, is not reused; one
+    /// whose link closed takes the pool's idle ones with it.
+    fn finish<T>(
+        &self,
+        session: PgSession,
+        commit: &str,
+        f: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let out = catch_unwind(AssertUnwindSafe(|| f(&Conn::postgres(&session))));
         let began = !session.begin_pending();
         match out {
             Ok(Ok(value)) if !began => Ok(value),
-            Ok(Ok(value)) => match Conn::postgres(&session).batch("COMMIT") {
+            Ok(Ok(value)) => match Conn::postgres(&session).batch(commit) {
                 Ok(()) => Ok(value),
                 Err(e) => {
                     discard(session);
@@ -207,7 +203,9 @@ impl PgDb {
                 }
             },
             Ok(Err(e)) => {
-                if matches!(e, StoreError::Unavailable(_)) {
+                if session.client().is_closed() {
+                    // the link is gone (the server restarted?): so may be
+                    // every idle one's
                     discard(session);
                     drop(self.pool.retain(|_, _| false));
                 } else if began && Conn::postgres(&session).batch("ROLLBACK").is_err() {

@@ -80,6 +80,19 @@ impl PgSession {
         self.client
     }
 
+    /// The rows of `sql` as the server sends them.
+    async fn rows(
+        &self,
+        sql: &str,
+        values: &[PgValue<'_>],
+    ) -> Result<tokio_postgres::RowStream, StoreError> {
+        let stmt = self.statement(sql).await?;
+        Ok(self
+            .client
+            .query_raw(&stmt, values.iter().map(|v| v as &(dyn ToSql + Sync)))
+            .await?)
+    }
+
     async fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
         let sql = postgres_placeholders(sql);
         Ok(self.client.prepare_cached(&sql).await?)
@@ -128,11 +141,7 @@ impl PgSession {
         use futures_util::{pin_mut, TryStreamExt};
         let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
         self.rt.block_on(self.after_begin(async {
-            let stmt = self.statement(sql).await?;
-            let rows = self
-                .client
-                .query_raw(&stmt, values.iter().map(|v| v as &(dyn ToSql + Sync)))
-                .await?;
+            let rows = self.rows(sql, &values).await?;
             pin_mut!(rows);
             while let Some(r) = rows.try_next().await? {
                 f(&Row(RowInner::Postgres(&r)))?;
@@ -152,11 +161,7 @@ impl PgSession {
         use futures_util::{pin_mut, TryStreamExt};
         let values: Vec<PgValue<'_>> = params.iter().map(|p| PgValue(p.value())).collect();
         let row = self.rt.block_on(self.after_begin(async {
-            let stmt = self.statement(sql).await?;
-            let rows = self
-                .client
-                .query_raw(&stmt, values.iter().map(|v| v as &(dyn ToSql + Sync)))
-                .await?;
+            let rows = self.rows(sql, &values).await?;
             pin_mut!(rows);
             Ok::<_, StoreError>(rows.try_next().await?)
         }))?;
